@@ -1,0 +1,130 @@
+"""The application factory and the services one hub process holds."""
+from __future__ import annotations
+
+import logging
+import secrets as pysecrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from flask import Flask, jsonify, request
+
+from .config import ConfigError, Settings, load_settings
+from .jobs import JobQueue, Worker
+from .jobs.registry import load_modules
+from .logs import configure_logging
+from .secrets import SecretStore, load_key_ring
+from .store import Clock, Database
+from .store.migrate import is_current
+
+log = logging.getLogger("hub")
+
+
+@dataclass
+class HubServices:
+    settings: Settings
+    db: Database
+    queue: JobQueue
+    secrets: SecretStore
+    instance_path: Path
+    worker: Worker | None = None
+    scheduler: Any = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def check_ready_to_run(self) -> None:
+        """Before a process starts working: schema current and the keys fit what is stored."""
+        if not is_current(self.db.engine):
+            raise ConfigError("the database schema is not current: run `flask --app hub db upgrade`")
+        self.secrets.verify(self.db)
+
+    def start_worker(self, app: Flask, concurrency: int | None = None) -> Worker:
+        s = self.settings
+        self.worker = Worker(self.queue, concurrency=concurrency or s["jobs.concurrency"],
+                             poll_interval=s["jobs.poll_interval"], app=app).start()
+        return self.worker
+
+    def start_scheduler(self, app: Flask):
+        from .scheduler import HubScheduler
+
+        self.scheduler = HubScheduler.for_database(
+            self.queue, self.instance_path, retry_seconds=self.settings["scheduler.leader_retry_seconds"], app=app
+        ).start()
+        return self.scheduler
+
+    def stop(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.stop()
+            self.scheduler = None
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker = None
+
+
+def _instance_path(settings: Settings) -> Path:
+    raw = settings["hub.instance_path"]
+    return Path(raw).resolve() if raw else (Path.cwd() / "instance").resolve()
+
+
+def _session_secret(settings: Settings, instance: Path, embedded_db: bool) -> str:
+    if settings["hub.session_secret"]:
+        return settings["hub.session_secret"]
+    path = instance / "session.key"
+    if path.exists():
+        return path.read_text().strip()
+    if not embedded_db:
+        raise ConfigError("HUB_SESSION_SECRET: required with PostgreSQL (a long random string shared by all web processes)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(pysecrets.token_urlsafe(48))
+    path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None = None) -> Flask:
+    """Build a hub: settings from config/hub.toml, HUB_* variables and `config` (keys like
+    "database_url" or "jobs.max_attempts"). Starts no threads: `serve`, `worker` and `scheduler`
+    do that, so tests and gunicorn get a plain WSGI app."""
+    settings = load_settings(config)
+    configure_logging(settings["hub.log_level"], settings["hub.log_format"])
+    instance = _instance_path(settings)
+    instance.mkdir(parents=True, exist_ok=True)
+    url = settings["hub.database_url"] or f"sqlite:///{instance / 'hub.db'}"
+    embedded_db = url.startswith("sqlite")
+
+    app = Flask("hub", instance_path=str(instance), instance_relative_config=True)
+    app.config["SECRET_KEY"] = _session_secret(settings, instance, embedded_db)
+    app.config["MAX_CONTENT_LENGTH"] = 32 * 1024 * 1024
+
+    db = Database(url, pool_size=max(5, settings["jobs.concurrency"] + 4))
+    queue = JobQueue(db, clock=clock, max_attempts=settings["jobs.max_attempts"],
+                     backoff_base=settings["jobs.backoff_base"], backoff_cap=settings["jobs.backoff_cap"],
+                     lease_seconds=settings["jobs.lease_seconds"])
+    ring = load_key_ring(settings["hub.secret_keys"], instance, allow_generate=embedded_db)
+    services = HubServices(settings=settings, db=db, queue=queue, secrets=SecretStore(ring), instance_path=instance)
+    app.extensions["hub"] = services
+
+    from . import housekeeping  # noqa: F401  (registers its handler and schedule)
+    load_modules(settings["jobs.handler_modules"])
+
+    from .web import health_bp
+    app.register_blueprint(health_bp)
+    _error_handlers(app)
+
+    from .cli import register_cli
+    register_cli(app)
+    return app
+
+
+def _error_handlers(app: Flask) -> None:
+    """Errors answer with a status and a message, never a traceback or a secret."""
+    from werkzeug.exceptions import HTTPException
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        if request.accept_mimetypes.best == "text/html" and not request.path.startswith("/api/"):
+            return exc
+        return jsonify({"error": exc.name, "message": exc.description}), exc.code
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return jsonify({"error": "Internal Server Error", "message": "the hub failed to handle this request; see its log"}), 500

@@ -1,0 +1,197 @@
+"""`flask --app hub ...` commands: db, worker, scheduler, serve, jobs, secrets."""
+from __future__ import annotations
+
+import json
+import signal
+import threading
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from .store import Job
+from .store import migrate as migrations
+
+
+def _services():
+    return current_app.extensions["hub"]
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    def handle(signum, _frame):
+        stop.set()
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+
+
+def register_cli(app: Flask) -> None:
+    db_cli = AppGroup("db", help="Database schema (Alembic migrations).")
+
+    @db_cli.command("upgrade")
+    @click.option("--revision", default="head", show_default=True)
+    def db_upgrade(revision: str) -> None:
+        """Apply migrations up to REVISION."""
+        migrations.upgrade(_services().db.engine, revision)
+        click.echo(f"database at {', '.join(sorted(migrations.current(_services().db.engine))) or 'base'}")
+
+    @db_cli.command("downgrade")
+    @click.argument("revision")
+    def db_downgrade(revision: str) -> None:
+        """Revert migrations down to REVISION ("base" removes every table)."""
+        migrations.downgrade(_services().db.engine, revision)
+        click.echo(f"database at {', '.join(sorted(migrations.current(_services().db.engine))) or 'base'}")
+
+    @db_cli.command("current")
+    def db_current() -> None:
+        engine = _services().db.engine
+        cur, heads = migrations.current(engine), migrations.heads()
+        click.echo(f"current: {', '.join(sorted(cur)) or 'base'}; latest: {', '.join(sorted(heads))}")
+        if cur != heads:
+            raise SystemExit(1)
+
+    app.cli.add_command(db_cli)
+
+    @app.cli.command("worker")
+    @click.option("--concurrency", type=click.IntRange(1, 256), default=None, help="threads (default jobs.concurrency)")
+    def worker_cmd(concurrency: int | None) -> None:
+        """Run jobs until SIGTERM/SIGINT (scale-out: start as many as you like, anywhere)."""
+        services = _services()
+        services.check_ready_to_run()
+        stop = threading.Event()
+        _stop_on_signals(stop)
+        worker = services.start_worker(current_app._get_current_object(), concurrency)
+        click.echo(f"worker {worker.worker_id} running ({worker.concurrency} threads)")
+        stop.wait()
+        worker.stop()
+
+    @app.cli.command("scheduler")
+    def scheduler_cmd() -> None:
+        """Run schedules; with several, one leads and the others stand by."""
+        services = _services()
+        services.check_ready_to_run()
+        stop = threading.Event()
+        _stop_on_signals(stop)
+        sched = services.start_scheduler(current_app._get_current_object())
+        click.echo(f"scheduler {sched.id} started (standby until it holds the leader lock)")
+        stop.wait()
+        sched.stop()
+
+    @app.cli.command("serve")
+    @click.option("--host", default=None)
+    @click.option("--port", type=int, default=None)
+    @click.option("--threads", type=int, default=16, show_default=True)
+    def serve_cmd(host: str | None, port: int | None, threads: int) -> None:
+        """Serve the hub (waitress); in embedded mode also run the worker and scheduler here."""
+        from waitress import create_server
+
+        services = _services()
+        settings = services.settings
+        services.check_ready_to_run()
+        flask_app = current_app._get_current_object()
+        host = host or settings["hub.host"]
+        port = port or settings["hub.port"]
+        server = create_server(flask_app, host=host, port=port, threads=threads)
+        if settings["hub.embedded"]:
+            services.start_worker(flask_app)
+            services.start_scheduler(flask_app)
+        url = settings["hub.base_url"] or f"http://{host}:{server.effective_port}"
+
+        def shutdown(signum, _frame):
+            server.close()
+        signal.signal(signal.SIGTERM, shutdown)
+        signal.signal(signal.SIGINT, shutdown)
+        click.echo(f"Relay Hub is running at {url}/  (embedded worker and scheduler: "
+                   f"{'on' if settings['hub.embedded'] else 'off'}; Ctrl+C stops it)")
+        try:
+            server.run()
+        except (OSError, ValueError):
+            pass  # the listening socket closed by the signal handler
+        finally:
+            services.stop()
+            click.echo("stopped")
+
+    jobs_cli = AppGroup("jobs", help="Inspect the job queue, replay dead jobs.")
+
+    @jobs_cli.command("list")
+    @click.option("--status", type=click.Choice(["queued", "running", "done", "dead"]), default=None)
+    @click.option("--limit", type=int, default=50, show_default=True)
+    def jobs_list(status: str | None, limit: int) -> None:
+        with _services().db.begin() as session:
+            query = select(Job).order_by(Job.id.desc()).limit(limit)
+            if status:
+                query = query.where(Job.status == status)
+            for job in session.scalars(query):
+                error = (job.last_error or "").splitlines()[0][:100] if job.last_error else ""
+                click.echo(f"{job.id:>8}  {job.status:<8} {job.kind:<28} attempts {job.attempts}/{job.max_attempts}  {error}")
+
+    @jobs_cli.command("show")
+    @click.argument("job_id", type=int)
+    def jobs_show(job_id: int) -> None:
+        job = _services().queue.get(job_id)
+        if job is None:
+            raise click.ClickException(f"no job {job_id}")
+        click.echo(json.dumps({c.name: getattr(job, c.name) for c in Job.__table__.columns}, default=str, indent=2))
+
+    @jobs_cli.command("replay")
+    @click.argument("job_ids", type=int, nargs=-1)
+    @click.option("--all-dead", is_flag=True, help="replay every dead job (optionally of --kind)")
+    @click.option("--kind", default=None)
+    def jobs_replay(job_ids: tuple[int, ...], all_dead: bool, kind: str | None) -> None:
+        """Give dead jobs a fresh set of attempts."""
+        queue = _services().queue
+        ids = list(job_ids)
+        if all_dead:
+            with queue.db.begin() as session:
+                query = select(Job.id).where(Job.status == "dead")
+                if kind:
+                    query = query.where(Job.kind == kind)
+                ids += list(session.scalars(query))
+        if not ids:
+            raise click.ClickException("name a job id, or use --all-dead")
+        failed = [i for i in ids if not queue.replay(i)]
+        click.echo(f"replayed {len(ids) - len(failed)} job(s)")
+        if failed:
+            raise click.ClickException(f"not dead (or unknown), left alone: {', '.join(map(str, failed))}")
+
+    @jobs_cli.command("stats")
+    def jobs_stats() -> None:
+        counts = _services().queue.counts()
+        click.echo("  ".join(f"{k}={counts.get(k, 0)}" for k in ("queued", "running", "done", "dead")))
+
+    app.cli.add_command(jobs_cli)
+
+    secrets_cli = AppGroup("secrets", help="Encryption keys for stored secrets.")
+
+    @secrets_cli.command("new-key")
+    def secrets_new_key() -> None:
+        """Print a new Fernet key (put it first in HUB_SECRET_KEYS, then run `secrets rotate`)."""
+        from cryptography.fernet import Fernet
+        click.echo(Fernet.generate_key().decode())
+
+    @secrets_cli.command("rotate")
+    @click.option("--generate", is_flag=True,
+                  help="embedded mode: add a new first key to the instance key file before re-encrypting")
+    def secrets_rotate(generate: bool) -> None:
+        """Re-encrypt every stored secret with the first key."""
+        from cryptography.fernet import Fernet
+
+        from .secrets import KEY_FILE, KeyRing, SecretStore, parse_keys, write_key_file
+
+        services = _services()
+        if generate:
+            if services.settings["hub.secret_keys"]:
+                raise click.ClickException("--generate works on the instance key file; with HUB_SECRET_KEYS, "
+                                           "put a new key (secrets new-key) first in the variable instead")
+            path = services.instance_path / KEY_FILE
+            keys = [Fernet.generate_key().decode()] + parse_keys(path.read_text())
+            store = SecretStore(KeyRing(keys))
+            store.verify(services.db)
+            count = store.rotate_all(services.db)
+            write_key_file(path, keys)
+        else:
+            services.secrets.verify(services.db)
+            count = services.secrets.rotate_all(services.db)
+        click.echo(f"re-encrypted {count} secret(s) with the first key")
+
+    app.cli.add_command(secrets_cli)

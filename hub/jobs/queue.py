@@ -1,0 +1,206 @@
+"""The database is the queue.
+
+`enqueue()` adds a row in the caller's transaction, so a job exists exactly when the business
+change that asked for it was committed. Workers claim rows with a lease in one atomic UPDATE
+(`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite serialises writers); a job whose lease ran out
+(its worker died) is claimable again. Jobs sharing an `ordering_key` run one at a time, in order."""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Callable
+
+from sqlalchemy import DateTime, bindparam, event, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from ..store import Clock, Database, Job
+
+QUEUED, RUNNING, DONE, DEAD = "queued", "running", "done", "dead"
+NOTIFY_CHANNEL = "hub_jobs"
+_AFTER_COMMIT_KEY = "hub.jobs.enqueued"
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+    max_attempts: int
+    ordering_key: str | None
+
+
+def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random | None = None) -> float:
+    """Capped exponential backoff with full jitter: uniform(0, min(cap, base * 2^(attempt-1)))."""
+    ceiling = min(cap, base * (2 ** max(0, attempt - 1)))
+    return (rng or random).uniform(0, ceiling)
+
+
+class JobQueue:
+    def __init__(self, db: Database, *, clock: Clock | None = None, max_attempts: int = 8,
+                 backoff_base: float = 2.0, backoff_cap: float = 600.0, lease_seconds: float = 60.0,
+                 rng: random.Random | None = None):
+        self.db = db
+        self.clock = clock or Clock()
+        self.max_attempts = max_attempts
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.lease_seconds = lease_seconds
+        self.rng = rng or random.Random()
+        self._listeners: list[Callable[[], None]] = []
+
+    # -- producers ------------------------------------------------------------------------------
+    def enqueue(self, session: Session, kind: str, payload: dict[str, Any] | None = None, *,
+                ordering_key: str | None = None, dedupe_key: str | None = None,
+                run_at: datetime | None = None, delay: float = 0.0, max_attempts: int | None = None) -> int | None:
+        """Add a job inside `session`'s transaction. With `dedupe_key`, a second enqueue of the same key
+        is a no-op and returns None (used by schedules, so a failover never fires twice)."""
+        now = self.clock.now()
+        values = dict(kind=kind, payload=payload or {}, status=QUEUED, attempts=0,
+                      max_attempts=max_attempts or self.max_attempts,
+                      run_at=run_at or (now + timedelta(seconds=delay)), ordering_key=ordering_key,
+                      dedupe_key=dedupe_key, created_at=now, updated_at=now)
+        table = Job.__table__
+        if dedupe_key is None:
+            job_id = session.execute(table.insert().values(**values).returning(table.c.id)).scalar_one()
+        else:
+            dialect_insert = pg_insert if self.db.is_postgres else sqlite_insert
+            stmt = dialect_insert(table).values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"])
+            job_id = session.execute(stmt.returning(table.c.id)).scalar_one_or_none()
+            if job_id is None:
+                return None
+        if self.db.is_postgres:
+            session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))  # delivered only if the transaction commits
+        self._wake_after_commit(session)
+        return job_id
+
+    def on_enqueue(self, callback: Callable[[], None]) -> None:
+        """Called after a transaction that enqueued commits (wakes in-process workers at once)."""
+        self._listeners.append(callback)
+
+    def _wake_after_commit(self, session: Session) -> None:
+        if session.info.get(_AFTER_COMMIT_KEY):
+            return
+        session.info[_AFTER_COMMIT_KEY] = True
+
+        def after_commit(sess: Session) -> None:
+            sess.info.pop(_AFTER_COMMIT_KEY, None)
+            for callback in self._listeners:
+                callback()
+
+        def after_rollback(sess: Session, _previous_transaction=None) -> None:
+            sess.info.pop(_AFTER_COMMIT_KEY, None)
+
+        event.listen(session, "after_commit", after_commit, once=True)
+        event.listen(session, "after_soft_rollback", after_rollback, once=True)
+
+    # -- workers --------------------------------------------------------------------------------
+    def claim(self, worker_id: str, limit: int = 1, kinds: list[str] | None = None) -> list[ClaimedJob]:
+        now = self.clock.now()
+        lease_until = now + timedelta(seconds=self.lease_seconds)
+        kind_filter = "AND j.kind IN :kinds" if kinds else ""
+        lock = "FOR UPDATE SKIP LOCKED" if self.db.is_postgres else ""
+        # A job is claimable when it is due (or its lease ran out) and, with an ordering key, no
+        # earlier job of that key is unfinished and no other job of that key holds a live lease.
+        sql = f"""
+            UPDATE jobs SET status = 'running', attempts = attempts + 1, locked_by = :worker,
+                   lease_until = :lease_until, started_at = :now, updated_at = :now
+            WHERE id IN (
+                SELECT j.id FROM jobs j
+                WHERE ((j.status = 'queued' AND j.run_at <= :now)
+                       OR (j.status = 'running' AND j.lease_until < :now))
+                  {kind_filter}
+                  AND (j.ordering_key IS NULL OR (
+                       NOT EXISTS (SELECT 1 FROM jobs e WHERE e.ordering_key = j.ordering_key
+                                   AND e.id < j.id AND e.status IN ('queued', 'running'))
+                   AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.ordering_key = j.ordering_key
+                                   AND r.id <> j.id AND r.status = 'running' AND r.lease_until >= :now)))
+                ORDER BY j.run_at, j.id
+                LIMIT :limit
+                {lock})
+            RETURNING id, kind, payload, attempts, max_attempts, ordering_key
+        """
+        stmt = text(sql).bindparams(bindparam("now", type_=DateTime()), bindparam("lease_until", type_=DateTime()))
+        params: dict[str, Any] = {"worker": worker_id, "lease_until": lease_until, "now": now, "limit": limit}
+        if kinds:
+            stmt = stmt.bindparams(bindparam("kinds", expanding=True))
+            params["kinds"] = kinds
+        stmt = stmt.columns(**{"payload": Job.__table__.c.payload.type})
+        with self.db.begin() as session:
+            rows = session.execute(stmt, params).all()
+        claimed = [ClaimedJob(r.id, r.kind, r.payload or {}, r.attempts, r.max_attempts, r.ordering_key) for r in rows]
+        return sorted(claimed, key=lambda c: c.id)
+
+    def complete(self, session: Session, job: ClaimedJob, worker_id: str) -> bool:
+        """Mark done inside the handler's transaction; False if this worker no longer owns the job
+        (its lease ran out and another worker took it), in which case the caller must roll back."""
+        now = self.clock.now()
+        result = session.execute(
+            update(Job).where(Job.id == job.id, Job.locked_by == worker_id, Job.status == RUNNING)
+            .values(status=DONE, finished_at=now, updated_at=now, lease_until=None, last_error=None)
+        )
+        return result.rowcount == 1
+
+    def fail(self, job: ClaimedJob, worker_id: str, error: str, *, retry_after: float | None = None,
+             fatal: bool = False) -> str:
+        """Schedule a retry (backoff, or `retry_after` when given) or move to the dead letter."""
+        now = self.clock.now()
+        error = error[:4000]
+        if fatal or job.attempts >= job.max_attempts:
+            values = dict(status=DEAD, finished_at=now, lease_until=None, last_error=error, updated_at=now)
+            outcome = DEAD
+        else:
+            delay = retry_after if retry_after is not None else backoff_delay(
+                job.attempts, self.backoff_base, self.backoff_cap, self.rng)
+            values = dict(status=QUEUED, run_at=now + timedelta(seconds=max(0.0, delay)), lease_until=None,
+                          locked_by=None, last_error=error, updated_at=now)
+            outcome = QUEUED
+        with self.db.begin() as session:
+            session.execute(update(Job).where(Job.id == job.id, Job.locked_by == worker_id,
+                                              Job.status == RUNNING).values(**values))
+        return outcome
+
+    def defer(self, job: ClaimedJob, worker_id: str, reason: str, delay: float) -> None:
+        """Put the job back without using up an attempt."""
+        now = self.clock.now()
+        with self.db.begin() as session:
+            session.execute(update(Job).where(Job.id == job.id, Job.locked_by == worker_id, Job.status == RUNNING)
+                            .values(status=QUEUED, attempts=Job.attempts - 1, run_at=now + timedelta(seconds=delay),
+                                    lease_until=None, locked_by=None, last_error=reason[:4000], updated_at=now))
+
+    def extend_leases(self, worker_id: str, job_ids: list[int]) -> None:
+        if not job_ids:
+            return
+        now = self.clock.now()
+        with self.db.begin() as session:
+            session.execute(update(Job).where(Job.id.in_(job_ids), Job.locked_by == worker_id, Job.status == RUNNING)
+                            .values(lease_until=now + timedelta(seconds=self.lease_seconds)))
+
+    def bury_exhausted(self, job: ClaimedJob, worker_id: str) -> None:
+        """A job claimed after its workers kept dying: more attempts than allowed, so dead-letter it."""
+        self.fail(job, worker_id, f"lease expired {job.attempts - 1} times (worker lost while running)", fatal=True)
+
+    # -- operators ------------------------------------------------------------------------------
+    def replay(self, job_id: int) -> bool:
+        """Give a dead job a fresh set of attempts; its last error stays visible until it runs."""
+        now = self.clock.now()
+        with self.db.begin() as session:
+            result = session.execute(update(Job).where(Job.id == job_id, Job.status == DEAD).values(
+                status=QUEUED, attempts=0, run_at=now, finished_at=None, locked_by=None, lease_until=None,
+                updated_at=now))
+            if result.rowcount:
+                self._wake_after_commit(session)
+            return result.rowcount == 1
+
+    def get(self, job_id: int) -> Job | None:
+        with self.db.begin() as session:
+            return session.get(Job, job_id)
+
+    def counts(self) -> dict[str, int]:
+        from sqlalchemy import func
+        with self.db.begin() as session:
+            rows = session.execute(select(Job.status, func.count()).group_by(Job.status)).all()
+        return {status: count for status, count in rows}

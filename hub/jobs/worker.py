@@ -1,0 +1,219 @@
+"""A worker process (or, embedded, a few threads of the web process) that runs queued jobs.
+
+Each thread claims one job at a time; a heartbeat thread renews the leases of running jobs and
+records the process in `process_heartbeats` (read by /readyz). Wake-ups come from in-process
+enqueues and, on PostgreSQL, LISTEN/NOTIFY, so polling is only the fallback."""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import traceback
+import uuid
+from typing import Any
+
+from sqlalchemy import delete, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from ..store import ProcessHeartbeat
+from .errors import Defer, Fatal, Retriable
+from .queue import NOTIFY_CHANNEL, ClaimedJob, JobQueue
+from .registry import JobContext, get_handler
+
+log = logging.getLogger("hub.jobs")
+
+
+def process_id(role: str) -> str:
+    return f"{role}:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def record_heartbeat(queue: JobQueue, pid: str, role: str, *, is_leader: bool = False,
+                     info: dict[str, Any] | None = None) -> None:
+    db = queue.db
+    now = queue.clock.now()
+    values = dict(id=pid, role=role, hostname=socket.gethostname(), pid=os.getpid(), started_at=now,
+                  beat_at=now, is_leader=is_leader, info=info or {})
+    insert = pg_insert if db.is_postgres else sqlite_insert
+    stmt = insert(ProcessHeartbeat).values(**values).on_conflict_do_update(
+        index_elements=["id"], set_={"beat_at": now, "is_leader": is_leader, "info": info or {}})
+    with db.begin() as session:
+        session.execute(stmt)
+
+
+def remove_heartbeat(queue: JobQueue, pid: str) -> None:
+    with queue.db.begin() as session:
+        session.execute(delete(ProcessHeartbeat).where(ProcessHeartbeat.id == pid))
+
+
+class Worker:
+    def __init__(self, queue: JobQueue, *, concurrency: int = 4, poll_interval: float = 1.0,
+                 app: Any = None, worker_id: str | None = None, kinds: list[str] | None = None):
+        self.queue = queue
+        self.concurrency = concurrency
+        self.poll_interval = poll_interval
+        self.app = app
+        self.worker_id = worker_id or process_id("worker")
+        self.kinds = kinds
+        self._stop = threading.Event()
+        self._wake = threading.Condition()
+        self._wakeups = 0
+        self._running: dict[int, ClaimedJob] = {}
+        self._running_lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self.processed = 0
+        queue.on_enqueue(self.wake)
+
+    # -- running one job ------------------------------------------------------------------------
+    def run_job(self, job: ClaimedJob) -> str:
+        """Run a claimed job to one outcome: done, queued (retry/deferred) or dead."""
+        if job.attempts > job.max_attempts:
+            self.queue.bury_exhausted(job, self.worker_id)
+            log.warning("job %s (%s) dead: its workers kept dying", job.id, job.kind)
+            return "dead"
+        fn = get_handler(job.kind)
+        if fn is None:
+            self.queue.fail(job, self.worker_id, f"no handler registered for job kind {job.kind!r}", fatal=True)
+            log.error("job %s dead: no handler for %s", job.id, job.kind)
+            return "dead"
+        ctx = JobContext(job.id, job.kind, job.payload, job.attempts, job.max_attempts, self.queue.db, self.app)
+        with self._running_lock:
+            self._running[job.id] = job
+        try:
+            try:
+                if self.app is not None:
+                    with self.app.app_context():
+                        fn(ctx)
+                else:
+                    fn(ctx)
+                session = ctx.session
+                if self.queue.complete(session, job, self.worker_id):
+                    session.commit()
+                    self.processed += 1
+                    return "done"
+                session.rollback()  # another worker owns it now: its run decides, ours leaves no trace
+                log.warning("job %s lost its lease while running; effects rolled back", job.id)
+                return "lost"
+            except BaseException:
+                if ctx._session is not None:
+                    ctx._session.rollback()
+                raise
+            finally:
+                if ctx._session is not None:
+                    ctx._session.close()
+        except Defer as exc:
+            self.queue.defer(job, self.worker_id, str(exc), exc.delay)
+            return "queued"
+        except Fatal as exc:
+            self.queue.fail(job, self.worker_id, f"{type(exc).__name__}: {exc}", fatal=True)
+            log.warning("job %s (%s) dead: %s", job.id, job.kind, exc)
+            return "dead"
+        except Retriable as exc:
+            outcome = self.queue.fail(job, self.worker_id, f"{type(exc).__name__}: {exc}", retry_after=exc.retry_after)
+        except Exception as exc:  # any other error: retry with backoff, keep the trace for the operator
+            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            outcome = self.queue.fail(job, self.worker_id, detail)
+        finally:
+            with self._running_lock:
+                self._running.pop(job.id, None)
+        if outcome == "dead":
+            log.warning("job %s (%s) dead after %s attempts", job.id, job.kind, job.attempts)
+        return outcome
+
+    def run_once(self, limit: int = 1) -> int:
+        """Claim up to `limit` due jobs and run them here; returns how many were claimed (tests, CLI)."""
+        jobs = self.queue.claim(self.worker_id, limit, self.kinds)
+        for job in jobs:
+            self.run_job(job)
+        return len(jobs)
+
+    def drain(self, max_jobs: int = 100000) -> int:
+        """Run due jobs until none is left (tests): never waits for a future run_at."""
+        total = 0
+        while total < max_jobs:
+            n = self.run_once()
+            if not n:
+                return total
+            total += n
+        return total
+
+    # -- threads --------------------------------------------------------------------------------
+    def wake(self) -> None:
+        with self._wake:
+            self._wakeups += 1
+            self._wake.notify_all()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            seen = self._wakeups
+            try:
+                claimed = self.run_once()
+            except Exception:
+                log.exception("worker %s: claim failed; retrying", self.worker_id)
+                claimed = 0
+                self._stop.wait(self.poll_interval)
+            if claimed:
+                continue
+            with self._wake:
+                if self._wakeups == seen and not self._stop.is_set():
+                    self._wake.wait(self.poll_interval)
+
+    def _heartbeat_loop(self) -> None:
+        interval = max(0.5, min(self.queue.lease_seconds / 3, 10.0))
+        while not self._stop.is_set():
+            try:
+                with self._running_lock:
+                    ids = list(self._running)
+                self.queue.extend_leases(self.worker_id, ids)
+                record_heartbeat(self.queue, self.worker_id, "worker",
+                                 info={"concurrency": self.concurrency, "running": len(ids), "processed": self.processed})
+            except Exception:
+                log.exception("worker %s: heartbeat failed", self.worker_id)
+            self._stop.wait(interval)
+
+    def _listen_loop(self) -> None:
+        """PostgreSQL only: wake on NOTIFY from any process's enqueue."""
+        import psycopg
+
+        url = self.queue.db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(url, autocommit=True) as conn:
+                    conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    while not self._stop.is_set():
+                        for _ in conn.notifies(timeout=1.0, stop_after=1):
+                            self.wake()
+            except Exception:
+                if not self._stop.is_set():
+                    log.warning("worker %s: LISTEN connection lost; polling until it is back", self.worker_id)
+                    self._stop.wait(self.poll_interval)
+
+    def start(self) -> "Worker":
+        record_heartbeat(self.queue, self.worker_id, "worker", info={"concurrency": self.concurrency})
+        targets = [(self._heartbeat_loop, "heartbeat")] + [(self._loop, f"run-{i}") for i in range(self.concurrency)]
+        if self.queue.db.is_postgres:
+            targets.append((self._listen_loop, "listen"))
+        for target, name in targets:
+            thread = threading.Thread(target=target, name=f"hub-worker-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        log.info("worker %s started (%s threads)", self.worker_id, self.concurrency)
+        return self
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        self.wake()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads.clear()
+        try:
+            remove_heartbeat(self.queue, self.worker_id)
+        except Exception:
+            log.warning("worker %s: could not remove its heartbeat", self.worker_id)
+        log.info("worker %s stopped", self.worker_id)
+
+    def wait(self) -> None:
+        """Block until stopped (the `worker` command)."""
+        while not self._stop.wait(1.0):
+            pass

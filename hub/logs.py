@@ -1,0 +1,97 @@
+"""Logging set-up with redaction: no secret reaches a log line, whatever a library prints.
+
+Known secret values (everything the secret store encrypts or decrypts registers itself) and
+credential-looking fragments (Authorization headers, token fields in query strings or JSON) are
+replaced by `[REDACTED]` in the final message and in exception text."""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import threading
+from collections import OrderedDict
+
+REDACTED = "[REDACTED]"
+_PATTERNS = [
+    re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?)(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"),
+    re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"),
+    re.compile(r"(?i)((?:access_token|refresh_token|client_secret|id_token|password|secret|code)[\"']?\s*[:=]\s*[\"']?)([^\s\"'&,}]+)"),
+]
+
+
+class Redactor:
+    """A bounded set of secret values to scrub; the most recently used stay."""
+
+    def __init__(self, limit: int = 10000):
+        self._values: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()
+        self._limit = limit
+
+    def add(self, value: str | None) -> None:
+        if not value or len(value) < 6:
+            return  # too short to be a credential; scrubbing it would mangle ordinary words
+        with self._lock:
+            self._values[value] = None
+            self._values.move_to_end(value)
+            while len(self._values) > self._limit:
+                self._values.popitem(last=False)
+
+    def scrub(self, text: str) -> str:
+        with self._lock:
+            values = sorted(self._values, key=len, reverse=True)
+        for value in values:
+            if value in text:
+                text = text.replace(value, REDACTED)
+        for pattern in _PATTERNS:
+            if pattern.groups >= 2:
+                text = pattern.sub(lambda m: m.group(1) + REDACTED, text)
+            else:
+                text = pattern.sub(lambda m: m.group(1) + " " + REDACTED, text)
+        return text
+
+
+redactor = Redactor()
+
+
+def _scrub_record(record: logging.LogRecord) -> logging.LogRecord:
+    message = record.getMessage()
+    if record.exc_info:
+        message = message + "\n" + logging.Formatter().formatException(record.exc_info)
+        record.exc_info = None
+        record.exc_text = None
+    record.msg = redactor.scrub(message)
+    record.args = ()
+    return record
+
+
+_base_factory = logging.getLogRecordFactory()
+
+
+def _redacting_factory(*args, **kwargs) -> logging.LogRecord:
+    return _scrub_record(_base_factory(*args, **kwargs))
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        payload = {"ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"), "level": record.levelname,
+                   "logger": record.name, "message": record.getMessage()}
+        for key in ("job_id", "job_kind", "worker", "event_id", "installation_id"):
+            if hasattr(record, key):
+                payload[key] = getattr(record, key)
+        return json.dumps(payload, default=str)
+
+
+def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_hub", False):
+            root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler._hub = True  # type: ignore[attr-defined]
+    handler.setFormatter(JsonFormatter() if fmt == "json" else
+                         logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    # Scrub when a record is made, so every handler (pytest's caplog, gunicorn's) sees it clean.
+    logging.setLogRecordFactory(_redacting_factory)

@@ -1,0 +1,85 @@
+"""Shared fixtures: a hub on SQLite and on PostgreSQL (a database of its own per test run)."""
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import create_engine, text
+
+REPO = Path(__file__).resolve().parents[1]
+PG_ADMIN_URL = os.environ.get("HUB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+TEST_KEY = Fernet.generate_key().decode()
+
+
+@pytest.fixture(scope="session")
+def pg_url():
+    """A fresh PostgreSQL database for this test run, migrated once, dropped at the end."""
+    name = f"hub_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # pragma: no cover - environment problem, say it plainly
+        pytest.fail(f"PostgreSQL is needed at {PG_ADMIN_URL} (HUB_TEST_POSTGRES_URL): {exc}")
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    from hub.store import migrate
+    engine = create_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _truncate_pg(url: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        tables = [r[0] for r in conn.execute(text(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"))]
+        if tables:
+            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request, tmp_path):
+    """The database URL of one engine; tests using it run once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'hub.db'}"
+    else:
+        url = request.getfixturevalue("pg_url")
+        _truncate_pg(url)
+        yield url
+
+
+def hub_config(db_url: str, instance: Path, **extra) -> dict:
+    config = {"database_url": db_url, "instance_path": str(instance), "secret_keys": TEST_KEY,
+              "session_secret": "test-session-secret", "embedded": False, "sandbox": False,
+              "log_level": "WARNING"}
+    config.update(extra)
+    return config
+
+
+@pytest.fixture
+def make_hub(db_url, tmp_path):
+    """Build a migrated hub on the parametrised engine: make_hub(**settings, clock=...)."""
+    from hub import create_app
+    from hub.store import migrate
+
+    apps = []
+
+    def build(clock=None, **extra):
+        app = create_app(hub_config(db_url, tmp_path / "instance", **extra), clock=clock)
+        migrate.upgrade(app.extensions["hub"].db.engine)
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        services = app.extensions["hub"]
+        services.stop()
+        services.db.dispose()

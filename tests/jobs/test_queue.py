@@ -1,0 +1,260 @@
+"""The job queue on both engines: transactions, retries, dead letter, replay, leases, ordering."""
+from __future__ import annotations
+
+import random
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from hub.jobs import Defer, Fatal, JobQueue, Retriable, Worker, backoff_delay, handler
+from hub.store import FakeClock, Job
+
+calls: list[tuple[int, int]] = []
+behaviour: dict[str, object] = {}
+
+
+@handler("test.flaky")
+def flaky(ctx):
+    calls.append((ctx.job_id, ctx.attempt))
+    action = behaviour.get("action")
+    if action == "retry_after":
+        raise Retriable("provider said slow down", retry_after=42)
+    if action == "fatal":
+        raise Fatal("project was deleted")
+    if action == "defer":
+        raise Defer("connection needs reconnection", delay=300)
+    if action == "fail":
+        raise RuntimeError("boom")
+
+
+@handler("test.ok")
+def ok(ctx):
+    calls.append((ctx.job_id, ctx.attempt))
+
+
+@pytest.fixture(autouse=True)
+def _reset():
+    calls.clear()
+    behaviour.clear()
+
+
+@pytest.fixture
+def hub(make_hub):
+    clock = FakeClock()
+    app = make_hub(clock=clock, **{"jobs.max_attempts": 4, "jobs.backoff_base": 2.0, "jobs.backoff_cap": 10.0,
+                                   "jobs.lease_seconds": 30.0})
+    services = app.extensions["hub"]
+    services.queue.rng = random.Random(7)
+    return services, clock
+
+
+def job(services, job_id) -> Job:
+    with services.db.begin() as s:
+        return s.get(Job, job_id)
+
+
+def test_enqueue_in_rolled_back_transaction_leaves_no_job(hub):
+    services, _ = hub
+    with pytest.raises(RuntimeError):
+        with services.db.begin() as s:
+            services.queue.enqueue(s, "test.ok", {"x": 1})
+            raise RuntimeError("the business change failed")
+    assert services.queue.counts() == {}
+    with services.db.begin() as s:
+        job_id = services.queue.enqueue(s, "test.ok", {"x": 1})
+    assert job(services, job_id).status == "queued"
+
+
+def test_claim_run_complete(hub):
+    services, _ = hub
+    with services.db.begin() as s:
+        job_id = services.queue.enqueue(s, "test.ok", {"x": 1})
+    worker = Worker(services.queue, worker_id="w1")
+    assert worker.drain() == 1
+    assert calls == [(job_id, 1)]
+    row = job(services, job_id)
+    assert (row.status, row.attempts, row.locked_by is not None, row.finished_at is not None) == ("done", 1, True, True)
+
+
+def test_future_job_waits_for_its_time(hub):
+    services, clock = hub
+    with services.db.begin() as s:
+        services.queue.enqueue(s, "test.ok", delay=60)
+    worker = Worker(services.queue, worker_id="w1")
+    assert worker.run_once() == 0
+    clock.advance(61)
+    assert worker.run_once() == 1
+
+
+def test_backoff_is_capped_exponential_with_full_jitter():
+    rng = random.Random(1)
+    for attempt in range(1, 12):
+        ceiling = min(10.0, 2.0 * 2 ** (attempt - 1))
+        samples = [backoff_delay(attempt, 2.0, 10.0, rng) for _ in range(200)]
+        assert all(0 <= d <= ceiling for d in samples)
+        assert max(samples) > ceiling * 0.8 and min(samples) < ceiling * 0.2  # spread over the whole range
+
+
+def test_retries_follow_backoff_then_dead_letter(hub):
+    services, clock = hub
+    behaviour["action"] = "fail"
+    with services.db.begin() as s:
+        job_id = services.queue.enqueue(s, "test.flaky")
+    worker = Worker(services.queue, worker_id="w1")
+    expected_rng = random.Random(7)
+    for attempt in range(1, 4):
+        start = clock.now()
+        assert worker.run_once() == 1
+        row = job(services, job_id)
+        assert row.status == "queued" and row.attempts == attempt
+        assert "RuntimeError: boom" in row.last_error
+        delay = (row.run_at - start).total_seconds()
+        assert delay == pytest.approx(backoff_delay(attempt, 2.0, 10.0, expected_rng), abs=1e-3)
+        assert worker.run_once() == 0 or delay == 0  # not due before its time
+        clock.advance(delay + 0.001)
+    assert worker.run_once() == 1  # 4th = last attempt
+    row = job(services, job_id)
+    assert row.status == "dead" and row.attempts == 4 and "boom" in row.last_error
+    assert [a for _, a in calls] == [1, 2, 3, 4]
+
+
+def test_retry_after_from_handler_wins(hub):
+    services, clock = hub
+    behaviour["action"] = "retry_after"
+    with services.db.begin() as s:
+        job_id = services.queue.enqueue(s, "test.flaky")
+    Worker(services.queue, worker_id="w1").run_once()
+    row = job(services, job_id)
+    assert (row.run_at - clock.now()) == timedelta(seconds=42)
+    assert row.last_error == "Retriable: provider said slow down"
+
+
+def test_fatal_goes_to_dead_letter_at_once_and_replay_runs_it_again(hub):
+    services, clock = hub
+    behaviour["action"] = "fatal"
+    with services.db.begin() as s:
+        job_id = services.queue.enqueue(s, "test.flaky")
+    worker = Worker(services.queue, worker_id="w1")
+    worker.run_once()
+    row = job(services, job_id)
+    assert row.status == "dead" and row.attempts == 1 and row.last_error == "Fatal: project was deleted"
+    assert services.queue.replay(job_id) is True
+    assert services.queue.replay(job_id) is False  # only dead jobs are replayed
+    behaviour.clear()
+    assert worker.run_once() == 1
+    row = job(services, job_id)
+    assert row.status == "done" and row.attempts == 1 and row.last_error is None
+
+
+def test_defer_does_not_use_an_attempt(hub):
+    services, clock = hub
+    behaviour["action"] = "defer"
+    with services.db.begin() as s:
+        job_id = services.queue.enqueue(s, "test.flaky")
+    worker = Worker(services.queue, worker_id="w1")
+    for _ in range(6):  # more than max_attempts: a waiting job never dies of waiting
+        assert worker.run_once() == 1
+        clock.advance(301)
+    row = job(services, job_id)
+    assert row.status == "queued" and row.attempts == 0 and "needs reconnection" in row.last_error
+
+
+def test_unknown_kind_is_dead_with_reason(hub):
+    services, _ = hub
+    with services.db.begin() as s:
+        job_id = services.queue.enqueue(s, "no.such.kind")
+    Worker(services.queue, worker_id="w1").run_once()
+    row = job(services, job_id)
+    assert row.status == "dead" and "no handler" in row.last_error
+
+
+def test_expired_lease_is_claimed_again_and_the_old_owner_cannot_complete(hub):
+    services, clock = hub
+    queue = services.queue
+    with services.db.begin() as s:
+        job_id = queue.enqueue(s, "test.ok")
+    [claimed] = queue.claim("dead-worker")
+    assert queue.claim("w2") == []  # leased
+    clock.advance(31)
+    [again] = queue.claim("w2")
+    assert again.id == job_id and again.attempts == 2
+    with services.db.begin() as s:  # the first worker wakes up late: its completion is refused
+        assert queue.complete(s, claimed, "dead-worker") is False
+    Worker(queue, worker_id="w2").run_job(again)
+    assert job(services, job_id).status == "done"
+
+
+def test_job_whose_workers_keep_dying_ends_in_dead_letter(hub):
+    services, clock = hub
+    queue = services.queue
+    with services.db.begin() as s:
+        job_id = queue.enqueue(s, "test.ok")
+    for n in range(4):
+        assert len(queue.claim(f"w{n}")) == 1
+        clock.advance(31)
+    [last] = queue.claim("w9")
+    assert Worker(queue, worker_id="w9").run_job(last) == "dead"
+    row = job(services, job_id)
+    assert row.status == "dead" and "lease expired" in row.last_error
+    assert calls == []
+
+
+def test_ordering_key_runs_jobs_of_one_object_one_at_a_time_in_order(hub):
+    services, _ = hub
+    queue = services.queue
+    with services.db.begin() as s:
+        a1 = queue.enqueue(s, "test.ok", {"n": 1}, ordering_key="deal:1")
+        a2 = queue.enqueue(s, "test.ok", {"n": 2}, ordering_key="deal:1")
+        b1 = queue.enqueue(s, "test.ok", {"n": 3}, ordering_key="deal:2")
+        free = queue.enqueue(s, "test.ok", {"n": 4})
+    first = queue.claim("w1", limit=10)
+    assert sorted(j.id for j in first) == sorted([a1, b1, free])
+    assert queue.claim("w2", limit=10) == []  # a2 waits for a1
+    worker = Worker(queue, worker_id="w1")
+    for claimed in first:
+        worker.run_job(claimed)
+    assert [j.id for j in queue.claim("w2", limit=10)] == [a2]
+
+
+def test_ordering_key_waits_for_an_earlier_job_in_backoff(hub):
+    services, clock = hub
+    queue = services.queue
+    behaviour["action"] = "fail"
+    with services.db.begin() as s:
+        first = queue.enqueue(s, "test.flaky", ordering_key="deal:9")
+        second = queue.enqueue(s, "test.ok", ordering_key="deal:9")
+    worker = Worker(queue, worker_id="w1")
+    assert worker.run_once() == 1  # first fails, goes to backoff
+    clock.advance(0.0001)
+    claimed = queue.claim("w1", limit=10)
+    assert second not in [c.id for c in claimed]
+
+
+def test_dedupe_key_makes_a_second_enqueue_a_no_op(hub):
+    services, _ = hub
+    with services.db.begin() as s:
+        first = services.queue.enqueue(s, "test.ok", dedupe_key="schedule:x:1")
+        again = services.queue.enqueue(s, "test.ok", dedupe_key="schedule:x:1")
+    assert first is not None and again is None
+    with services.db.begin() as s:
+        assert s.scalar(select(func.count()).select_from(Job)) == 1
+
+
+def test_worker_threads_wake_on_enqueue(make_hub):
+    app = make_hub(**{"jobs.poll_interval": 60.0})  # a poll would take a minute: only the wake-up can make it
+    services = app.extensions["hub"]
+    done = threading.Event()
+
+    @handler("test.signal")
+    def signal(ctx):
+        done.set()
+
+    worker = services.start_worker(app, concurrency=2)
+    try:
+        with services.db.begin() as s:
+            services.queue.enqueue(s, "test.signal")
+        assert done.wait(10), "the worker did not pick up the job"
+    finally:
+        worker.stop()

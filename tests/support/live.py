@@ -1,0 +1,35 @@
+"""Serve a WSGI app on a real loopback socket for a test, so clients talk HTTP as in production."""
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from typing import Iterator
+
+from werkzeug.serving import make_server
+
+
+class LiveServer:
+    def __init__(self, app, host: str = "127.0.0.1", port: int = 0):
+        self._server = make_server(host, port, app, threaded=True)
+        self.host = host
+        self.port = self._server.server_port
+        self.url = f"http://{host}:{self.port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, name=f"live-{self.port}", daemon=True)
+
+    def start(self) -> "LiveServer":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=10)
+
+
+@contextmanager
+def live_server(app, host: str = "127.0.0.1", port: int = 0) -> Iterator[LiveServer]:
+    server = LiveServer(app, host, port).start()
+    try:
+        yield server
+    finally:
+        server.stop()
