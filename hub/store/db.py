@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, echo=echo, connect_args={"timeout": 30, "check_same_thread": False},
-                               pool_size=pool_size, max_overflow=pool_size)
+        pool = {} if url in ("sqlite://", "sqlite:///:memory:") else {"pool_size": pool_size, "max_overflow": pool_size}
+        engine = create_engine(url, echo=echo, connect_args={"timeout": 30, "check_same_thread": False}, **pool)
         _sqlite_pragmas(engine, url)
         return engine
     if url.startswith("postgresql://"):
