@@ -40,7 +40,7 @@ class HubServices:
     def start_worker(self, app: Flask, concurrency: int | None = None) -> Worker:
         s = self.settings
         self.worker = Worker(self.queue, concurrency=concurrency or s["jobs.concurrency"],
-                             poll_interval=s["jobs.poll_interval"], app=app).start()
+                             poll_interval=s["jobs.poll_interval"], app=app, batch_size=s["jobs.batch_size"]).start()
         return self.worker
 
     def start_scheduler(self, app: Flask):

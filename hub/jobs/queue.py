@@ -171,6 +171,13 @@ class JobQueue:
                             .values(status=QUEUED, attempts=Job.attempts - 1, run_at=now + timedelta(seconds=delay),
                                     lease_until=None, locked_by=None, last_error=reason[:4000], updated_at=now))
 
+    def release(self, job: ClaimedJob, worker_id: str) -> None:
+        """Hand back a claimed job that was never started (a stopping worker); no attempt used."""
+        with self.db.begin() as session:
+            session.execute(update(Job).where(Job.id == job.id, Job.locked_by == worker_id, Job.status == RUNNING)
+                            .values(status=QUEUED, attempts=Job.attempts - 1, lease_until=None, locked_by=None,
+                                    updated_at=self.clock.now()))
+
     def extend_leases(self, worker_id: str, job_ids: list[int]) -> None:
         if not job_ids:
             return

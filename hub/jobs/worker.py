@@ -49,13 +49,15 @@ def remove_heartbeat(queue: JobQueue, pid: str) -> None:
 
 class Worker:
     def __init__(self, queue: JobQueue, *, concurrency: int = 4, poll_interval: float = 1.0,
-                 app: Any = None, worker_id: str | None = None, kinds: list[str] | None = None):
+                 app: Any = None, worker_id: str | None = None, kinds: list[str] | None = None,
+                 batch_size: int = 1):
         self.queue = queue
         self.concurrency = concurrency
         self.poll_interval = poll_interval
         self.app = app
         self.worker_id = worker_id or process_id("worker")
         self.kinds = kinds
+        self.batch_size = batch_size
         self._stop = threading.Event()
         self._wake = threading.Condition()
         self._wakeups = 0
@@ -78,8 +80,6 @@ class Worker:
             log.error("job %s dead: no handler for %s", job.id, job.kind)
             return "dead"
         ctx = JobContext(job.id, job.kind, job.payload, job.attempts, job.max_attempts, self.queue.db, self.app)
-        with self._running_lock:
-            self._running[job.id] = job
         try:
             try:
                 if self.app is not None:
@@ -114,18 +114,28 @@ class Worker:
         except Exception as exc:  # any other error: retry with backoff, keep the trace for the operator
             detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
             outcome = self.queue.fail(job, self.worker_id, detail)
-        finally:
-            with self._running_lock:
-                self._running.pop(job.id, None)
         if outcome == "dead":
             log.warning("job %s (%s) dead after %s attempts", job.id, job.kind, job.attempts)
         return outcome
 
     def run_once(self, limit: int = 1) -> int:
-        """Claim up to `limit` due jobs and run them here; returns how many were claimed (tests, CLI)."""
+        """Claim up to `limit` due jobs and run them here, in order; returns how many were claimed.
+        Claimed jobs waiting their turn count as running, so the heartbeat keeps their leases."""
         jobs = self.queue.claim(self.worker_id, limit, self.kinds)
-        for job in jobs:
-            self.run_job(job)
+        with self._running_lock:
+            for job in jobs:
+                self._running[job.id] = job
+        try:
+            for job in jobs:
+                if self._stop.is_set():
+                    # shutting down: hand the rest back at once instead of letting their leases run out
+                    self.queue.release(job, self.worker_id)
+                    continue
+                self.run_job(job)
+        finally:
+            with self._running_lock:
+                for job in jobs:
+                    self._running.pop(job.id, None)
         return len(jobs)
 
     def drain(self, max_jobs: int = 100000) -> int:
@@ -148,7 +158,7 @@ class Worker:
         while not self._stop.is_set():
             seen = self._wakeups
             try:
-                claimed = self.run_once()
+                claimed = self.run_once(self.batch_size)
             except Exception:
                 log.exception("worker %s: claim failed; retrying", self.worker_id)
                 claimed = 0
