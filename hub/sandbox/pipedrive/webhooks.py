@@ -1,0 +1,152 @@
+"""Webhook v2 delivery: one lazy daemon thread per emulator, Pipedrive's retry schedule and ban.
+
+Documented behaviour (FACTS §8): success is any 2xx within 10 s; after a failed first attempt three
+retries follow after 3, 30 and 150 s (attempt 2..4, same `meta.id`); each failed *first* attempt
+counts towards a ban, at 10 the webhook is banned for 30 min (events meanwhile are lost) and then
+reactivated with the counter at 0; no success for 3 days deletes the webhook. All delays are
+multiplied by `time_scale` so tests run the real schedule in milliseconds.
+
+Fault knobs: `webhooks_paused` holds deliveries in the queue, `webhook_duplicate_rate` sends an
+event twice with the same `meta.id`, `webhook_reorder_rate` swaps a delivery with the next one."""
+from __future__ import annotations
+
+import copy
+import heapq
+import itertools
+import threading
+import time
+from typing import Any, Callable
+
+import requests
+
+RETRY_DELAYS = (3.0, 30.0, 150.0)   # seconds before attempts 2, 3, 4
+BAN_THRESHOLD = 10                  # failed first attempts before a ban
+BAN_SECONDS = 30 * 60
+DELETE_AFTER_SECONDS = 3 * 86400    # no successful delivery for 3 days -> webhook deleted
+LOG_LIMIT = 2000
+
+
+class Dispatcher:
+    def __init__(self, sandbox, *, time_scale: float = 1.0, timeout: float = 10.0,
+                 session_factory: Callable[[], requests.Session] = requests.Session):
+        self.sandbox = sandbox
+        self.time_scale = time_scale
+        self.timeout = timeout
+        self.deliveries: list[dict[str, Any]] = []   # every attempt, newest last (tests read it)
+        self.callbacks: list[dict[str, Any]] = []    # app-sharing / uninstall callbacks sent
+        self._queue: list[tuple[float, int, dict]] = []
+        self._seq = itertools.count()
+        self._inflight = 0
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._session_factory = session_factory
+
+    # -- queueing ---------------------------------------------------------------------------------
+    def enqueue(self, job: dict, delay: float = 0.0) -> None:
+        with self._cond:
+            heapq.heappush(self._queue, (time.monotonic() + delay, next(self._seq), job))
+            self._ensure_thread()
+            self._cond.notify_all()
+
+    def pending(self) -> int:
+        with self._cond:
+            return len(self._queue) + self._inflight
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until nothing is queued or in flight (retries included); False on timeout."""
+        with self._cond:
+            self._ensure_thread()
+            self._cond.notify_all()
+            return self._cond.wait_for(lambda: not self._queue and self._inflight == 0, timeout)
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._run, name="pipedrive-webhooks", daemon=True)
+            self._thread.start()
+
+    # -- worker -----------------------------------------------------------------------------------
+    def _paused(self) -> bool:
+        return bool(self.sandbox.faults.settings.webhooks_paused)
+
+    def _take(self) -> dict:
+        """Block until a job is due (webhook jobs wait while paused); honour the reorder knob."""
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                paused = self._paused()
+                ready = sorted(e for e in self._queue if e[0] <= now and not (paused and e[2]["kind"] == "webhook"))
+                if ready:
+                    entry = ready[0]
+                    job = entry[2]
+                    later = [e for e in ready[1:] if e[2]["kind"] == "webhook"]
+                    if (job["kind"] == "webhook" and later and not job.get("held")
+                            and self.sandbox.faults.roll(self.sandbox.faults.settings.webhook_reorder_rate)):
+                        job["held"] = True          # sent right after the one that overtakes it
+                        entry = later[0]
+                    self._queue.remove(entry)
+                    heapq.heapify(self._queue)
+                    self._inflight += 1
+                    return entry[2]
+                waits = [e[0] - now for e in self._queue if not (paused and e[2]["kind"] == "webhook")]
+                wait = min(waits) if waits else None
+                if paused and len(waits) < len(self._queue):
+                    wait = 0.02 if wait is None else min(wait, 0.02)   # poll the pause knob
+                self._cond.wait(wait)
+
+    def _run(self) -> None:
+        session = self._session_factory()
+        while True:
+            job = self._take()
+            try:
+                if job["kind"] == "webhook":
+                    self._deliver(session, job)
+                else:
+                    self._callback(session, job)
+            except Exception as exc:  # never let one bad job kill the worker
+                self._log(self.deliveries, {"kind": job["kind"], "error": f"internal: {exc!r}"})
+            finally:
+                with self._cond:
+                    self._inflight -= 1
+                    self._cond.notify_all()
+
+    def _post(self, session, method: str, url: str, body: Any, auth) -> tuple[int | None, str | None]:
+        try:
+            resp = session.request(method, url, json=body, auth=auth, timeout=self.timeout,
+                                   allow_redirects=False)
+            return resp.status_code, None
+        except requests.RequestException as exc:
+            return None, type(exc).__name__
+
+    def _callback(self, session, job: dict) -> None:
+        status, error = self._post(session, job["method"], job["url"], job["body"], job.get("auth"))
+        self._log(self.callbacks, {"method": job["method"], "url": job["url"], "body": job["body"],
+                                   "status": status, "error": error, "time": time.time()})
+
+    def _deliver(self, session, job: dict) -> None:
+        sb = self.sandbox
+        hook = sb.webhook_for_delivery(job["webhook_id"])
+        payload = copy.deepcopy(job["payload"])
+        payload["meta"]["attempt"] = job["attempt"]
+        entry = {"kind": "webhook", "webhook_id": job["webhook_id"], "event_id": payload["meta"]["id"],
+                 "attempt": job["attempt"], "duplicate": job.get("duplicate", False), "payload": payload,
+                 "time": time.time()}
+        if hook is None or not hook["is_active"]:
+            entry.update(status=None, ok=False, error="dropped: webhook " + ("deleted" if hook is None else "inactive"))
+            self._log(self.deliveries, entry)
+            return
+        auth = (hook["http_auth_user"], hook["http_auth_password"] or "") if hook.get("http_auth_user") else None
+        status, error = self._post(session, "POST", hook["subscription_url"], payload, auth)
+        ok = status is not None and 200 <= status < 300
+        entry.update(url=hook["subscription_url"], status=status, ok=ok, error=error)
+        self._log(self.deliveries, entry)
+        if job.get("duplicate"):
+            return   # the chaos copy neither retries nor counts towards a ban
+        retry = sb.record_delivery(job["webhook_id"], status, ok, job["attempt"], self.time_scale)
+        if retry and job["attempt"] <= len(RETRY_DELAYS):
+            delay = RETRY_DELAYS[job["attempt"] - 1] * self.time_scale
+            self.enqueue(dict(job, attempt=job["attempt"] + 1, held=False), delay)
+
+    def _log(self, log: list, entry: dict) -> None:
+        with self._cond:
+            log.append(entry)
+            del log[:-LOG_LIMIT]
