@@ -27,6 +27,7 @@ class HubServices:
     queue: JobQueue
     secrets: SecretStore
     instance_path: Path
+    base_url: str = ""
     worker: Worker | None = None
     scheduler: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
@@ -52,6 +53,9 @@ class HubServices:
         return self.scheduler
 
     def stop(self) -> None:
+        if "sandbox" in self.extras:
+            from .sandbox import close
+            close(self.extras.pop("sandbox"))
         if self.scheduler is not None:
             self.scheduler.stop()
             self.scheduler = None
@@ -99,7 +103,9 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
                      backoff_base=settings["jobs.backoff_base"], backoff_cap=settings["jobs.backoff_cap"],
                      lease_seconds=settings["jobs.lease_seconds"])
     ring = load_key_ring(settings["hub.secret_keys"], instance, allow_generate=embedded_db)
-    services = HubServices(settings=settings, db=db, queue=queue, secrets=SecretStore(ring), instance_path=instance)
+    base_url = (settings["hub.base_url"] or f"http://{settings['hub.host']}:{settings['hub.port']}").rstrip("/")
+    services = HubServices(settings=settings, db=db, queue=queue, secrets=SecretStore(ring), instance_path=instance,
+                           base_url=base_url)
     app.extensions["hub"] = services
 
     from . import housekeeping  # noqa: F401  (registers its handler and schedule)
@@ -108,6 +114,10 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
     from .web import health_bp
     app.register_blueprint(health_bp)
     _error_handlers(app)
+
+    if settings["hub.sandbox"]:
+        from . import sandbox
+        services.extras["sandbox"] = sandbox.mount(app, instance, base_url, settings)
 
     from .cli import register_cli
     register_cli(app)
