@@ -94,7 +94,8 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
     url = settings["hub.database_url"] or f"sqlite:///{instance / 'hub.db'}"
     embedded_db = url.startswith("sqlite")
 
-    app = Flask("hub", instance_path=str(instance), instance_relative_config=True)
+    app = Flask("hub", instance_path=str(instance), instance_relative_config=True,
+                template_folder="web/templates", static_folder="web/static")
     app.config["SECRET_KEY"] = _session_secret(settings, instance, embedded_db)
     app.config["MAX_CONTENT_LENGTH"] = 32 * 1024 * 1024
 
@@ -108,11 +109,11 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
                            base_url=base_url)
     app.extensions["hub"] = services
 
-    from . import housekeeping  # noqa: F401  (registers its handler and schedule)
+    from . import housekeeping, mail  # noqa: F401  (register their job handlers and schedules)
     load_modules(settings["jobs.handler_modules"])
 
-    from .web import health_bp
-    app.register_blueprint(health_bp)
+    from .web import register_web
+    register_web(app)
     _error_handlers(app)
 
     if settings["hub.sandbox"]:

@@ -134,6 +134,8 @@ def _validate(v: dict[str, Any]) -> None:
         positive(key)
     if v["hub.port"] > 65535:
         raise ConfigError(f"HUB_PORT: must be a TCP port (1-65535), got {v['hub.port']}")
+    if v["mail.backend"] not in ("log", "smtp"):
+        raise ConfigError(f"HUB_MAIL_BACKEND: expected 'log' or 'smtp', got {v['mail.backend']!r}")
     if v["hub.log_format"] not in ("text", "json"):
         raise ConfigError(f"HUB_LOG_FORMAT: expected 'text' or 'json', got {v['hub.log_format']!r}")
     if v["hub.log_level"].upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):

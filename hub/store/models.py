@@ -70,3 +70,90 @@ class ProcessHeartbeat(Base):
     beat_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     is_leader: Mapped[bool] = mapped_column(default=False)
     info: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Installation(Base):
+    """One company's install of the hub from its CRM's marketplace (reinstalls reuse the row)."""
+
+    __tablename__ = "installations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    provider: Mapped[str] = mapped_column(String(40))
+    company_id: Mapped[str] = mapped_column(String(100))
+    company_name: Mapped[str] = mapped_column(String(300), default="")
+    company_domain: Mapped[str] = mapped_column(String(300), default="")
+    api_domain: Mapped[str] = mapped_column(String(500), default="")
+    installer_user_id: Mapped[str] = mapped_column(String(100))
+    installer_name: Mapped[str] = mapped_column(String(300), default="")
+    installer_email: Mapped[str] = mapped_column(String(300), default="")
+    visibility: Mapped[str] = mapped_column(String(20), default="only_me")  # all | only_me | specific
+    visibility_confirmed: Mapped[bool] = mapped_column(default=False)
+    shared_signal: Mapped[bool | None] = mapped_column(nullable=True)  # last app-sharing callback's isShared
+    status: Mapped[str] = mapped_column(String(20), default="active")  # active | uninstalled
+    endpoint_token: Mapped[str] = mapped_column(String(100), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    uninstalled_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+    __table_args__ = (Index("ux_installations_company", "provider", "company_id", unique=True),)
+
+
+class InstallationUser(Base):
+    """A CRM user the hub knows in an installation: chosen for 'specific users' and/or signed in."""
+
+    __tablename__ = "installation_users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    installation_id: Mapped[int] = mapped_column(BigId, index=True)
+    crm_user_id: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(300), default="")
+    email: Mapped[str] = mapped_column(String(300), default="")
+    is_admin: Mapped[bool] = mapped_column(default=False)
+    allowed: Mapped[bool] = mapped_column(default=False)       # on the 'specific users' list
+    notified_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+    __table_args__ = (Index("ux_installation_users", "installation_id", "crm_user_id", unique=True),)
+
+
+class Connection(Base):
+    """An OAuth grant the hub holds: a CRM user's (role crm) or a target account's (role target).
+    Its tokens live encrypted in `secrets` under `connection:<id>:...`."""
+
+    __tablename__ = "connections"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    installation_id: Mapped[int] = mapped_column(BigId, index=True)
+    provider: Mapped[str] = mapped_column(String(40))
+    role: Mapped[str] = mapped_column(String(20))  # crm | target
+    account_id: Mapped[str] = mapped_column(String(300))
+    account_name: Mapped[str] = mapped_column(String(300), default="")
+    account_email: Mapped[str] = mapped_column(String(300), default="")
+    status: Mapped[str] = mapped_column(String(30), default="connected")  # connected | needs_reconnection | disconnected
+    status_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    scopes: Mapped[str] = mapped_column(Text, default="")
+    api_base: Mapped[str] = mapped_column(String(500), default="")
+    token_url: Mapped[str] = mapped_column(String(500), default="")
+    revoke_url: Mapped[str] = mapped_column(String(500), default="")
+    token_expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    refresh_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_refreshed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    reauth_notified_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    connected_by: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_connections_lookup", "installation_id", "provider", "role"),)
+
+
+class AuditEvent(Base):
+    """Who did what to an installation; kept after uninstall."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    installation_id: Mapped[int | None] = mapped_column(BigId, nullable=True, index=True)
+    actor: Mapped[str] = mapped_column(String(300))
+    action: Mapped[str] = mapped_column(String(100))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

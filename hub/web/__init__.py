@@ -1,4 +1,21 @@
-"""Web layer: health endpoints now; settings pages and the JSON API join here."""
+"""Web layer: health endpoints, the pages, the JSON API, and the access checks that guard them."""
+from datetime import timedelta
+
+from flask import Flask
+
 from .health import bp as health_bp
 
-__all__ = ["health_bp"]
+
+def register_web(app: Flask) -> None:
+    from . import api, pages
+    from .access import install_access_checks
+
+    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+                      PERMANENT_SESSION_LIFETIME=timedelta(days=7))
+    install_access_checks(app)
+    app.register_blueprint(health_bp)
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(api.bp)
+
+
+__all__ = ["health_bp", "register_web"]

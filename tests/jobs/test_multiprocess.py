@@ -92,4 +92,7 @@ def test_four_workers_one_killed_every_effect_exactly_once(pg_url, tmp_path):
     for proc in procs[1:]:
         assert proc.returncode == 0, proc.stderr.read().decode()[-2000:]
     db.dispose()
+    with engine.begin() as conn:  # the test's own tables must not outlive it
+        conn.execute(text("DROP TABLE job_effects"))
+        conn.execute(text("DROP TABLE job_runs"))
     engine.dispose()

@@ -1,0 +1,7 @@
+"""Google Contacts (People API v1) as a sync target: labels and contacts of one Google account.
+
+`manifest.MANIFEST` tells the generic OAuth code the endpoints and scopes; `client.PeopleClient`
+is the typed HTTP client; `contacts` maps between the hub's neutral person and Google's Person."""
+from .manifest import MANIFEST
+
+__all__ = ["MANIFEST"]

@@ -1,0 +1,358 @@
+"""Installations: the marketplace install, who may use it, target connections and uninstall.
+
+Pages and the API call these functions; none of them knows about Flask. Visibility is decided by
+`may_use()` alone, and the web layer asks it for every installation-scoped route."""
+from __future__ import annotations
+
+import logging
+import secrets as pysecrets
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from sqlalchemy import select
+
+from ..errors import Fatal
+from ..mail import queue_mail
+from ..store import AuditEvent, Connection, Installation, InstallationUser, utcnow
+from .flow import ProviderApp, id_token_claims, provider_app, revoke
+from .tokens import access_ref, refresh_ref, store_tokens
+
+log = logging.getLogger("hub.oauth")
+VISIBILITIES = ("all", "only_me", "specific")
+
+_uninstall_hooks: list[Callable[[Any, Installation], None]] = []
+
+
+def on_uninstall(fn: Callable[[Any, Installation], None]) -> Callable[[Any, Installation], None]:
+    """Features clean up their provider-side state at uninstall (e.g. the webhooks they registered)."""
+    _uninstall_hooks.append(fn)
+    return fn
+
+
+class AccessDenied(Exception):
+    def __init__(self, message: str, installation: Installation | None = None):
+        super().__init__(message)
+        self.installation = installation
+
+
+@dataclass
+class CrmIdentity:
+    user_id: str
+    name: str
+    email: str
+    is_admin: bool
+    company_id: str
+    company_name: str
+    company_domain: str
+    api_domain: str
+
+
+def audit(session, installation_id: int | None, actor: str, action: str, **detail: Any) -> None:
+    session.add(AuditEvent(installation_id=installation_id, actor=actor, action=action, detail=detail))
+
+
+# -- who may use an installation ----------------------------------------------------------------
+def may_use(session, installation: Installation, crm_user_id: str | None) -> bool:
+    """The one visibility rule: installer always; others by the installation's visibility."""
+    if installation is None or installation.status != "active" or not crm_user_id:
+        return False
+    if crm_user_id == installation.installer_user_id:
+        return True
+    if installation.visibility == "all":
+        return True
+    if installation.visibility == "specific":
+        row = session.scalar(select(InstallationUser).where(
+            InstallationUser.installation_id == installation.id, InstallationUser.crm_user_id == crm_user_id))
+        return bool(row and row.allowed)
+    return False
+
+
+def grantor(installation: Installation) -> str:
+    who = installation.installer_name or f"user {installation.installer_user_id}"
+    return f"{who} <{installation.installer_email}>" if installation.installer_email else who
+
+
+# -- CRM side: install and sign-in ----------------------------------------------------------------
+def crm_identity(app: ProviderApp, token: dict[str, Any]) -> CrmIdentity:
+    from ..connectors.pipedrive.client import PipedriveClient
+
+    api_domain = token.get("api_domain")
+    if not api_domain:
+        raise Fatal("Pipedrive's token response has no api_domain")
+    client = PipedriveClient(api_domain, _StaticToken(token["access_token"]))
+    me = client.me()
+    admin = bool(me.get("is_admin")) or any(a.get("admin") for a in me.get("access") or [] if isinstance(a, dict))
+    return CrmIdentity(str(me["id"]), me.get("name") or "", me.get("email") or "", admin, str(me["company_id"]),
+                       me.get("company_name") or "", me.get("company_domain") or "", api_domain.rstrip("/"))
+
+
+class _StaticToken:
+    """The token just received, before a connection exists to hold it."""
+
+    def __init__(self, token: str):
+        self.token = token
+
+    def access_token(self) -> str:
+        return self.token
+
+    def refresh_after_rejection(self, rejected: str) -> str:
+        raise Fatal("the provider refused a token it has just issued")
+
+
+def _missing_scopes(app: ProviderApp, token: dict[str, Any]) -> list[str]:
+    granted_raw = token.get("scope") or ""
+    if not granted_raw or not app.manifest.required_scopes:
+        return []
+    granted = set(granted_raw.replace(",", " ").split())
+    return [s for s in app.manifest.required_scopes if s not in granted]
+
+
+def complete_crm_authorization(services: Any, app: ProviderApp, token: dict[str, Any], purpose: str) -> tuple[int, str]:
+    """After the CRM's consent: create or reuse the installation (install) or find it (sign-in),
+    keep this user's tokens, and return (installation id, CRM user id). Raises AccessDenied."""
+    missing = _missing_scopes(app, token)
+    if missing:
+        raise Fatal(f"{app.manifest.title} granted too little: the hub needs the scopes {', '.join(missing)}")
+    who = crm_identity(app, token)
+    with services.db.begin() as session:
+        installation = session.scalar(select(Installation).where(
+            Installation.provider == app.provider, Installation.company_id == who.company_id))
+        if purpose == "install":
+            if installation is None:
+                installation = Installation(provider=app.provider, company_id=who.company_id,
+                                            installer_user_id=who.user_id, endpoint_token=pysecrets.token_urlsafe(24),
+                                            visibility="only_me")
+                session.add(installation)
+                action = "installation.created"
+            elif installation.status != "active" or installation.installer_user_id == who.user_id or who.is_admin:
+                action = "installation.reinstalled"
+                if installation.status != "active":
+                    installation.installer_user_id = who.user_id
+                    installation.visibility_confirmed = False
+            else:
+                raise AccessDenied(f"Relay Hub is already installed for {installation.company_name}; "
+                                   f"ask {grantor(installation)} for access", installation)
+            installation.status = "active"
+            installation.uninstalled_at = None
+            if installation.installer_user_id == who.user_id:
+                installation.installer_name, installation.installer_email = who.name, who.email
+            installation.company_name, installation.company_domain = who.company_name, who.company_domain
+            installation.api_domain = who.api_domain
+            installation.updated_at = utcnow()
+            session.flush()
+            audit(session, installation.id, who.email or who.user_id, action)
+        else:
+            if installation is None or installation.status != "active":
+                raise AccessDenied(f"Relay Hub is not installed for {who.company_name or 'your company'}: "
+                                   "an admin installs it from the Pipedrive Marketplace first")
+        user = _upsert_user(session, installation.id, who)
+        user.last_login_at = utcnow()
+        if not may_use(session, installation, who.user_id):
+            raise AccessDenied(f"Relay Hub for {installation.company_name} is not shared with you; "
+                               f"ask {grantor(installation)} to add you", installation)
+        connection = _upsert_connection(session, installation.id, app, role="crm", account_id=who.user_id,
+                                        name=who.name, email=who.email, token=token, by=who.user_id,
+                                        api_base=who.api_domain)
+        store_tokens(services, session, connection, token)
+        return installation.id, who.user_id
+
+
+def _upsert_user(session, installation_id: int, who: CrmIdentity) -> InstallationUser:
+    user = session.scalar(select(InstallationUser).where(InstallationUser.installation_id == installation_id,
+                                                         InstallationUser.crm_user_id == who.user_id))
+    if user is None:
+        user = InstallationUser(installation_id=installation_id, crm_user_id=who.user_id, allowed=False)
+        session.add(user)
+    user.name, user.email, user.is_admin = who.name, who.email, who.is_admin
+    return user
+
+
+def _upsert_connection(session, installation_id: int, app: ProviderApp, *, role: str, account_id: str, name: str,
+                       email: str, token: dict[str, Any], by: str, api_base: str) -> Connection:
+    connection = session.scalar(select(Connection).where(
+        Connection.installation_id == installation_id, Connection.provider == app.provider,
+        Connection.role == role, Connection.account_id == account_id))
+    if connection is None:
+        connection = Connection(installation_id=installation_id, provider=app.provider, role=role, account_id=account_id)
+        session.add(connection)
+    connection.account_name, connection.account_email = name, email
+    connection.status, connection.status_reason, connection.reauth_notified_at = "connected", None, None
+    connection.scopes = token.get("scope") or ""
+    connection.api_base = api_base
+    connection.token_url = app.manifest.token_url
+    connection.revoke_url = app.manifest.revoke_url or ""
+    connection.connected_by = by
+    session.flush()
+    return connection
+
+
+def record_sharing_signal(services: Any, provider: str, company_id: str, is_shared: bool) -> bool:
+    """The app-sharing callback: a hint for the visibility the installer confirms; never a grant."""
+    with services.db.begin() as session:
+        installation = session.scalar(select(Installation).where(
+            Installation.provider == provider, Installation.company_id == str(company_id)))
+        if installation is None:
+            return False
+        installation.shared_signal = bool(is_shared)
+        if not is_shared and installation.visibility_confirmed and installation.visibility != "only_me":
+            installation.visibility = "only_me"  # the admin turned the install back to private
+            audit(session, installation.id, "pipedrive", "visibility.private_by_provider")
+        return True
+
+
+# -- visibility -----------------------------------------------------------------------------------
+def set_visibility(services: Any, installation_id: int, actor: str, visibility: str, user_ids: list[str],
+                   notify: bool, directory: list[dict[str, Any]]) -> list[str]:
+    """Change who may use the installation; e-mail newly added users when asked. Returns e-mailed addresses."""
+    if visibility not in VISIBILITIES:
+        raise ValueError("visibility: must be one of all, only_me, specific")
+    known = {str(u["id"]): u for u in directory}
+    unknown = [u for u in user_ids if u not in known]
+    if visibility == "specific":
+        if unknown:
+            raise ValueError(f"users: not in the company: {', '.join(unknown)}")
+        if not user_ids:
+            raise ValueError("users: pick at least one user for 'specific users'")
+    mailed: list[str] = []
+    with services.db.begin() as session:
+        installation = session.get(Installation, installation_id)
+        rows = {u.crm_user_id: u for u in session.scalars(select(InstallationUser).where(
+            InstallationUser.installation_id == installation_id))}
+        before = {uid for uid, u in rows.items() if u.allowed} if installation.visibility == "specific" else set()
+        chosen = set(user_ids) if visibility == "specific" else set()
+        for uid in set(rows) | chosen:
+            row = rows.get(uid)
+            if row is None:
+                info = known[uid]
+                row = InstallationUser(installation_id=installation_id, crm_user_id=uid, name=info.get("name") or "",
+                                       email=info.get("email") or "", is_admin=bool(info.get("is_admin")))
+                session.add(row)
+            row.allowed = uid in chosen
+        if notify and visibility in ("specific", "all"):
+            newcomers = (chosen - before) if visibility == "specific" else {
+                str(u["id"]) for u in directory if u.get("active_flag", True)} - before
+            for uid in sorted(newcomers - {installation.installer_user_id}):
+                email = (known.get(uid) or {}).get("email")
+                if email:
+                    queue_mail(services, session, email, f"You can now use Relay Hub at {installation.company_name}",
+                               f"Hello,\n\n{installation.installer_name or 'Your admin'} gave you access to Relay Hub "
+                               f"for {installation.company_name}.\nSign in with Pipedrive here: "
+                               f"{services.base_url}/login/pipedrive\n")
+                    mailed.append(email)
+                    rows_now = session.scalar(select(InstallationUser).where(
+                        InstallationUser.installation_id == installation_id, InstallationUser.crm_user_id == uid))
+                    if rows_now is not None:
+                        rows_now.notified_at = utcnow()
+        installation.visibility = visibility
+        installation.visibility_confirmed = True
+        installation.updated_at = utcnow()
+        audit(session, installation_id, actor, "visibility.changed", visibility=visibility,
+              users=sorted(chosen), notified=mailed)
+    return mailed
+
+
+# -- target accounts (Asana, Google) --------------------------------------------------------------
+def complete_target_connection(services: Any, app: ProviderApp, token: dict[str, Any], installation_id: int,
+                               actor: str) -> int:
+    missing = _missing_scopes(app, token)
+    if missing:
+        raise Fatal(f"{app.manifest.title} granted too little: allow {', '.join(missing)} to connect it")
+    account = token.get("data") if isinstance(token.get("data"), dict) else {}
+    claims = id_token_claims(token)
+    account_id = str(account.get("gid") or account.get("id") or claims.get("sub") or claims.get("email") or "")
+    email = account.get("email") or claims.get("email") or ""
+    name = account.get("name") or claims.get("name") or email
+    if not account_id:
+        account_id = email or f"{app.provider}-account"
+    with services.db.begin() as session:
+        connection = _upsert_connection(session, installation_id, app, role="target", account_id=account_id,
+                                        name=name, email=email, token=token, by=actor,
+                                        api_base=app.manifest.api_url or "")
+        store_tokens(services, session, connection, token)
+        audit(session, installation_id, actor, "connection.connected", provider=app.provider, account=email or account_id)
+        return connection.id
+
+
+def disconnect(services: Any, connection_id: int, actor: str, *, revoke_at_provider: bool = True) -> None:
+    """Revoke at the provider (best effort), forget the tokens, keep the row for the record."""
+    with services.db.begin() as session:
+        connection = session.get(Connection, connection_id)
+        if connection is None or connection.status == "disconnected":
+            return
+        refresh_token = services.secrets.get(session, refresh_ref(connection_id))
+        access_token = services.secrets.get(session, access_ref(connection_id))
+        provider, installation_id = connection.provider, connection.installation_id
+        revoke_url = connection.revoke_url
+    revoked = False
+    if revoke_at_provider:
+        app = provider_app(services, provider)
+        if refresh_token:
+            revoked = revoke(app, revoke_url, refresh_token, "refresh_token")
+        elif access_token:
+            revoked = revoke(app, revoke_url, access_token, "access_token")
+    with services.db.begin() as session:
+        connection = session.get(Connection, connection_id)
+        services.secrets.delete_prefix(session, f"connection:{connection_id}:")
+        connection.status = "disconnected"
+        connection.status_reason = None
+        connection.token_expires_at = None
+        connection.updated_at = utcnow()
+        audit(session, installation_id, actor, "connection.disconnected", provider=provider,
+              connection_id=connection_id, revoked=revoked)
+
+
+def uninstall(services: Any, installation_id: int, actor: str, *, revoke_at_provider: bool = True) -> None:
+    """Remove provider-side state (webhooks...), revoke and delete every token, keep the audit trail."""
+    with services.db.begin() as session:
+        installation = session.get(Installation, installation_id)
+        if installation is None or installation.status != "active":
+            return
+        connection_ids = list(session.scalars(select(Connection.id).where(
+            Connection.installation_id == installation_id, Connection.status != "disconnected")))
+    for hook in _uninstall_hooks:
+        try:
+            hook(services, installation)
+        except Exception as exc:  # cleanup is best effort: the uninstall itself must complete
+            log.warning("uninstall clean-up %s failed: %s", getattr(hook, "__name__", hook), exc)
+    for connection_id in connection_ids:
+        disconnect(services, connection_id, actor, revoke_at_provider=revoke_at_provider)
+    with services.db.begin() as session:
+        installation = session.get(Installation, installation_id)
+        installation.status = "uninstalled"
+        installation.uninstalled_at = utcnow()
+        installation.endpoint_token = pysecrets.token_urlsafe(24)  # old webhook URLs die with the install
+        installation.updated_at = utcnow()
+        audit(session, installation_id, actor, "installation.uninstalled")
+
+
+def provider_uninstalled_user(services: Any, provider: str, company_id: str, user_id: str) -> str:
+    """Pipedrive's uninstall callback for one user: the installer's uninstall ends the installation;
+    another user's only ends that user's own CRM connection. Their tokens are already revoked."""
+    with services.db.begin() as session:
+        installation = session.scalar(select(Installation).where(
+            Installation.provider == provider, Installation.company_id == str(company_id)))
+        if installation is None or installation.status != "active":
+            return "unknown"
+        installation_id, installer = installation.id, installation.installer_user_id
+        connection_id = session.scalar(select(Connection.id).where(
+            Connection.installation_id == installation_id, Connection.provider == provider, Connection.role == "crm",
+            Connection.account_id == str(user_id)))
+    if str(user_id) == installer:
+        uninstall(services, installation_id, f"{provider}:user {user_id}", revoke_at_provider=False)
+        return "installation"
+    if connection_id is not None:
+        disconnect(services, connection_id, f"{provider}:user {user_id}", revoke_at_provider=False)
+    return "user"
+
+
+def notify_needs_reconnection(services: Any, session, installation: Installation | None, connection: Connection) -> None:
+    if installation is None or not installation.installer_email:
+        return
+    queue_mail(services, session, installation.installer_email,
+               f"Relay Hub: reconnect {connection.provider.title()} for {installation.company_name}",
+               f"Hello,\n\n{connection.provider.title()} refused Relay Hub's access for the account "
+               f"{connection.account_email or connection.account_name or connection.account_id}.\n"
+               f"Work that needs it is waiting, not lost. Reconnect it on the settings page:\n"
+               f"{services.base_url}/i/{installation.id}/settings\n",
+               dedupe_key=f"reauth:{connection.id}:{utcnow():%Y%m%d%H%M%S%f}")
+

@@ -1,0 +1,126 @@
+"""Tokens of a connection: stored encrypted, refreshed ahead of expiry, one refresh at a time.
+
+Single flight across threads and processes: the refresh runs while holding the connection's row
+lock (`SELECT ... FOR UPDATE` on PostgreSQL; SQLite transactions begin IMMEDIATE, which holds the
+database's write lock). Whoever gets the lock second finds the token already fresh and uses it,
+so a provider that rotates refresh tokens (strict mode, Bitrix24) never sees an old one twice.
+Whatever refresh token a response carries is stored; a response without one keeps the old."""
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from ..errors import NeedsReauth
+from ..store import AuditEvent, Connection, utcnow
+from .flow import InvalidGrant, ProviderApp, provider_app, refresh
+
+log = logging.getLogger("hub.oauth")
+REFRESH_MARGIN = 60.0  # seconds before expiry at which a token counts as expired
+
+_local_locks: dict[int, threading.Lock] = {}
+_local_guard = threading.Lock()
+
+
+def access_ref(connection_id: int) -> str:
+    return f"connection:{connection_id}:access_token"
+
+
+def refresh_ref(connection_id: int) -> str:
+    return f"connection:{connection_id}:refresh_token"
+
+
+def _local_lock(connection_id: int) -> threading.Lock:
+    with _local_guard:
+        return _local_locks.setdefault(connection_id, threading.Lock())
+
+
+def store_tokens(services: Any, session, connection: Connection, token: dict[str, Any]) -> None:
+    """Keep a token response on the connection (inside the caller's transaction)."""
+    services.secrets.put(session, access_ref(connection.id), token["access_token"])
+    if token.get("refresh_token"):
+        services.secrets.put(session, refresh_ref(connection.id), token["refresh_token"])
+    expires_in = token.get("expires_in")
+    now = services.queue.clock.now()
+    connection.token_expires_at = now + timedelta(seconds=float(expires_in)) if expires_in else None
+    connection.updated_at = now
+
+
+class ConnectionTokens:
+    """The TokenSource of one connection (see hub.connectors.base.TokenSource)."""
+
+    def __init__(self, services: Any, connection_id: int, *, margin: float = REFRESH_MARGIN):
+        self.services = services
+        self.connection_id = connection_id
+        self.margin = margin
+
+    def _fresh(self, connection: Connection) -> bool:
+        expires = connection.token_expires_at
+        return expires is None or expires > self.services.queue.clock.now() + timedelta(seconds=self.margin)
+
+    def access_token(self) -> str:
+        with self.services.db.begin() as session:
+            connection = session.get(Connection, self.connection_id)
+            self._check_usable(connection)
+            if self._fresh(connection):
+                token = self.services.secrets.get(session, access_ref(self.connection_id))
+                if token:
+                    return token
+        return self._refresh(rejected=None)
+
+    def refresh_after_rejection(self, rejected: str | None) -> str:
+        return self._refresh(rejected=rejected)
+
+    def _check_usable(self, connection: Connection | None) -> None:
+        if connection is None or connection.status == "disconnected":
+            raise NeedsReauth(f"connection {self.connection_id} is disconnected", self.connection_id)
+        if connection.status == "needs_reconnection":
+            raise NeedsReauth(f"{connection.provider} connection needs reconnection: {connection.status_reason}",
+                              self.connection_id)
+
+    def _refresh(self, rejected: str | None) -> str:
+        services = self.services
+        refused: str | None = None
+        with _local_lock(self.connection_id):  # threads of this process queue here, not on the database
+            with services.db.begin() as session:
+                query = select(Connection).where(Connection.id == self.connection_id)
+                if services.db.is_postgres:
+                    query = query.with_for_update()
+                connection = session.scalars(query).one_or_none()
+                self._check_usable(connection)
+                current = services.secrets.get(session, access_ref(self.connection_id))
+                if current and (current != rejected if rejected is not None else self._fresh(connection)):
+                    return current  # somebody refreshed while we waited for the lock
+                refresh_token = services.secrets.get(session, refresh_ref(self.connection_id))
+                app: ProviderApp = provider_app(services, connection.provider)
+                try:
+                    if not refresh_token:
+                        raise InvalidGrant("no refresh token was granted")
+                    token = refresh(app, connection.token_url or app.manifest.token_url, refresh_token)
+                except InvalidGrant as exc:
+                    refused = str(exc)
+                    self._mark_needs_reconnection(session, connection, refused)
+                else:
+                    store_tokens(services, session, connection, token)
+                    connection.refresh_count += 1
+                    connection.last_refreshed_at = services.queue.clock.now()
+                    return token["access_token"]
+        raise NeedsReauth(f"{connection.provider} refused the refresh: {refused}", self.connection_id)
+
+    def _mark_needs_reconnection(self, session, connection: Connection, reason: str) -> None:
+        from ..store import Installation
+        from .installs import notify_needs_reconnection
+
+        connection.status = "needs_reconnection"
+        connection.status_reason = f"the provider refused the refresh token ({reason}); reconnect the account"
+        connection.updated_at = utcnow()
+        session.add(AuditEvent(installation_id=connection.installation_id, actor="hub", action="connection.needs_reconnection",
+                               detail={"connection_id": connection.id, "provider": connection.provider}))
+        log.warning("connection %s (%s) needs reconnection", connection.id, connection.provider)
+        if connection.reauth_notified_at is None:
+            installation = session.get(Installation, connection.installation_id)
+            notify_needs_reconnection(self.services, session, installation, connection)
+            connection.reauth_notified_at = utcnow()

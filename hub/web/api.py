@@ -1,0 +1,123 @@
+"""JSON API: everything the pages do, for scripts and the browser. Same session and CSRF rules."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, g, jsonify, request
+from marshmallow import Schema, ValidationError, fields, validate
+from sqlalchemy import select
+
+from ..oauth import installs
+from ..store import AuditEvent, Connection, Installation, InstallationUser
+from .access import current_user, require_installer
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def services():
+    return current_app.extensions["hub"]
+
+
+class VisibilityIn(Schema):
+    visibility = fields.String(required=True, validate=validate.OneOf(installs.VISIBILITIES))
+    users = fields.List(fields.String(), load_default=list)
+    notify = fields.Boolean(load_default=False)
+
+
+def bad_request(errors: dict) -> tuple:
+    return jsonify({"error": "invalid", "message": "; ".join(f"{k}: {v[0] if isinstance(v, list) else v}"
+                                                             for k, v in errors.items()), "fields": errors}), 400
+
+
+def installation_json(installation: Installation) -> dict:
+    return {"id": installation.id, "provider": installation.provider, "company_id": installation.company_id,
+            "company_name": installation.company_name, "visibility": installation.visibility,
+            "installer": {"user_id": installation.installer_user_id, "name": installation.installer_name},
+            "status": installation.status, "created_at": installation.created_at.isoformat() + "Z"}
+
+
+def connection_json(c: Connection) -> dict:
+    return {"id": c.id, "provider": c.provider, "role": c.role, "account_id": c.account_id,
+            "account_name": c.account_name, "account_email": c.account_email, "status": c.status,
+            "status_reason": c.status_reason, "scopes": c.scopes,
+            "token_expires_at": c.token_expires_at.isoformat() + "Z" if c.token_expires_at else None}
+
+
+@bp.get("/me")
+def me():
+    user = current_user()
+    if user is None:
+        return jsonify({"error": "unauthorized", "message": "Sign in with Pipedrive first."}), 401
+    return jsonify({"installation_id": user.installation_id, "crm_user_id": user.crm_user_id, "name": user.name})
+
+
+@bp.get("/installations/<int:installation_id>")
+def installation(installation_id: int):
+    return jsonify(installation_json(g.installation))
+
+
+@bp.get("/installations/<int:installation_id>/connections")
+def connections(installation_id: int):
+    with services().db.begin() as session:
+        rows = session.scalars(select(Connection).where(Connection.installation_id == installation_id)
+                               .order_by(Connection.id)).all()
+    return jsonify({"connections": [connection_json(c) for c in rows]})
+
+
+@bp.post("/installations/<int:installation_id>/connections/<int:connection_id>/disconnect")
+def disconnect(installation_id: int, connection_id: int):
+    with services().db.begin() as session:
+        connection = session.get(Connection, connection_id)
+        if connection is None or connection.installation_id != installation_id:
+            return jsonify({"error": "not_found", "message": "connection_id: no such connection"}), 404
+        if connection.role == "crm" and connection.account_id == g.installation.installer_user_id:
+            return jsonify({"error": "invalid", "message": "connection_id: the installer's CRM connection ends only with uninstall"}), 400
+    installs.disconnect(services(), connection_id, current_user().crm_user_id)
+    return jsonify({"ok": True})
+
+
+@bp.get("/installations/<int:installation_id>/visibility")
+def get_visibility(installation_id: int):
+    with services().db.begin() as session:
+        users = session.scalars(select(InstallationUser).where(InstallationUser.installation_id == installation_id,
+                                                               InstallationUser.allowed.is_(True))).all()
+    return jsonify({"visibility": g.installation.visibility, "users": sorted(u.crm_user_id for u in users)})
+
+
+@bp.put("/installations/<int:installation_id>/visibility")
+def put_visibility(installation_id: int):
+    denied = require_installer()
+    if denied:
+        return denied
+    try:
+        body = VisibilityIn().load(request.get_json(silent=True) or {})
+    except ValidationError as exc:
+        return bad_request(exc.messages)
+    from .pages import company_directory
+    directory, error = company_directory(installation_id)
+    if error and body["visibility"] == "specific":
+        return jsonify({"error": "unavailable", "message": error}), 503
+    try:
+        mailed = installs.set_visibility(services(), installation_id, current_user().crm_user_id, body["visibility"],
+                                         body["users"], body["notify"], directory)
+    except ValueError as exc:
+        field, _, message = str(exc).partition(": ")
+        return bad_request({field: [message]})
+    return jsonify({"visibility": body["visibility"], "users": sorted(body["users"]) if body["visibility"] == "specific" else [],
+                    "notified": mailed})
+
+
+@bp.get("/installations/<int:installation_id>/audit")
+def audit(installation_id: int):
+    with services().db.begin() as session:
+        rows = session.scalars(select(AuditEvent).where(AuditEvent.installation_id == installation_id)
+                               .order_by(AuditEvent.id.desc()).limit(200)).all()
+    return jsonify({"events": [{"at": e.created_at.isoformat() + "Z", "actor": e.actor, "action": e.action,
+                                "detail": e.detail} for e in rows]})
+
+
+@bp.post("/installations/<int:installation_id>/uninstall")
+def uninstall(installation_id: int):
+    denied = require_installer()
+    if denied:
+        return denied
+    installs.uninstall(services(), installation_id, current_user().crm_user_id)
+    return jsonify({"ok": True, "status": "uninstalled"})

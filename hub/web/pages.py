@@ -1,0 +1,291 @@
+"""Server-rendered pages: install, sign-in, the OAuth callbacks, visibility and the settings page."""
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets as pysecrets
+import time
+from typing import Any
+
+from flask import (Blueprint, abort, current_app, flash, g, jsonify, redirect, render_template, request,
+                   session, url_for)
+from sqlalchemy import select
+
+from .. import connectors
+from ..errors import Fatal, NeedsReauth, Retriable
+from ..oauth import installs
+from ..oauth.flow import authorization_url, exchange_code, provider_app
+from ..oauth.tokens import ConnectionTokens
+from ..store import AuditEvent, Connection, Installation, InstallationUser
+from .access import current_user, forbidden, require_installer, sign_in
+
+log = logging.getLogger("hub.web")
+bp = Blueprint("pages", __name__)
+FLOW_TTL = 600  # seconds an authorization may take before its state is refused
+
+
+def services():
+    return current_app.extensions["hub"]
+
+
+def _manifest(provider: str):
+    if provider not in connectors.available():
+        abort(404, f"unknown provider {provider}")
+    return connectors.load(provider).manifest.MANIFEST
+
+
+# -- OAuth round trips ------------------------------------------------------------------------------
+def _begin(provider: str, purpose: str, **extra: Any):
+    app = provider_app(services(), provider)
+    state = pysecrets.token_urlsafe(24)
+    url, verifier = authorization_url(app, state)
+    flows = {k: v for k, v in session.get("oauth_flows", {}).items() if v["at"] > time.time() - FLOW_TTL}
+    flows[state] = {"provider": provider, "purpose": purpose, "verifier": verifier, "at": time.time(), **extra}
+    session["oauth_flows"] = dict(sorted(flows.items(), key=lambda kv: kv[1]["at"])[-5:])
+    return redirect(url)
+
+
+def _oauth_error(title: str, message: str, status: int = 400):
+    return render_template("hub/message.html", title=title, message=message), status
+
+
+@bp.get("/")
+def index():
+    user = current_user()
+    if user is not None:
+        return redirect(url_for("pages.settings", installation_id=user.installation_id))
+    return render_template("hub/index.html", sandbox=services().settings["hub.sandbox"])
+
+
+@bp.get("/install/<provider>")
+def install(provider: str):
+    if _manifest(provider).kind != "crm":
+        abort(404, f"{provider} is not a CRM the hub installs into")
+    return _begin(provider, "install")
+
+
+@bp.get("/login/<provider>")
+def login(provider: str):
+    if _manifest(provider).kind != "crm":
+        abort(404, f"{provider} is not a CRM the hub signs in with")
+    nxt = request.args.get("next", "")
+    return _begin(provider, "login", next=nxt if nxt.startswith("/") and not nxt.startswith("//") else "")
+
+
+@bp.post("/logout")
+def logout():
+    session.clear()
+    return redirect(url_for("pages.index"))
+
+
+@bp.get("/oauth/<provider>/callback")
+def oauth_callback(provider: str):
+    manifest = _manifest(provider)
+    state = request.args.get("state", "")
+    flows = session.get("oauth_flows", {})
+    flow = flows.pop(state, None) if state else None
+    session["oauth_flows"] = flows
+    if flow is None or flow["provider"] != provider or flow["at"] < time.time() - FLOW_TTL:
+        return _oauth_error("This link has expired", "The sign-in could not be matched to this browser "
+                            "(its state is missing, already used or too old). Start again from the hub.")
+    if request.args.get("error"):
+        reason = request.args.get("error")
+        cancelled = reason in ("access_denied", "user_denied")
+        return _oauth_error(f"{manifest.title} did not grant access",
+                            "You cancelled on the provider's page; nothing was changed." if cancelled else
+                            f"{manifest.title} answered: {reason}. Nothing was changed.")
+    code = request.args.get("code")
+    if not code:
+        return _oauth_error("Missing code", f"{manifest.title} sent no authorization code. Start again.")
+    app = provider_app(services(), provider)
+    try:
+        token = exchange_code(app, code, flow.get("verifier"))
+        if flow["purpose"] in ("install", "login"):
+            installation_id, user_id = installs.complete_crm_authorization(services(), app, token, flow["purpose"])
+            name = _user_name(installation_id, user_id)
+            sign_in(installation_id, user_id, name)
+            if flow["purpose"] == "install":
+                return redirect(url_for("pages.visibility", installation_id=installation_id, setup=1))
+            return redirect(flow.get("next") or url_for("pages.settings", installation_id=installation_id))
+        user = current_user()
+        if user is None or user.installation_id != flow.get("installation_id"):
+            return _oauth_error("Signed out", "Your session ended while connecting; sign in and connect again.")
+        with services().db.begin() as db_session:
+            installation = db_session.get(Installation, user.installation_id)
+            if not installs.may_use(db_session, installation, user.crm_user_id):
+                return forbidden("You don't have access to this installation.", installation)
+        installs.complete_target_connection(services(), app, token, user.installation_id, user.crm_user_id)
+        flash(f"{manifest.title} connected.")
+        return redirect(url_for("pages.settings", installation_id=user.installation_id))
+    except installs.AccessDenied as exc:
+        return forbidden(str(exc), exc.installation)
+    except Retriable as exc:
+        return _oauth_error(f"{manifest.title} is not answering", f"{exc}. Nothing was stored; try again in a minute.", 502)
+    except Fatal as exc:
+        return _oauth_error(f"{manifest.title} refused", f"{exc}. Nothing was stored.", 400)
+    except Exception as exc:  # the token exchange failed in a way we did not foresee: say so, store nothing
+        from ..oauth.flow import InvalidGrant
+        if isinstance(exc, InvalidGrant):
+            return _oauth_error("The authorization expired", "The code was already used or is too old. Start again.")
+        raise
+
+
+def _user_name(installation_id: int, user_id: str) -> str:
+    with services().db.begin() as db_session:
+        row = db_session.scalar(select(InstallationUser).where(InstallationUser.installation_id == installation_id,
+                                                               InstallationUser.crm_user_id == user_id))
+        return row.name if row else ""
+
+
+@bp.post("/oauth/<provider>/callback")
+def app_sharing_callback(provider: str):
+    """Pipedrive's app-sharing notice {company_id, user_id, isShared}: a hint, never a permission."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or "company_id" not in body or "isShared" not in body:
+        return jsonify({"error": "bad_request", "message": "expected JSON with company_id, user_id and isShared"}), 400
+    known = installs.record_sharing_signal(services(), provider, str(body["company_id"]), bool(body["isShared"]))
+    return jsonify({"ok": True, "known": known})
+
+
+@bp.delete("/oauth/<provider>/callback")
+def uninstall_callback(provider: str):
+    """Pipedrive's uninstall notice, authenticated with HTTP Basic client_id:client_secret."""
+    app = provider_app(services(), provider)
+    auth = request.authorization
+    if (auth is None or auth.type != "basic"
+            or not hmac.compare_digest((auth.username or "").encode(), app.client_id.encode())
+            or not hmac.compare_digest((auth.password or "").encode(), app.client_secret.encode())):
+        return jsonify({"error": "unauthorized", "message": "bad or missing client credentials"}), 401
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or "company_id" not in body or "user_id" not in body:
+        return jsonify({"error": "bad_request", "message": "expected JSON with company_id and user_id"}), 400
+    if str(body.get("client_id", app.client_id)) != app.client_id:
+        return jsonify({"error": "bad_request", "message": "client_id: not this app"}), 400
+    scope = installs.provider_uninstalled_user(services(), provider, str(body["company_id"]), str(body["user_id"]))
+    return jsonify({"ok": True, "uninstalled": scope})
+
+
+# -- installation pages ---------------------------------------------------------------------------
+def crm_client(installation_id: int):
+    """The installer's CRM connection as an API client (admin rights for webhooks and users)."""
+    from ..connectors.pipedrive.client import PipedriveClient
+
+    with services().db.begin() as db_session:
+        installation = db_session.get(Installation, installation_id)
+        connection = db_session.scalar(select(Connection).where(
+            Connection.installation_id == installation_id, Connection.role == "crm",
+            Connection.account_id == installation.installer_user_id, Connection.status != "disconnected"))
+        if connection is None:
+            raise NeedsReauth("the installer's Pipedrive connection is missing: reinstall or sign in again")
+        return PipedriveClient(connection.api_base, ConnectionTokens(services(), connection.id))
+
+
+def company_directory(installation_id: int) -> tuple[list[dict], str | None]:
+    try:
+        users = crm_client(installation_id).users()
+        return [u for u in users if u.get("active_flag", True)], None
+    except (Retriable, Fatal, NeedsReauth) as exc:
+        return [], f"The company's users could not be read from Pipedrive ({exc})."
+
+
+@bp.route("/i/<int:installation_id>/visibility", methods=["GET", "POST"])
+def visibility(installation_id: int):
+    denied = require_installer()
+    if denied:
+        return denied
+    installation: Installation = g.installation
+    setup = bool(request.values.get("setup"))
+    directory, directory_error = company_directory(installation_id)
+    with services().db.begin() as db_session:
+        allowed = {u.crm_user_id for u in db_session.scalars(select(InstallationUser).where(
+            InstallationUser.installation_id == installation_id, InstallationUser.allowed.is_(True)))}
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        choice = request.form.get("visibility", "")
+        user_ids = request.form.getlist("users")
+        try:
+            mailed = installs.set_visibility(services(), installation_id, current_user().crm_user_id, choice,
+                                             user_ids, bool(request.form.get("notify")), directory)
+        except ValueError as exc:
+            field, _, message = str(exc).partition(": ")
+            errors[field] = message
+            allowed = set(user_ids)
+            installation.visibility = choice if choice in installs.VISIBILITIES else installation.visibility
+        else:
+            flash("Access saved." + (f" E-mailed {', '.join(mailed)}." if mailed else ""))
+            if setup:
+                return redirect(url_for("pages.connect_accounts", installation_id=installation_id))
+            return redirect(url_for("pages.settings", installation_id=installation_id))
+    default = installation.visibility
+    if not installation.visibility_confirmed and installation.shared_signal:
+        default = "all"
+    return render_template("hub/visibility.html", installation=installation, directory=directory,
+                           directory_error=directory_error, allowed=allowed, choice=default, setup=setup,
+                           errors=errors), (400 if errors else 200)
+
+
+@bp.get("/i/<int:installation_id>/setup/connect")
+def connect_accounts(installation_id: int):
+    return render_template("hub/connect.html", installation=g.installation, targets=_targets(installation_id))
+
+
+def _targets(installation_id: int) -> list[dict]:
+    rows = []
+    with services().db.begin() as db_session:
+        connections = db_session.scalars(select(Connection).where(
+            Connection.installation_id == installation_id, Connection.role == "target",
+            Connection.status != "disconnected")).all()
+    for provider in connectors.available():
+        manifest = connectors.load(provider).manifest.MANIFEST
+        if manifest.kind == "target":
+            rows.append({"provider": provider, "title": manifest.title,
+                         "connections": [c for c in connections if c.provider == provider]})
+    return rows
+
+
+@bp.post("/i/<int:installation_id>/connect/<provider>")
+def connect(installation_id: int, provider: str):
+    if _manifest(provider).kind != "target":
+        abort(404, f"{provider} is not an account the hub connects to")
+    return _begin(provider, "connect", installation_id=installation_id)
+
+
+@bp.post("/i/<int:installation_id>/connections/<int:connection_id>/disconnect")
+def disconnect(installation_id: int, connection_id: int):
+    with services().db.begin() as db_session:
+        connection = db_session.get(Connection, connection_id)
+        if connection is None or connection.installation_id != installation_id:
+            abort(404, "no such connection")
+        if connection.role == "crm" and connection.account_id == g.installation.installer_user_id:
+            abort(400, "The installer's Pipedrive connection is the installation itself: use Uninstall.")
+    installs.disconnect(services(), connection_id, current_user().crm_user_id)
+    flash("Disconnected; the provider was asked to revoke the access.")
+    return redirect(url_for("pages.settings", installation_id=installation_id))
+
+
+@bp.post("/i/<int:installation_id>/uninstall")
+def uninstall(installation_id: int):
+    denied = require_installer()
+    if denied:
+        return denied
+    if request.form.get("confirm") != "uninstall":
+        abort(400, "Type 'uninstall' to confirm.")
+    installs.uninstall(services(), installation_id, current_user().crm_user_id)
+    session.clear()
+    return render_template("hub/message.html", title="Relay Hub was uninstalled",
+                           message="Tokens were revoked at the providers and deleted here; the hub's webhooks "
+                                   "were removed. The audit record is kept.")
+
+
+@bp.get("/i/<int:installation_id>/settings")
+def settings(installation_id: int):
+    with services().db.begin() as db_session:
+        crm = db_session.scalars(select(Connection).where(
+            Connection.installation_id == installation_id, Connection.role == "crm",
+            Connection.status != "disconnected")).all()
+        users = db_session.scalars(select(InstallationUser).where(
+            InstallationUser.installation_id == installation_id).order_by(InstallationUser.name)).all()
+        audit = db_session.scalars(select(AuditEvent).where(AuditEvent.installation_id == installation_id)
+                                   .order_by(AuditEvent.id.desc()).limit(20)).all()
+    return render_template("hub/settings.html", installation=g.installation, is_installer=g.is_installer,
+                           crm=crm, targets=_targets(installation_id), users=users, audit=audit)
