@@ -13,3 +13,8 @@ def available() -> list[str]:
 
 def load(name: str):
     return importlib.import_module(f"{__name__}.{name}")
+
+
+def manifest(name: str):
+    """The connector's OAuthManifest (hub.connectors.<name>.manifest.MANIFEST)."""
+    return importlib.import_module(f"{__name__}.{name}.manifest").MANIFEST

@@ -46,7 +46,7 @@ class ProviderApp:
 def provider_app(services: Any, provider: str) -> ProviderApp:
     if provider not in connectors.available():
         raise KeyError(provider)
-    manifest: OAuthManifest = connectors.load(provider).manifest.MANIFEST
+    manifest: OAuthManifest = connectors.manifest(provider)
     settings = services.settings
     sandbox = settings["hub.sandbox"]
     origin = settings[f"{provider}.origin"]

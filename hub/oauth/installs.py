@@ -32,7 +32,10 @@ def on_uninstall(fn: Callable[[Any, Installation], None]) -> Callable[[Any, Inst
 class AccessDenied(Exception):
     def __init__(self, message: str, installation: Installation | None = None):
         super().__init__(message)
-        self.installation = installation
+        # a detached copy: the transaction that found it is rolled back before the page renders
+        self.installation = None if installation is None else Installation(
+            id=installation.id, company_name=installation.company_name, installer_user_id=installation.installer_user_id,
+            installer_name=installation.installer_name, installer_email=installation.installer_email)
 
 
 @dataclass
@@ -307,6 +310,7 @@ def uninstall(services: Any, installation_id: int, actor: str, *, revoke_at_prov
         installation = session.get(Installation, installation_id)
         if installation is None or installation.status != "active":
             return
+        installation.status = "uninstalling"  # a provider's own uninstall callback arriving meanwhile is a no-op
         connection_ids = list(session.scalars(select(Connection.id).where(
             Connection.installation_id == installation_id, Connection.status != "disconnected")))
     for hook in _uninstall_hooks:

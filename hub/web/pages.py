@@ -31,7 +31,7 @@ def services():
 def _manifest(provider: str):
     if provider not in connectors.available():
         abort(404, f"unknown provider {provider}")
-    return connectors.load(provider).manifest.MANIFEST
+    return connectors.manifest(provider)
 
 
 # -- OAuth round trips ------------------------------------------------------------------------------
@@ -236,7 +236,7 @@ def _targets(installation_id: int) -> list[dict]:
             Connection.installation_id == installation_id, Connection.role == "target",
             Connection.status != "disconnected")).all()
     for provider in connectors.available():
-        manifest = connectors.load(provider).manifest.MANIFEST
+        manifest = connectors.manifest(provider)
         if manifest.kind == "target":
             rows.append({"provider": provider, "title": manifest.title,
                          "connections": [c for c in connections if c.provider == provider]})

@@ -9,12 +9,23 @@ from werkzeug.serving import make_server
 
 
 class LiveServer:
-    def __init__(self, app, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, app, host: str = "127.0.0.1", port: int = 0, poll_interval: float = 0.05):
         self._server = make_server(host, port, app, threaded=True)
+        self.poll_interval = poll_interval
         self.host = host
         self.port = self._server.server_port
         self.url = f"http://{host}:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name=f"live-{self.port}", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(poll_interval,),
+                                        name=f"live-{self.port}", daemon=True)
+
+    @property
+    def app(self):
+        return self._server.app
+
+    @app.setter
+    def app(self, value) -> None:
+        """Swap the served app (an app that must know its own URL is built after the port is known)."""
+        self._server.app = value
 
     def start(self) -> "LiveServer":
         self._thread.start()

@@ -90,6 +90,15 @@ def oauth_blueprint() -> Blueprint:
     @bp.post("/token/")
     def token():
         sb = _sb()
+        fault = sb.faults.decide()   # the OAuth host fails too: 5xx and 429 from the fault knobs
+        if fault is not None:
+            kind, status = fault
+            response = oauth_error("rate_limit" if kind == "429" else "server_error",
+                                   "Too many requests" if kind == "429" else "Service unavailable", status)[0]
+            response.status_code = status
+            if kind == "429":
+                response.headers["Retry-After"] = str(sb.faults.settings.retry_after)
+            return response
         try:
             client = client_credentials()
         except OAuthError as exc:

@@ -1,0 +1,8 @@
+"""Asana as a task target: create tasks and projects from CRM events, attach deal files.
+
+`manifest.MANIFEST` gives the generic OAuth code Asana's endpoints and granular scopes;
+`client.AsanaClient` is the typed HTTP client; `richtext.to_html_notes` turns rendered templates
+into rich text Asana accepts; `resources.workspace_catalog` feeds the settings dropdowns."""
+from .manifest import MANIFEST
+
+__all__ = ["MANIFEST"]

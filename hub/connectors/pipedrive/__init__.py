@@ -1,0 +1,1 @@
+"""Pipedrive (CRM): manifest, API client, webhook verification/normalization, settings metadata."""
