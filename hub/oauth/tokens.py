@@ -19,7 +19,7 @@ from ..store import AuditEvent, Connection, utcnow
 from .flow import InvalidGrant, ProviderApp, provider_app, refresh
 
 log = logging.getLogger("hub.oauth")
-REFRESH_MARGIN = 60.0  # seconds before expiry at which a token counts as expired
+REFRESH_MARGIN = 60.0  # refresh this long before expiry (at most a quarter of a short token's life)
 
 _local_locks: dict[int, threading.Lock] = {}
 _local_guard = threading.Lock()
@@ -43,23 +43,24 @@ def store_tokens(services: Any, session, connection: Connection, token: dict[str
     services.secrets.put(session, access_ref(connection.id), token["access_token"])
     if token.get("refresh_token"):
         services.secrets.put(session, refresh_ref(connection.id), token["refresh_token"])
-    expires_in = token.get("expires_in")
+    expires_in = float(token["expires_in"]) if token.get("expires_in") else None
     now = services.queue.clock.now()
-    connection.token_expires_at = now + timedelta(seconds=float(expires_in)) if expires_in else None
+    connection.token_expires_at = now + timedelta(seconds=expires_in) if expires_in else None
+    connection.refresh_due_at = (now + timedelta(seconds=max(expires_in - REFRESH_MARGIN, expires_in * 0.75))
+                                 if expires_in else None)
     connection.updated_at = now
 
 
 class ConnectionTokens:
     """The TokenSource of one connection (see hub.connectors.base.TokenSource)."""
 
-    def __init__(self, services: Any, connection_id: int, *, margin: float = REFRESH_MARGIN):
+    def __init__(self, services: Any, connection_id: int):
         self.services = services
         self.connection_id = connection_id
-        self.margin = margin
 
     def _fresh(self, connection: Connection) -> bool:
-        expires = connection.token_expires_at
-        return expires is None or expires > self.services.queue.clock.now() + timedelta(seconds=self.margin)
+        due = connection.refresh_due_at
+        return due is None or due > self.services.queue.clock.now()
 
     def access_token(self) -> str:
         with self.services.db.begin() as session:
@@ -108,7 +109,8 @@ class ConnectionTokens:
                     connection.refresh_count += 1
                     connection.last_refreshed_at = services.queue.clock.now()
                     return token["access_token"]
-        raise NeedsReauth(f"{connection.provider} refused the refresh: {refused}", self.connection_id)
+        raise NeedsReauth(f"{connection.provider} connection needs reconnection: the provider refused the refresh "
+                          f"({refused})", self.connection_id)
 
     def _mark_needs_reconnection(self, session, connection: Connection, reason: str) -> None:
         from ..store import Installation

@@ -136,6 +136,7 @@ class Connection(Base):
     token_url: Mapped[str] = mapped_column(String(500), default="")
     revoke_url: Mapped[str] = mapped_column(String(500), default="")
     token_expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    refresh_due_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)  # refresh ahead of expiry
     refresh_count: Mapped[int] = mapped_column(Integer, default=0)
     last_refreshed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     reauth_notified_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)

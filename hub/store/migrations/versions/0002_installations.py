@@ -67,6 +67,7 @@ def upgrade() -> None:
         sa.Column("token_url", sa.String(500), nullable=False),
         sa.Column("revoke_url", sa.String(500), nullable=False),
         sa.Column("token_expires_at", sa.DateTime(), nullable=True),
+        sa.Column("refresh_due_at", sa.DateTime(), nullable=True),
         sa.Column("refresh_count", sa.Integer(), nullable=False),
         sa.Column("last_refreshed_at", sa.DateTime(), nullable=True),
         sa.Column("reauth_notified_at", sa.DateTime(), nullable=True),
