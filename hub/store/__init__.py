@@ -1,6 +1,7 @@
 """SQLAlchemy models, sessions and migrations."""
 from .clock import Clock, FakeClock, utcnow
 from .db import Database
-from .models import AuditEvent, Base, Connection, Installation, InstallationUser, Job, ProcessHeartbeat, Secret
+from .models import (AuditEvent, Base, Bookmark, Connection, HubEvent, InboxEvent, Installation, InstallationUser, Job,
+                     ObjectState, ProcessHeartbeat, RegisteredWebhook, RunLog, Secret)
 
-__all__ = ["AuditEvent", "Connection", "Installation", "InstallationUser", "Base", "Clock", "Database", "FakeClock", "Job", "ProcessHeartbeat", "Secret", "utcnow"]
+__all__ = ["Bookmark", "HubEvent", "InboxEvent", "ObjectState", "RegisteredWebhook", "RunLog", "AuditEvent", "Connection", "Installation", "InstallationUser", "Base", "Clock", "Database", "FakeClock", "Job", "ProcessHeartbeat", "Secret", "utcnow"]

@@ -158,3 +158,114 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(100))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class InboxEvent(Base):
+    """A webhook exactly as received (after verification), stored before the hub answers."""
+
+    __tablename__ = "inbox_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    installation_id: Mapped[int] = mapped_column(BigId)
+    provider: Mapped[str] = mapped_column(String(40))
+    event_key: Mapped[str] = mapped_column(String(200))  # the provider's event id: retries share it
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="received")  # received processed failed ignored
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    processed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+    __table_args__ = (Index("ux_inbox_events_key", "installation_id", "event_key", unique=True),
+                      Index("ix_inbox_events_received", "installation_id", "received_at"))
+
+
+class HubEvent(Base):
+    """A normalized CRM event (deal.won ...). `occurrence` names what happened in the CRM (deal 42 won
+    at T), so a webhook, its retries and the reconciliation poll all land on one row."""
+
+    __tablename__ = "hub_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    installation_id: Mapped[int] = mapped_column(BigId)
+    occurrence: Mapped[str] = mapped_column(String(300))
+    kind: Mapped[str] = mapped_column(String(60))
+    object_type: Mapped[str] = mapped_column(String(40))
+    object_id: Mapped[str] = mapped_column(String(100))
+    source: Mapped[str] = mapped_column(String(20))  # webhook | reconcile | replay
+    inbox_event_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
+    occurred_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # current, previous, pipeline, stages
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    __table_args__ = (Index("ux_hub_events_occurrence", "installation_id", "occurrence", unique=True),
+                      Index("ix_hub_events_object", "installation_id", "object_type", "object_id"))
+
+
+class ObjectState(Base):
+    """The newest known state of a CRM object; an older event never overwrites a newer state."""
+
+    __tablename__ = "object_states"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    installation_id: Mapped[int] = mapped_column(BigId)
+    object_type: Mapped[str] = mapped_column(String(40))
+    object_id: Mapped[str] = mapped_column(String(100))
+    version: Mapped[str] = mapped_column(String(60), default="")
+    deleted: Mapped[bool] = mapped_column(default=False)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    __table_args__ = (Index("ux_object_states", "installation_id", "object_type", "object_id", unique=True),)
+
+
+class RegisteredWebhook(Base):
+    """A webhook the hub created at a provider (deleted again on uninstall)."""
+
+    __tablename__ = "registered_webhooks"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    installation_id: Mapped[int] = mapped_column(BigId, index=True)
+    provider: Mapped[str] = mapped_column(String(40))
+    remote_id: Mapped[str] = mapped_column(String(100))
+    event_action: Mapped[str] = mapped_column(String(40))
+    event_object: Mapped[str] = mapped_column(String(40))
+    url: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class RunLog(Base):
+    """The trace of an event's path: received, matched rules, jobs, provider calls, result or error."""
+
+    __tablename__ = "run_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    installation_id: Mapped[int] = mapped_column(BigId)
+    hub_event_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
+    inbox_event_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
+    rule_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
+    sync_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
+    job_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
+    step: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(20), default="ok")  # ok info error
+    message: Mapped[str] = mapped_column(Text, default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_run_log_installation", "installation_id", "id"),
+                      Index("ix_run_log_event", "hub_event_id"),
+                      Index("ix_run_log_rule", "rule_id", "id"),
+                      Index("ix_run_log_sync", "sync_id", "id"))
+
+
+class Bookmark(Base):
+    """A named cursor (reconciliation's updated_since, a sync's tokens), saved after each batch."""
+
+    __tablename__ = "bookmarks"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    installation_id: Mapped[int] = mapped_column(BigId)
+    name: Mapped[str] = mapped_column(String(200))
+    value: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    __table_args__ = (Index("ux_bookmarks", "installation_id", "name", unique=True),)

@@ -1,0 +1,142 @@
+"""Normalized CRM events: recorded once per occurrence, the object's newest state kept, handed to
+subscribers (rules, contact sync) inside the same transaction, and traced in the run log.
+
+An occurrence names what happened in the CRM ("deal 42 won at T"), not the message that told us,
+so a webhook, its retries, a duplicate delivery and the reconciliation poll all land on one row
+and every effect downstream happens once."""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..connectors.base import CrmEvent
+from ..store import Bookmark, HubEvent, ObjectState, RunLog, utcnow
+from ..store.sql import insert_ignore, upsert
+
+log = logging.getLogger("hub.events")
+Subscriber = Callable[[Any, Session, HubEvent], None]
+_subscribers: list[Subscriber] = []
+
+
+def subscribe(fn: Subscriber) -> Subscriber:
+    """Called for every new event, inside the transaction that records it: enqueue work there."""
+    if fn not in _subscribers:
+        _subscribers.append(fn)
+    return fn
+
+
+def canonical_time(value: Any) -> str:
+    """One spelling per instant, whatever the source wrote (Z, +00:00, milliseconds, space)."""
+    if value in (None, ""):
+        return ""
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        text = str(value).strip().replace(" ", "T")
+        if text.endswith("Z"):
+            text = text[:-1] + "+00:00"
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            return str(value)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return moment.replace(microsecond=0).isoformat()
+
+
+def occurrence_key(event: CrmEvent) -> str:
+    cur = event.current or {}
+    if event.kind == "deal.won":
+        marker = canonical_time(cur.get("won_time")) or event.version
+    elif event.kind == "deal.lost":
+        marker = canonical_time(cur.get("lost_time")) or event.version
+    elif event.kind == "deal.stage_changed":
+        marker = f"{event.to_stage_id}@{canonical_time(cur.get('stage_change_time')) or event.version}"
+    elif event.kind in ("deal.created", "lead.added", "person.created", "deal.deleted", "person.deleted"):
+        marker = "once"
+    else:
+        marker = canonical_time(event.version) if event.version else event.event_id
+    return f"{event.object_type}:{event.object_id}:{event.kind}:{marker}"[:300]
+
+
+def event_data(event: CrmEvent) -> dict[str, Any]:
+    return {"current": event.current, "previous": event.previous, "pipeline_id": event.pipeline_id,
+            "from_stage_id": event.from_stage_id, "to_stage_id": event.to_stage_id, "version": event.version,
+            "provider_event_id": event.event_id, "extra": event.extra}
+
+
+def record(services: Any, session: Session, installation_id: int, event: CrmEvent, *, source: str,
+           inbox_event_id: int | None = None) -> HubEvent | None:
+    """Record one event unless its occurrence is known; update the object's state; notify subscribers."""
+    occurrence = occurrence_key(event)
+    new_id = insert_ignore(session, HubEvent, {
+        "installation_id": installation_id, "occurrence": occurrence, "kind": event.kind,
+        "object_type": event.object_type, "object_id": str(event.object_id), "source": source,
+        "inbox_event_id": inbox_event_id, "occurred_at": _naive(event.occurred_at), "data": event_data(event),
+        "created_at": utcnow()}, ["installation_id", "occurrence"])
+    update_state(session, installation_id, event)
+    if new_id is None:
+        trace(session, installation_id, "duplicate", f"{event.kind} {event.object_type} {event.object_id}: "
+              "already recorded, nothing to do", status="info", inbox_event_id=inbox_event_id, occurrence=occurrence)
+        return None
+    hub_event = session.get(HubEvent, new_id)
+    trace(session, installation_id, "normalized", f"{event.kind} {event.object_type} {event.object_id}",
+          hub_event_id=new_id, inbox_event_id=inbox_event_id, source=source)
+    for fn in _subscribers:
+        fn(services, session, hub_event)
+    return hub_event
+
+
+def _naive(moment: datetime | None) -> datetime | None:
+    if moment is not None and moment.tzinfo is not None:
+        return moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return moment
+
+
+def update_state(session: Session, installation_id: int, event: CrmEvent) -> bool:
+    """Keep the newest state of the object; an event older than what we know changes nothing."""
+    deleted = event.kind.endswith(".deleted")
+    data = event.current if event.current is not None else (event.previous or {})
+    version = canonical_time(event.version) if event.version else ""
+    row = session.scalar(select(ObjectState).where(
+        ObjectState.installation_id == installation_id, ObjectState.object_type == event.object_type,
+        ObjectState.object_id == str(event.object_id)))
+    if row is not None and version and row.version and version < row.version:
+        return False
+    if row is not None and not version and not deleted:
+        return False  # no ordering information: never overwrite what we have
+    values = {"installation_id": installation_id, "object_type": event.object_type,
+              "object_id": str(event.object_id), "version": version or (row.version if row else ""),
+              "deleted": deleted, "data": data or {}, "updated_at": utcnow()}
+    upsert(session, ObjectState, values, ["installation_id", "object_type", "object_id"],
+           {"version": values["version"], "deleted": deleted, "data": values["data"], "updated_at": values["updated_at"]})
+    return True
+
+
+def known_state(session: Session, installation_id: int, object_type: str, object_id: str) -> ObjectState | None:
+    return session.scalar(select(ObjectState).where(
+        ObjectState.installation_id == installation_id, ObjectState.object_type == object_type,
+        ObjectState.object_id == str(object_id)))
+
+
+def trace(session: Session, installation_id: int, step: str, message: str, *, status: str = "ok",
+          hub_event_id: int | None = None, inbox_event_id: int | None = None, rule_id: int | None = None,
+          sync_id: int | None = None, job_id: int | None = None, **detail: Any) -> None:
+    session.add(RunLog(installation_id=installation_id, step=step, status=status, message=message[:4000],
+                       hub_event_id=hub_event_id, inbox_event_id=inbox_event_id, rule_id=rule_id, sync_id=sync_id,
+                       job_id=job_id, detail=detail))
+
+
+def get_bookmark(session: Session, installation_id: int, name: str) -> dict[str, Any] | None:
+    row = session.scalar(select(Bookmark).where(Bookmark.installation_id == installation_id, Bookmark.name == name))
+    return dict(row.value) if row else None
+
+
+def set_bookmark(session: Session, installation_id: int, name: str, value: dict[str, Any]) -> None:
+    upsert(session, Bookmark, {"installation_id": installation_id, "name": name, "value": value,
+                               "updated_at": utcnow()}, ["installation_id", "name"],
+           {"value": value, "updated_at": utcnow()})

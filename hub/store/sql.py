@@ -1,0 +1,24 @@
+"""Small SQL helpers that differ per engine but mean the same thing."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+
+def _insert(session: Session):
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+def insert_ignore(session: Session, model: Any, values: dict[str, Any], conflict: list[str]) -> int | None:
+    """INSERT ... ON CONFLICT DO NOTHING; the new row's id, or None when the row already existed."""
+    table = model.__table__
+    stmt = _insert(session)(table).values(**values).on_conflict_do_nothing(index_elements=conflict)
+    return session.execute(stmt.returning(table.c.id)).scalar_one_or_none()
+
+
+def upsert(session: Session, model: Any, values: dict[str, Any], conflict: list[str], update: dict[str, Any]) -> None:
+    stmt = _insert(session)(model.__table__).values(**values)
+    session.execute(stmt.on_conflict_do_update(index_elements=conflict, set_=update))
