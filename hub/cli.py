@@ -29,7 +29,7 @@ def register_cli(app: Flask) -> None:
     db_cli = AppGroup("db", help="Database schema (Alembic migrations).")
 
     @db_cli.command("upgrade")
-    @click.option("--revision", default="head", show_default=True)
+    @click.option("--revision", default="heads", show_default=True)
     def db_upgrade(revision: str) -> None:
         """Apply migrations up to REVISION."""
         migrations.upgrade(_services().db.engine, revision)

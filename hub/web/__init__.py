@@ -1,9 +1,14 @@
 """Web layer: health endpoints, the pages, the JSON API, and the access checks that guard them."""
+import importlib
+import importlib.util
 from datetime import timedelta
 
 from flask import Flask
 
 from .health import bp as health_bp
+
+
+FEATURE_WEB_MODULES = ("hub.rules.web", "hub.sync.web", "hub.webhooks.web")
 
 
 def register_web(app: Flask) -> None:
@@ -16,6 +21,10 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(health_bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
+    # features that bring pages of their own: each module exposes `bp` (and its templates folder)
+    for name in FEATURE_WEB_MODULES:
+        if importlib.util.find_spec(name) is not None:
+            app.register_blueprint(importlib.import_module(name).bp)
 
 
 __all__ = ["health_bp", "register_web"]
