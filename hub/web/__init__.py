@@ -11,6 +11,13 @@ from .health import bp as health_bp
 FEATURE_WEB_MODULES = ("hub.rules.web", "hub.sync.web", "hub.webhooks.web")
 
 
+def _exists(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # its package is not there at all
+        return False
+
+
 def register_web(app: Flask) -> None:
     from . import api, pages
     from .access import install_access_checks
@@ -23,7 +30,7 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(api.bp)
     # features that bring pages of their own: each module exposes `bp` (and its templates folder)
     for name in FEATURE_WEB_MODULES:
-        if importlib.util.find_spec(name) is not None:
+        if _exists(name):
             app.register_blueprint(importlib.import_module(name).bp)
 
 
