@@ -109,7 +109,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
                            base_url=base_url)
     app.extensions["hub"] = services
 
-    from . import housekeeping, mail  # noqa: F401  (register their job handlers and schedules)
+    from . import housekeeping, mail, webhooks  # noqa: F401  (register their job handlers and schedules)
     load_modules(settings["jobs.handler_modules"])
 
     from .web import register_web

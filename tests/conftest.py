@@ -1,6 +1,8 @@
 """Shared fixtures: a hub on SQLite and on PostgreSQL (a database of its own per test run)."""
 from __future__ import annotations
 
+pytest_plugins = ["tests.support.hubs"]
+
 import os
 import uuid
 from pathlib import Path

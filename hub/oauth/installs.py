@@ -21,6 +21,13 @@ log = logging.getLogger("hub.oauth")
 VISIBILITIES = ("all", "only_me", "specific")
 
 _uninstall_hooks: list[Callable[[Any, Installation], None]] = []
+_install_hooks: list[Callable[[Any, Any, Installation], None]] = []
+
+
+def on_install(fn: Callable[[Any, Any, Installation], None]) -> Callable[[Any, Any, Installation], None]:
+    """Called inside the install's transaction (enqueue follow-up work there, e.g. webhook registration)."""
+    _install_hooks.append(fn)
+    return fn
 
 
 def on_uninstall(fn: Callable[[Any, Installation], None]) -> Callable[[Any, Installation], None]:
@@ -144,6 +151,8 @@ def complete_crm_authorization(services: Any, app: ProviderApp, token: dict[str,
             installation.updated_at = utcnow()
             session.flush()
             audit(session, installation.id, who.email or who.user_id, action)
+            for hook in _install_hooks:
+                hook(services, session, installation)
         else:
             if installation is None or installation.status != "active":
                 raise AccessDenied(f"Relay Hub is not installed for {who.company_name or 'your company'}: "

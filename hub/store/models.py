@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, BigInteger, DateTime, Float, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .clock import utcnow
@@ -269,3 +269,101 @@ class Bookmark(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     __table_args__ = (Index("ux_bookmarks", "installation_id", "name", unique=True),)
+
+
+# --- contact sync ---
+class ContactSync(Base):
+    """One CRM persons <-> Google Contacts label sync. `lease_until`/`lease_owner` make sure only one
+    run works on it at a time (a killed run's lease runs out and the next run resumes its work)."""
+
+    __tablename__ = "contact_syncs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    installation_id: Mapped[int] = mapped_column(BigId, index=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    google_connection_id: Mapped[int] = mapped_column(BigId)
+    group_resource_name: Mapped[str] = mapped_column(String(200), default="")
+    group_name: Mapped[str] = mapped_column(String(300), default="")
+    direction: Mapped[str] = mapped_column(String(20), default="two_way")  # two_way crm_to_google google_to_crm
+    person_filter: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # {} = all; owner_id / org_id
+    field_map: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    conflict_policy: Mapped[str] = mapped_column(String(20), default="newest")  # newest crm google
+    schedule_seconds: Mapped[int] = mapped_column(Integer, default=900)  # 0 = only on demand
+    delete_share: Mapped[float] = mapped_column(Float, default=0.2)
+    contact_cap: Mapped[int] = mapped_column(Integer, default=25000)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    status: Mapped[str] = mapped_column(String(30), default="idle")  # idle running awaiting_confirmation error
+    status_message: Mapped[str] = mapped_column(Text, default="")
+    pending_deletes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    lease_owner: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    last_run_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
+    created_by: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class SyncRun(Base):
+    """One run of a sync: trigger, phase progress (done/total), counts, outcome."""
+
+    __tablename__ = "sync_runs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    sync_id: Mapped[int] = mapped_column(BigId)
+    job_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
+    trigger: Mapped[str] = mapped_column(String(20), default="schedule")  # schedule manual event cli
+    status: Mapped[str] = mapped_column(String(20), default="running")  # running done paused failed
+    phase: Mapped[str] = mapped_column(String(30), default="")
+    progress: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    stats: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    message: Mapped[str] = mapped_column(Text, default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+    __table_args__ = (Index("ix_sync_runs_sync", "sync_id", "id"),)
+
+
+class SyncLink(Base):
+    """CRM person <-> Google contact, with the last synced values (`base`, for the per-field 3-way
+    merge) and each side's fingerprint/version as the hub last wrote or read it (echo suppression).
+    state: linked | left_out (not created: cap) | crm_creating (write-ahead of a CRM create)."""
+
+    __tablename__ = "sync_links"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    sync_id: Mapped[int] = mapped_column(BigId)
+    crm_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    resource_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    state: Mapped[str] = mapped_column(String(20), default="linked")
+    note: Mapped[str] = mapped_column(Text, default="")
+    display_name: Mapped[str] = mapped_column(String(300), default="")
+    base: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    crm_fingerprint: Mapped[str] = mapped_column(String(64), default="")
+    crm_version: Mapped[str] = mapped_column(String(60), default="")
+    google_fingerprint: Mapped[str] = mapped_column(String(64), default="")
+    google_etag: Mapped[str] = mapped_column(String(200), default="")
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    __table_args__ = (Index("ux_sync_links_crm", "sync_id", "crm_id", unique=True),
+                      Index("ix_sync_links_resource", "sync_id", "resource_name"))
+
+
+class SyncConflict(Base):
+    """A field both sides changed since the last run, and which side won under the policy."""
+
+    __tablename__ = "sync_conflicts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    sync_id: Mapped[int] = mapped_column(BigId)
+    run_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
+    crm_id: Mapped[str] = mapped_column(String(100))
+    resource_name: Mapped[str] = mapped_column(String(200), default="")
+    field: Mapped[str] = mapped_column(String(120))
+    crm_value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    google_value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    winner: Mapped[str] = mapped_column(String(10))
+    policy: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_sync_conflicts_sync", "sync_id", "id"),)

@@ -15,7 +15,7 @@ from .. import connectors
 from ..errors import Fatal, NeedsReauth, Retriable
 from ..oauth import installs
 from ..oauth.flow import authorization_url, exchange_code, provider_app
-from ..oauth.tokens import ConnectionTokens
+from ..oauth.clients import crm_client
 from ..store import AuditEvent, Connection, Installation, InstallationUser
 from .access import current_user, forbidden, require_installer, sign_in
 
@@ -166,23 +166,9 @@ def uninstall_callback(provider: str):
 
 
 # -- installation pages ---------------------------------------------------------------------------
-def crm_client(installation_id: int):
-    """The installer's CRM connection as an API client (admin rights for webhooks and users)."""
-    from ..connectors.pipedrive.client import PipedriveClient
-
-    with services().db.begin() as db_session:
-        installation = db_session.get(Installation, installation_id)
-        connection = db_session.scalar(select(Connection).where(
-            Connection.installation_id == installation_id, Connection.role == "crm",
-            Connection.account_id == installation.installer_user_id, Connection.status != "disconnected"))
-        if connection is None:
-            raise NeedsReauth("the installer's Pipedrive connection is missing: reinstall or sign in again")
-        return PipedriveClient(connection.api_base, ConnectionTokens(services(), connection.id))
-
-
 def company_directory(installation_id: int) -> tuple[list[dict], str | None]:
     try:
-        users = crm_client(installation_id).users()
+        users = crm_client(services(), installation_id).users()
         return [u for u in users if u.get("active_flag", True)], None
     except (Retriable, Fatal, NeedsReauth) as exc:
         return [], f"The company's users could not be read from Pipedrive ({exc})."

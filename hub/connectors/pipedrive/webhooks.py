@@ -313,3 +313,14 @@ def reconcile_events(deal_before: dict | None, deal_now: dict) -> list[CrmEvent]
         if deal_before.get("status") != status or again:
             events.append(event(f"deal.{status}", previous))
     return events
+
+
+def event_key(payload: Any) -> str:
+    """The provider's id of this delivery's event (v2 `meta.id`; derived for v1), shared by retries.
+    Raises ValueError for a payload that is not a Pipedrive webhook: the ingest answers 400."""
+    return _envelope(payload).event_id
+
+
+# What the hub subscribes to: (event_action, event_object). Deals for the rules and reconciliation,
+# leads for "lead added", persons for contact sync.
+SUBSCRIPTIONS: tuple[tuple[str, str], ...] = (("*", "deal"), ("create", "lead"), ("*", "person"))

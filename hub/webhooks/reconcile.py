@@ -1,0 +1,129 @@
+"""Reconciliation: Pipedrive bans an endpoint that keeps failing and drops its events, so each
+installation's recently changed deals are polled (`updated_since`) and compared with their last
+known state. Missed transitions become events through the same `hub.events.record`, whose
+occurrence keys make an event the hub already has a no-op: nothing is done twice.
+
+The first poll of an installation only stores the baseline (every deal's state), or every deal
+ever won would fire rules on day one."""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from ..events import canonical_time, get_bookmark, known_state, record, set_bookmark, trace
+from ..jobs import JobContext, handler
+from ..oauth.clients import crm_client
+from ..scheduler import dynamic_schedules, Periodic
+from ..store import Installation, ObjectState
+from ..store.sql import upsert
+
+log = logging.getLogger("hub.webhooks")
+BOOKMARK = "reconcile:deals"
+OVERLAP = timedelta(seconds=2)  # re-read a little before the cursor: same-second changes are not lost
+BATCH = 100
+
+
+@dynamic_schedules
+def reconcile_schedules(app: Any) -> list[Periodic]:
+    if app is None:
+        return []
+    seconds = app.extensions["hub"].settings["webhooks.reconcile_seconds"]
+    return [Periodic("webhooks.reconcile_all", "webhooks.reconcile_all", seconds)]
+
+
+@handler("webhooks.reconcile_all")
+def reconcile_all(ctx: JobContext) -> None:
+    services = ctx.app.extensions["hub"]
+    ids = list(ctx.session.scalars(select(Installation.id).where(Installation.status == "active")))
+    for installation_id in ids:
+        services.queue.enqueue(ctx.session, "webhooks.reconcile", {"installation_id": installation_id},
+                               dedupe_key=f"reconcile:{installation_id}:{ctx.payload.get('slot', ctx.job_id)}",
+                               ordering_key=f"{installation_id}:reconcile")
+
+
+@handler("webhooks.reconcile")
+def reconcile_job(ctx: JobContext) -> None:
+    from .registration import ensure_webhooks
+
+    services = ctx.app.extensions["hub"]
+    installation_id = ctx.payload["installation_id"]
+    # a banned or deleted webhook is put back first, so live delivery resumes after the poll
+    summary = ensure_webhooks(services, installation_id)
+    if summary["created"]:
+        with ctx.db.begin() as session:
+            trace(session, installation_id, "webhooks", f"{summary['created']} webhooks re-created "
+                  f"({summary['deleted']} banned or stale removed)", job_id=ctx.job_id, **summary)
+    reconcile_installation(services, installation_id, job_id=ctx.job_id)
+
+
+def reconcile_installation(services: Any, installation_id: int, *, job_id: int | None = None) -> dict[str, int]:
+    from ..connectors.pipedrive.webhooks import reconcile_events
+
+    with services.db.begin() as session:
+        installation = session.get(Installation, installation_id)
+        if installation is None or installation.status != "active":
+            return {"deals": 0, "events": 0}
+        bookmark = get_bookmark(session, installation_id, BOOKMARK)
+    baseline = bookmark is None
+    since = None if baseline else bookmark["since"]
+    client = crm_client(services, installation_id)
+    counts = {"deals": 0, "events": 0}
+    newest = since
+    batch: list[dict] = []
+
+    def flush() -> None:
+        nonlocal batch
+        with services.db.begin() as session:
+            for deal in batch:
+                counts["deals"] += 1
+                if baseline:
+                    _store_baseline(session, installation_id, deal)
+                    continue
+                state = known_state(session, installation_id, "deal", str(deal["id"]))
+                before = state.data if state is not None and state.data else None
+                if before is None and state is None:
+                    before = None
+                for event in reconcile_events(before, deal):
+                    if record(services, session, installation_id, event, source="reconcile"):
+                        counts["events"] += 1
+                _store_baseline(session, installation_id, deal)
+            if newest:
+                set_bookmark(session, installation_id, BOOKMARK, {"since": newest})
+        batch = []
+
+    updated_since = None
+    if since:
+        from datetime import datetime
+        updated_since = datetime.fromisoformat(since) - OVERLAP
+    for deal in client.iter_deals(updated_since=updated_since):
+        batch.append(deal)
+        stamp = canonical_time(deal.get("update_time"))
+        if stamp and (newest is None or stamp > newest):
+            newest = stamp
+        if len(batch) >= BATCH:
+            flush()
+    if batch or baseline:
+        if newest is None:
+            newest = canonical_time(services.queue.clock.now())
+        flush()
+    with services.db.begin() as session:
+        message = (f"baseline of {counts['deals']} deals stored" if baseline else
+                   f"{counts['deals']} changed deals checked, {counts['events']} missed events recovered")
+        trace(session, installation_id, "reconcile", message, job_id=job_id, **counts)
+    return counts
+
+
+def _store_baseline(session, installation_id: int, deal: dict) -> None:
+    """The API's view of the deal becomes its known state, unless a newer webhook state is there."""
+    version = canonical_time(deal.get("update_time"))
+    row = known_state(session, installation_id, "deal", str(deal["id"]))
+    if row is not None and row.version and version and version < row.version:
+        return
+    upsert(session, ObjectState, {"installation_id": installation_id, "object_type": "deal",
+                                  "object_id": str(deal["id"]), "version": version or "",
+                                  "deleted": bool(deal.get("is_deleted")), "data": deal},
+           ["installation_id", "object_type", "object_id"],
+           {"version": version or "", "deleted": bool(deal.get("is_deleted")), "data": deal})
