@@ -16,28 +16,28 @@ log = logging.getLogger("hub.webhooks")
 @handler("webhook.process")
 def process(ctx: JobContext) -> None:
     services = ctx.app.extensions["hub"]
-    session = ctx.session
-    inbox = session.get(InboxEvent, ctx.payload["inbox_event_id"])
-    if inbox is None or inbox.status == "processed":
-        return
-    module = provider_webhooks(inbox.provider)
+    with ctx.db.begin() as session:  # read first: the job's own transaction opens only to write
+        inbox = session.get(InboxEvent, ctx.payload["inbox_event_id"])
+        if inbox is None or inbox.status == "processed":
+            return
+        inbox_id, installation_id, provider, body = inbox.id, inbox.installation_id, inbox.provider, inbox.body
     try:
-        events = module.normalize(json.loads(inbox.body))
+        events = provider_webhooks(provider).normalize(json.loads(body))
     except ValueError as exc:
         # a payload we cannot read will not improve: keep it visible and replayable, don't retry
-        with ctx.db.begin() as own:
-            row = own.get(InboxEvent, inbox.id)
+        with ctx.db.begin() as session:
+            row = session.get(InboxEvent, inbox_id)
             row.status, row.error = "failed", str(exc)[:2000]
-            trace(own, inbox.installation_id, "error", f"could not normalize: {exc}", status="error",
-                  inbox_event_id=inbox.id, job_id=ctx.job_id)
-        raise Fatal(f"inbox event {inbox.id}: {exc}") from None
-    recorded = 0
+            trace(session, installation_id, "error", f"could not normalize: {exc}", status="error",
+                  inbox_event_id=inbox_id, job_id=ctx.job_id)
+        raise Fatal(f"inbox event {inbox_id}: {exc}") from None
+    session = ctx.session
     for event in events:
-        if record(services, session, inbox.installation_id, event, source="webhook", inbox_event_id=inbox.id):
-            recorded += 1
+        record(services, session, installation_id, event, source="webhook", inbox_event_id=inbox_id)
     if not events:
-        trace(session, inbox.installation_id, "ignored", "no event the hub uses", status="info",
-              inbox_event_id=inbox.id, job_id=ctx.job_id)
+        trace(session, installation_id, "ignored", "no event the hub uses", status="info",
+              inbox_event_id=inbox_id, job_id=ctx.job_id)
+    inbox = session.get(InboxEvent, inbox_id)
     inbox.status = "processed" if events else "ignored"
     inbox.error = None
     inbox.processed_at = services.queue.clock.now()
