@@ -367,3 +367,104 @@ class SyncConflict(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     __table_args__ = (Index("ix_sync_conflicts_sync", "sync_id", "id"),)
+
+
+# --- rules and mappings ---
+class Rule(Base):
+    """An automation: when `trigger` happens to a CRM object (and the conditions hold), carry the
+    chosen data into one target action. Only `active` rules match events; `version` grows with every
+    save, so a failure after an edit is reported again (and only once per version)."""
+
+    __tablename__ = "rules"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    installation_id: Mapped[int] = mapped_column(BigId)
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20), default="draft")  # draft | active
+    preset: Mapped[str] = mapped_column(String(40), default="")       # the ready automation it came from
+    trigger: Mapped[str] = mapped_column(String(40))                  # deal.won deal.lost deal.stage_changed lead.added
+    pipeline_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    stage_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    conditions: Mapped[list[Any]] = mapped_column(JSON, default=list)  # [{field, op, value}]
+    carry: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # {value, contacts, notes, attachments}
+    action: Mapped[str] = mapped_column(String(40))                   # asana.task | asana.project
+    target_connection_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
+    target: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # workspace, project, team, assignee gids
+    name_template: Mapped[str] = mapped_column(Text, default="")
+    description_template: Mapped[str] = mapped_column(Text, default="")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    notified_version: Mapped[int | None] = mapped_column(Integer, nullable=True)  # failure e-mail sent for
+    created_by: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    activated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+    __table_args__ = (Index("ix_rules_match", "installation_id", "status", "trigger"),)
+
+
+class RuleFieldMapping(Base):
+    """A CRM field a rule carries into the target's description, stored by its key (a 40-char hash
+    for custom fields) with the label and option labels seen when it was picked."""
+
+    __tablename__ = "rule_field_mappings"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    rule_id: Mapped[int] = mapped_column(BigId)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    source: Mapped[str] = mapped_column(String(20), default="deal")  # deal | person
+    field_key: Mapped[str] = mapped_column(String(100))
+    label: Mapped[str] = mapped_column(String(300), default="")
+    field_type: Mapped[str] = mapped_column(String(40), default="")
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # option id -> label
+
+    __table_args__ = (Index("ux_rule_field_mappings", "rule_id", "source", "field_key", unique=True),)
+
+
+class RuleRun(Base):
+    """One rule applied to one event occurrence. `effect_key` (rule, object, occurrence) is unique:
+    however often the event or its job arrives, there is one run and at most one target object."""
+
+    __tablename__ = "rule_runs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    installation_id: Mapped[int] = mapped_column(BigId)
+    rule_id: Mapped[int] = mapped_column(BigId)
+    hub_event_id: Mapped[int] = mapped_column(BigId)
+    effect_key: Mapped[str] = mapped_column(String(200))
+    object_type: Mapped[str] = mapped_column(String(40))
+    object_id: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20), default="queued")  # queued running retrying done failed skipped
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    target_gid: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    creating_since: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)  # a create was sent
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # attachments, notes, warnings
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+    __table_args__ = (Index("ux_rule_runs_effect", "installation_id", "effect_key", unique=True),
+                      Index("ix_rule_runs_rule", "rule_id", "id"))
+
+
+class RuleLink(Base):
+    """A CRM object and the target object a rule made for it (deal 42 <-> Asana task 1203)."""
+
+    __tablename__ = "rule_links"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    installation_id: Mapped[int] = mapped_column(BigId)
+    rule_id: Mapped[int] = mapped_column(BigId)
+    run_id: Mapped[int] = mapped_column(BigId)
+    object_type: Mapped[str] = mapped_column(String(40))
+    object_id: Mapped[str] = mapped_column(String(100))
+    target_provider: Mapped[str] = mapped_column(String(40))
+    target_type: Mapped[str] = mapped_column(String(20))  # task | project
+    target_gid: Mapped[str] = mapped_column(String(100))
+    target_name: Mapped[str] = mapped_column(String(1024), default="")
+    target_url: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    __table_args__ = (Index("ux_rule_links_run", "run_id", unique=True),
+                      Index("ix_rule_links_object", "installation_id", "object_type", "object_id"))

@@ -272,7 +272,8 @@ _TRANSITION_TIMES = {"won": "won_time", "lost": "lost_time"}
 def reconcile_events(deal_before: dict | None, deal_now: dict) -> list[CrmEvent]:
     """Events implied by a deal's last known state and its state now (API v2 or webhook `data`),
     for the poll that catches what lost webhooks missed. Nothing happened unless `update_time`
-    moved (other fields differ in form between the API and webhooks: custom fields, visible_to).
+    moved or a transition field (status, stage, pipeline, won/lost time) differs (other fields differ
+    in form between the API and webhooks: custom fields, visible_to).
 
     A deal unknown before is `deal.created` (+ won/lost): the first poll of an install should store
     its baseline without emitting. Won -> won counts as a new win only when `won_time` moved (won,
@@ -298,10 +299,13 @@ def reconcile_events(deal_before: dict | None, deal_now: dict) -> list[CrmEvent]
         return events
     if deal_now.get("is_deleted") and not deal_before.get("is_deleted"):
         return [event("deal.deleted", {k: v for k, v in deal_before.items()})]
-    if canonical_version(deal_before.get("update_time")) == version:
-        return []
     watched = ("status", "stage_id", "pipeline_id", "won_time", "lost_time", "title", "value", "owner_id")
     previous = {k: deal_before.get(k) for k in watched if deal_before.get(k) != deal_now.get(k)}
+    transitions = ("status", "stage_id", "pipeline_id", "won_time", "lost_time")
+    if canonical_version(deal_before.get("update_time")) == version and not any(k in previous for k in transitions):
+        # update_time has one-second resolution: a change within the second of the last known state
+        # still shows in the transition fields, which compare alike in API and webhook data
+        return []
     previous["update_time"] = deal_before.get("update_time")
     events = [event("deal.updated", previous)]
     if "stage_id" in previous:
