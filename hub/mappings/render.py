@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from jinja2 import ChainableUndefined, TemplateSyntaxError, meta, nodes
+from jinja2.compiler import CodeGenerator, Frame, optimizeconst
 from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 MAX_VALUE_FACTOR = 4        # an intermediate value may be this many times the output budget
 _REMOVED_FILTERS = ("center", "indent", "format", "xmlattr", "batch", "slice", "wordwrap", "urlize")
@@ -61,14 +62,36 @@ class _Undefined(ChainableUndefined):
     __slots__ = ()
 
 
+class _CodeGenerator(CodeGenerator):
+    """`a ~ b ~ c` is compiled to a direct join; route it through the environment to size-check it
+    before it is built (`{% set a = a ~ a %}` doubles per line, faster than any time budget)."""
+
+    @optimizeconst
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        if frame.eval_ctx.volatile:
+            func_name = "(markup_join if context.eval_ctx.volatile else str_join)"
+        elif frame.eval_ctx.autoescape:
+            func_name = "markup_join"
+        else:
+            func_name = "str_join"
+        self.write(f"environment.checked_concat({func_name}, (")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
+
 def _size(value: Any) -> int:
     if isinstance(value, (str, bytes, list, tuple, dict, set, frozenset)):
         return len(value)
     return 0
 
 
-class HubSandbox(SandboxedEnvironment):
+class HubSandbox(ImmutableSandboxedEnvironment):
+    """Also immutable: templates cannot change the lists and dicts they are given."""
+
     intercepted_binops = frozenset({"*", "**", "%", "+"})
+    code_generator_class = _CodeGenerator
 
     def __init__(self, limits: Limits, *, autoescape: bool):
         super().__init__(autoescape=autoescape, undefined=_Undefined, trim_blocks=True, lstrip_blocks=True,
@@ -80,7 +103,7 @@ class HubSandbox(SandboxedEnvironment):
             self.globals.pop(name, None)
         self.filters["join"] = self._guard_join(self.filters["join"])
         self.filters["replace"] = self._guard_replace(self.filters["replace"])
-        self.filters = {name: self._checked(fn) for name, fn in self.filters.items()}
+        self.filters = {name: self._checked(fn, name) for name, fn in self.filters.items()}
 
     # -- refusing instead of hiding -------------------------------------------------------------
     def unsafe_undefined(self, obj: Any, attribute: str) -> Any:
@@ -95,10 +118,10 @@ class HubSandbox(SandboxedEnvironment):
             raise self._too_big(what)
         return value
 
-    def _checked(self, fn: Callable) -> Callable:
+    def _checked(self, fn: Callable, name: str) -> Callable:
         @functools.wraps(fn)
         def run(*args: Any, **kwargs: Any) -> Any:
-            return self._check_result(fn(*args, **kwargs), f"the result of the filter {fn.__name__}")
+            return self._check_result(fn(*args, **kwargs), f"the result of the filter {name!r}")
         return run
 
     def _guard_join(self, fn: Callable) -> Callable:
@@ -139,9 +162,19 @@ class HubSandbox(SandboxedEnvironment):
             raise self._too_big("the joined value")
         return self._check_result(super().call_binop(context, operator, left, right), "the computed value")
 
+    def checked_concat(self, join: Callable, parts: tuple) -> Any:
+        if sum(len(str(p)) for p in parts) > self.limits.max_value:
+            raise self._too_big("the joined text")
+        return join(parts)
+
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805 (jinja's spelling)
-        name = getattr(__obj, "__name__", "")
-        owner = getattr(__obj, "__self__", None)
+        target = getattr(__obj, "__wrapped__", __obj)   # str.format comes wrapped by the sandbox
+        name = getattr(target, "__name__", "")
+        owner = getattr(target, "__self__", None)
+        if isinstance(owner, str) and name in ("format", "format_map"):
+            numbers = [a for a in list(args) + list(kwargs.values()) if isinstance(a, int)]
+            if _WIDTH.search(owner) or any(n > __self.limits.max_value for n in numbers):
+                raise __self._too_big("the formatted text")
         if isinstance(owner, str) and name in _PADDING:
             widths = [a for a in list(args) + list(kwargs.values()) if isinstance(a, int)]
             if any(w > __self.limits.max_value for w in widths):
@@ -155,11 +188,6 @@ class HubSandbox(SandboxedEnvironment):
             if sum(len(str(v)) for v in args[0]) + len(owner) * len(args[0]) > __self.limits.max_value:
                 raise __self._too_big("the joined text")
         return __self._check_result(super().call(__context, __obj, *args, **kwargs), f"the result of {name or 'a call'}")
-
-    def format_string(self, s: str, args: Any, kwargs: Any, format_func: Any = None) -> str:
-        if _WIDTH.search(s):
-            raise self._too_big("the formatted text")
-        return self._check_result(super().format_string(s, args, kwargs, format_func), "the formatted text")
 
 
 def _budget(seconds: float):
@@ -224,7 +252,9 @@ class Renderer:
             raise
         except OverflowError:
             raise TemplateProblem("a number in the template is too large") from None
-        except (UndefinedError, TemplateError, TypeError, ValueError, ArithmeticError, LookupError,
+        except UndefinedError as exc:
+            raise TemplateProblem(str(exc)) from None
+        except (TemplateError, TypeError, ValueError, ArithmeticError, LookupError,
                 AttributeError) as exc:
             raise TemplateProblem(f"{type(exc).__name__}: {exc}") from None
         finally:

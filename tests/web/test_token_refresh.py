@@ -95,6 +95,7 @@ def crm_call(ctx):
 
 def test_refused_refresh_marks_needs_reconnection_mails_once_and_jobs_wait(live_hub, smtp):
     admin, iid = install(live_hub)
+    live_hub.run_jobs()  # the install's own follow-up (webhook registration)
     services = live_hub.services
     emulator = live_hub.emulator("pipedrive")
     with services.db.begin() as s:

@@ -1,0 +1,935 @@
+"""One run of a contact sync: read both sides' changes, decide with the link table, write in batches.
+
+Why it is built this way:
+- Cursors (Pipedrive `updated_since`, the person.deleted event id, Google's `syncToken`) advance
+  only when a run finishes. Every batch commits its links (with both sides' fingerprints) and the
+  run's progress in one transaction, so a run killed anywhere is resumed by the next attempt: it
+  re-reads from the unadvanced cursors and everything already written is recognised by its
+  fingerprint and skipped. A Google create whose answer was lost is found again by its clientData
+  marker (the change listing since the old token shows it), a CRM create by the write-ahead link
+  (`crm_creating`) matched against the persons read.
+- Own writes are not echoed: after writing, the link holds the fingerprint of what the provider
+  answered, so the echo (a new etag, a new update_time) compares equal and nothing happens.
+- Deletions come only from explicit signals (Pipedrive person.deleted events, `metadata.deleted`
+  tombstones in incremental Google responses), never from absence. More than `delete_share` of the
+  linked contacts in one run pauses the deletions until someone confirms them on the page.
+- The cap counts the whole Google account; creates stop there, updates continue, and the persons
+  left out are kept as `left_out` links with the reason.
+- At most one run per sync works at a time: a lease on the sync row, renewed after every batch."""
+from __future__ import annotations
+
+import logging
+import socket
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Callable, Iterable
+
+from sqlalchemy import delete, func, select, update
+
+from hub.connectors.google.client import (ContactLimitReached, EtagMismatch, NotFound, PeopleClient,
+                                          SyncTokenExpired, WriteOutcomeUnknown)
+from hub.connectors.google.contacts import is_deleted
+from hub.connectors.pipedrive.client import PipedriveClient
+from hub.errors import Defer, Fatal, NeedsReauth
+from hub.events import canonical_time, get_bookmark, set_bookmark, trace
+from hub.oauth.tokens import ConnectionTokens
+from hub.store import Connection, HubEvent, Installation, utcnow
+from hub.store.models import ContactSync, SyncConflict, SyncLink, SyncRun
+
+from .mapping import DEFAULT_FIELD_MAP, FieldMap, fingerprint, merge
+
+log = logging.getLogger("hub.sync")
+LEASE_SECONDS = 120
+ETAG_ROUNDS = 3
+CRM_CHECKPOINT_EVERY = 25
+DIRECTIONS = ("two_way", "crm_to_google", "google_to_crm")
+POLICIES = ("newest", "crm", "google")
+
+
+class SyncBusy(Defer):
+    """Another run of this sync holds the lease: try again when it may have ended."""
+
+
+def bookmark_name(sync_id: int) -> str:
+    return f"sync:{sync_id}"
+
+
+@dataclass
+class Link:
+    id: int | None
+    crm_id: str | None
+    resource_name: str | None
+    state: str
+    base: dict[str, Any]
+    crm_fp: str
+    crm_version: str
+    google_fp: str
+    etag: str
+    display: str = ""
+    note: str = ""
+
+
+@dataclass
+class GoogleSide:
+    record: dict[str, Any]
+    fp: str
+    raw: dict[str, Any]
+    in_label: bool
+    marker: str | None
+    updated: str
+
+
+@dataclass
+class CrmSide:
+    record: dict[str, Any]
+    fp: str
+    version: str
+    raw: dict[str, Any]
+
+
+@dataclass
+class Counts:
+    created_google: int = 0
+    updated_google: int = 0
+    deleted_google: int = 0
+    created_crm: int = 0
+    updated_crm: int = 0
+    deleted_crm: int = 0
+    conflicts: int = 0
+    left_out: int = 0
+    relinked: int = 0
+    full_listing: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class SyncEngine:
+    """`run()` does one run of sync `sync_id`. `after_batch(engine, what)` (tests, the CLI) is
+    called after every committed checkpoint; `on_progress(phase, done, total)` for progress bars."""
+
+    def __init__(self, services: Any, sync_id: int, *, trigger: str = "manual", job_id: int | None = None,
+                 owner: str | None = None, after_batch: Callable[["SyncEngine", str], None] | None = None,
+                 on_progress: Callable[[str, int, int | None], None] | None = None,
+                 crm: PipedriveClient | None = None, google: PeopleClient | None = None):
+        self.services = services
+        self.db = services.db
+        self.sync_id = sync_id
+        self.trigger = trigger
+        self.job_id = job_id
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{id(self)}"
+        self.after_batch = after_batch
+        self.on_progress = on_progress
+        self.crm = crm
+        self.google = google
+        self.counts = Counts()
+        self.progress: dict[str, dict[str, Any]] = {}
+        self.run_id: int | None = None
+        settings = services.settings
+        self.delete_pause_min = int(settings.get("sync.delete_pause_min", 5))
+
+    # == the run ==================================================================================
+    def run(self) -> dict[str, Any]:
+        self._acquire()
+        try:
+            self._load()
+            self._start_run()
+            try:
+                status, message = self._run()
+            except (Defer, NeedsReauth):
+                raise
+            except Fatal as exc:
+                self._finish("failed", f"{exc}")
+                raise
+            except Exception as exc:  # Retriable and unexpected: the job retries and this run resumes
+                self._note_error(exc)
+                raise
+            self._finish(status, message)
+            return {"run_id": self.run_id, "status": status, "message": message, **self.counts.as_dict()}
+        finally:
+            self._release()
+
+    def _run(self) -> tuple[str, str]:
+        self.links = self._load_links()
+        self._apply_confirmed_deletes()
+        crm_seen = self._read_crm()
+        crm_deleted = self._read_crm_deletions()
+        google_seen, google_deleted, next_token = self._read_google()
+        self._resolve_write_ahead(crm_seen, google_seen)
+        plan = self._plan(crm_seen, crm_deleted, google_seen, google_deleted)
+        paused = self._deletions(plan)
+        self._apply_google_updates(plan["google_updates"], plan)
+        self._apply_google_creates(plan["google_creates"])
+        self._apply_crm_writes(plan["crm_updates"], plan["crm_creates"])
+        self._apply_label_adds(plan["label_adds"])
+        self._checkpoint_cursors(final=True, next_token=next_token)
+        parts = [f"{k.replace('_', ' ')} {v}" for k, v in self.counts.as_dict().items()
+                 if v and k != "full_listing"]
+        message = ", ".join(parts) or "nothing to do"
+        if self.counts.left_out:
+            message += f" (contact cap {self.sync.contact_cap}: {self.counts.left_out} left out)"
+        if paused:
+            return "paused", f"{message}; {paused}"
+        return "done", message
+
+    # == lease, run row, bookmarks ================================================================
+    def _acquire(self) -> None:
+        now = utcnow()
+        with self.db.begin() as s:
+            got = s.execute(update(ContactSync).where(
+                ContactSync.id == self.sync_id,
+                (ContactSync.lease_until.is_(None)) | (ContactSync.lease_until < now)
+                | (ContactSync.lease_owner == self.owner)).values(
+                lease_owner=self.owner, lease_until=now + timedelta(seconds=LEASE_SECONDS))).rowcount
+            if not got:
+                row = s.get(ContactSync, self.sync_id)
+                if row is None:
+                    raise Fatal(f"sync {self.sync_id} does not exist")
+                wait = max(1.0, (row.lease_until - now).total_seconds()) if row.lease_until else 5.0
+                raise SyncBusy(f"sync {self.sync_id} is running elsewhere", min(wait, LEASE_SECONDS))
+
+    def _renew(self) -> None:
+        with self.db.begin() as s:
+            s.execute(update(ContactSync).where(ContactSync.id == self.sync_id, ContactSync.lease_owner == self.owner)
+                      .values(lease_until=utcnow() + timedelta(seconds=LEASE_SECONDS)))
+
+    def _release(self) -> None:
+        with self.db.begin() as s:
+            s.execute(update(ContactSync).where(ContactSync.id == self.sync_id, ContactSync.lease_owner == self.owner)
+                      .values(lease_owner=None, lease_until=None))
+
+    def _load(self) -> None:
+        with self.db.begin() as s:
+            sync = s.get(ContactSync, self.sync_id)
+            s.expunge(sync)
+            self.sync = sync
+            installation = s.get(Installation, sync.installation_id)
+            if installation is None or installation.status != "active":
+                raise Fatal(f"sync {self.sync_id}: the installation is gone")
+            google_conn = s.get(Connection, sync.google_connection_id)
+            if google_conn is None or google_conn.status == "disconnected":
+                raise Fatal(f"sync {self.sync_id}: its Google account is no longer connected")
+            if google_conn.status == "needs_reconnection":
+                raise NeedsReauth("the Google connection needs to be reconnected", google_conn.id)
+            crm_conn = s.scalar(select(Connection).where(
+                Connection.installation_id == sync.installation_id, Connection.role == "crm",
+                Connection.account_id == installation.installer_user_id, Connection.status != "disconnected"))
+            if crm_conn is None:
+                raise NeedsReauth("the installer's Pipedrive connection is missing")
+            self.bookmark = get_bookmark(s, sync.installation_id, bookmark_name(sync.id)) or {}
+            if self.crm is None:
+                self.crm = PipedriveClient(crm_conn.api_base, ConnectionTokens(self.services, crm_conn.id))
+            if self.google is None:
+                self.google = PeopleClient(google_conn.api_base, ConnectionTokens(self.services, google_conn.id))
+        self.fields = FieldMap(list(sync.field_map or DEFAULT_FIELD_MAP), group=sync.group_resource_name)
+        self.read_mask = self.fields.read_mask()
+        self.org_names: dict[int, str] = {}
+        self.org_ids: dict[str, int] | None = None
+
+    def _start_run(self) -> None:
+        """A run left `running` by a killed attempt is resumed (same row, attempts + 1)."""
+        with self.db.begin() as s:
+            run = None
+            if self.bookmark.get("run_id"):
+                run = s.get(SyncRun, self.bookmark["run_id"])
+                if run is not None and run.status != "running":
+                    run = None
+            if run is None:
+                run = SyncRun(sync_id=self.sync_id, job_id=self.job_id, trigger=self.trigger, status="running",
+                              phase="start", progress={}, stats={}, message="", started_at=utcnow())
+                s.add(run)
+                s.flush()
+                trace(s, self.sync.installation_id, "sync.started", f"sync {self.sync.name or self.sync_id}: run "
+                      f"{run.id} started ({self.trigger})", sync_id=self.sync_id, job_id=self.job_id, run_id=run.id)
+            else:
+                run.attempts += 1
+                self.counts = Counts(**{k: v for k, v in (run.stats or {}).items() if k in Counts.__dataclass_fields__})
+                trace(s, self.sync.installation_id, "sync.resumed", f"run {run.id} resumed (attempt {run.attempts})",
+                      status="info", sync_id=self.sync_id, job_id=self.job_id, run_id=run.id)
+            self.run_id = run.id
+            self.run_started = run.started_at
+            s.execute(update(ContactSync).where(ContactSync.id == self.sync_id).values(
+                status="running", last_run_id=run.id, updated_at=utcnow()))
+            self.bookmark["run_id"] = run.id
+            set_bookmark(s, self.sync.installation_id, bookmark_name(self.sync_id), self.bookmark)
+
+    def _phase(self, phase: str, done: int, total: int | None = None, *, save: bool = False) -> None:
+        self.progress[phase] = {"done": done, "total": total}
+        self.phase = phase
+        if self.on_progress:
+            self.on_progress(phase, done, total)
+        if save:
+            with self.db.begin() as s:
+                self._save_progress(s)
+
+    def _save_progress(self, s) -> None:
+        s.execute(update(SyncRun).where(SyncRun.id == self.run_id).values(
+            phase=getattr(self, "phase", ""), progress=dict(self.progress), stats=self.counts.as_dict()))
+
+    def _checkpoint(self, s, what: str) -> None:
+        """Called inside the transaction that wrote a batch's links: progress and lease go with it."""
+        self._save_progress(s)
+        s.execute(update(ContactSync).where(ContactSync.id == self.sync_id, ContactSync.lease_owner == self.owner)
+                  .values(lease_until=utcnow() + timedelta(seconds=LEASE_SECONDS)))
+
+    def _after(self, what: str) -> None:
+        if self.after_batch:
+            self.after_batch(self, what)
+
+    def _checkpoint_cursors(self, *, final: bool, next_token: str | None) -> None:
+        with self.db.begin() as s:
+            value = dict(self.bookmark)
+            if self._crm_high:
+                value["crm_since"] = self._crm_high
+            value["crm_event_id"] = self._event_high
+            if next_token:
+                value["google_sync_token"] = next_token
+            value.pop("run_id", None)
+            set_bookmark(s, self.sync.installation_id, bookmark_name(self.sync_id), value)
+            self.bookmark = value
+
+    def _finish(self, status: str, message: str) -> None:
+        with self.db.begin() as s:
+            s.execute(update(SyncRun).where(SyncRun.id == self.run_id).values(
+                status=status, message=message[:4000], finished_at=utcnow(), phase="finished" if status == "done" else
+                getattr(self, "phase", ""), progress=dict(self.progress), stats=self.counts.as_dict()))
+            sync_status = {"done": "idle", "paused": "awaiting_confirmation"}.get(status, "error")
+            s.execute(update(ContactSync).where(ContactSync.id == self.sync_id).values(
+                status=sync_status, status_message=message[:4000], updated_at=utcnow()))
+            if status == "failed":  # a failed run does not stay resumable: the next one starts afresh
+                value = dict(self.bookmark)
+                value.pop("run_id", None)
+                set_bookmark(s, self.sync.installation_id, bookmark_name(self.sync_id), value)
+            trace(s, self.sync.installation_id, f"sync.{status}", f"run {self.run_id}: {message}",
+                  status="error" if status == "failed" else "ok", sync_id=self.sync_id, job_id=self.job_id,
+                  run_id=self.run_id, **self.counts.as_dict())
+
+    def _note_error(self, exc: Exception) -> None:
+        try:
+            with self.db.begin() as s:
+                s.execute(update(SyncRun).where(SyncRun.id == self.run_id).values(
+                    message=f"interrupted, will resume: {type(exc).__name__}: {exc}"[:4000],
+                    progress=dict(self.progress), stats=self.counts.as_dict()))
+                trace(s, self.sync.installation_id, "sync.interrupted", f"run {self.run_id}: {exc}", status="error",
+                      sync_id=self.sync_id, job_id=self.job_id, run_id=self.run_id)
+        except Exception:
+            log.exception("sync %s: could not record the interruption", self.sync_id)
+
+    # == links ====================================================================================
+    def _load_links(self) -> dict[str, Link]:
+        """All links of the sync, by CRM id (write-ahead links, without one, by `~resource name`)."""
+        out: dict[str, Link] = {}
+        with self.db.begin() as s:
+            for r in s.scalars(select(SyncLink).where(SyncLink.sync_id == self.sync_id)):
+                link = Link(r.id, r.crm_id, r.resource_name, r.state, dict(r.base or {}), r.crm_fingerprint,
+                            r.crm_version, r.google_fingerprint, r.google_etag, r.display_name, r.note)
+                out[r.crm_id if r.crm_id is not None else f"~{r.resource_name}"] = link
+        self.by_resource = {l.resource_name: key for key, l in out.items() if l.resource_name}
+        return out
+
+    def _save_link(self, s, link: Link) -> None:
+        values = dict(sync_id=self.sync_id, crm_id=link.crm_id, resource_name=link.resource_name, state=link.state,
+                      note=link.note[:2000], display_name=link.display[:300], base=link.base,
+                      crm_fingerprint=link.crm_fp, crm_version=link.crm_version, google_fingerprint=link.google_fp,
+                      google_etag=link.etag or "", updated_at=utcnow())
+        if link.id is None:
+            row = SyncLink(**values)
+            s.add(row)
+            s.flush()
+            link.id = row.id
+        else:
+            s.execute(update(SyncLink).where(SyncLink.id == link.id).values(**values))
+
+    def _index_link(self, link: Link, old_key: str | None = None) -> None:
+        if old_key and old_key in self.links and self.links[old_key] is link:
+            del self.links[old_key]
+        key = link.crm_id if link.crm_id is not None else f"~{link.resource_name}"
+        self.links[key] = link
+        if link.resource_name:
+            self.by_resource[link.resource_name] = key
+
+    def _drop_link(self, s, key: str) -> None:
+        link = self.links.pop(key, None)
+        if link is None:
+            return
+        if link.resource_name and self.by_resource.get(link.resource_name) == key:
+            del self.by_resource[link.resource_name]
+        if link.id is not None:
+            s.execute(delete(SyncLink).where(SyncLink.id == link.id))
+
+    # == reading ==================================================================================
+    def _person_filter(self) -> dict[str, Any]:
+        f = self.sync.person_filter or {}
+        return {k: int(f[k]) for k in ("owner_id", "org_id") if f.get(k) not in (None, "")}
+
+    def _org_name(self, org_id: int) -> str:
+        if org_id not in self.org_names:
+            try:
+                self.org_names[org_id] = str((self.crm.organization(org_id) or {}).get("name") or "")
+            except Fatal:
+                self.org_names[org_id] = ""
+        return self.org_names[org_id]
+
+    def _crm_record(self, person: dict[str, Any]) -> CrmSide:
+        if any(r["crm"] == "org_name" for r in self.fields.rows) and person.get("org_id"):
+            org = person["org_id"]
+            org = int(org.get("value") or org.get("id")) if isinstance(org, dict) else int(org)
+            self._org_name(org)
+        record = self.fields.from_crm(person, self.org_names)
+        return CrmSide(record, fingerprint(record), canonical_time(person.get("update_time")), person)
+
+    def _read_crm(self) -> dict[str, CrmSide]:
+        since = self.bookmark.get("crm_since")
+        self._crm_high = since
+        seen: dict[str, CrmSide] = {}
+        params = self._person_filter()
+        for person in self.crm.iter_persons(updated_since=_rfc(since) if since else None, **params):
+            if person.get("is_deleted"):
+                continue
+            side = self._crm_record(person)
+            seen[str(person["id"])] = side
+            if side.version and (self._crm_high is None or side.version > self._crm_high):
+                self._crm_high = side.version
+            if len(seen) % 500 == 0:
+                self._phase("read_crm", len(seen))
+        # persons the cap left out earlier come back when there may be room now
+        for key, link in list(self.links.items()):
+            if link.state == "left_out" and key not in seen:
+                try:
+                    seen[key] = self._crm_record(self.crm.person(int(key)))
+                except Fatal:
+                    continue
+        self._phase("read_crm", len(seen), len(seen), save=True)
+        return seen
+
+    def _read_crm_deletions(self) -> set[str]:
+        """person.deleted events recorded since the last run: the only CRM deletion signal."""
+        last = int(self.bookmark.get("crm_event_id") or 0)
+        with self.db.begin() as s:
+            if "crm_event_id" not in self.bookmark:
+                last = s.scalar(select(func.max(HubEvent.id)).where(
+                    HubEvent.installation_id == self.sync.installation_id)) or 0  # a new sync starts now
+                self._event_high = last
+                return set()
+            rows = s.execute(select(HubEvent.id, HubEvent.object_id).where(
+                HubEvent.installation_id == self.sync.installation_id, HubEvent.kind == "person.deleted",
+                HubEvent.id > last).order_by(HubEvent.id)).all()
+            high = s.scalar(select(func.max(HubEvent.id)).where(HubEvent.installation_id == self.sync.installation_id))
+        self._event_high = max(last, high or 0)
+        return {str(r.object_id) for r in rows}
+
+    def _google_side(self, person: dict[str, Any]) -> GoogleSide:
+        record = self.fields.from_google(person)
+        groups = [m.get("contactGroupMembership", {}).get("contactGroupResourceName")
+                  for m in person.get("memberships") or []]
+        marker = next((c.get("value") for c in person.get("clientData") or []
+                       if c.get("key") == self.fields.contact_mapping.marker_key), None)
+        sources = (person.get("metadata") or {}).get("sources") or []
+        updated = max((canonical_time(src.get("updateTime")) for src in sources if src.get("updateTime")), default="")
+        return GoogleSide(record, fingerprint(record), person, self.sync.group_resource_name in groups,
+                          str(marker) if marker else None, updated)
+
+    def _read_google(self) -> tuple[dict[str, GoogleSide], set[str], str | None]:
+        token = self.bookmark.get("google_sync_token")
+        try:
+            return self._list_google(token)
+        except SyncTokenExpired:
+            with self.db.begin() as s:
+                trace(s, self.sync.installation_id, "sync.full_listing", "Google's sync token expired: comparing "
+                      "every contact (no deletions are inferred from a full listing)", status="info",
+                      sync_id=self.sync_id, run_id=self.run_id)
+            return self._list_google(None)
+
+    def _list_google(self, token: str | None) -> tuple[dict[str, GoogleSide], set[str], str | None]:
+        seen: dict[str, GoogleSide] = {}
+        deleted: set[str] = set()
+        next_token = None
+        self.counts.full_listing = token is None
+        done = 0
+        for page in self.google.iter_connections(self.read_mask, sync_token=token):
+            for person in page:
+                name = person.get("resourceName")
+                previous = list((person.get("metadata") or {}).get("previousResourceNames") or [])
+                self._rekey(name, previous)
+                if is_deleted(person):
+                    if page.incremental:
+                        deleted.add(name)
+                        deleted.update(previous)
+                    continue
+                side = self._google_side(person)
+                if side.in_label or name in self.by_resource:
+                    seen[name] = side
+            done += len(page)
+            next_token = page.next_sync_token or next_token
+            self._phase("read_google", done, page.total_items if not page.incremental else None)
+        self._phase("read_google", done, done, save=True)
+        return seen, deleted, next_token
+
+    def _rekey(self, name: str, previous: list[str]) -> None:
+        """Google gave a contact a new resource name (previousResourceNames): move its link."""
+        if not previous or name in self.by_resource:
+            return
+        for old in previous:
+            key = self.by_resource.get(old)
+            if key is None:
+                continue
+            link = self.links[key]
+            del self.by_resource[old]
+            link.resource_name = name
+            self._index_link(link, key)
+            with self.db.begin() as s:
+                self._save_link(s, link)
+            self.counts.relinked += 1
+            return
+
+    # == deciding =================================================================================
+    def _resolve_write_ahead(self, crm_seen: dict[str, CrmSide], google_seen: dict[str, GoogleSide]) -> None:
+        """A killed run may have created CRM persons for Google contacts without linking them: the
+        person read now whose values equal the contact's is that person, not a new one."""
+        pending = [(k, l) for k, l in self.links.items() if l.state == "crm_creating"]
+        if not pending:
+            return
+        linked = {l.crm_id for l in self.links.values() if l.crm_id}
+        by_fp: dict[str, str] = {}
+        for crm_id, side in crm_seen.items():
+            if crm_id not in linked:
+                by_fp.setdefault(side.fp, crm_id)
+        with self.db.begin() as s:
+            for key, link in pending:
+                g = google_seen.get(link.resource_name)
+                fp = g.fp if g else fingerprint(link.base)
+                crm_id = by_fp.pop(fp, None)
+                if crm_id is None:
+                    continue
+                link.crm_id, link.state = crm_id, "linked"
+                link.crm_fp, link.crm_version = crm_seen[crm_id].fp, crm_seen[crm_id].version
+                self._save_link(s, link)
+                self._index_link(link, key)
+
+    def _plan(self, crm_seen, crm_deleted, google_seen, google_deleted) -> dict[str, Any]:
+        direction, policy = self.sync.direction, self.sync.conflict_policy
+        to_google = direction in ("two_way", "crm_to_google")
+        to_crm = direction in ("two_way", "google_to_crm")
+        pending = self.sync.pending_deletes or {}
+        on_hold = set(pending.get("crm") or []) | {self.by_resource.get(r) for r in pending.get("google") or []}
+        plan: dict[str, Any] = {"google_updates": {}, "google_creates": [], "crm_updates": {}, "crm_creates": [],
+                                "google_deletes": [], "crm_deletes": [], "label_adds": [], "drop_links": []}
+        conflicts: list[dict[str, Any]] = []
+
+        # deletion signals
+        for crm_id in crm_deleted:
+            link = self.links.get(crm_id)
+            if link is None or link.state != "linked" or crm_id in on_hold:
+                continue
+            if to_google and link.resource_name and link.resource_name not in google_deleted:
+                plan["google_deletes"].append(crm_id)
+            else:
+                plan["drop_links"].append(crm_id)
+        for name in google_deleted:
+            key = self.by_resource.get(name)
+            link = self.links.get(key) if key else None
+            if link is None or link.state != "linked" or key in on_hold or key in crm_deleted:
+                if link is not None and key in crm_deleted:
+                    plan["drop_links"].append(key)
+                continue
+            if to_crm and link.crm_id:
+                plan["crm_deletes"].append(key)
+            else:
+                plan["drop_links"].append(key)
+        gone = set(plan["google_deletes"]) | set(plan["crm_deletes"]) | set(plan["drop_links"]) | on_hold | crm_deleted
+
+        # linked pairs with a change on either side
+        keys = {k for k in crm_seen if k in self.links and self.links[k].state == "linked"}
+        keys |= {self.by_resource[r] for r in google_seen if r in self.by_resource}
+        for key in sorted(keys - gone, key=_sort_key):
+            link = self.links[key]
+            if link.state != "linked" or not link.crm_id:
+                continue
+            c = crm_seen.get(key)
+            g = google_seen.get(link.resource_name)
+            crm_changed = c is not None and c.fp != link.crm_fp
+            google_changed = g is not None and g.fp != link.google_fp
+            if g is not None and not g.in_label and to_google:
+                plan["label_adds"].append(link.resource_name)
+            if not crm_changed and not google_changed:
+                continue
+            crm_rec = c.record if c else link.base
+            google_rec = g.record if g else link.base
+            if direction == "crm_to_google":
+                merged, found = dict(crm_rec), []
+            elif direction == "google_to_crm":
+                merged, found = dict(google_rec), []
+            else:
+                crm_newer = (c.version if c else "") >= (g.updated if g else "")
+                merged, found = merge(link.base, crm_rec, google_rec, self.fields.targets, policy=policy,
+                                      crm_newer=crm_newer)
+                if crm_changed and google_changed:
+                    conflicts += [{"crm_id": key, "resource_name": link.resource_name or "", "field": f,
+                                   "crm_value": cv, "google_value": gv, "winner": w} for f, cv, gv, w in found]
+            self._queue_writes(plan, key, link, merged, c, g, to_google, to_crm)
+
+        # CRM persons without a Google contact
+        markers: dict[str, str] = {}
+        for name, g in google_seen.items():
+            if name not in self.by_resource and g.marker:
+                markers.setdefault(g.marker, name)
+        creates: list[str] = []
+        for key in sorted(crm_seen, key=_sort_key):
+            link = self.links.get(key)
+            if key in crm_deleted or (link is not None and link.state not in ("left_out",)):
+                continue
+            c = crm_seen[key]
+            if key in markers:  # our own contact from an earlier (killed) run or a lost link
+                name = markers.pop(key)
+                g = google_seen[name]
+                new = link or Link(None, key, name, "linked", {}, "", "", "", "")
+                new.resource_name, new.state, new.note = name, "linked", ""
+                new.base, new.crm_fp, new.crm_version = dict(c.record), c.fp, c.version
+                new.google_fp, new.etag, new.display = g.fp, g.raw.get("etag", ""), self.fields.display(c.record)
+                self._index_link(new)
+                with self.db.begin() as s:
+                    self._save_link(s, new)
+                if direction == "google_to_crm":
+                    continue
+                self._queue_writes(plan, key, new, dict(c.record), c, g, to_google, False)
+                continue
+            if to_google:
+                creates.append(key)
+        plan["google_creates"] = [(k, crm_seen[k]) for k in creates]
+
+        # Google contacts in the label without a CRM person
+        for name, g in sorted(google_seen.items()):
+            if name in self.by_resource:
+                continue
+            if g.marker:
+                if g.marker in self.links or not to_google and not to_crm:
+                    continue
+                # a contact of a person not read this run (unchanged): link it if the person exists
+                try:
+                    c = self._crm_record(self.crm.person(int(g.marker)))
+                except (Fatal, ValueError):
+                    continue  # the person is gone: never resurrect it from a stale copy
+                link = Link(None, g.marker, name, "linked", dict(c.record), c.fp, c.version, g.fp,
+                            g.raw.get("etag", ""), self.fields.display(c.record))
+                self._index_link(link)
+                with self.db.begin() as s:
+                    self._save_link(s, link)
+                if c.fp != g.fp:
+                    merged = c.record if direction != "google_to_crm" else g.record
+                    self._queue_writes(plan, g.marker, link, dict(merged), c, g, to_google, to_crm)
+                continue
+            if g.in_label and to_crm:
+                plan["crm_creates"].append((name, g))
+        self.conflicts = conflicts
+        self._record_conflicts(conflicts)
+        return plan
+
+    def _queue_writes(self, plan, key, link, merged, c, g, to_google, to_crm) -> None:
+        merged_fp = fingerprint(merged)
+        google_fp = g.fp if g else link.google_fp
+        crm_fp = c.fp if c else link.crm_fp
+        if to_google and merged_fp != google_fp:
+            plan["google_updates"][key] = merged
+        elif g is not None:
+            link.google_fp, link.etag = g.fp, g.raw.get("etag", link.etag)
+        if to_crm and merged_fp != crm_fp:
+            plan["crm_updates"][key] = merged
+        elif c is not None:
+            link.crm_fp, link.crm_version = c.fp, c.version
+        if key not in plan["google_updates"] and key not in plan["crm_updates"]:
+            link.base = dict(merged)
+            with self.db.begin() as s:
+                self._save_link(s, link)
+        self._current = getattr(self, "_current", {})
+        if g is not None:
+            self._current[key] = g.raw
+
+    def _record_conflicts(self, conflicts: list[dict[str, Any]]) -> None:
+        if not conflicts:
+            return
+        self.counts.conflicts += len(conflicts)
+        with self.db.begin() as s:
+            for c in conflicts:
+                s.add(SyncConflict(sync_id=self.sync_id, run_id=self.run_id, policy=self.sync.conflict_policy,
+                                   created_at=utcnow(), **c))
+            trace(s, self.sync.installation_id, "sync.conflicts", f"{len(conflicts)} field(s) changed on both sides; "
+                  f"resolved by policy {self.sync.conflict_policy}", status="info", sync_id=self.sync_id,
+                  run_id=self.run_id, fields=[f"{c['crm_id']}:{c['field']}→{c['winner']}" for c in conflicts[:50]])
+
+    # == deletions ================================================================================
+    def _deletions(self, plan: dict[str, Any]) -> str:
+        """Apply the run's deletions, or hold them for confirmation when there are too many."""
+        with self.db.begin() as s:
+            for key in plan["drop_links"]:
+                self._drop_link(s, key)
+        count = len(plan["google_deletes"]) + len(plan["crm_deletes"])
+        if not count:
+            return ""
+        linked = sum(1 for l in self.links.values() if l.state == "linked")
+        limit = max(self.delete_pause_min, self.sync.delete_share * linked)
+        if count > limit:
+            pending = dict(self.sync.pending_deletes or {})
+            crm_ids = sorted(set(pending.get("crm") or []) | set(plan["crm_deletes"]))
+            names = sorted(set(pending.get("google") or [])
+                           | {self.links[k].resource_name for k in plan["google_deletes"]})
+            value = {"crm": crm_ids, "google": names, "run_id": self.run_id, "linked": linked,
+                     "requested_at": utcnow().isoformat() + "Z"}
+            with self.db.begin() as s:
+                s.execute(update(ContactSync).where(ContactSync.id == self.sync_id).values(pending_deletes=value))
+                trace(s, self.sync.installation_id, "sync.deletions_paused",
+                      f"{count} deletions of {linked} linked contacts exceed the limit ({limit:g}): waiting for "
+                      "confirmation", status="info", sync_id=self.sync_id, run_id=self.run_id,
+                      crm=crm_ids[:100], google=names[:100])
+            self.sync.pending_deletes = value
+            return f"{count} deletions wait for confirmation"
+        self._delete(plan["google_deletes"], plan["crm_deletes"])
+        return ""
+
+    def _apply_confirmed_deletes(self) -> None:
+        pending = self.sync.pending_deletes or {}
+        if not pending.get("confirmed"):
+            return
+        google_keys = [self.by_resource[n] for n in pending.get("google") or [] if n in self.by_resource]
+        self._delete([k for k in google_keys if k not in (pending.get("crm") or [])],
+                     [k for k in pending.get("crm") or [] if k in self.links])
+        with self.db.begin() as s:
+            s.execute(update(ContactSync).where(ContactSync.id == self.sync_id).values(pending_deletes={}))
+        self.sync.pending_deletes = {}
+
+    def _delete(self, google_keys: list[str], crm_keys: list[str]) -> None:
+        google_keys = [k for k in google_keys if k in self.links]
+        for start in range(0, len(google_keys), PeopleClient.BATCH_DELETE_MAX):
+            chunk = google_keys[start:start + PeopleClient.BATCH_DELETE_MAX]
+            self.google.batch_delete([self.links[k].resource_name for k in chunk])
+            with self.db.begin() as s:
+                for key in chunk:
+                    self._drop_link(s, key)
+                self.counts.deleted_google += len(chunk)
+                self._phase("delete_google", self.counts.deleted_google, len(google_keys))
+                self._checkpoint(s, "delete_google")
+            self._after("delete_google")
+        for n, key in enumerate(crm_keys, 1):
+            link = self.links.get(key)
+            if link is None or not link.crm_id:
+                continue
+            try:
+                self.crm.delete_person(int(link.crm_id))
+            except Fatal as exc:
+                if exc.status != 404:
+                    raise
+            with self.db.begin() as s:
+                self._drop_link(s, key)
+                self.counts.deleted_crm += 1
+                self._phase("delete_crm", n, len(crm_keys))
+                self._checkpoint(s, "delete_crm")
+            self._after("delete_crm")
+
+    # == writing to Google ========================================================================
+    def _apply_google_updates(self, updates: dict[str, dict[str, Any]], plan: dict[str, Any]) -> None:
+        keys = [k for k in sorted(updates, key=_sort_key) if self.links[k].resource_name]
+        current = getattr(self, "_current", {})
+        missing = [self.links[k].resource_name for k in keys if k not in current]
+        if missing:  # only the CRM side changed: the contact as it is now (for its etag and kept parts)
+            got = self.google.batch_get(missing, self.read_mask)
+            for k in keys:
+                if k not in current and got.get(self.links[k].resource_name):
+                    current[k] = got[self.links[k].resource_name]
+        keys = [k for k in keys if k in current]
+        total, done = len(keys), 0
+        mask = self.fields.update_mask()
+        for start in range(0, len(keys), PeopleClient.BATCH_UPDATE_MAX):
+            chunk = keys[start:start + PeopleClient.BATCH_UPDATE_MAX]
+            results = self._update_chunk(chunk, updates, current, mask)
+            with self.db.begin() as s:
+                for key in chunk:
+                    person = results.get(self.links[key].resource_name)
+                    if person is None:
+                        continue
+                    link = self.links[key]
+                    side = self._google_side(person)
+                    link.google_fp, link.etag = side.fp, person.get("etag", "")
+                    link.base = dict(updates[key])
+                    link.display = self.fields.display(updates[key])
+                    if key not in plan["crm_updates"]:
+                        self._save_link(s, link)
+                    self.counts.updated_google += 1
+                done += len(chunk)
+                self._phase("update_google", done, total)
+                self._checkpoint(s, "update_google")
+            self._after("update_google")
+
+    def _update_chunk(self, chunk, updates, current, mask) -> dict[str, dict]:
+        """One batch update; stale etags: re-read those contacts, merge again, send again (bounded)."""
+        for round_ in range(ETAG_ROUNDS):
+            bodies = {self.links[k].resource_name: self.fields.to_google(updates[k], self.links[k].crm_id, current[k])
+                      for k in chunk}
+            try:
+                out: dict[str, dict] = {}
+                for part in self.google.iter_batch_update(bodies, mask, self.read_mask):
+                    out.update(part)
+                return out
+            except EtagMismatch as exc:
+                if round_ == ETAG_ROUNDS - 1:
+                    raise
+                stale = exc.resource_names or list(bodies)
+                fresh = self.google.batch_get(stale, self.read_mask)
+                for name, person in fresh.items():
+                    key = self.by_resource.get(name)
+                    if key is None or person is None:
+                        continue
+                    link = self.links[key]
+                    side = self._google_side(person)
+                    if self.sync.direction == "two_way":
+                        merged, found = merge(link.base, updates[key], side.record, self.fields.targets,
+                                              policy=self.sync.conflict_policy, crm_newer=False)
+                        self._record_conflicts([{"crm_id": key, "resource_name": name, "field": f, "crm_value": c,
+                                                 "google_value": g, "winner": w} for f, c, g, w in found])
+                        updates[key] = merged
+                    current[key] = person
+        return {}
+
+    def _room(self, wanted: int) -> int:
+        """How many contacts may still be added without passing the cap (the whole account counts)."""
+        first = next(iter(self.google.iter_connections("metadata", request_sync_token=False, page_size=1)), None)
+        total = (first.total_items if first and first.total_items is not None else None)
+        if total is None:
+            total = sum(len(p) for p in self.google.iter_connections("metadata", request_sync_token=False))
+        self.account_total = total
+        return max(0, min(wanted, self.sync.contact_cap - total))
+
+    def _apply_google_creates(self, creates: list[tuple[str, CrmSide]]) -> None:
+        if not creates:
+            return
+        room = self._room(len(creates))
+        allowed, left = creates[:room], creates[room:]
+        total, done = len(allowed), 0
+        for start in range(0, len(allowed), PeopleClient.BATCH_CREATE_MAX):
+            chunk = allowed[start:start + PeopleClient.BATCH_CREATE_MAX]
+            bodies = [self.fields.to_google(c.record, key, None) for key, c in chunk]
+            try:
+                created = next(iter(self.google.iter_batch_create(bodies, self.read_mask)), [])
+            except ContactLimitReached:
+                left = allowed[start:] + left
+                break
+            except WriteOutcomeUnknown:
+                # the contacts may exist: the next attempt finds them by their marker instead of creating again
+                raise
+            with self.db.begin() as s:
+                for (key, c), person in zip(chunk, created):
+                    link = self.links.get(key) or Link(None, key, None, "linked", {}, "", "", "", "")
+                    side = self._google_side(person)
+                    link.resource_name, link.state, link.note = person.get("resourceName"), "linked", ""
+                    link.base, link.crm_fp, link.crm_version = dict(c.record), c.fp, c.version
+                    link.google_fp, link.etag, link.display = side.fp, person.get("etag", ""), self.fields.display(c.record)
+                    self._save_link(s, link)
+                    self._index_link(link)
+                    self.counts.created_google += 1
+                done += len(chunk)
+                self._phase("create_google", done, total)
+                self._checkpoint(s, "create_google")
+            self._after("create_google")
+        if left:
+            self._leave_out(left)
+
+    def _leave_out(self, left: list[tuple[str, CrmSide]]) -> None:
+        total = getattr(self, "account_total", None)
+        reason = (f"not added: the Google account holds {total} contacts and the cap is {self.sync.contact_cap}"
+                  if total is not None else f"not added: the Google account reached its contact limit")
+        with self.db.begin() as s:
+            for key, c in left:
+                link = self.links.get(key) or Link(None, key, None, "left_out", {}, "", "", "", "")
+                link.state, link.note, link.display = "left_out", reason, self.fields.display(c.record)
+                link.crm_fp, link.crm_version = c.fp, c.version
+                self._save_link(s, link)
+                self._index_link(link)
+            self.counts.left_out = len(left)
+            trace(s, self.sync.installation_id, "sync.left_out", f"{len(left)} person(s) {reason}", status="info",
+                  sync_id=self.sync_id, run_id=self.run_id,
+                  persons=[{"crm_id": k, "name": self.fields.display(c.record)} for k, c in left[:200]])
+            self._checkpoint(s, "left_out")
+
+    def _apply_label_adds(self, names: list[str]) -> None:
+        if names and self.sync.group_resource_name:
+            self.google.modify_members(self.sync.group_resource_name, add=names)
+
+    # == writing to the CRM =======================================================================
+    def _resolve_org(self, name: str) -> int | None:
+        if self.org_ids is None:
+            self.org_ids = {}
+            for org in self.crm.iter_cursor("/api/v2/organizations"):
+                self.org_ids.setdefault(str(org.get("name") or "").strip(), int(org["id"]))
+        if name and name not in self.org_ids:
+            try:
+                org = self.crm._data("POST", "/api/v2/organizations", json={"name": name}) or {}
+                self.org_ids[name] = int(org["id"])
+            except (Fatal, KeyError):
+                log.info("sync %s: organization %r not found in the CRM and could not be created", self.sync_id, name)
+                return None
+        return self.org_ids.get(name)
+
+    def _crm_body(self, record: dict[str, Any]) -> dict[str, Any]:
+        org = record.get("organizations.name")
+        ids = {org: self._resolve_org(org)} if org and any(r["crm"] == "org_name" for r in self.fields.rows) else {}
+        body = self.fields.to_crm(record, {k: v for k, v in ids.items() if v})
+        return body
+
+    def _apply_crm_writes(self, updates: dict[str, dict[str, Any]], creates: list[tuple[str, GoogleSide]]) -> None:
+        total = len(updates) + len(creates)
+        done = 0
+        marker_updates: dict[str, dict[str, Any]] = {}
+        for key in sorted(updates, key=_sort_key):
+            link = self.links[key]
+            try:
+                person = self.crm.update_person(int(link.crm_id), **self._crm_body(updates[key]))
+            except Fatal as exc:
+                if exc.status == 404:
+                    continue  # deleted in the CRM: its delete event decides, not this update
+                raise
+            side = self._crm_record(person)
+            link.crm_fp, link.crm_version = side.fp, side.version
+            link.base = dict(updates[key])
+            done += 1
+            with self.db.begin() as s:
+                self._save_link(s, link)
+                self.counts.updated_crm += 1
+                self._phase("write_crm", done, total)
+                if done % CRM_CHECKPOINT_EVERY == 0:
+                    self._checkpoint(s, "write_crm")
+            self._after("write_crm")
+        for name, g in creates:
+            key = f"~{name}"
+            link = Link(None, None, name, "crm_creating", dict(g.record), "", "", g.fp, g.raw.get("etag", ""),
+                        self.fields.display(g.record))
+            with self.db.begin() as s:  # write-ahead: a killed run finds this person instead of creating it again
+                self._save_link(s, link)
+                self._index_link(link)
+            body = self._crm_body(g.record)
+            person = self.crm._data("POST", "/api/v2/persons", json=body)
+            side = self._crm_record(person)
+            link.crm_id, link.state = str(person["id"]), "linked"
+            link.crm_fp, link.crm_version, link.base = side.fp, side.version, dict(g.record)
+            with self.db.begin() as s:
+                self._save_link(s, link)
+                self._index_link(link, key)
+                self.counts.created_crm += 1
+                done += 1
+                self._phase("write_crm", done, total)
+                self._checkpoint(s, "write_crm")
+            marker_updates[link.crm_id] = g.record
+            self._current = getattr(self, "_current", {})
+            self._current[link.crm_id] = g.raw
+            self._after("write_crm")
+        if marker_updates:  # the new contacts get our marker, so a lost link is found again
+            self._apply_google_updates(marker_updates, {"crm_updates": {}})
+            self.counts.updated_google -= len(marker_updates)
+        with self.db.begin() as s:
+            self._checkpoint(s, "write_crm")
+
+
+def _sort_key(key: str) -> tuple[int, str]:
+    return (int(key), "") if key.isdigit() else (1 << 62, key)
+
+
+def _rfc(value: str) -> str:
+    return value if value.endswith("Z") else value + "Z"

@@ -1,0 +1,290 @@
+"""Creating, changing and inspecting syncs: one place for the pages, the JSON API and the CLI.
+
+Input is validated completely before anything is written or any label is created, and errors
+name the field (`SyncInputError.fields`)."""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from sqlalchemy import func, select, update
+
+from hub.connectors.google.client import PeopleClient
+from hub.errors import Fatal, NeedsReauth, Retriable
+from hub.events import trace
+from hub.oauth.tokens import ConnectionTokens
+from hub.store import AuditEvent, Connection, RunLog, utcnow
+from hub.store.models import ContactSync, SyncConflict, SyncLink, SyncRun
+
+from .engine import DIRECTIONS, POLICIES
+from .jobs import request_run
+from .mapping import DEFAULT_FIELD_MAP, MappingError, validate_field_map
+
+FIELDS = ("name", "google_connection_id", "group", "new_group_name", "direction", "person_filter", "field_map",
+          "conflict_policy", "schedule_seconds", "delete_share", "contact_cap", "enabled")
+
+
+class SyncInputError(ValueError):
+    def __init__(self, fields: dict[str, str]):
+        super().__init__("; ".join(f"{k}: {v}" for k, v in fields.items()))
+        self.fields = fields
+
+
+def google_connections(session, installation_id: int) -> list[Connection]:
+    return list(session.scalars(select(Connection).where(
+        Connection.installation_id == installation_id, Connection.provider == "google",
+        Connection.role == "target", Connection.status != "disconnected").order_by(Connection.id)))
+
+
+def people_client(services: Any, connection: Connection) -> PeopleClient:
+    return PeopleClient(connection.api_base, ConnectionTokens(services, connection.id))
+
+
+def labels(services: Any, connection: Connection) -> list[dict[str, Any]]:
+    """The account's own labels (system groups cannot be a sync's label)."""
+    return [{"resource_name": g["resourceName"], "name": g.get("name", ""), "members": g.get("memberCount", 0)}
+            for g in people_client(services, connection).groups() if g.get("groupType") == "USER_CONTACT_GROUP"]
+
+
+def _int(data: Mapping[str, Any], key: str, errors: dict[str, str], low: int, high: int, default: int) -> int:
+    raw = data.get(key, default)
+    try:
+        value = int(raw) if raw not in (None, "") else default
+    except (TypeError, ValueError):
+        errors[key] = "expected a whole number"
+        return default
+    if not low <= value <= high:
+        errors[key] = f"must be between {low} and {high}"
+    return value
+
+
+def validate(services: Any, session, installation_id: int, data: Mapping[str, Any],
+             existing: ContactSync | None = None) -> dict[str, Any]:
+    """Clean values for a ContactSync, or SyncInputError naming every bad field."""
+    settings = services.settings
+    errors: dict[str, str] = {}
+    out: dict[str, Any] = {}
+
+    def pick(key, default):
+        return data[key] if key in data else (getattr(existing, key) if existing is not None else default)
+
+    out["name"] = str(pick("name", "") or "").strip()[:200]
+    if not out["name"]:
+        errors["name"] = "give the sync a name"
+    conns = {c.id: c for c in google_connections(session, installation_id)}
+    try:
+        conn_id = int(pick("google_connection_id", 0) or 0)
+    except (TypeError, ValueError):
+        conn_id = 0
+    if conn_id not in conns:
+        errors["google_connection_id"] = "connect a Google account first, then choose it" if not conns \
+            else "choose one of the connected Google accounts"
+    out["google_connection_id"] = conn_id
+    group = str(data.get("group") or "").strip()
+    new_name = str(data.get("new_group_name") or "").strip()
+    if existing is None or "group" in data or new_name:
+        if group == "__new__" or (not group and new_name):
+            if not new_name:
+                errors["new_group_name"] = "name the new label"
+            elif len(new_name) > 200:
+                errors["new_group_name"] = "at most 200 characters"
+            out["new_group_name"] = new_name
+        elif group.startswith("contactGroups/") and group not in ("contactGroups/myContacts", "contactGroups/starred"):
+            out["group_resource_name"] = group
+        else:
+            errors["group"] = "pick one of the account's labels or create a new one"
+    out["direction"] = str(pick("direction", "two_way"))
+    if out["direction"] not in DIRECTIONS:
+        errors["direction"] = f"one of {', '.join(DIRECTIONS)}"
+    out["conflict_policy"] = str(pick("conflict_policy", "newest"))
+    if out["conflict_policy"] not in POLICIES:
+        errors["conflict_policy"] = f"one of {', '.join(POLICIES)}"
+    raw_filter = pick("person_filter", {}) or {}
+    if not isinstance(raw_filter, Mapping):
+        errors["person_filter"] = "expected {owner_id} or {org_id} (or nothing for all persons)"
+        raw_filter = {}
+    clean_filter = {}
+    for key in raw_filter:
+        if key not in ("owner_id", "org_id"):
+            errors["person_filter"] = f"unknown filter {key} (owner_id, org_id)"
+        elif raw_filter[key] not in (None, ""):
+            try:
+                clean_filter[key] = int(raw_filter[key])
+            except (TypeError, ValueError):
+                errors[f"person_filter.{key}"] = "expected a Pipedrive id"
+    out["person_filter"] = clean_filter
+    try:
+        out["field_map"] = validate_field_map(pick("field_map", DEFAULT_FIELD_MAP))
+    except MappingError as exc:
+        errors[exc.field] = exc.message
+    out["schedule_seconds"] = _int(data, "schedule_seconds", errors, 0, 7 * 86400,
+                                   existing.schedule_seconds if existing else settings["sync.default_schedule_seconds"])
+    if out["schedule_seconds"] and out["schedule_seconds"] < 60 and "schedule_seconds" not in errors:
+        errors["schedule_seconds"] = "at least 60 seconds (0 = only on demand)"
+    out["contact_cap"] = _int(data, "contact_cap", errors, 1, settings["sync.contact_cap"],
+                              existing.contact_cap if existing else settings["sync.contact_cap"])
+    try:
+        share = float(pick("delete_share", settings["sync.delete_share"]))
+        if not 0 <= share <= 1:
+            raise ValueError
+        out["delete_share"] = share
+    except (TypeError, ValueError):
+        errors["delete_share"] = "a share between 0 and 1"
+    enabled = pick("enabled", True)
+    out["enabled"] = enabled if isinstance(enabled, bool) else str(enabled).lower() in ("1", "true", "on", "yes")
+    if errors:
+        raise SyncInputError(errors)
+    return out
+
+
+def _label(services: Any, connection: Connection, values: dict[str, Any]) -> tuple[str, str]:
+    """Create the new label (a retried create adopts the existing one), or check the chosen one."""
+    client = people_client(services, connection)
+    try:
+        if values.get("new_group_name"):
+            group = client.create_group(values["new_group_name"], {"relayhub.label": "1"})
+            return group["resourceName"], group.get("name", values["new_group_name"])
+        group = client.group(values["group_resource_name"])
+        return group["resourceName"], group.get("name", "")
+    except (Fatal, Retriable, NeedsReauth) as exc:
+        raise SyncInputError({"group": f"Google refused: {exc}"}) from None
+
+
+def create(services: Any, installation_id: int, by: str, data: Mapping[str, Any]) -> ContactSync:
+    with services.db.begin() as s:
+        values = validate(services, s, installation_id, data)
+        connection = s.get(Connection, values["google_connection_id"])
+        s.expunge(connection)
+    group, group_name = _label(services, connection, values)
+    values.pop("new_group_name", None)
+    values.update(group_resource_name=group, group_name=group_name)
+    with services.db.begin() as s:
+        sync = ContactSync(installation_id=installation_id, created_by=by, status="idle", status_message="",
+                           pending_deletes={}, created_at=utcnow(), updated_at=utcnow(), **values)
+        s.add(sync)
+        s.flush()
+        s.add(AuditEvent(installation_id=installation_id, actor=by, action="sync.created",
+                         detail={"sync_id": sync.id, "label": group_name}))
+        s.expunge(sync)
+    return sync
+
+
+def change(services: Any, installation_id: int, sync_id: int, by: str, data: Mapping[str, Any]) -> ContactSync:
+    with services.db.begin() as s:
+        sync = get(s, installation_id, sync_id)
+        values = validate(services, s, installation_id, data, existing=sync)
+        connection = s.get(Connection, values["google_connection_id"])
+        s.expunge(connection)
+    if "new_group_name" in values or "group_resource_name" in values:
+        group, group_name = _label(services, connection, values)
+        values.pop("new_group_name", None)
+        values.update(group_resource_name=group, group_name=group_name)
+    with services.db.begin() as s:
+        sync = get(s, installation_id, sync_id)
+        if (values["google_connection_id"] != sync.google_connection_id
+                or values.get("group_resource_name", sync.group_resource_name) != sync.group_resource_name):
+            raise SyncInputError({"group": "the account and label of a sync cannot change: create another sync"})
+        for key, value in values.items():
+            setattr(sync, key, value)
+        sync.updated_at = utcnow()
+        s.add(AuditEvent(installation_id=installation_id, actor=by, action="sync.changed",
+                         detail={"sync_id": sync.id, "fields": sorted(k for k in data if k in FIELDS)}))
+        s.flush()
+        s.expunge(sync)
+    return sync
+
+
+def get(session, installation_id: int, sync_id: int) -> ContactSync:
+    sync = session.get(ContactSync, sync_id)
+    if sync is None or sync.installation_id != installation_id:
+        raise LookupError("sync_id: no such sync")
+    return sync
+
+
+def run_now(services: Any, installation_id: int, sync_id: int, by: str) -> int | None:
+    with services.db.begin() as s:
+        get(s, installation_id, sync_id)
+        job = request_run(services, s, sync_id, "manual")
+        trace(s, installation_id, "sync.requested", f"{by} asked for a run" + ("" if job else " (one is already waiting)"),
+              status="info", sync_id=sync_id, job_id=job)
+    return job
+
+
+def decide_deletes(services: Any, installation_id: int, sync_id: int, by: str, confirm: bool) -> dict[str, Any]:
+    """Confirm the held deletions (the next run applies them) or discard them (links dropped)."""
+    with services.db.begin() as s:
+        sync = get(s, installation_id, sync_id)
+        pending = dict(sync.pending_deletes or {})
+        if not pending:
+            raise LookupError("pending_deletes: nothing waits for confirmation")
+        if confirm:
+            pending.update(confirmed=True, confirmed_by=by)
+            sync.pending_deletes = pending
+            request_run(services, s, sync_id, "manual")
+        else:
+            names = set(pending.get("google") or [])
+            crm_ids = set(pending.get("crm") or [])
+            for link in s.scalars(select(SyncLink).where(SyncLink.sync_id == sync_id)):
+                if link.crm_id in crm_ids or link.resource_name in names:
+                    s.delete(link)
+            sync.pending_deletes = {}
+        sync.status = "idle"
+        sync.status_message = "deletions confirmed: the next run applies them" if confirm else "deletions discarded"
+        count = len(pending.get("google") or []) + len(pending.get("crm") or [])
+        s.add(AuditEvent(installation_id=installation_id, actor=by,
+                         action="sync.deletions_confirmed" if confirm else "sync.deletions_discarded",
+                         detail={"sync_id": sync_id, "count": count}))
+        trace(s, installation_id, "sync.deletions_" + ("confirmed" if confirm else "discarded"),
+              f"{by} {'confirmed' if confirm else 'discarded'} {count} deletion(s)", sync_id=sync_id)
+    return {"count": count, "confirmed": confirm}
+
+
+def summary(session, sync: ContactSync) -> dict[str, Any]:
+    """The sync as the page and the API show it."""
+    run = session.get(SyncRun, sync.last_run_id) if sync.last_run_id else None
+    counts = dict(session.execute(select(SyncLink.state, func.count()).where(SyncLink.sync_id == sync.id)
+                                  .group_by(SyncLink.state)).all())
+    return {"id": sync.id, "name": sync.name, "google_connection_id": sync.google_connection_id,
+            "label": {"resource_name": sync.group_resource_name, "name": sync.group_name},
+            "direction": sync.direction, "person_filter": sync.person_filter, "field_map": sync.field_map,
+            "conflict_policy": sync.conflict_policy, "schedule_seconds": sync.schedule_seconds,
+            "delete_share": sync.delete_share, "contact_cap": sync.contact_cap, "enabled": sync.enabled,
+            "status": sync.status, "status_message": sync.status_message,
+            "pending_deletes": {"crm": len((sync.pending_deletes or {}).get("crm") or []),
+                                "google": len((sync.pending_deletes or {}).get("google") or []),
+                                "confirmed": bool((sync.pending_deletes or {}).get("confirmed"))}
+            if sync.pending_deletes else None,
+            "linked": counts.get("linked", 0), "left_out": counts.get("left_out", 0),
+            "last_run": run_json(run) if run else None}
+
+
+def run_json(run: SyncRun) -> dict[str, Any]:
+    return {"id": run.id, "trigger": run.trigger, "status": run.status, "phase": run.phase, "progress": run.progress,
+            "stats": run.stats, "message": run.message, "attempts": run.attempts,
+            "started_at": run.started_at.isoformat() + "Z",
+            "finished_at": run.finished_at.isoformat() + "Z" if run.finished_at else None}
+
+
+def conflicts(session, sync_id: int, limit: int = 100) -> list[dict[str, Any]]:
+    rows = session.scalars(select(SyncConflict).where(SyncConflict.sync_id == sync_id)
+                           .order_by(SyncConflict.id.desc()).limit(limit))
+    return [{"id": c.id, "run_id": c.run_id, "crm_id": c.crm_id, "resource_name": c.resource_name, "field": c.field,
+             "crm_value": c.crm_value, "google_value": c.google_value, "winner": c.winner, "policy": c.policy,
+             "at": c.created_at.isoformat() + "Z"} for c in rows]
+
+
+def left_out(session, sync_id: int, limit: int = 500) -> list[dict[str, Any]]:
+    rows = session.scalars(select(SyncLink).where(SyncLink.sync_id == sync_id, SyncLink.state == "left_out")
+                           .order_by(SyncLink.id).limit(limit))
+    return [{"crm_id": l.crm_id, "name": l.display_name, "reason": l.note} for l in rows]
+
+
+def run_log(session, installation_id: int, sync_id: int, limit: int = 50) -> list[dict[str, Any]]:
+    rows = session.scalars(select(RunLog).where(RunLog.installation_id == installation_id, RunLog.sync_id == sync_id)
+                           .order_by(RunLog.id.desc()).limit(limit))
+    return [{"id": r.id, "step": r.step, "status": r.status, "message": r.message, "job_id": r.job_id,
+             "at": r.created_at.isoformat() + "Z"} for r in rows]
+
+
+def runs(session, sync_id: int, limit: int = 20) -> list[dict[str, Any]]:
+    return [run_json(r) for r in session.scalars(select(SyncRun).where(SyncRun.sync_id == sync_id)
+                                                 .order_by(SyncRun.id.desc()).limit(limit))]
