@@ -21,13 +21,13 @@ from __future__ import annotations
 import logging
 import socket
 import os
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any, Callable, Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Callable
 
 from sqlalchemy import delete, func, select, update
 
-from hub.connectors.google.client import (ContactLimitReached, EtagMismatch, NotFound, PeopleClient,
+from hub.connectors.google.client import (ContactLimitReached, EtagMismatch, PeopleClient,
                                           SyncTokenExpired, WriteOutcomeUnknown)
 from hub.connectors.google.contacts import is_deleted
 from hub.connectors.pipedrive.client import PipedriveClient
@@ -157,7 +157,7 @@ class SyncEngine:
         crm_deleted = self._read_crm_deletions()
         google_seen, google_deleted, next_token = self._read_google()
         self._resolve_write_ahead(crm_seen, google_seen)
-        plan = self._plan(crm_seen, crm_deleted, google_seen, google_deleted)
+        plan = self.plan = self._plan(crm_seen, crm_deleted, google_seen, google_deleted)
         paused = self._deletions(plan)
         self._apply_google_updates(plan["google_updates"], plan)
         self._apply_google_creates(plan["google_creates"])
@@ -786,6 +786,8 @@ class SyncEngine:
                         self._record_conflicts([{"crm_id": key, "resource_name": name, "field": f, "crm_value": c,
                                                  "google_value": g, "winner": w} for f, c, g, w in found])
                         updates[key] = merged
+                        if fingerprint(merged) != link.crm_fp:  # their edit must reach the CRM too
+                            self.plan["crm_updates"][key] = merged
                     current[key] = person
         return {}
 

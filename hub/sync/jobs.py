@@ -16,6 +16,8 @@ from hub.scheduler import Periodic, dynamic_schedules
 from hub.store import HubEvent, Job
 from hub.store.models import ContactSync, SyncLink
 
+from .mapping import DEFAULT_FIELD_MAP, FieldMap
+
 log = logging.getLogger("hub.sync")
 RUN_KIND = "sync.run"
 TICK_KIND = "sync.tick"
@@ -74,12 +76,24 @@ def on_person_event(services: Any, session, event: HubEvent) -> None:
         return
     syncs = session.scalars(select(ContactSync).where(ContactSync.installation_id == event.installation_id,
                                                       ContactSync.enabled.is_(True))).all()
-    version = canonical_time(((event.data or {}).get("current") or {}).get("update_time") or
-                             (event.data or {}).get("version"))
+    current = (event.data or {}).get("current") or {}
+    version = canonical_time(current.get("update_time") or (event.data or {}).get("version"))
     for sync in syncs:
-        if event.kind == "person.updated" and version:
+        if event.kind == "person.updated" and version and current:
             link = session.scalar(select(SyncLink).where(SyncLink.sync_id == sync.id,
                                                          SyncLink.crm_id == str(event.object_id)))
-            if link is not None and link.crm_version == version:
-                continue  # our own write coming back
+            if link is not None and _is_echo(sync, link, current, version):
+                continue
         request_run(services, session, sync.id, "event")
+
+
+def _is_echo(sync: ContactSync, link: SyncLink, current: dict, version: str) -> bool:
+    """Our own write coming back: the update_time the write answered with, and the values we wrote
+    (those that need no API call to compare: names, e-mails, phones). Both, because timestamps have
+    second resolution and a user may edit in the same second."""
+    if link.crm_version != version:
+        return False
+    fields = FieldMap(list(sync.field_map or DEFAULT_FIELD_MAP))
+    record = fields.from_crm(current, {})
+    comparable = [t for t in ("names", "emailAddresses", "phoneNumbers") if t in record]
+    return bool(comparable) and all(record[t] == (link.base or {}).get(t) for t in comparable)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from hub.connectors.google.client import PeopleClient
 from hub.errors import Fatal, NeedsReauth, Retriable

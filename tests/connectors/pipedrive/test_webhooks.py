@@ -236,7 +236,10 @@ def test_reconcile_transitions():
     assert rkinds(won, edited) == ["deal.updated"]                               # won -> won, same win
     rewon = dict(won, won_time="2026-11-22T08:00:00Z", update_time="2026-11-22T08:00:00Z")
     assert rkinds(won, rewon) == ["deal.updated", "deal.won"]                     # reopened and won again
-    assert rkinds(before, api_deal(status="won", update_time="2026-11-18T09:12:04Z")) == []   # no new version
+    # same update_time (one-second resolution) but a transition field moved: it still happened
+    assert rkinds(before, api_deal(status="won", update_time="2026-11-18T09:12:04Z")) == ["deal.updated", "deal.won"]
+    # same update_time and only a form difference (custom field spelling): nothing happened
+    assert rkinds(before, dict(before, custom_fields={"x": {"value": 1}})) == []
     assert rkinds(before, api_deal(is_deleted=True, update_time="2026-11-23T00:00:00Z")) == ["deal.deleted"]
     assert rkinds(None, won) == ["deal.created", "deal.won"]
     assert rkinds(None, before) == ["deal.created"]

@@ -1,0 +1,356 @@
+"""Contact sync pages (`/i/<id>/sync...`), the JSON API (`/api/v1/installations/<id>/sync...`) and
+the `flask --app hub sync ...` commands (this blueprint's CLI group).
+
+Pages and API call the same `service` functions, so validation and effects are identical."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import click
+from flask import Blueprint, abort, current_app, flash, g, jsonify, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from hub.errors import Fatal, NeedsReauth, Retriable
+from hub.store import Connection
+from hub.store.models import ContactSync, SyncRun
+from hub.web.access import current_user
+
+from . import service
+from .engine import SyncBusy, SyncEngine
+from .mapping import DEFAULT_FIELD_MAP
+
+bp = Blueprint("sync", __name__, template_folder="templates", cli_group="sync")
+API = "/api/v1/installations/<int:installation_id>/sync"
+DIRECTION_TEXT = {"two_way": "Two-way", "crm_to_google": "Pipedrive → Google", "google_to_crm": "Google → Pipedrive"}
+POLICY_TEXT = {"newest": "Newest change wins (per field)", "crm": "Pipedrive wins", "google": "Google wins"}
+GOOGLE_TARGETS = ["names", "emailAddresses", "phoneNumbers", "organizations.name", "organizations.title"]
+
+
+def services():
+    return current_app.extensions["hub"]
+
+
+def _who() -> str:
+    user = current_user()
+    return f"{user.name or user.crm_user_id} ({user.crm_user_id})" if user else "cli"
+
+
+def _labels(connections: list[Connection]) -> tuple[dict[int, list[dict]], str | None]:
+    out, problem = {}, None
+    for c in connections:
+        try:
+            out[c.id] = service.labels(services(), c)
+        except (Fatal, Retriable, NeedsReauth) as exc:
+            out[c.id], problem = [], f"The labels of {c.account_email or c.account_name} could not be read ({exc})."
+    return out, problem
+
+
+def _form_data() -> dict[str, Any]:
+    """The settings form as the service's input (the same keys as the JSON API)."""
+    f = request.form
+    rows = [{"crm": c.strip(), "google": t.strip()} for c, t in zip(f.getlist("map_crm"), f.getlist("map_google"))
+            if c.strip() or t.strip()]
+    data: dict[str, Any] = {
+        "name": f.get("name", ""), "direction": f.get("direction", ""), "conflict_policy": f.get("conflict_policy", ""),
+        "schedule_seconds": f.get("schedule_minutes") and _minutes(f.get("schedule_minutes")),
+        "field_map": rows, "enabled": bool(f.get("enabled")),
+        "person_filter": {k: f.get(f"filter_{k}", "") for k in ("owner_id", "org_id") if f.get("persons") == "filter"},
+        "delete_share": _percent(f.get("delete_percent")), "contact_cap": f.get("contact_cap", ""),
+    }
+    if "google_connection_id" in f:
+        data["google_connection_id"] = f.get("google_connection_id")
+        data["group"] = f.get("group", "")
+        data["new_group_name"] = f.get("new_group_name", "")
+    if f.get("schedule_minutes", None) == "0":
+        data["schedule_seconds"] = 0
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def _minutes(raw: str) -> Any:
+    try:
+        return int(float(raw) * 60)
+    except ValueError:
+        return raw  # the service names the field
+
+
+def _percent(raw: str | None) -> Any:
+    if raw in (None, ""):
+        return None
+    try:
+        return float(raw) / 100
+    except ValueError:
+        return raw
+
+
+# -- pages ----------------------------------------------------------------------------------------
+@bp.route("/i/<int:installation_id>/sync", methods=["GET", "POST"])
+def index(installation_id: int):
+    with services().db.begin() as s:
+        connections = service.google_connections(s, installation_id)
+        for c in connections:
+            s.expunge(c)
+        syncs = [service.summary(s, x) for x in s.scalars(select(ContactSync).where(
+            ContactSync.installation_id == installation_id).order_by(ContactSync.id))]
+    errors: dict[str, str] = {}
+    values: dict[str, Any] = {"field_map": DEFAULT_FIELD_MAP, "direction": "two_way", "conflict_policy": "newest",
+                              "schedule_seconds": services().settings["sync.default_schedule_seconds"],
+                              "delete_share": services().settings["sync.delete_share"],
+                              "contact_cap": services().settings["sync.contact_cap"], "enabled": True,
+                              "person_filter": {}, "name": "", "new_group_name": "", "group": "__new__",
+                              "google_connection_id": ""}
+    if request.method == "POST":
+        data = _form_data()
+        try:
+            sync = service.create(services(), installation_id, _who(), data)
+        except service.SyncInputError as exc:
+            errors = exc.fields
+            values.update(data)
+        else:
+            flash(f"Sync “{sync.name}” created with label “{sync.group_name}”.")
+            return redirect(url_for("sync.detail", installation_id=installation_id, sync_id=sync.id))
+    labels, labels_error = _labels(connections) if connections else ({}, None)
+    return render_template("sync/index.html", installation=g.installation, syncs=syncs, connections=connections,
+                           labels=labels, labels_error=labels_error, errors=errors, values=values,
+                           directions=DIRECTION_TEXT, policies=POLICY_TEXT, targets=GOOGLE_TARGETS), \
+        (400 if errors else 200)
+
+
+def _load(installation_id: int, sync_id: int) -> dict[str, Any]:
+    with services().db.begin() as s:
+        try:
+            sync = service.get(s, installation_id, sync_id)
+        except LookupError:
+            abort(404, "no such sync")
+        return {"sync": service.summary(s, sync), "conflicts": service.conflicts(s, sync_id, 50),
+                "left_out": service.left_out(s, sync_id, 200), "log": service.run_log(s, installation_id, sync_id, 30),
+                "runs": service.runs(s, sync_id, 10), "pending": dict(sync.pending_deletes or {})}
+
+
+@bp.route("/i/<int:installation_id>/sync/<int:sync_id>", methods=["GET", "POST"])
+def detail(installation_id: int, sync_id: int):
+    errors: dict[str, str] = {}
+    form_values = None
+    if request.method == "POST":
+        data = _form_data()
+        try:
+            service.change(services(), installation_id, sync_id, _who(), data)
+        except LookupError:
+            abort(404, "no such sync")
+        except service.SyncInputError as exc:
+            errors, form_values = exc.fields, data
+        else:
+            flash("Sync settings saved.")
+            return redirect(url_for("sync.detail", installation_id=installation_id, sync_id=sync_id))
+    page = _load(installation_id, sync_id)
+    values = dict(page["sync"], **(form_values or {}))
+    return render_template("sync/detail.html", installation=g.installation, errors=errors, values=values,
+                           directions=DIRECTION_TEXT, policies=POLICY_TEXT, targets=GOOGLE_TARGETS, **page), \
+        (400 if errors else 200)
+
+
+@bp.post("/i/<int:installation_id>/sync/<int:sync_id>/run")
+def run_now(installation_id: int, sync_id: int):
+    try:
+        job = service.run_now(services(), installation_id, sync_id, _who())
+    except LookupError:
+        abort(404, "no such sync")
+    flash("Sync started." if job else "A run of this sync is already waiting.")
+    return redirect(url_for("sync.detail", installation_id=installation_id, sync_id=sync_id))
+
+
+@bp.post("/i/<int:installation_id>/sync/<int:sync_id>/deletions")
+def deletions(installation_id: int, sync_id: int):
+    decision = request.form.get("decision")
+    if decision not in ("confirm", "discard"):
+        abort(400, "decision: confirm or discard")
+    try:
+        out = service.decide_deletes(services(), installation_id, sync_id, _who(), decision == "confirm")
+    except LookupError as exc:
+        abort(404 if "sync_id" in str(exc) else 400, str(exc))
+    flash(f"{out['count']} deletion(s) " + ("confirmed: the next run applies them." if out["confirmed"]
+                                             else "discarded: those contacts stay and are no longer linked."))
+    return redirect(url_for("sync.detail", installation_id=installation_id, sync_id=sync_id))
+
+
+# -- JSON API --------------------------------------------------------------------------------------
+def _invalid(fields: dict[str, str]):
+    return jsonify({"error": "invalid", "message": "; ".join(f"{k}: {v}" for k, v in fields.items()),
+                    "fields": fields}), 400
+
+
+def _not_found(message: str = "sync_id: no such sync"):
+    return jsonify({"error": "not_found", "message": message}), 404
+
+
+def _body() -> dict[str, Any] | None:
+    body = request.get_json(silent=True)
+    return body if isinstance(body, dict) else None
+
+
+@bp.get(API)
+def api_list(installation_id: int):
+    with services().db.begin() as s:
+        rows = s.scalars(select(ContactSync).where(ContactSync.installation_id == installation_id).order_by(ContactSync.id))
+        return jsonify({"syncs": [service.summary(s, r) for r in rows]})
+
+
+@bp.post(API)
+def api_create(installation_id: int):
+    body = _body()
+    if body is None:
+        return _invalid({"body": "expected a JSON object"})
+    try:
+        sync = service.create(services(), installation_id, _who(), body)
+    except service.SyncInputError as exc:
+        return _invalid(exc.fields)
+    with services().db.begin() as s:
+        return jsonify(service.summary(s, s.get(ContactSync, sync.id))), 201
+
+
+@bp.get(API + "/labels")
+def api_labels(installation_id: int):
+    with services().db.begin() as s:
+        connections = service.google_connections(s, installation_id)
+        for c in connections:
+            s.expunge(c)
+    wanted = request.args.get("connection_id", type=int)
+    chosen = [c for c in connections if wanted in (None, c.id)]
+    if wanted is not None and not chosen:
+        return _invalid({"connection_id": "not a connected Google account of this installation"})
+    labels, problem = _labels(chosen)
+    return jsonify({"labels": {str(k): v for k, v in labels.items()}, "error": problem})
+
+
+@bp.get(API + "/<int:sync_id>")
+def api_get(installation_id: int, sync_id: int):
+    with services().db.begin() as s:
+        try:
+            return jsonify(service.summary(s, service.get(s, installation_id, sync_id)))
+        except LookupError:
+            return _not_found()
+
+
+@bp.patch(API + "/<int:sync_id>")
+def api_change(installation_id: int, sync_id: int):
+    body = _body()
+    if body is None:
+        return _invalid({"body": "expected a JSON object"})
+    try:
+        service.change(services(), installation_id, sync_id, _who(), body)
+    except LookupError:
+        return _not_found()
+    except service.SyncInputError as exc:
+        return _invalid(exc.fields)
+    return api_get(installation_id, sync_id)
+
+
+@bp.post(API + "/<int:sync_id>/run")
+def api_run(installation_id: int, sync_id: int):
+    try:
+        job = service.run_now(services(), installation_id, sync_id, _who())
+    except LookupError:
+        return _not_found()
+    return jsonify({"queued": job is not None, "job_id": job}), 202
+
+
+@bp.post(API + "/<int:sync_id>/deletions")
+def api_deletions(installation_id: int, sync_id: int):
+    body = _body() or {}
+    if not isinstance(body.get("confirm"), bool):
+        return _invalid({"confirm": "true to apply the held deletions, false to discard them"})
+    try:
+        return jsonify(service.decide_deletes(services(), installation_id, sync_id, _who(), body["confirm"]))
+    except LookupError as exc:
+        return _not_found(str(exc)) if "sync_id" in str(exc) else _invalid({"pending_deletes": "nothing waits for confirmation"})
+
+
+def _listing(installation_id: int, sync_id: int, fn, key: str):
+    with services().db.begin() as s:
+        try:
+            service.get(s, installation_id, sync_id)
+        except LookupError:
+            return _not_found()
+        return jsonify({key: fn(s)})
+
+
+@bp.get(API + "/<int:sync_id>/conflicts")
+def api_conflicts(installation_id: int, sync_id: int):
+    return _listing(installation_id, sync_id, lambda s: service.conflicts(s, sync_id), "conflicts")
+
+
+@bp.get(API + "/<int:sync_id>/left-out")
+def api_left_out(installation_id: int, sync_id: int):
+    return _listing(installation_id, sync_id, lambda s: service.left_out(s, sync_id), "left_out")
+
+
+@bp.get(API + "/<int:sync_id>/runs")
+def api_runs(installation_id: int, sync_id: int):
+    return _listing(installation_id, sync_id, lambda s: service.runs(s, sync_id), "runs")
+
+
+@bp.get(API + "/<int:sync_id>/log")
+def api_log(installation_id: int, sync_id: int):
+    return _listing(installation_id, sync_id, lambda s: service.run_log(s, installation_id, sync_id), "log")
+
+
+# -- CLI: flask --app hub sync ... ----------------------------------------------------------------------
+class ProgressBar:
+    """One terminal line per phase: `create_google [#####.....] 200/253`."""
+
+    def __init__(self, echo=click.echo, width: int = 30):
+        self.echo, self.width = echo, width
+        self.phase: str | None = None
+        self.last = 0.0
+
+    def __call__(self, phase: str, done: int, total: int | None) -> None:
+        now = time.monotonic()
+        final = total is not None and done >= total
+        if phase == self.phase and not final and now - self.last < 0.2:
+            return
+        if self.phase and phase != self.phase:
+            click.echo("", err=False)
+        self.phase, self.last = phase, now
+        if total:
+            filled = int(self.width * min(done, total) / total)
+            bar = "#" * filled + "." * (self.width - filled)
+            line = f"\r{phase:<14} [{bar}] {done}/{total}"
+        else:
+            line = f"\r{phase:<14} {done}"
+        click.echo(line, nl=False)
+
+    def close(self) -> None:
+        if self.phase:
+            click.echo("")
+
+
+@bp.cli.command("run")
+@click.argument("sync_id", type=int)
+def cli_run(sync_id: int) -> None:
+    """Run sync SYNC_ID now, in this process, with a progress bar (waits if another run holds it)."""
+    hub = current_app.extensions["hub"]
+    with hub.db.begin() as s:
+        if s.get(ContactSync, sync_id) is None:
+            raise click.ClickException(f"no sync {sync_id}")
+    bar = ProgressBar()
+    try:
+        result = SyncEngine(hub, sync_id, trigger="cli", on_progress=bar).run()
+    except SyncBusy as exc:
+        bar.close()
+        raise click.ClickException(f"{exc}; try again in {exc.delay:.0f} s")
+    except (Fatal, NeedsReauth, Retriable) as exc:
+        bar.close()
+        raise click.ClickException(f"the run stopped: {exc}")
+    bar.close()
+    click.echo(f"run {result['run_id']} {result['status']}: {result['message']}")
+
+
+@bp.cli.command("list")
+def cli_list() -> None:
+    """Every sync: id, installation, label, status and last run."""
+    hub = current_app.extensions["hub"]
+    with hub.db.begin() as s:
+        for sync in s.scalars(select(ContactSync).order_by(ContactSync.id)):
+            run = s.get(SyncRun, sync.last_run_id) if sync.last_run_id else None
+            click.echo(f"{sync.id}\tinstallation {sync.installation_id}\t{sync.group_name}\t{sync.direction}\t"
+                       f"{sync.status}\t{(run.status + ' ' + run.message) if run else 'never ran'}")
