@@ -1,11 +1,13 @@
 """One folder per provider. `registry()` finds them by folder; nothing else lists them."""
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 from pathlib import Path
 
 
+@functools.lru_cache(maxsize=1)
 def available() -> list[str]:
     here = Path(__file__).parent
     return sorted(m.name for m in pkgutil.iter_modules([str(here)]) if m.ispkg and not m.name.startswith("_"))

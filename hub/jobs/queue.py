@@ -12,13 +12,13 @@ from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from sqlalchemy import DateTime, bindparam, event, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from ..store import Clock, Database, Job
+from ..store.sql import insert_ignore
 
 QUEUED, RUNNING, DONE, DEAD = "queued", "running", "done", "dead"
+_PLAIN_INSERT = Job.__table__.insert().returning(Job.__table__.c.id)  # values bound per call: compiled once
 NOTIFY_CHANNEL = "hub_jobs"
 _AFTER_COMMIT_KEY = "hub.jobs.enqueued"
 
@@ -63,13 +63,10 @@ class JobQueue:
                       max_attempts=max_attempts or self.max_attempts,
                       run_at=run_at or (now + timedelta(seconds=delay)), ordering_key=ordering_key,
                       dedupe_key=dedupe_key, created_at=now, updated_at=now)
-        table = Job.__table__
         if dedupe_key is None:
-            job_id = session.execute(table.insert().values(**values).returning(table.c.id)).scalar_one()
+            job_id = session.execute(_PLAIN_INSERT, values).scalar_one()
         else:
-            dialect_insert = pg_insert if self.db.is_postgres else sqlite_insert
-            stmt = dialect_insert(table).values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"])
-            job_id = session.execute(stmt.returning(table.c.id)).scalar_one_or_none()
+            job_id = insert_ignore(session, Job, values, ["dedupe_key"])
             if job_id is None:
                 return None
         if self.db.is_postgres:

@@ -80,9 +80,34 @@ class RuleIn(Schema):
                            metadata={"description": "left out: keep the rule's status (new rules: draft)"})
 
 
-class RuleCreate(RuleIn):
-    preset = fields.String(load_default=None, metadata={"description": "create from a ready automation; "
-                                                        "the other fields then are optional"})
+def _all_optional(schema: type[Schema], name: str) -> type[Schema]:
+    """The same fields, none required (PUT: fields left out keep their values)."""
+    import copy
+
+    declared = {}
+    for key, f in schema._declared_fields.items():
+        f = copy.copy(f)
+        f.required = False
+        declared[key] = f
+    return Schema.from_dict(declared, name=name)
+
+
+RuleChange = _all_optional(RuleIn, "RuleChange")
+
+
+class _RuleCreate(RuleIn):
+    preset = fields.String(load_default=None, allow_none=True,
+                           metadata={"description": "create from a ready automation (see /presets); the other "
+                                                    "fields then are optional, otherwise name, trigger, action and "
+                                                    "name_template are required"})
+
+
+RuleCreate = _all_optional(_RuleCreate, "RuleCreate")
+
+
+class LastRun(Schema):
+    status = fields.String()
+    at = fields.String(allow_none=True)
 
 
 class RuleOut(Schema):
@@ -106,6 +131,7 @@ class RuleOut(Schema):
     updated_at = fields.String()
     activated_at = fields.String(allow_none=True)
     notices = fields.List(fields.String(), metadata={"description": "what the hub adjusted while saving"})
+    last_run = fields.Nested(LastRun, allow_none=True, metadata={"description": "in lists only"})
 
 
 class RuleList(Schema):

@@ -69,7 +69,8 @@ def flatten(messages: Any, prefix: str = "") -> dict[str, str]:
 def rule_dict(rule: Rule, mappings: list[RuleFieldMapping], notices: list[str] | None = None) -> dict[str, Any]:
     carry = Carry.from_dict(rule.carry).as_dict()
     return {"id": rule.id, "name": rule.name, "status": rule.status, "preset": rule.preset, "trigger": rule.trigger,
-            "pipeline_id": rule.pipeline_id, "stage_id": rule.stage_id, "conditions": list(rule.conditions or []),
+            "pipeline_id": rule.pipeline_id, "stage_id": rule.stage_id,
+            "conditions": [{k: c[k] for k in ("field", "op", "value", "label") if k in c} for c in rule.conditions or []],
             "carry": {"title": True, **carry}, "action": rule.action,
             "target": {"connection_id": rule.target_connection_id, **{k: (rule.target or {}).get(k) for k in
                                                                      ("workspace_gid", "project_gid", "team_gid",
@@ -162,11 +163,30 @@ def load_catalogs(services: Any, installation_id: int, *, refresh: bool = False,
 
 
 # -- validation -----------------------------------------------------------------------------------
+READ_ONLY = ("id", "version", "last_error", "created_at", "updated_at", "activated_at", "notices", "preset", "last_run")
+
+
+def strip_read_only(body: Any) -> Any:
+    """A rule as GET returns it may be sent back: its read-only parts are ignored (anything else
+    unknown is still refused, so a misspelt field never passes silently)."""
+    if not isinstance(body, dict):
+        return body
+    body = {k: v for k, v in body.items() if k not in READ_ONLY}
+    if isinstance(body.get("conditions"), list):
+        body["conditions"] = [{k: v for k, v in c.items() if k != "label"} if isinstance(c, dict) else c
+                              for c in body["conditions"]]
+    if isinstance(body.get("field_mappings"), list):
+        body["field_mappings"] = [{k: v for k, v in m.items() if k not in ("label", "type")} if isinstance(m, dict)
+                                  else m for m in body["field_mappings"]]
+    return body
+
+
 def parse(body: Any, *, partial_of: dict[str, Any] | None = None) -> dict[str, Any]:
     """Check the shape of a rule body (API JSON or the form, already a dict); Invalid on errors.
     With `partial_of`, keys left out keep that rule's values."""
     if not isinstance(body, dict):
         raise Invalid({"body": "expected a JSON object"})
+    body = strip_read_only(body)
     if partial_of is not None:
         base = {k: v for k, v in partial_of.items() if k in schemas.RuleIn().fields and k != "status"}
         base["carry"] = dict(base.get("carry", {}))

@@ -296,6 +296,7 @@ def api_preview(installation_id: int):
     body = _json_body()
     if not isinstance(body, dict):
         return invalid({"body": "expected a JSON object"})
+    body = {**body, "rule": service.strip_read_only(body.get("rule"))}
     try:
         data = schemas.PreviewIn().load(body)
     except ValidationError as exc:
@@ -364,7 +365,8 @@ OPERATIONS: list[tuple[str, str, str, Any, tuple[int, Any], list[dict]]] = [
     ("post", "/preview", "Render a (saved or unsaved) rule against a real deal or lead", schemas.PreviewIn,
      (200, schemas.PreviewOut), []),
     ("get", "/{rule_id}", "One rule", None, (200, schemas.RuleOut), []),
-    ("put", "/{rule_id}", "Change a rule (fields left out keep their values)", schemas.RuleIn, (200, schemas.RuleOut), []),
+    ("put", "/{rule_id}", "Change a rule (fields left out keep their values)", schemas.RuleChange,
+     (200, schemas.RuleOut), []),
     ("delete", "/{rule_id}", "Delete a rule (its runs and links stay)", None, (200, schemas.Ok), []),
     ("post", "/{rule_id}/activate", "Activate (the rule must be complete)", None, (200, schemas.RuleOut), []),
     ("post", "/{rule_id}/deactivate", "Deactivate (back to draft)", None, (200, schemas.RuleOut), []),

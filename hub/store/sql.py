@@ -1,6 +1,7 @@
 """Small SQL helpers that differ per engine but mean the same thing."""
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -12,11 +13,17 @@ def _insert(session: Session):
     return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
+@functools.lru_cache(maxsize=256)
+def _insert_ignore_stmt(dialect: str, table: Any, conflict: tuple[str, ...]):
+    # built once per table: values go in as parameters, so the compiled statement is reused
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return insert(table).on_conflict_do_nothing(index_elements=list(conflict)).returning(table.c.id)
+
+
 def insert_ignore(session: Session, model: Any, values: dict[str, Any], conflict: list[str]) -> int | None:
     """INSERT ... ON CONFLICT DO NOTHING; the new row's id, or None when the row already existed."""
-    table = model.__table__
-    stmt = _insert(session)(table).values(**values).on_conflict_do_nothing(index_elements=conflict)
-    return session.execute(stmt.returning(table.c.id)).scalar_one_or_none()
+    stmt = _insert_ignore_stmt(session.get_bind().dialect.name, model.__table__, tuple(conflict))
+    return session.execute(stmt, values).scalar_one_or_none()
 
 
 def upsert(session: Session, model: Any, values: dict[str, Any], conflict: list[str], update: dict[str, Any]) -> None:

@@ -31,6 +31,8 @@ def _dead_jobs(installation_id: int, limit: int = 200) -> list[Job]:
 
 
 def _trace(installation_id: int, hub_event: HubEvent | None = None, inbox_id: int | None = None) -> list[RunLog]:
+    """The path of an event: its webhook's receipt (from the inbox row), then the run log steps."""
+    inbox_id = inbox_id or (hub_event.inbox_event_id if hub_event is not None else None)
     conditions = []
     if hub_event is not None:
         conditions.append(RunLog.hub_event_id == hub_event.id)
@@ -39,8 +41,14 @@ def _trace(installation_id: int, hub_event: HubEvent | None = None, inbox_id: in
     if inbox_id is not None:
         conditions.append(RunLog.inbox_event_id == inbox_id)
     with services().db.begin() as session:
-        return session.scalars(select(RunLog).where(RunLog.installation_id == installation_id, or_(*conditions))
-                               .order_by(RunLog.id)).all()
+        steps = list(session.scalars(select(RunLog).where(RunLog.installation_id == installation_id, or_(*conditions))
+                                     .order_by(RunLog.id)))
+        inbox = session.get(InboxEvent, inbox_id) if inbox_id else None
+    if inbox is not None:
+        steps.insert(0, RunLog(id=0, installation_id=installation_id, inbox_event_id=inbox.id, step="received",
+                               status="ok", message=f"{inbox.provider} webhook {inbox.event_key}", detail={},
+                               created_at=inbox.received_at))
+    return steps
 
 
 def _event_json(e: HubEvent) -> dict:

@@ -100,9 +100,9 @@ def make_env(make_live_hub):
     """make_env(db_url=None, **settings): a fresh installed hub with Asana connected."""
     CACHE.clear()
 
-    def build(db_url: str | None = None, **settings) -> Env:
+    def build(db_url: str | None = None, install_kwargs: dict | None = None, **settings) -> Env:
         hub = make_live_hub(db_url, **{**SCALE, **settings})
-        admin, iid = install(hub)
+        admin, iid = install(hub, **(install_kwargs or {}))
         hub.run_jobs()                      # registers the hub's webhooks at the sandbox CRM
         dana = next(u["gid"] for u in hub.emulator("asana").users() if u["email"].startswith("dana"))
         landed = admin.authorize_target(iid, "asana", {"decision": "allow", "user": dana})

@@ -1,0 +1,149 @@
+"""Template safety and limits, and the rich text a render produces."""
+from __future__ import annotations
+
+import time
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from hub.mappings import Carry, Limits, Mapping, SourceRecord, TargetRenderer, TemplateProblem, sample_record
+from hub.mappings.render import Renderer
+
+LIMITS = Limits(template_max_chars=2000, output_max_chars=5000, seconds=0.3)
+CONTEXT = {"deal": {"title": "R&D <x>", "value": "1,000 EUR"}, "person": None, "fields": {}}
+
+
+@pytest.fixture
+def html():
+    return Renderer(LIMITS, html=True)
+
+
+@pytest.mark.parametrize("source, message", [
+    ("{{ ''.__class__ }}", "'__class__' of a str is not allowed"),
+    ("{{ ''.__class__.__mro__[1].__subclasses__() }}", "not allowed"),
+    ("{{ deal.__class__.__init__.__globals__ }}", "'__class__' of a dict is not allowed"),
+    ("{{ deal|attr('__class__') }}", "not allowed"),
+    ("{{ self._TemplateReference__context }}", "not allowed"),
+    ("{{ deal.items.__self__ }}", "not allowed"),
+    ("{% set x = deal.update({'a': 1}) %}", "not allowed"),
+])
+def test_escapes_from_the_sandbox_are_refused_with_a_message(html, source, message):
+    with pytest.raises(TemplateProblem) as exc:
+        html.render(source, CONTEXT)
+    assert message in str(exc.value)
+
+
+@pytest.mark.parametrize("source, message", [
+    ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", "longer than the limit of 0.3 s"),
+    ("{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}", "output is longer than"),
+    ("{{ 'x' * 1000000000 }}", "larger than the limit"),
+    ("{{ [1] * 1000000000 }}", "larger than the limit"),
+    ("{{ 'x'.ljust(1000000000) }}", "larger than the limit"),
+    ("{{ '%999999999s' % 'x' }}", "larger than the limit"),
+    ("{{ '{:>999999999}'.format(1) }}", "larger than the limit"),
+    ("{{ '{:>{}}'.format(1, 999999999) }}", "larger than the limit"),
+    ("{{ 9 ** 99999999 }}", "exponent above 64"),
+    ("{% set a = 'x' * 19000 %}{% set b = a ~ a ~ a %}{{ b|length }}", "larger than the limit"),
+    ("{% set a = 'x' * 19000 %}{{ (a ~ a)|replace('x', 'xxxxxxxxxx') }}", "larger than the limit"),
+    ("{{ range(100000)|join(',') }}", "larger than the limit"),
+    ("{{ lipsum(100000) }}", "'lipsum' is undefined"),
+])
+def test_huge_loops_and_huge_output_are_refused_quickly(html, source, message):
+    started = time.monotonic()
+    with pytest.raises(TemplateProblem) as exc:
+        html.render(source, CONTEXT)
+    assert message in str(exc.value)
+    assert time.monotonic() - started < 2
+
+
+def test_template_size_syntax_and_unknown_names_are_checked_before_saving(html):
+    with pytest.raises(TemplateProblem, match="at most 2000 are allowed"):
+        html.check("x" * 2001, ["deal"])
+    with pytest.raises(TemplateProblem, match="line 1: unexpected"):
+        html.check("{{ deal.title }", ["deal"])
+    with pytest.raises(TemplateProblem, match="unknown name 'dael'"):
+        html.check("{{ dael.title }}", ["deal"])
+    with pytest.raises(TemplateProblem, match="'__class__' is not allowed"):
+        html.check("{{ deal.__class__ }}", ["deal"])
+    html.check("{% for n in notes %}{{ n.content }}{% endfor %}{{ deal.title }}", ["deal", "notes"])
+
+
+def test_user_data_is_escaped_and_missing_data_renders_empty(html):
+    assert html.render("{{ deal.title }}|{{ person.name }}|{{ deal.missing.deeper }}", CONTEXT) == "R&amp;D &lt;x&gt;||"
+    plain = Renderer(LIMITS, html=False)
+    assert plain.render("{{ deal.title }}", CONTEXT) == "R&D <x>"
+
+
+def test_the_budget_does_not_leak_into_the_caller():
+    import sys
+    before = sys.gettrace()
+    Renderer(LIMITS, html=True).render("{{ 1 + 1 }}", {})
+    assert sys.gettrace() is before
+
+
+def record(**data) -> SourceRecord:
+    base = {"id": 7, "title": "Deal <7> & co", "value": 1500, "currency": "EUR", "custom_fields": {}}
+    return SourceRecord(kind="deal", data={**base, **data}, url="https://acme.pipedrive.com/deal/7",
+                        person={"name": "Ann <A&B>", "emails": [{"value": "ann@example.com", "primary": True}]},
+                        org={"name": "O&O", "address": {"value": "Street 1 <b>"}},
+                        notes=[{"content": "<p>Pinned <b>bold</b> <script>alert(1)</script> & more</p>"}],
+                        files=[{"id": 1, "name": "f.pdf", "file_size": 3}])
+
+
+@pytest.mark.parametrize("target", ["task", "project"])
+def test_descriptions_become_valid_asana_rich_text(target):
+    renderer = TargetRenderer(LIMITS)
+    out = renderer.render("{{ deal.title }} ✓", "Intro: {{ deal.title }} < 5 & <b>bold</b>\n<div>block</div><img src=x>",
+                          record(), Carry(True, True, True, False), [], target=target)
+    root = ET.fromstring(out.html_notes)
+    allowed = {"body", "strong", "em", "u", "s", "code", "ol", "ul", "li", "a"} | ({"h1", "h2", "hr"} if target == "task" else set())
+    assert {el.tag for el in root.iter()} <= allowed
+    assert all(not el.attrib or el.tag == "a" for el in root.iter())
+    assert out.name == "Deal <7> & co ✓"
+    text = out.html_notes
+    assert "Intro: Deal &lt;7&gt; &amp; co &lt; 5 &amp; <strong>bold</strong>" in text
+    assert "&lt;img src=x&gt;" in text                                   # unknown tags show as text
+    assert "&lt;script&gt;" in text and "<script>" not in text
+    assert "Ann &lt;A&amp;B&gt;" in text and 'href="mailto:ann@example.com"' in text
+    assert "<strong>Value:</strong> 1,500 EUR" in text
+    assert ("<h2>Pinned notes</h2>" in text) == (target == "task")
+
+
+def test_names_are_one_line_and_fall_back_to_the_title():
+    renderer = TargetRenderer(LIMITS)
+    out = renderer.render("  {% if false %}x{% endif %}\n ", "", record(), Carry(), [], target="task")
+    assert out.name == "Deal <7> & co" and out.warnings
+    long = renderer.render("{{ 'y' * 900 }}", "", record(), Carry(), [], target="task")
+    assert len(long.name) == 500 and long.name.endswith("…")
+    assert renderer.render("a\n  b\tc", "", record(), Carry(), [], target="task").name == "a b c"
+
+
+def test_a_failing_template_names_its_field():
+    renderer = TargetRenderer(LIMITS)
+    with pytest.raises(TemplateProblem, match="^description_template: .*not allowed"):
+        renderer.render("ok", "{{ deal.__class__ }}", record(), Carry(), [], target="task")
+
+
+def test_check_does_a_trial_render():
+    renderer = TargetRenderer(LIMITS)
+    assert renderer.check("{{ deal.title }}", "{{ person.name }} {% for n in notes %}{{ n.content }}{% endfor %}") == {}
+    errors = renderer.check("{{ ''.__class__ }}", "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}")
+    assert "not allowed" in errors["name_template"] and "0.3 s" in errors["description_template"]
+
+
+def test_mapped_custom_fields_in_the_context_and_details():
+    renderer = TargetRenderer(LIMITS)
+    tier = Mapping("deal", "a" * 40, "Tier", "enum", {"3": "Gold"})
+    seats = Mapping("deal", "b" * 40, "Seats", "double")
+    rec = record(custom_fields={"a" * 40: {"type": "enum", "id": 3}, "b" * 40: 40})
+    out = renderer.render("{{ fields.tier }} / {{ fields.seats }}", "", rec, Carry(), [tier, seats], target="task")
+    assert out.name == "Gold / 40"
+    assert "<strong>Tier:</strong> Gold" in out.html_notes and "<strong>Seats:</strong> 40" in out.html_notes
+
+
+def test_sample_record_renders_every_default_preset():
+    from hub.rules.presets import PRESETS
+    renderer = TargetRenderer(LIMITS)
+    for preset in PRESETS.values():
+        assert renderer.check(preset.name_template, preset.description_template) == {}, preset.key
+    assert sample_record().title == "Sample deal"
