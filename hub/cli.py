@@ -195,3 +195,6 @@ def register_cli(app: Flask) -> None:
         click.echo(f"re-encrypted {count} secret(s) with the first key")
 
     app.cli.add_command(secrets_cli)
+
+    from .sandbox.cli import sandbox_cli
+    app.cli.add_command(sandbox_cli)

@@ -38,7 +38,10 @@ def pg_url():
 
 
 def _truncate_pg(url: str) -> None:
+    """Empty every table, and bring the schema back to the latest migration (a test may go down)."""
+    from hub.store import migrate
     engine = create_engine(url)
+    migrate.upgrade(engine)
     with engine.begin() as conn:
         tables = [r[0] for r in conn.execute(text(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"))]
