@@ -119,6 +119,9 @@ def test_reinstall_reuses_the_installation(live_hub):
 
 def test_uninstall_revokes_and_deletes_tokens_and_keeps_the_audit(live_hub):
     admin, iid = install(live_hub)
+    live_hub.run_jobs()  # registers the hub's webhooks at the CRM
+    pipedrive = live_hub.emulator("pipedrive")
+    assert len([w for w in pipedrive.webhooks("relay-hub-sandbox") if not w.get("is_deleted")]) == 3
     admin.authorize_target(iid, "asana", {"decision": "allow", "user": dana(live_hub)})
     with live_hub.services.db.begin() as s:
         conns = s.scalars(select(Connection).where(Connection.installation_id == iid)).all()
@@ -130,6 +133,7 @@ def test_uninstall_revokes_and_deletes_tokens_and_keeps_the_audit(live_hub):
     assert live_hub.emulator("asana").tokens.validate(tokens["asana"]) is None
     assert live_hub.emulator("pipedrive").tokens.validate(tokens["pipedrive"]) is None
     assert count(live_hub, AuditEvent, AuditEvent.action == "installation.uninstalled") == 1
+    assert [w for w in pipedrive.webhooks("relay-hub-sandbox") if not w.get("is_deleted")] == []
     assert admin.get(f"/i/{iid}/settings", allow_redirects=False).status_code in (401, 404)
 
 
