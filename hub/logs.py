@@ -5,12 +5,16 @@ credential-looking fragments (Authorization headers, token fields in query strin
 replaced by `[REDACTED]` in the final message and in exception text."""
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import logging
 import re
 import sys
 import threading
+import time
 from collections import OrderedDict
+from typing import Any, Iterator
 
 REDACTED = "[REDACTED]"
 _PATTERNS = [
@@ -72,12 +76,49 @@ def _redacting_factory(*args, **kwargs) -> logging.LogRecord:
     return _scrub_record(_base_factory(*args, **kwargs))
 
 
+# What the current thread is working on (a job, a request): every JSON log line carries it, so a
+# log shipper can follow one job or one installation across processes without parsing messages.
+_context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("hub_log_context", default={})
+CONTEXT_FIELDS = ("job_id", "job_kind", "attempt", "worker", "installation_id", "event_id", "rule_id", "sync_id",
+                  "request_id", "method", "path")
+
+
+@contextlib.contextmanager
+def log_context(**fields: Any) -> Iterator[None]:
+    """Add fields (None values are left out) to every log line written inside the block."""
+    token = _context.set({**_context.get(), **{k: v for k, v in fields.items() if v is not None}})
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
+def bind_context(**fields: Any) -> contextvars.Token:
+    """The same without a block (web requests: reset with `unbind_context(token)` at teardown)."""
+    return _context.set({**_context.get(), **{k: v for k, v in fields.items() if v is not None}})
+
+
+def unbind_context(token: contextvars.Token) -> None:
+    _context.reset(token)
+
+
+def current_context() -> dict[str, Any]:
+    return dict(_context.get())
+
+
 class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts (UTC, ms), level, logger, message, process, thread, and the
+    context fields (job_id, job_kind, attempt, worker, installation_id ...) of the current thread."""
+
+    converter = time.gmtime
+
     def format(self, record: logging.LogRecord) -> str:
-        payload = {"ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"), "level": record.levelname,
-                   "logger": record.name, "message": record.getMessage()}
-        for key in ("job_id", "job_kind", "worker", "event_id", "installation_id"):
-            if hasattr(record, key):
+        payload = {"ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+                   "level": record.levelname, "logger": record.name, "message": record.getMessage(),
+                   "process": record.process, "thread": record.threadName}
+        payload.update(_context.get())
+        for key in CONTEXT_FIELDS:
+            if hasattr(record, key):  # `extra={...}` on the call wins over the context
                 payload[key] = getattr(record, key)
         return json.dumps(payload, default=str)
 

@@ -17,6 +17,7 @@ from sqlalchemy import delete, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from ..logs import log_context
 from ..store import ProcessHeartbeat
 from .errors import Defer, Fatal, Retriable
 from .queue import NOTIFY_CHANNEL, ClaimedJob, JobQueue
@@ -69,7 +70,14 @@ class Worker:
 
     # -- running one job ------------------------------------------------------------------------
     def run_job(self, job: ClaimedJob) -> str:
-        """Run a claimed job to one outcome: done, queued (retry/deferred) or dead."""
+        """Run a claimed job to one outcome: done, queued (retry/deferred) or dead. Every log line
+        written meanwhile (JSON format) names the job, its kind, attempt, worker and installation."""
+        payload = job.payload if isinstance(job.payload, dict) else {}
+        with log_context(job_id=job.id, job_kind=job.kind, attempt=job.attempts, worker=self.worker_id,
+                         installation_id=payload.get("installation_id")):
+            return self._run_job(job)
+
+    def _run_job(self, job: ClaimedJob) -> str:
         if job.attempts > job.max_attempts:
             self.queue.bury_exhausted(job, self.worker_id)
             log.warning("job %s (%s) dead: its workers kept dying", job.id, job.kind)

@@ -3,7 +3,9 @@ cached metadata behind the editor's dropdowns.
 
 Dropdown data changes rarely but costs API calls (and Pipedrive tokens) on every page view, so it
 is kept per connection for `rules.catalog_seconds`; the editor's "Refresh lists" button and the
-API's `refresh=1` reload it. The same cache gives workers stage, pipeline and owner names."""
+API's `refresh=1` reload it. The same cache gives workers stage, pipeline and owner names. (The
+connectors' own caches are per client object; the hub makes a client per request, so the cache
+that lasts is this one, keyed by connection.)"""
 from __future__ import annotations
 
 import threading
@@ -15,7 +17,7 @@ from sqlalchemy import select
 from ..connectors.asana.client import MAX_ATTACHMENT_BYTES, AsanaClient
 from ..connectors.asana.resources import WorkspaceCatalog, workspace_catalog
 from ..connectors.pipedrive.client import PipedriveClient
-from ..connectors.pipedrive.resources import _catalog
+from ..connectors.pipedrive import resources as pipedrive_resources
 from ..errors import Fatal
 from ..oauth.tokens import ConnectionTokens
 from ..store import Connection, Installation
@@ -93,30 +95,22 @@ def pipelines(services: Any, connection: Connection, refresh: bool = False) -> l
     client = pipedrive_client(services, connection)
 
     def load() -> list[dict]:
-        stages: dict[int, list[dict]] = {}
-        for s in client.stages():
-            if not s.get("is_deleted"):
-                stages.setdefault(s["pipeline_id"], []).append(s)
-        out = []
-        for p in sorted(client.pipelines(), key=lambda p: (p.get("order_nr", 0), p["id"])):
-            if p.get("is_deleted"):
-                continue
-            ordered = sorted(stages.get(p["id"], []), key=lambda s: (s.get("order_nr", 0), s["id"]))
-            out.append({"id": str(p["id"]), "name": p["name"],
-                        "stages": [{"id": str(s["id"]), "name": s["name"]} for s in ordered]})
-        return out
+        return [{"id": str(p["id"]), "name": p["name"],
+                 "stages": [{"id": str(s["id"]), "name": s["name"]} for s in p["stages"]]}
+                for p in pipedrive_resources.pipelines_with_stages(client, refresh=True)]
     return CACHE.get(("pipelines", connection.id), _ttl(services), load, refresh)
 
 
 def deal_fields(services: Any, connection: Connection, refresh: bool = False) -> list[dict]:
     client = pipedrive_client(services, connection)
-    return CACHE.get(("deal_fields", connection.id), _ttl(services), lambda: _catalog(client.deal_fields()), refresh)
+    return CACHE.get(("deal_fields", connection.id), _ttl(services),
+                     lambda: pipedrive_resources.deal_field_catalog(client, refresh=True), refresh)
 
 
 def person_fields(services: Any, connection: Connection, refresh: bool = False) -> list[dict]:
     client = pipedrive_client(services, connection)
-    return CACHE.get(("person_fields", connection.id), _ttl(services), lambda: _catalog(client.person_fields()),
-                     refresh)
+    return CACHE.get(("person_fields", connection.id), _ttl(services),
+                     lambda: pipedrive_resources.person_field_catalog(client, refresh=True), refresh)
 
 
 def crm_users(services: Any, connection: Connection, refresh: bool = False) -> dict[str, str]:

@@ -66,6 +66,22 @@ def catalog_view(installation_id: int, *, refresh: bool = False, connection_id: 
 
 
 # -- pages ----------------------------------------------------------------------------------------
+@bp.app_context_processor
+def rules_helpers() -> dict[str, Any]:
+    """`rules_summary(installation_id)` for the settings page's rules card."""
+    def rules_summary(installation_id: int) -> dict[str, Any]:
+        from sqlalchemy import func, select
+
+        from ..store.models import Rule
+        with services().db.begin() as session:
+            rows = dict(session.execute(select(Rule.status, func.count()).where(
+                Rule.installation_id == installation_id).group_by(Rule.status)).all())
+            failing = session.scalars(select(Rule.name).where(Rule.installation_id == installation_id,
+                                                              Rule.last_error.is_not(None))).all()
+        return {"active": rows.get("active", 0), "draft": rows.get("draft", 0), "failing": list(failing)}
+    return {"rules_summary": rules_summary}
+
+
 @bp.get("/i/<int:installation_id>/rules")
 def rules_page(installation_id: int):
     return render_template("rules/list.html", installation=g.installation,
@@ -91,7 +107,8 @@ def _form_int(value: str | None) -> int | None:
 def form_body(form) -> dict[str, Any]:
     """The editor's form as a rule body (the API's shape)."""
     conditions = []
-    for n in range(int(form.get("condition_rows", "0") or 0) if (form.get("condition_rows") or "").isdigit() else 0):
+    rows = form.get("condition_rows") or "0"
+    for n in range(min(int(rows), 50) if rows.isdigit() else 0):
         field_name = form.get(f"cond_field_{n}", "").strip()
         if field_name:
             conditions.append({"field": field_name, "op": form.get(f"cond_op_{n}", "eq"),

@@ -147,3 +147,18 @@ def test_sample_record_renders_every_default_preset():
     for preset in PRESETS.values():
         assert renderer.check(preset.name_template, preset.description_template) == {}, preset.key
     assert sample_record().title == "Sample deal"
+
+
+SECTIONS = {"value": "Value:", "contacts": "Contact:", "notes": "Pinned notes"}
+
+
+@pytest.mark.parametrize("toggle", ["value", "contacts", "notes", "attachments"])
+def test_each_data_toggle_alone_carries_only_its_data(toggle):
+    carry = Carry(**{k: k == toggle for k in ("value", "contacts", "notes", "attachments")})
+    renderer = TargetRenderer(LIMITS)
+    out = renderer.render("{{ deal.title }}", "{{ files|join(', ') }}", record(), carry, [], target="task")
+    assert "<strong>Deal:</strong>" in out.html_notes                   # the title is always there
+    for name, marker in SECTIONS.items():
+        assert (marker in out.html_notes) == (name == toggle), (name, out.html_notes)
+    assert ("Organization:" in out.html_notes) == (toggle == "contacts")
+    assert ("f.pdf" in out.html_notes) == (toggle == "attachments")      # file names offered to templates

@@ -8,7 +8,6 @@ import xml.etree.ElementTree as ET
 from datetime import timedelta
 from email.header import decode_header, make_header
 
-import pytest
 import requests
 from sqlalchemy import select, update
 
@@ -210,7 +209,8 @@ def test_attachment_over_the_limit_is_reported_not_fatal(make_env):
     assert any("huge-scan.pdf: too large" in w for w in run.detail["warnings"])
 
 
-def test_duplicate_deliveries_and_replays_make_one_task(env):
+def test_duplicate_deliveries_and_replays_make_one_task(make_env, db_url):
+    env = make_env(db_url)
     rule = env.rule(carry={"attachments": False})
     faults(env, "pipedrive", webhook_duplicate_rate=1.0)                 # every delivery sent twice
     deal = env.deal("Nordwind GmbH - 40")
@@ -261,6 +261,29 @@ def test_a_crash_after_creating_the_task_does_not_create_it_again(env, monkeypat
     [run] = env.runs()
     assert (run.status, run.attempts, run.target_gid) == ("done", 2, task["gid"])
     assert len(env.asana.attachments(task["gid"])) == 1
+
+
+def test_a_lost_answer_to_a_project_create_does_not_create_it_again(env, monkeypatch):
+    env.rule(action="asana.project", name_template="Delivery: {{ deal.title }}",
+             target={"team_gid": env.team("Sales Ops"), "project_gid": None})
+    real_record = engine.Execution.record_target
+    crashes = {"n": 0}
+
+    def crash_once(self, *args, **kwargs):
+        if crashes["n"] == 0:
+            crashes["n"] += 1
+            raise ConnectionResetError("answer lost")
+        return real_record(self, *args, **kwargs)
+
+    monkeypatch.setattr(engine.Execution, "record_target", crash_once)
+    env.pd.mark_won(env.deal("Nordwind GmbH - 40")["id"])
+    env.settle()
+    make_due(env)
+    env.hub.run_jobs()
+    made = [p for p in env.asana.projects() if p["name"] == "Delivery: Nordwind GmbH - 40 seats renewal"]
+    assert len(made) == 1
+    [run] = env.runs()
+    assert (run.status, run.target_gid, run.attempts) == ("done", made[0]["gid"], 2)
 
 
 def test_a_lost_upload_answer_does_not_upload_twice(env, monkeypatch):

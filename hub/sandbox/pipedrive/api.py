@@ -5,6 +5,8 @@ headers), the bearer token, then the endpoint's OAuth scopes (copied from each o
 `security` section; any one of them suffices). Error bodies follow Pipedrive's formats (FACTS §15)."""
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import collections
 import threading
 import time
@@ -506,7 +508,10 @@ def api_blueprint(options: dict) -> Blueprint:
     def files_download(file_id):
         meta, content = _sb().file_content(file_id)
         resp = Response(content, mimetype="application/octet-stream")
-        resp.headers["Content-Disposition"] = f'attachment; filename="{meta["file_name"]}"'
+        # RFC 6266/5987: an ASCII fallback plus the UTF-8 name, so any file name survives the header
+        name = meta["file_name"]
+        fallback = name.encode("ascii", "replace").decode().replace('"', "'").replace("?", "_")
+        resp.headers["Content-Disposition"] = f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name)}"
         return resp
 
     # -- webhooks (v1) ----------------------------------------------------------------------------
