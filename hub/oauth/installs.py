@@ -150,7 +150,7 @@ def complete_crm_authorization(services: Any, app: ProviderApp, token: dict[str,
             installation.api_domain = who.api_domain
             installation.updated_at = utcnow()
             session.flush()
-            audit(session, installation.id, who.email or who.user_id, action)
+            audit(session, installation.id, f"{who.name} ({who.user_id})" if who.name else who.user_id, action)
             for hook in _install_hooks:
                 hook(services, session, installation)
         else:

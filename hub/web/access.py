@@ -25,6 +25,11 @@ class CurrentUser:
     crm_user_id: str
     name: str
 
+    @property
+    def actor(self) -> str:
+        """How the audit trail names this person: readable, and unambiguous."""
+        return f"{self.name} ({self.crm_user_id})" if self.name else self.crm_user_id
+
 
 def current_user() -> CurrentUser | None:
     data = session.get("user")

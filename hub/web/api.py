@@ -70,7 +70,7 @@ def disconnect(installation_id: int, connection_id: int):
             return jsonify({"error": "not_found", "message": "connection_id: no such connection"}), 404
         if connection.role == "crm" and connection.account_id == g.installation.installer_user_id:
             return jsonify({"error": "invalid", "message": "connection_id: the installer's CRM connection ends only with uninstall"}), 400
-    installs.disconnect(services(), connection_id, current_user().crm_user_id)
+    installs.disconnect(services(), connection_id, current_user().actor)
     return jsonify({"ok": True})
 
 
@@ -96,7 +96,7 @@ def put_visibility(installation_id: int):
     if error and body["visibility"] == "specific":
         return jsonify({"error": "unavailable", "message": error}), 503
     try:
-        mailed = installs.set_visibility(services(), installation_id, current_user().crm_user_id, body["visibility"],
+        mailed = installs.set_visibility(services(), installation_id, current_user().actor, body["visibility"],
                                          body["users"], body["notify"], directory)
     except ValueError as exc:
         field, _, message = str(exc).partition(": ")
@@ -119,5 +119,5 @@ def uninstall(installation_id: int):
     denied = require_installer()
     if denied:
         return denied
-    installs.uninstall(services(), installation_id, current_user().crm_user_id)
+    installs.uninstall(services(), installation_id, current_user().actor)
     return jsonify({"ok": True, "status": "uninstalled"})

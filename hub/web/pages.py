@@ -114,7 +114,7 @@ def oauth_callback(provider: str):
             installation = db_session.get(Installation, user.installation_id)
             if not installs.may_use(db_session, installation, user.crm_user_id):
                 return forbidden("You don't have access to this installation.", installation)
-        installs.complete_target_connection(services(), app, token, user.installation_id, user.crm_user_id)
+        installs.complete_target_connection(services(), app, token, user.installation_id, user.actor)
         flash(f"{manifest.title} connected.")
         return redirect(url_for("pages.settings", installation_id=user.installation_id))
     except installs.AccessDenied as exc:
@@ -190,7 +190,7 @@ def visibility(installation_id: int):
         choice = request.form.get("visibility", "")
         user_ids = request.form.getlist("users")
         try:
-            mailed = installs.set_visibility(services(), installation_id, current_user().crm_user_id, choice,
+            mailed = installs.set_visibility(services(), installation_id, current_user().actor, choice,
                                              user_ids, bool(request.form.get("notify")), directory)
         except ValueError as exc:
             field, _, message = str(exc).partition(": ")
@@ -244,7 +244,7 @@ def disconnect(installation_id: int, connection_id: int):
             abort(404, "no such connection")
         if connection.role == "crm" and connection.account_id == g.installation.installer_user_id:
             abort(400, "The installer's Pipedrive connection is the installation itself: use Uninstall.")
-    installs.disconnect(services(), connection_id, current_user().crm_user_id)
+    installs.disconnect(services(), connection_id, current_user().actor)
     flash("Disconnected; the provider was asked to revoke the access.")
     return redirect(url_for("pages.settings", installation_id=installation_id))
 
@@ -256,7 +256,7 @@ def uninstall(installation_id: int):
         return denied
     if request.form.get("confirm") != "uninstall":
         abort(400, "Type 'uninstall' to confirm.")
-    installs.uninstall(services(), installation_id, current_user().crm_user_id)
+    installs.uninstall(services(), installation_id, current_user().actor)
     session.clear()
     return render_template("hub/message.html", title="Relay Hub was uninstalled",
                            message="Tokens were revoked at the providers and deleted here; the hub's webhooks "
