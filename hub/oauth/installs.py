@@ -205,10 +205,10 @@ def record_sharing_signal(services: Any, provider: str, company_id: str, is_shar
             Installation.provider == provider, Installation.company_id == str(company_id)))
         if installation is None:
             return False
+        # the callback carries no credentials, so it never changes access by itself: it is recorded,
+        # and the settings page asks the installer to review access when it disagrees with the hub
         installation.shared_signal = bool(is_shared)
-        if not is_shared and installation.visibility_confirmed and installation.visibility != "only_me":
-            installation.visibility = "only_me"  # the admin turned the install back to private
-            audit(session, installation.id, "pipedrive", "visibility.private_by_provider")
+        audit(session, installation.id, provider, "sharing.signal", is_shared=bool(is_shared))
         return True
 
 
