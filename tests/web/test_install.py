@@ -189,3 +189,12 @@ def test_uninstall_in_the_crm_reaches_the_hub(live_hub):
     pipedrive.flush(10)
     assert installation(live_hub, iid).status == "uninstalled"
     assert count(live_hub, Secret, Secret.ref.like("connection:%")) == 0
+
+
+def test_sharing_callback_is_a_hint_never_a_permission(live_hub):
+    admin, iid = install(live_hub, visibility_in_crm="all", hub_visibility="all")
+    url = f"{live_hub.url}/oauth/pipedrive/callback"
+    assert requests.post(url, json={"company_id": 7004211, "user_id": ADMIN, "isShared": False}).json()["known"]
+    assert installation(live_hub, iid).visibility == "all"  # anyone can send this POST: access is unchanged
+    assert "Pipedrive reports the app is private now" in admin.get(f"/i/{iid}/settings").text
+    assert requests.post(url, data="x").status_code == 400
