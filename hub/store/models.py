@@ -301,6 +301,11 @@ class ContactSync(Base):
     created_by: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # a share of sync `parent_id` with a colleague's own Google account: "edit" or "read" ("" = not a share)
+    parent_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
+    share_mode: Mapped[str] = mapped_column(String(10), default="", server_default="")
+
+    __table_args__ = (Index("ix_contact_syncs_parent", "parent_id"),)
 
 
 class SyncRun(Base):

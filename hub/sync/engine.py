@@ -15,7 +15,12 @@ Why it is built this way:
   linked contacts in one run pauses the deletions until someone confirms them on the page.
 - The cap counts the whole Google account; creates stop there, updates continue, and the persons
   left out are kept as `left_out` links with the reason.
-- At most one run per sync works at a time: a lease on the sync row, renewed after every batch."""
+- At most one run per sync works at a time: a lease on the sync row, renewed after every batch and
+  page read (`sync.lease_seconds`); a run killed with its lease held is resumed once the lease ran out.
+- A share (a child sync, `parent_id`) fans the shared sync's linked persons out to a colleague's own
+  Google account with the parent's settings: "edit" is a two-way sync, so the colleague's edits reach
+  the CRM (and then the parent and every other share, which the runs trigger in turn); "read" syncs
+  CRM -> Google only and reverts the colleague's edits, additions and deletions, counted as `reverted`."""
 from __future__ import annotations
 
 import logging
@@ -43,12 +48,18 @@ log = logging.getLogger("hub.sync")
 LEASE_SECONDS = 120
 ETAG_ROUNDS = 3
 CRM_CHECKPOINT_EVERY = 25
+ORG_IDS_MAX = 100  # Pipedrive v2 lists take at most 100 `ids`
 DIRECTIONS = ("two_way", "crm_to_google", "google_to_crm")
 POLICIES = ("newest", "crm", "google")
 
 
 class SyncBusy(Defer):
     """Another run of this sync holds the lease: try again when it may have ended."""
+
+
+class LeaseLost(SyncBusy):
+    """The run's lease ran out and another run took the sync over, or the sync (a share) was removed:
+    this run stops at its checkpoint, before writing the batch's links (the markers find them)."""
 
 
 def bookmark_name(sync_id: int) -> str:
@@ -99,6 +110,7 @@ class Counts:
     conflicts: int = 0
     left_out: int = 0
     relinked: int = 0
+    reverted: int = 0
     full_listing: bool = False
 
     def as_dict(self) -> dict[str, Any]:
@@ -128,6 +140,12 @@ class SyncEngine:
         self.run_id: int | None = None
         settings = services.settings
         self.delete_pause_min = int(settings.get("sync.delete_pause_min", 5))
+        self.lease_seconds = int(settings.get("sync.lease_seconds", LEASE_SECONDS))
+        self.parent: ContactSync | None = None
+        self.parent_records: dict[str, CrmSide] | None = None  # a share: the parent's linked persons
+        self.reverted: list[str] = []
+        self.google_writes = 0             # contacts the run changed in Google: their echoes follow its sync token
+        self.deleted_names: set[str] = set()
 
     # == the run ==================================================================================
     def run(self) -> dict[str, Any]:
@@ -152,6 +170,8 @@ class SyncEngine:
 
     def _run(self) -> tuple[str, str]:
         self.links = self._load_links()
+        if self.parent is not None:
+            self.parent_records = self._load_parent_records()
         self._apply_confirmed_deletes()
         crm_seen = self._read_crm()
         crm_deleted = self._read_crm_deletions()
@@ -163,6 +183,11 @@ class SyncEngine:
         self._apply_google_creates(plan["google_creates"])
         self._apply_crm_writes(plan["crm_updates"], plan["crm_creates"])
         self._apply_label_adds(plan["label_adds"])
+        self._apply_label_removes(plan["label_removes"])
+        self._report_reverted()
+        if next_token and self.google_writes >= PeopleClient.PAGE_SIZE_MAX:
+            # fewer echoes fit in the next run's first page anyway, where they compare equal for free
+            next_token = self._skip_own_echoes(next_token)
         self._checkpoint_cursors(final=True, next_token=next_token)
         parts = [f"{k.replace('_', ' ')} {v}" for k, v in self.counts.as_dict().items()
                  if v and k != "full_listing"]
@@ -181,18 +206,18 @@ class SyncEngine:
                 ContactSync.id == self.sync_id,
                 (ContactSync.lease_until.is_(None)) | (ContactSync.lease_until < now)
                 | (ContactSync.lease_owner == self.owner)).values(
-                lease_owner=self.owner, lease_until=now + timedelta(seconds=LEASE_SECONDS))).rowcount
+                lease_owner=self.owner, lease_until=now + timedelta(seconds=self.lease_seconds))).rowcount
             if not got:
                 row = s.get(ContactSync, self.sync_id)
                 if row is None:
                     raise Fatal(f"sync {self.sync_id} does not exist")
                 wait = max(1.0, (row.lease_until - now).total_seconds()) if row.lease_until else 5.0
-                raise SyncBusy(f"sync {self.sync_id} is running elsewhere", min(wait, LEASE_SECONDS))
+                raise SyncBusy(f"sync {self.sync_id} is running elsewhere", min(wait, self.lease_seconds))
 
     def _renew(self) -> None:
         with self.db.begin() as s:
             s.execute(update(ContactSync).where(ContactSync.id == self.sync_id, ContactSync.lease_owner == self.owner)
-                      .values(lease_until=utcnow() + timedelta(seconds=LEASE_SECONDS)))
+                      .values(lease_until=utcnow() + timedelta(seconds=self.lease_seconds)))
 
     def _release(self) -> None:
         with self.db.begin() as s:
@@ -207,6 +232,8 @@ class SyncEngine:
             installation = s.get(Installation, sync.installation_id)
             if installation is None or installation.status != "active":
                 raise Fatal(f"sync {self.sync_id}: the installation is gone")
+            if sync.parent_id is not None:
+                self._load_parent(s, sync)
             google_conn = s.get(Connection, sync.google_connection_id)
             if google_conn is None or google_conn.status == "disconnected":
                 raise Fatal(f"sync {self.sync_id}: its Google account is no longer connected")
@@ -226,6 +253,28 @@ class SyncEngine:
         self.read_mask = self.fields.read_mask()
         self.org_names: dict[int, str] = {}
         self.org_ids: dict[str, int] | None = None
+
+    def _load_parent(self, s, sync: ContactSync) -> None:
+        """A share runs with its sync's current settings; its mode decides the direction."""
+        parent = s.get(ContactSync, sync.parent_id)
+        if parent is None:
+            raise Fatal(f"sync {self.sync_id}: the shared sync {sync.parent_id} is gone")
+        s.expunge(parent)
+        for key in ("field_map", "person_filter", "conflict_policy", "contact_cap", "delete_share"):
+            setattr(sync, key, getattr(parent, key))  # detached: the share's row is not changed
+        sync.direction = "two_way" if sync.share_mode == "edit" else "crm_to_google"
+        self.parent = parent
+
+    def _load_parent_records(self) -> dict[str, CrmSide]:
+        """The persons the shared label holds: the parent's linked persons as last synced."""
+        out: dict[str, CrmSide] = {}
+        with self.db.begin() as s:
+            rows = s.execute(select(SyncLink.crm_id, SyncLink.base, SyncLink.crm_fingerprint, SyncLink.crm_version)
+                             .where(SyncLink.sync_id == self.parent.id, SyncLink.state == "linked",
+                                    SyncLink.crm_id.is_not(None)))
+            for crm_id, base, fp, version in rows:
+                out[crm_id] = CrmSide(dict(base or {}), fp or fingerprint(base or {}), version or "", {})
+        return out
 
     def _start_run(self) -> None:
         """A run left `running` by a killed attempt is resumed (same row, attempts + 1)."""
@@ -270,8 +319,10 @@ class SyncEngine:
     def _checkpoint(self, s, what: str) -> None:
         """Called inside the transaction that wrote a batch's links: progress and lease go with it."""
         self._save_progress(s)
-        s.execute(update(ContactSync).where(ContactSync.id == self.sync_id, ContactSync.lease_owner == self.owner)
-                  .values(lease_until=utcnow() + timedelta(seconds=LEASE_SECONDS)))
+        held = s.execute(update(ContactSync).where(ContactSync.id == self.sync_id, ContactSync.lease_owner == self.owner)
+                         .values(lease_until=utcnow() + timedelta(seconds=self.lease_seconds))).rowcount
+        if not held:
+            raise LeaseLost(f"sync {self.sync_id}: this run lost its lease (or the sync was removed)", 1.0)
 
     def _after(self, what: str) -> None:
         if self.after_batch:
@@ -301,9 +352,23 @@ class SyncEngine:
                 value = dict(self.bookmark)
                 value.pop("run_id", None)
                 set_bookmark(s, self.sync.installation_id, bookmark_name(self.sync_id), value)
+            if status in ("done", "paused"):
+                self._request_related(s)
             trace(s, self.sync.installation_id, f"sync.{status}", f"run {self.run_id}: {message}",
                   status="error" if status == "failed" else "ok", sync_id=self.sync_id, job_id=self.job_id,
                   run_id=self.run_id, **self.counts.as_dict())
+
+    def _request_related(self, s) -> None:
+        """Fan-out: a sync's run is followed by runs of its shares; a share that changed the CRM asks
+        for a run of its sync (which then reaches everyone). Requests coalesce, so this converges."""
+        from .jobs import request_run
+
+        if self.parent is None:
+            for share_id in s.scalars(select(ContactSync.id).where(ContactSync.parent_id == self.sync_id,
+                                                                   ContactSync.enabled.is_(True))).all():
+                request_run(self.services, s, share_id, "fan_out")
+        elif self.parent.enabled and (self.counts.created_crm or self.counts.updated_crm or self.counts.deleted_crm):
+            request_run(self.services, s, self.parent.id, "share")
 
     def _note_error(self, exc: Exception) -> None:
         try:
@@ -320,9 +385,12 @@ class SyncEngine:
     def _load_links(self) -> dict[str, Link]:
         """All links of the sync, by CRM id (write-ahead links, without one, by `~resource name`)."""
         out: dict[str, Link] = {}
-        with self.db.begin() as s:
-            for r in s.scalars(select(SyncLink).where(SyncLink.sync_id == self.sync_id)):
-                link = Link(r.id, r.crm_id, r.resource_name, r.state, dict(r.base or {}), r.crm_fingerprint,
+        columns = (SyncLink.id, SyncLink.crm_id, SyncLink.resource_name, SyncLink.state, SyncLink.base,
+                   SyncLink.crm_fingerprint, SyncLink.crm_version, SyncLink.google_fingerprint, SyncLink.google_etag,
+                   SyncLink.display_name, SyncLink.note)
+        with self.db.begin() as s:  # plain rows, not ORM objects: 25,000 links stay small
+            for r in s.execute(select(*columns).where(SyncLink.sync_id == self.sync_id)).yield_per(2000):
+                link = Link(r.id, r.crm_id, r.resource_name, r.state, r.base or {}, r.crm_fingerprint,
                             r.crm_version, r.google_fingerprint, r.google_etag, r.display_name, r.note)
                 out[r.crm_id if r.crm_id is not None else f"~{r.resource_name}"] = link
         self.by_resource = {l.resource_name: key for key, l in out.items() if l.resource_name}
@@ -371,28 +439,58 @@ class SyncEngine:
                 self.org_names[org_id] = ""
         return self.org_names[org_id]
 
-    def _crm_record(self, person: dict[str, Any]) -> CrmSide:
-        if any(r["crm"] == "org_name" for r in self.fields.rows) and person.get("org_id"):
-            org = person["org_id"]
-            org = int(org.get("value") or org.get("id")) if isinstance(org, dict) else int(org)
+    @staticmethod
+    def _org_of(person: dict[str, Any]) -> int | None:
+        org = person.get("org_id")
+        if isinstance(org, dict):
+            org = org.get("value") or org.get("id")
+        return int(org) if org else None
+
+    def _load_orgs(self, persons: list[dict[str, Any]]) -> None:
+        """Names of the persons' organizations not known yet, 100 ids per call (v2 `ids`), instead
+        of one call per organization."""
+        if not any(r["crm"] == "org_name" for r in self.fields.rows):
+            return
+        missing = sorted({o for o in map(self._org_of, persons) if o is not None and o not in self.org_names})
+        for start in range(0, len(missing), ORG_IDS_MAX):
+            chunk = missing[start:start + ORG_IDS_MAX]
+            for org in self.crm.iter_cursor("/api/v2/organizations", {"ids": ",".join(map(str, chunk))}):
+                self.org_names[int(org["id"])] = str(org.get("name") or "")
+            for org_id in chunk:
+                self.org_names.setdefault(org_id, "")  # deleted or not visible: no organization name
+
+    def _crm_record(self, person: dict[str, Any], *, keep_raw: bool = True) -> CrmSide:
+        org = self._org_of(person) if any(r["crm"] == "org_name" for r in self.fields.rows) else None
+        if org is not None:
             self._org_name(org)
         record = self.fields.from_crm(person, self.org_names)
-        return CrmSide(record, fingerprint(record), canonical_time(person.get("update_time")), person)
+        return CrmSide(record, fingerprint(record), canonical_time(person.get("update_time")),
+                       person if keep_raw else {})
 
     def _read_crm(self) -> dict[str, CrmSide]:
         since = self.bookmark.get("crm_since")
         self._crm_high = since
         seen: dict[str, CrmSide] = {}
         params = self._person_filter()
+        buffer: list[dict[str, Any]] = []
+
+        def take() -> None:
+            self._load_orgs(buffer)
+            for person in buffer:
+                side = self._crm_record(person, keep_raw=False)  # 25,000 raw persons are not kept
+                seen[str(person["id"])] = side
+                if side.version and (self._crm_high is None or side.version > self._crm_high):
+                    self._crm_high = side.version
+            buffer.clear()
+            self._phase("read_crm", len(seen))
+            self._renew()
+
         for person in self.crm.iter_persons(updated_since=_rfc(since) if since else None, **params):
-            if person.get("is_deleted"):
-                continue
-            side = self._crm_record(person)
-            seen[str(person["id"])] = side
-            if side.version and (self._crm_high is None or side.version > self._crm_high):
-                self._crm_high = side.version
-            if len(seen) % 500 == 0:
-                self._phase("read_crm", len(seen))
+            if not person.get("is_deleted"):
+                buffer.append(person)
+            if len(buffer) >= self.crm.page_size:
+                take()
+        take()
         # persons the cap left out earlier come back when there may be room now
         for key, link in list(self.links.items()):
             if link.state == "left_out" and key not in seen:
@@ -446,8 +544,12 @@ class SyncEngine:
         deleted: set[str] = set()
         next_token = None
         self.counts.full_listing = token is None
+        self.listed_total = None
         done = 0
         for page in self.google.iter_connections(self.read_mask, sync_token=token):
+            if not page.incremental and page.page_token is None:  # the whole account, as the cap counts it
+                empty = page.is_last and not len(page)  # Google leaves out a zero totalItems
+                self.listed_total = page.total_items if page.total_items is not None else (0 if empty else None)
             for person in page:
                 name = person.get("resourceName")
                 previous = list((person.get("metadata") or {}).get("previousResourceNames") or [])
@@ -462,9 +564,38 @@ class SyncEngine:
                     seen[name] = side
             done += len(page)
             next_token = page.next_sync_token or next_token
+            self._renew()
             self._phase("read_google", done, page.total_items if not page.incremental else None)
         self._phase("read_google", done, done, save=True)
         return seen, deleted, next_token
+
+    def _skip_own_echoes(self, token: str) -> str:
+        """The run's own Google writes come after its sync token, so the next run would read them all
+        back (25,000 contacts after a first run). Read them now and move the token past them, but
+        only if every change since is one of ours: anything else (a user's edit during the run)
+        keeps the old token, so the next run sees it."""
+        newer = None
+        try:
+            for page in self.google.iter_connections(self.read_mask, sync_token=token):
+                for person in page:
+                    if not self._is_own_echo(person):
+                        return token
+                newer = page.next_sync_token or newer
+                self._renew()
+        except SyncTokenExpired:
+            return token
+        return newer or token
+
+    def _is_own_echo(self, person: dict[str, Any]) -> bool:
+        name = person.get("resourceName")
+        key = self.by_resource.get(name)
+        if is_deleted(person):
+            return key is None or name in self.deleted_names
+        side = self._google_side(person)
+        if key is None:
+            return not side.in_label  # outside the label and not ours: no business of this sync
+        link = self.links.get(key)
+        return link is not None and side.in_label and side.fp == link.google_fp
 
     def _rekey(self, name: str, previous: list[str]) -> None:
         """Google gave a contact a new resource name (previousResourceNames): move its link."""
@@ -514,7 +645,10 @@ class SyncEngine:
         pending = self.sync.pending_deletes or {}
         on_hold = set(pending.get("crm") or []) | {self.by_resource.get(r) for r in pending.get("google") or []}
         plan: dict[str, Any] = {"google_updates": {}, "google_creates": [], "crm_updates": {}, "crm_creates": [],
-                                "google_deletes": [], "crm_deletes": [], "label_adds": [], "drop_links": []}
+                                "google_deletes": [], "crm_deletes": [], "label_adds": [], "label_removes": [],
+                                "drop_links": []}
+        read_only = self.parent is not None and self.sync.share_mode != "edit"
+        recreate: set[str] = set()  # a read-only colleague deleted these: they come back
         conflicts: list[dict[str, Any]] = []
 
         # deletion signals
@@ -537,6 +671,9 @@ class SyncEngine:
                 plan["crm_deletes"].append(key)
             else:
                 plan["drop_links"].append(key)
+                if read_only and link.crm_id:
+                    recreate.add(key)
+                    self.reverted.append(f"{link.display or key}: deleted")
         gone = set(plan["google_deletes"]) | set(plan["crm_deletes"]) | set(plan["drop_links"]) | on_hold | crm_deleted
 
         # linked pairs with a change on either side
@@ -552,12 +689,16 @@ class SyncEngine:
             google_changed = g is not None and g.fp != link.google_fp
             if g is not None and not g.in_label and to_google:
                 plan["label_adds"].append(link.resource_name)
+                if read_only:
+                    self.reverted.append(f"{link.display or key}: removed from the label")
             if not crm_changed and not google_changed:
                 continue
             crm_rec = c.record if c else link.base
             google_rec = g.record if g else link.base
             if direction == "crm_to_google":
                 merged, found = dict(crm_rec), []
+                if read_only and google_changed and fingerprint(merged) != g.fp:
+                    self.reverted.append(f"{link.display or key}: edited")
             elif direction == "google_to_crm":
                 merged, found = dict(google_rec), []
             else:
@@ -575,11 +716,15 @@ class SyncEngine:
             if name not in self.by_resource and g.marker:
                 markers.setdefault(g.marker, name)
         creates: list[str] = []
-        for key in sorted(crm_seen, key=_sort_key):
-            link = self.links.get(key)
+        candidates = crm_seen
+        if self.parent_records is not None:  # a share holds what the shared label holds
+            candidates = {k: crm_seen.get(k) or side for k, side in self.parent_records.items()
+                          if k not in self.links or self.links[k].state == "left_out" or k in recreate}
+        for key in sorted(candidates, key=_sort_key):
+            link = self.links.get(key) if key not in recreate else None
             if key in crm_deleted or (link is not None and link.state not in ("left_out",)):
                 continue
-            c = crm_seen[key]
+            c = candidates[key]
             if key in markers:  # our own contact from an earlier (killed) run or a lost link
                 name = markers.pop(key)
                 g = google_seen[name]
@@ -596,7 +741,7 @@ class SyncEngine:
                 continue
             if to_google:
                 creates.append(key)
-        plan["google_creates"] = [(k, crm_seen[k]) for k in creates]
+        plan["google_creates"] = [(k, candidates[k]) for k in creates]
 
         # Google contacts in the label without a CRM person
         for name, g in sorted(google_seen.items()):
@@ -621,6 +766,9 @@ class SyncEngine:
                 continue
             if g.in_label and to_crm:
                 plan["crm_creates"].append((name, g))
+            elif g.in_label and read_only:  # a read-only colleague added it to the shared label
+                plan["label_removes"].append(name)
+                self.reverted.append(f"{self.fields.display(g.record) or name}: added to the label")
         self.conflicts = conflicts
         self._record_conflicts(conflicts)
         return plan
@@ -701,6 +849,8 @@ class SyncEngine:
         google_keys = [k for k in google_keys if k in self.links]
         for start in range(0, len(google_keys), PeopleClient.BATCH_DELETE_MAX):
             chunk = google_keys[start:start + PeopleClient.BATCH_DELETE_MAX]
+            self.google_writes += len(chunk)
+            self.deleted_names.update(self.links[k].resource_name for k in chunk)
             self.google.batch_delete([self.links[k].resource_name for k in chunk])
             with self.db.begin() as s:
                 for key in chunk:
@@ -735,6 +885,7 @@ class SyncEngine:
             for k in keys:
                 if k not in current and got.get(self.links[k].resource_name):
                     current[k] = got[self.links[k].resource_name]
+                    self._merge_fresh(k, current[k], updates)
         keys = [k for k in keys if k in current]
         total, done = len(keys), 0
         mask = self.fields.update_mask()
@@ -759,8 +910,24 @@ class SyncEngine:
                 self._checkpoint(s, "update_google")
             self._after("update_google")
 
+    def _merge_fresh(self, key: str, person: dict[str, Any], updates: dict[str, dict[str, Any]]) -> None:
+        """A contact read after the listing may carry an edit made since: merge it like a conflict
+        instead of overwriting it (two-way), so neither side's change is lost."""
+        link = self.links[key]
+        side = self._google_side(person)
+        if side.fp == link.google_fp or self.sync.direction != "two_way":
+            return
+        merged, found = merge(link.base, updates[key], side.record, self.fields.targets,
+                              policy=self.sync.conflict_policy, crm_newer=False)
+        self._record_conflicts([{"crm_id": key, "resource_name": link.resource_name or "", "field": f,
+                                 "crm_value": c, "google_value": g, "winner": w} for f, c, g, w in found])
+        updates[key] = merged
+        if fingerprint(merged) != link.crm_fp:  # their edit must reach the CRM too
+            self.plan["crm_updates"][key] = merged
+
     def _update_chunk(self, chunk, updates, current, mask) -> dict[str, dict]:
         """One batch update; stale etags: re-read those contacts, merge again, send again (bounded)."""
+        self.google_writes += len(chunk)
         for round_ in range(ETAG_ROUNDS):
             bodies = {self.links[k].resource_name: self.fields.to_google(updates[k], self.links[k].crm_id, current[k])
                       for k in chunk}
@@ -792,9 +959,12 @@ class SyncEngine:
         return {}
 
     def _room(self, wanted: int) -> int:
-        """How many contacts may still be added without passing the cap (the whole account counts)."""
-        first = next(iter(self.google.iter_connections("metadata", request_sync_token=False, page_size=1)), None)
-        total = (first.total_items if first and first.total_items is not None else None)
+        """How many contacts may still be added without passing the cap (the whole account counts).
+        A full listing in this run already counted them (deletions since only lower the count)."""
+        total = getattr(self, "listed_total", None)
+        if total is None:
+            first = next(iter(self.google.iter_connections("metadata", request_sync_token=False, page_size=1)), None)
+            total = (first.total_items if first and first.total_items is not None else None)
         if total is None:
             total = sum(len(p) for p in self.google.iter_connections("metadata", request_sync_token=False))
         self.account_total = total
@@ -809,6 +979,7 @@ class SyncEngine:
         for start in range(0, len(allowed), PeopleClient.BATCH_CREATE_MAX):
             chunk = allowed[start:start + PeopleClient.BATCH_CREATE_MAX]
             bodies = [self.fields.to_google(c.record, key, None) for key, c in chunk]
+            self.google_writes += len(chunk)
             try:
                 created = next(iter(self.google.iter_batch_create(bodies, self.read_mask)), [])
             except ContactLimitReached:
@@ -832,10 +1003,11 @@ class SyncEngine:
                 self._checkpoint(s, "create_google")
             self._after("create_google")
         if left:
-            self._leave_out(left)
+            self._leave_out(left, added=done)
 
-    def _leave_out(self, left: list[tuple[str, CrmSide]]) -> None:
+    def _leave_out(self, left: list[tuple[str, CrmSide]], added: int = 0) -> None:
         total = getattr(self, "account_total", None)
+        total = None if total is None else total + added  # what the account holds now
         reason = (f"not added: the Google account holds {total} contacts and the cap is {self.sync.contact_cap}"
                   if total is not None else f"not added: the Google account reached its contact limit")
         with self.db.begin() as s:
@@ -853,7 +1025,23 @@ class SyncEngine:
 
     def _apply_label_adds(self, names: list[str]) -> None:
         if names and self.sync.group_resource_name:
+            self.google_writes += len(names)
             self.google.modify_members(self.sync.group_resource_name, add=names)
+
+    def _apply_label_removes(self, names: list[str]) -> None:
+        if names and self.sync.group_resource_name:
+            self.google_writes += len(names)
+            self.google.modify_members(self.sync.group_resource_name, remove=names)
+
+    def _report_reverted(self) -> None:
+        """A read-only share's run undid the colleague's changes: count them and say which."""
+        if not self.reverted:
+            return
+        self.counts.reverted += len(self.reverted)
+        with self.db.begin() as s:
+            trace(s, self.sync.installation_id, "sync.reverted", f"{len(self.reverted)} change(s) in a read-only "
+                  f"share were reverted: {'; '.join(self.reverted[:20])}"[:2000], status="info",
+                  sync_id=self.sync_id, run_id=self.run_id, changes=self.reverted[:200])
 
     # == writing to the CRM =======================================================================
     def _resolve_org(self, name: str) -> int | None:

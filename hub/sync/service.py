@@ -4,21 +4,25 @@ Input is validated completely before anything is written or any label is created
 name the field (`SyncInputError.fields`)."""
 from __future__ import annotations
 
+import re
 from typing import Any, Mapping
 
 from sqlalchemy import func, select
 
-from hub.connectors.google.client import PeopleClient
+from hub.connectors.google.client import GroupNameTaken, PeopleClient
 from hub.errors import Fatal, NeedsReauth, Retriable
 from hub.events import trace
 from hub.oauth.tokens import ConnectionTokens
-from hub.store import AuditEvent, Connection, RunLog, utcnow
+from hub.mail import queue_mail
+from hub.store import AuditEvent, Bookmark, Connection, InstallationUser, RunLog, utcnow
 from hub.store.models import ContactSync, SyncConflict, SyncLink, SyncRun
 
 from .engine import DIRECTIONS, POLICIES
 from .jobs import request_run
 from .mapping import DEFAULT_FIELD_MAP, MappingError, validate_field_map
 
+SHARE_MODES = {"edit": "can edit", "read": "read only"}
+LABEL_MARKER = {"relayhub.label": "1"}
 FIELDS = ("name", "google_connection_id", "group", "new_group_name", "direction", "person_filter", "field_map",
           "conflict_policy", "schedule_seconds", "delete_share", "contact_cap", "enabled")
 
@@ -171,6 +175,8 @@ def create(services: Any, installation_id: int, by: str, data: Mapping[str, Any]
 def change(services: Any, installation_id: int, sync_id: int, by: str, data: Mapping[str, Any]) -> ContactSync:
     with services.db.begin() as s:
         sync = get(s, installation_id, sync_id)
+        if sync.parent_id is not None:
+            raise SyncInputError({"sync_id": "this is a share of another sync: change its mode on that sync's page"})
         values = validate(services, s, installation_id, data, existing=sync)
         connection = s.get(Connection, values["google_connection_id"])
         s.expunge(connection)
@@ -186,6 +192,8 @@ def change(services: Any, installation_id: int, sync_id: int, by: str, data: Map
         for key, value in values.items():
             setattr(sync, key, value)
         sync.updated_at = utcnow()
+        for share in s.scalars(select(ContactSync).where(ContactSync.parent_id == sync_id)):
+            share.field_map, share.enabled, share.updated_at = sync.field_map, sync.enabled, utcnow()
         s.add(AuditEvent(installation_id=installation_id, actor=by, action="sync.changed",
                          detail={"sync_id": sync.id, "fields": sorted(k for k in data if k in FIELDS)}))
         s.flush()
@@ -254,7 +262,9 @@ def summary(session, sync: ContactSync) -> dict[str, Any]:
                                 "confirmed": bool((sync.pending_deletes or {}).get("confirmed"))}
             if sync.pending_deletes else None,
             "linked": counts.get("linked", 0), "left_out": counts.get("left_out", 0),
-            "last_run": run_json(run) if run else None}
+            "last_run": run_json(run) if run else None,
+            "parent_id": sync.parent_id, "share_mode": sync.share_mode or None,
+            "shares": shares(session, sync) if sync.parent_id is None else []}
 
 
 def run_json(run: SyncRun) -> dict[str, Any]:
@@ -288,3 +298,196 @@ def run_log(session, installation_id: int, sync_id: int, limit: int = 50) -> lis
 def runs(session, sync_id: int, limit: int = 20) -> list[dict[str, Any]]:
     return [run_json(r) for r in session.scalars(select(SyncRun).where(SyncRun.sync_id == sync_id)
                                                  .order_by(SyncRun.id.desc()).limit(limit))]
+
+
+# -- sharing the label with colleagues ---------------------------------------------------------------
+def share_candidates(session, sync: ContactSync) -> list[Connection]:
+    """Google accounts a colleague connected themselves that may receive the label: not the sync's own
+    account and not already holding a share of it."""
+    own = session.get(Connection, sync.google_connection_id)
+    taken = set(session.scalars(select(ContactSync.google_connection_id).where(ContactSync.parent_id == sync.id)))
+    return [c for c in google_connections(session, sync.installation_id)
+            if c.id != sync.google_connection_id and c.id not in taken and c.status == "connected"
+            and (own is None or c.account_id != own.account_id)]
+
+
+def candidate_json(session, connection: Connection) -> dict[str, Any]:
+    user = _connected_by(session, connection)
+    return {"connection_id": connection.id, "account": connection.account_email or connection.account_name,
+            "colleague": (user.name or user.email) if user is not None else connection.connected_by}
+
+
+def _connected_by(session, connection: Connection) -> InstallationUser | None:
+    """The colleague who connected the account (`connected_by` is the actor: "Name (crm id)" or the id)."""
+    found = re.search(r"\(([^()]+)\)$", connection.connected_by or "")
+    crm_user_id = found.group(1) if found else connection.connected_by
+    return session.scalar(select(InstallationUser).where(InstallationUser.installation_id == connection.installation_id,
+                                                         InstallationUser.crm_user_id == crm_user_id))
+
+
+def _share_label(services: Any, connection: Connection, name: str) -> tuple[str, str]:
+    """The label in the colleague's account: the shared label's name, or `<name> (shared)` when the
+    colleague has a label of that name of their own (theirs is never taken over); a retried create
+    adopts the label the hub made (its clientData marker says so)."""
+    client = people_client(services, connection)
+    try:
+        for candidate in (name, f"{name} (shared)"):
+            try:
+                group = client.create_group(candidate, LABEL_MARKER, adopt_existing=False)
+                return group["resourceName"], group.get("name", candidate)
+            except GroupNameTaken:
+                for existing in client.groups():
+                    ours = {c.get("key"): c.get("value") for c in existing.get("clientData") or []}
+                    if existing.get("name", "").strip() == candidate and ours.get("relayhub.label") == "1":
+                        return existing["resourceName"], existing.get("name", candidate)
+        raise SyncInputError({"connection_id": f"the account already has labels named “{name}” and “{name} (shared)”"})
+    except (Fatal, Retriable, NeedsReauth) as exc:
+        raise SyncInputError({"connection_id": f"Google refused: {exc}"}) from None
+
+
+def _share_input(data: Mapping[str, Any], errors: dict[str, str]) -> str:
+    mode = str(data.get("mode") or "")
+    if mode not in SHARE_MODES:
+        errors["mode"] = "edit (can edit) or read (read only)"
+    return mode
+
+
+def create_share(services: Any, installation_id: int, sync_id: int, by: str, data: Mapping[str, Any]) -> ContactSync:
+    """Share the sync's label with a colleague's Google account: a label of the same name there, a
+    child sync that keeps it filled, an e-mail to the colleague, and a first run."""
+    errors: dict[str, str] = {}
+    with services.db.begin() as s:
+        parent = get(s, installation_id, sync_id)
+        if parent.parent_id is not None:
+            raise SyncInputError({"sync_id": "a share cannot be shared again: share the original sync"})
+        mode = _share_input(data, errors)
+        candidates = {c.id: c for c in share_candidates(s, parent)}
+        try:
+            conn_id = int(data.get("connection_id") or 0)
+        except (TypeError, ValueError):
+            conn_id = 0
+        if conn_id not in candidates:
+            errors["connection_id"] = ("no colleague has connected a Google account yet: they sign in to the hub and "
+                                       "connect their own" if not candidates else
+                                       "choose a Google account a colleague connected (not this sync's own, not "
+                                       "one it is already shared with)")
+        if errors:
+            raise SyncInputError(errors)
+        connection = candidates[conn_id]
+        s.expunge(connection)
+        s.expunge(parent)
+    group, group_name = _share_label(services, connection, parent.group_name or parent.name)
+    with services.db.begin() as s:
+        if s.scalar(select(ContactSync.id).where(ContactSync.parent_id == sync_id,
+                                                 ContactSync.google_connection_id == conn_id)) is not None:
+            raise SyncInputError({"connection_id": "already shared with this account"})  # a concurrent request won
+        share = ContactSync(
+            installation_id=installation_id, parent_id=sync_id, share_mode=mode, google_connection_id=conn_id,
+            name=f"{parent.name} → {connection.account_email or connection.account_name}"[:200],
+            group_resource_name=group, group_name=group_name,
+            direction="two_way" if mode == "edit" else "crm_to_google", person_filter=dict(parent.person_filter or {}),
+            field_map=list(parent.field_map or DEFAULT_FIELD_MAP), conflict_policy=parent.conflict_policy,
+            schedule_seconds=0, delete_share=parent.delete_share, contact_cap=parent.contact_cap,
+            enabled=parent.enabled, status="idle", status_message="", pending_deletes={}, created_by=by,
+            created_at=utcnow(), updated_at=utcnow())
+        s.add(share)
+        s.flush()
+        s.add(AuditEvent(installation_id=installation_id, actor=by, action="sync.shared",
+                         detail={"sync_id": sync_id, "share_id": share.id, "mode": mode,
+                                 "account": connection.account_email or connection.account_id}))
+        trace(s, installation_id, "sync.shared", f"{by} shared label “{parent.group_name}” with "
+              f"{connection.account_email or connection.account_name} ({SHARE_MODES[mode]})", sync_id=sync_id)
+        _notify_share(services, s, share, parent, connection, by, created=True)
+        if parent.enabled:
+            request_run(services, s, share.id, "manual")
+        s.expunge(share)
+    return share
+
+
+def _notify_share(services: Any, session, share: ContactSync, parent: ContactSync, connection: Connection, by: str,
+                  *, created: bool) -> None:
+    """The e-mail notice to the colleague: where the label appears and what they may do with it."""
+    user = _connected_by(session, connection)
+    to = (user.email if user is not None and user.email else "") or connection.account_email
+    if not to:
+        return
+    rights = ("You can edit these contacts: your changes reach Pipedrive and everyone the label is shared with."
+              if share.share_mode == "edit" else
+              "The label is read only for you: changes you make to its contacts are undone on the next sync.")
+    subject = (f"{by} shared the contact label “{parent.group_name}” with you" if created else
+               f"Your access to the contact label “{parent.group_name}” changed")
+    body = (f"Hello{(' ' + user.name) if user is not None and user.name else ''},\n\n"
+            f"{by} shared the Pipedrive contacts of “{parent.name}” with your Google account "
+            f"{connection.account_email or connection.account_name} as the label “{share.group_name}” "
+            f"({SHARE_MODES[share.share_mode]}).\n{rights}\n\n"
+            f"See it in Relay Hub: {services.base_url}/i/{share.installation_id}/sync/{parent.id}\n")
+    queue_mail(services, session, to, subject, body,
+               dedupe_key=f"sync-share:{share.id}:{share.share_mode}:{utcnow():%Y%m%d%H%M%S%f}")
+
+
+def _get_share(session, installation_id: int, sync_id: int, share_id: int) -> ContactSync:
+    share = session.get(ContactSync, share_id)
+    if share is None or share.installation_id != installation_id or share.parent_id != sync_id:
+        raise LookupError("share_id: no such share of this sync")
+    return share
+
+
+def change_share(services: Any, installation_id: int, sync_id: int, share_id: int, by: str,
+                 data: Mapping[str, Any]) -> ContactSync:
+    errors: dict[str, str] = {}
+    mode = _share_input(data, errors)
+    with services.db.begin() as s:
+        parent = get(s, installation_id, sync_id)
+        share = _get_share(s, installation_id, sync_id, share_id)
+        if errors:
+            raise SyncInputError(errors)
+        if share.share_mode != mode:
+            share.share_mode, share.direction = mode, ("two_way" if mode == "edit" else "crm_to_google")
+            share.updated_at = utcnow()
+            connection = s.get(Connection, share.google_connection_id)
+            s.add(AuditEvent(installation_id=installation_id, actor=by, action="sync.share_changed",
+                             detail={"sync_id": sync_id, "share_id": share_id, "mode": mode}))
+            trace(s, installation_id, "sync.share_changed", f"{by} made the share with "
+                  f"{connection.account_email if connection else share_id} {SHARE_MODES[mode]}", sync_id=sync_id)
+            if connection is not None:
+                _notify_share(services, s, share, parent, connection, by, created=False)
+            if share.enabled:
+                request_run(services, s, share_id, "manual")
+        s.flush()
+        s.expunge(share)
+    return share
+
+
+def remove_share(services: Any, installation_id: int, sync_id: int, share_id: int, by: str) -> None:
+    """Stop sharing: the colleague keeps the contacts they have; the hub no longer keeps them in step.
+    A run of the share still working ends at its next checkpoint (its links are gone)."""
+    with services.db.begin() as s:
+        share = _get_share(s, installation_id, sync_id, share_id)
+        connection = s.get(Connection, share.google_connection_id)
+        s.query(SyncLink).filter(SyncLink.sync_id == share_id).delete(synchronize_session=False)
+        s.query(SyncConflict).filter(SyncConflict.sync_id == share_id).delete(synchronize_session=False)
+        s.query(Bookmark).filter(Bookmark.installation_id == installation_id,
+                                 Bookmark.name == f"sync:{share_id}").delete(synchronize_session=False)
+        s.delete(share)
+        s.add(AuditEvent(installation_id=installation_id, actor=by, action="sync.unshared",
+                         detail={"sync_id": sync_id, "share_id": share_id}))
+        trace(s, installation_id, "sync.unshared", f"{by} stopped sharing with "
+              f"{connection.account_email if connection else share_id}", sync_id=sync_id)
+
+
+def shares(session, sync: ContactSync) -> list[dict[str, Any]]:
+    out = []
+    for share in session.scalars(select(ContactSync).where(ContactSync.parent_id == sync.id).order_by(ContactSync.id)):
+        connection = session.get(Connection, share.google_connection_id)
+        user = _connected_by(session, connection) if connection is not None else None
+        run = session.get(SyncRun, share.last_run_id) if share.last_run_id else None
+        out.append({"id": share.id, "mode": share.share_mode, "connection_id": share.google_connection_id,
+                    "account": (connection.account_email or connection.account_name) if connection else "",
+                    "colleague": (user.name or user.email) if user is not None else (connection.connected_by
+                                                                                    if connection else ""),
+                    "label": {"resource_name": share.group_resource_name, "name": share.group_name},
+                    "status": share.status, "status_message": share.status_message,
+                    "linked": session.scalar(select(func.count()).select_from(SyncLink).where(
+                        SyncLink.sync_id == share.id, SyncLink.state == "linked")) or 0,
+                    "last_run": run_json(run) if run else None})
+    return out

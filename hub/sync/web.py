@@ -91,7 +91,7 @@ def index(installation_id: int):
         for c in connections:
             s.expunge(c)
         syncs = [service.summary(s, x) for x in s.scalars(select(ContactSync).where(
-            ContactSync.installation_id == installation_id).order_by(ContactSync.id))]
+            ContactSync.installation_id == installation_id, ContactSync.parent_id.is_(None)).order_by(ContactSync.id))]
     errors: dict[str, str] = {}
     values: dict[str, Any] = {"field_map": DEFAULT_FIELD_MAP, "direction": "two_way", "conflict_policy": "newest",
                               "schedule_seconds": services().settings["sync.default_schedule_seconds"],
@@ -122,7 +122,12 @@ def _load(installation_id: int, sync_id: int) -> dict[str, Any]:
             sync = service.get(s, installation_id, sync_id)
         except LookupError:
             abort(404, "no such sync")
+        candidates = service.share_candidates(s, sync) if sync.parent_id is None else []
+        parent = s.get(ContactSync, sync.parent_id) if sync.parent_id else None
         return {"sync": service.summary(s, sync), "conflicts": service.conflicts(s, sync_id, 50),
+                "share_candidates": [service.candidate_json(s, c) for c in candidates],
+                "parent": {"id": parent.id, "name": parent.name} if parent else None,
+                "share_modes": service.SHARE_MODES,
                 "left_out": service.left_out(s, sync_id, 200), "log": service.run_log(s, installation_id, sync_id, 30),
                 "runs": service.runs(s, sync_id, 10), "pending": dict(sync.pending_deletes or {})}
 
@@ -159,6 +164,42 @@ def run_now(installation_id: int, sync_id: int):
     return redirect(url_for("sync.detail", installation_id=installation_id, sync_id=sync_id))
 
 
+@bp.post("/i/<int:installation_id>/sync/<int:sync_id>/shares")
+def share(installation_id: int, sync_id: int):
+    """Share the label with a colleague's Google account (the form of the Sharing section)."""
+    try:
+        created = service.create_share(services(), installation_id, sync_id, _who(),
+                                       {"connection_id": request.form.get("connection_id"),
+                                        "mode": request.form.get("mode")})
+    except LookupError:
+        abort(404, "no such sync")
+    except service.SyncInputError as exc:
+        page = _load(installation_id, sync_id)
+        return render_template("sync/detail.html", installation=g.installation, errors={}, values=page["sync"],
+                               share_errors=exc.fields, share_values=request.form, directions=DIRECTION_TEXT,
+                               policies=POLICY_TEXT, targets=GOOGLE_TARGETS, **page), 400
+    flash(f"Label shared ({service.SHARE_MODES[created.share_mode]}); the colleague was told by e-mail.")
+    return redirect(url_for("sync.detail", installation_id=installation_id, sync_id=sync_id) + "#sharing")
+
+
+@bp.post("/i/<int:installation_id>/sync/<int:sync_id>/shares/<int:share_id>")
+def share_change(installation_id: int, sync_id: int, share_id: int):
+    """Change a share's mode, or stop sharing (`action=remove`)."""
+    try:
+        if request.form.get("action") == "remove":
+            service.remove_share(services(), installation_id, sync_id, share_id, _who())
+            flash("Sharing stopped; the colleague keeps the contacts they have.")
+        else:
+            changed = service.change_share(services(), installation_id, sync_id, share_id, _who(),
+                                           {"mode": request.form.get("mode")})
+            flash(f"The share is now {service.SHARE_MODES[changed.share_mode]}.")
+    except LookupError as exc:
+        abort(404, str(exc))
+    except service.SyncInputError as exc:
+        abort(400, "; ".join(f"{k}: {v}" for k, v in exc.fields.items()))
+    return redirect(url_for("sync.detail", installation_id=installation_id, sync_id=sync_id) + "#sharing")
+
+
 @bp.post("/i/<int:installation_id>/sync/<int:sync_id>/deletions")
 def deletions(installation_id: int, sync_id: int):
     decision = request.form.get("decision")
@@ -190,8 +231,10 @@ def _body() -> dict[str, Any] | None:
 
 @bp.get(API)
 def api_list(installation_id: int):
+    """The installation's syncs; each lists its shares (a share is also a sync of its own: GET by id)."""
     with services().db.begin() as s:
-        rows = s.scalars(select(ContactSync).where(ContactSync.installation_id == installation_id).order_by(ContactSync.id))
+        rows = s.scalars(select(ContactSync).where(ContactSync.installation_id == installation_id,
+                                                   ContactSync.parent_id.is_(None)).order_by(ContactSync.id))
         return jsonify({"syncs": [service.summary(s, r) for r in rows]})
 
 
@@ -263,6 +306,58 @@ def api_deletions(installation_id: int, sync_id: int):
         return jsonify(service.decide_deletes(services(), installation_id, sync_id, _who(), body["confirm"]))
     except LookupError as exc:
         return _not_found(str(exc)) if "sync_id" in str(exc) else _invalid({"pending_deletes": "nothing waits for confirmation"})
+
+
+@bp.get(API + "/<int:sync_id>/shares")
+def api_shares(installation_id: int, sync_id: int):
+    with services().db.begin() as s:
+        try:
+            sync = service.get(s, installation_id, sync_id)
+        except LookupError:
+            return _not_found()
+        return jsonify({"shares": service.shares(s, sync),
+                        "candidates": [service.candidate_json(s, c) for c in service.share_candidates(s, sync)]})
+
+
+@bp.post(API + "/<int:sync_id>/shares")
+def api_share(installation_id: int, sync_id: int):
+    body = _body()
+    if body is None:
+        return _invalid({"body": "expected a JSON object"})
+    try:
+        created = service.create_share(services(), installation_id, sync_id, _who(), body)
+    except LookupError:
+        return _not_found()
+    except service.SyncInputError as exc:
+        return _invalid(exc.fields)
+    with services().db.begin() as s:
+        [row] = [x for x in service.shares(s, s.get(ContactSync, sync_id)) if x["id"] == created.id]
+        return jsonify(row), 201
+
+
+@bp.patch(API + "/<int:sync_id>/shares/<int:share_id>")
+def api_share_change(installation_id: int, sync_id: int, share_id: int):
+    body = _body()
+    if body is None:
+        return _invalid({"body": "expected a JSON object"})
+    try:
+        service.change_share(services(), installation_id, sync_id, share_id, _who(), body)
+    except LookupError as exc:
+        return _not_found(str(exc))
+    except service.SyncInputError as exc:
+        return _invalid(exc.fields)
+    with services().db.begin() as s:
+        [row] = [x for x in service.shares(s, s.get(ContactSync, sync_id)) if x["id"] == share_id]
+        return jsonify(row)
+
+
+@bp.delete(API + "/<int:sync_id>/shares/<int:share_id>")
+def api_share_remove(installation_id: int, sync_id: int, share_id: int):
+    try:
+        service.remove_share(services(), installation_id, sync_id, share_id, _who())
+    except LookupError as exc:
+        return _not_found(str(exc))
+    return "", 204
 
 
 def _listing(installation_id: int, sync_id: int, fn, key: str):

@@ -188,8 +188,12 @@ def test_previous_resource_names_rekey_links(setup: Setup):
     assert len(setup.label_contacts()) == 3
 
 
-def test_stale_etag_is_reread_and_merged(setup: Setup):
+@pytest.mark.parametrize("race_after", ["batch_get", "iter_connections"])
+def test_stale_etag_is_reread_and_merged(setup: Setup, race_after):
+    """A user edits the contact after the hub read it: right after the etag was fetched (the update
+    meets a stale etag: re-read, merge, send again), or after the listing (the fresh read merges)."""
     setup.run()
+    assert setup.run()["message"] == "nothing to do"   # the echoes are read: the next listing is empty
     katrin = setup.persons()["Katrin Vogel"]
     rn = link_of(setup, katrin["id"]).resource_name
     setup.pipedrive.update_person(katrin["id"], {"phones": [{"value": "+49 40 555", "label": "work", "primary": True}]})
@@ -198,14 +202,26 @@ def test_stale_etag_is_reread_and_merged(setup: Setup):
     class Racing(PeopleClient):
         raced = False
 
-        def iter_connections(self, *args, **kwargs):
-            yield from super().iter_connections(*args, **kwargs)
+        @staticmethod
+        def race():
             if not Racing.raced:   # a user edits the contact right after we read it
                 Racing.raced = True
                 sandbox.update_contact(account, rn, {"names": [{"givenName": "Katrin", "familyName": "Vogel-Neu"}]})
 
+        def iter_connections(self, *args, **kwargs):
+            yield from super().iter_connections(*args, **kwargs)
+            if race_after == "iter_connections":
+                self.race()
+
+        def batch_get(self, *args, **kwargs):
+            got = super().batch_get(*args, **kwargs)
+            if race_after == "batch_get":
+                self.race()
+            return got
+
     result = SyncEngine(setup.hub.services, setup.sync_id, google=google_client(setup, Racing)).run()
     assert result["status"] == "done" and Racing.raced, result
+    assert result["conflicts"] == 0                                    # different fields: merged, no conflict
     contact = sandbox.contact(account, rn)
     assert contact["phoneNumbers"][0]["value"] == "+49 40 555"          # our change
     assert contact["names"][0]["familyName"] == "Vogel-Neu"             # theirs, kept by the merge

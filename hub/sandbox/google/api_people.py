@@ -288,6 +288,12 @@ def list_connections(sb: GoogleSandbox, account_id: str, fields: set[str], param
             cursor = {"ids": ids, "offset": 0, "seq": acct["seq"], "sync": sync, "full_sync_at": full_at,
                       "total": total, "params": params}
         offset, size = cursor["offset"], params["pageSize"]
+        if sb.empty_pages > 0 and offset < len(cursor["ids"]):
+            sb.empty_pages -= 1  # the knob: an empty page that is not the last one
+            out = {"nextPageToken": sb.issue_page_token(root, acct, "people", dict(cursor, offset=offset), now)}
+            if cursor["total"]:
+                out["totalItems"] = cursor["total"]
+            return out
         page = []
         for pid in cursor["ids"][offset:offset + size]:
             rec = acct["people"].get(acct["aliases"].get(pid, pid))

@@ -80,6 +80,10 @@ class GoogleSandbox:
         self.sync_token_ttl = float(options.get("sync_token_ttl", 7 * 24 * 3600))
         self.auto_my_contacts = bool(options.get("auto_my_contacts", True))
         self.validate_emails = bool(options.get("validate_emails", True))
+        # knob: the next N connections.list pages that have people left to return come back empty, with
+        # a nextPageToken for the same position (Google does send empty non-final pages; clients must
+        # follow nextPageToken, not stop at an empty page)
+        self.empty_pages = int(options.get("empty_pages", 0))
         self.tokens = TokenAuthority(state, faults, prefix="ya29.", access_ttl=int(options.get("access_ttl", 3599)),
                                      clock=self.clock)
         self._quota_lock = threading.Lock()
