@@ -16,7 +16,9 @@ from __future__ import annotations
 import functools
 import re
 import sys
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
@@ -204,9 +206,26 @@ def _budget(seconds: float):
 class Renderer:
     """Compiles and renders one kind of template (plain text for names, HTML for descriptions)."""
 
+    COMPILED_MAX = 256   # rules' templates, compiled once per process (compiling costs more than rendering)
+
     def __init__(self, limits: Limits | None = None, *, html: bool):
         self.limits = limits or Limits()
         self.env = HubSandbox(self.limits, autoescape=html)
+        self._compiled: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _template(self, source: str) -> Any:
+        with self._lock:
+            template = self._compiled.get(source)
+            if template is not None:
+                self._compiled.move_to_end(source)
+                return template
+        template = self.env.from_string(source)
+        with self._lock:
+            self._compiled[source] = template
+            while len(self._compiled) > self.COMPILED_MAX:
+                self._compiled.popitem(last=False)
+        return template
 
     def check(self, source: str, known_names: Iterable[str]) -> None:
         """Refuse a template that is too long, does not parse or uses names the context lacks."""
@@ -229,7 +248,7 @@ class Renderer:
             raise TemplateProblem(f"the template is {len(source)} characters; at most "
                                   f"{self.limits.template_max_chars} are allowed")
         try:
-            template = self.env.from_string(source)
+            template = self._template(source)
         except TemplateSyntaxError as exc:
             raise TemplateProblem(f"line {exc.lineno}: {exc.message}") from None
         out: list[str] = []

@@ -2,9 +2,9 @@
 with its validation (against the target's catalog) and its `execute(run)`.
 
 Exactly-once effect per action:
-- task: Asana's custom external id is the effect key (`ensure_task` looks it up before creating,
-  and a racing duplicate is refused by Asana), so a crash between create and commit never makes
-  a second task.
+- task: Asana's custom external id is the effect key (a racing or repeated create is refused by
+  Asana; a retry looks it up before creating: `ensure_task`), so a crash between create and commit
+  never makes a second task. A first try creates straight away: nothing can exist yet.
 - project: Asana projects have no external id. The run records that a create was sent before
   sending it; only a run that finds such a record (an earlier attempt lost track of its answer)
   looks for the project by name before creating again."""
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..connectors.asana.resources import WorkspaceCatalog
+from ..errors import Fatal
 
 TASK_FIELDS = ("name", "permalink_url")
 PROJECT_FIELDS = ("name", "permalink_url")
@@ -78,14 +79,33 @@ def execute_task(run: Any) -> None:
     if run.target_gid:                      # an earlier attempt created it and recorded that
         run.note(f"task {run.target_gid} exists from an earlier attempt")
     else:
-        task, created = run.asana.ensure_task(
-            target["workspace_gid"], run.rendered.name, external_gid=run.external_gid,
-            html_notes=run.rendered.html_notes, projects=[target["project_gid"]] if target.get("project_gid") else (),
-            assignee=target.get("assignee_gid") or None, fields=TASK_FIELDS)
+        create = {"html_notes": run.rendered.html_notes,
+                  "projects": [target["project_gid"]] if target.get("project_gid") else (),
+                  "assignee": target.get("assignee_gid") or None, "fields": TASK_FIELDS}
+        if run.first_try:
+            task, created = _create_task(run, target["workspace_gid"], create)
+        else:
+            task, created = run.asana.ensure_task(target["workspace_gid"], run.rendered.name,
+                                                  external_gid=run.external_gid, **create)
         run.record_target("task", task["gid"], task.get("name") or run.rendered.name,
                           task.get("permalink_url") or "", created)
     if run.carry.attachments:
         run.copy_attachments(run.target_gid)
+
+
+def _create_task(run: Any, workspace_gid: str, create: dict) -> tuple[dict, bool]:
+    """First try: nothing can exist under this external id yet, so create without looking first
+    (one Asana call instead of two). Should a task exist all the same (a run repeated by hand,
+    a racing duplicate), Asana refuses the external id and the existing task is used."""
+    try:
+        return run.asana.create_task(workspace_gid, run.rendered.name, external_gid=run.external_gid, **create), True
+    except Fatal as exc:
+        if exc.status != 400:
+            raise
+        found = run.asana.task_by_external(run.external_gid)
+        if found is None:
+            raise
+        return found, False
 
 
 def execute_project(run: Any) -> None:

@@ -13,11 +13,13 @@ Delivery is at least once, the effect exactly once:
 429/5xx are retried by the job queue honouring Retry-After; permanent errors fail the run."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import mimetypes
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import select, update
@@ -45,7 +47,7 @@ def effect_key(rule_id: int, event: HubEvent) -> str:
     return f"r{rule_id}:{event.object_type}:{event.object_id}:{digest}"[:200]
 
 
-def enqueue_run(services: Any, session, run: RuleRun, *, retry_of: int | None = None) -> int | None:
+def enqueue_run(services: Any, session, run: Any, *, retry_of: int | None = None) -> int | None:
     dedupe = f"{JOB_KIND}:{run.rule_id}:{run.hub_event_id}"
     if retry_of is not None:
         dedupe += f":retry:{run.id}:{retry_of}"
@@ -75,7 +77,9 @@ def match_rules(services: Any, session, event: HubEvent) -> None:
             "attempts": 0, "detail": {}, "created_at": now, "updated_at": now}, ["installation_id", "effect_key"])
         if run_id is None:
             continue  # this rule already handles this occurrence
-        run = session.get(RuleRun, run_id)
+        run = SimpleNamespace(id=run_id, installation_id=event.installation_id, rule_id=rule.id,
+                              hub_event_id=event.id, object_type=event.object_type,
+                              object_id=event.object_id)   # what enqueue_run reads (no second SELECT)
         job_id = enqueue_run(services, session, run)
         trace(session, event.installation_id, "rule.matched",
               f"rule “{rule.name}” matched {event.kind} {event.object_type} {event.object_id}",
@@ -112,6 +116,7 @@ class Plan:
     target_gid: str | None
     creating_since: datetime | None
     detail: dict[str, Any]
+    first_try: bool = False                # no earlier attempt can have sent anything to the target
     crm: Any = None
     asana_connection: Any = None
 
@@ -129,6 +134,7 @@ class Execution:
     files: list[dict]
     created: bool = False
     messages: list[str] = field(default_factory=list)
+    deferred: list[dict] = field(default_factory=list)   # progress written with the outcome
 
     # the attributes actions use
     @property
@@ -151,24 +157,32 @@ class Execution:
     def creating_since(self) -> datetime | None:
         return self.plan.creating_since
 
+    @property
+    def first_try(self) -> bool:
+        return self.plan.first_try
+
     def note(self, message: str) -> None:
         self.messages.append(message)
 
     def _save(self, *, link: dict | None = None, trace_step: str | None = None, message: str = "",
               status: str = "ok", **values: Any) -> None:
-        p = self.plan
         with self.services.db.begin() as session:
-            if values:
-                values["updated_at"] = utcnow()
-                session.execute(update(RuleRun).where(RuleRun.id == p.run_id).values(**values))
-            if link is not None:
-                insert_ignore(session, RuleLink, {
-                    "installation_id": p.installation_id, "rule_id": p.rule_id, "run_id": p.run_id,
-                    "object_type": p.object_type, "object_id": p.object_id, "created_at": utcnow(), **link},
-                    ["run_id"])
-            if trace_step:
-                trace(session, p.installation_id, trace_step, message, status=status, hub_event_id=p.hub_event_id,
-                      rule_id=p.rule_id, job_id=self.job_id, run_id=p.run_id)
+            self._write(session, link=link, trace_step=trace_step, message=message, status=status, **values)
+
+    def _write(self, session, *, link: dict | None = None, trace_step: str | None = None, message: str = "",
+               status: str = "ok", **values: Any) -> None:
+        p = self.plan
+        if values:
+            values["updated_at"] = utcnow()
+            session.execute(update(RuleRun).where(RuleRun.id == p.run_id).values(**values))
+        if link is not None:
+            insert_ignore(session, RuleLink, {
+                "installation_id": p.installation_id, "rule_id": p.rule_id, "run_id": p.run_id,
+                "object_type": p.object_type, "object_id": p.object_id, "created_at": utcnow(), **link},
+                ["run_id"])
+        if trace_step:
+            trace(session, p.installation_id, trace_step, message, status=status, hub_event_id=p.hub_event_id,
+                  rule_id=p.rule_id, job_id=self.job_id, run_id=p.run_id)
 
     def mark_creating(self) -> None:
         self.plan.creating_since = utcnow()
@@ -178,10 +192,17 @@ class Execution:
         self.plan.target_gid, self.created = gid, created
         self.plan.detail["target_type"] = target_type
         verb = "created" if created else "found (made by an earlier attempt)"
-        self._save(target_gid=gid, detail=dict(self.plan.detail),
-                   link={"target_provider": "asana", "target_type": target_type, "target_gid": gid,
-                         "target_name": name[:1024], "target_url": url[:500]},
-                   trace_step=f"asana.{target_type}", message=f"Asana {target_type} {gid} {verb}: {name}"[:4000])
+        progress = dict(target_gid=gid, detail=dict(self.plan.detail),
+                        link={"target_provider": "asana", "target_type": target_type, "target_gid": gid,
+                              "target_name": name[:1024], "target_url": url[:500]},
+                        trace_step=f"asana.{target_type}", message=f"Asana {target_type} {gid} {verb}: {name}"[:4000])
+        if target_type == "task" and not (self.carry.attachments and self.files):
+            # its external id finds it again after a crash: written with the outcome, in the job's
+            # own transaction, instead of a transaction of its own (files to copy: now, so the
+            # run log shows the task before its attachments)
+            self.deferred.append(progress)
+        else:
+            self._save(**progress)
 
     def copy_attachments(self, parent_gid: str) -> None:
         """Stream each file from Pipedrive to Asana once. Too large or refused files are reported on
@@ -269,10 +290,18 @@ def _plan(services: Any, run_id: int) -> tuple[Plan | None, str | None]:
                                                                   rule.target_connection_id, action.provider)
         except Fatal as exc:
             raise RunFailed(str(exc)) from None
+        plan.first_try = run.attempts == 0 and run.target_gid is None and run.creating_since is None
         run.status, run.attempts, run.updated_at = "running", run.attempts + 1, utcnow()
         session.expunge(plan.crm)
         session.expunge(plan.asana_connection)
         return plan, None
+
+
+@functools.lru_cache(maxsize=8)
+def _renderer(limits: Limits) -> TargetRenderer:
+    """One per process and limits: its sandboxed environments and compiled templates are reused
+    (building and compiling them cost more than a render)."""
+    return TargetRenderer(limits)
 
 
 def _execute(services: Any, plan: Plan, job_id: int) -> Execution:
@@ -280,7 +309,7 @@ def _execute(services: Any, plan: Plan, job_id: int) -> Execution:
     source = PipedriveSource(services, plan.crm)
     warnings: list[str] = []
     record = source.load(plan.object_type, plan.object_id, plan.current, plan.carry, warnings)
-    renderer = TargetRenderer(Limits.from_settings(services.settings))
+    renderer = _renderer(Limits.from_settings(services.settings))
     event = {"kind": plan.kind, "occurred_at": plan.occurred_at.isoformat() + "Z" if plan.occurred_at else None}
     rendered = renderer.render(plan.name_template, plan.description_template, record, plan.carry, plan.mappings,
                                target=action.target_type, event=event, rule_name=plan.rule_name)
@@ -398,6 +427,8 @@ def _skip(ctx: JobContext, run_id: int, reason: str) -> None:
 def _succeed(ctx: JobContext, execution: Execution) -> None:
     plan = execution.plan
     session = ctx.session
+    for progress in execution.deferred:
+        execution._write(session, **progress)
     run = session.get(RuleRun, plan.run_id)
     detail = dict(plan.detail)
     detail.pop("uploading", None)

@@ -7,9 +7,11 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate
 
 from .actions import ACTIONS
+from .presets import PRESETS
 from .triggers import OPERATORS, TRIGGERS
 
 GID = validate.Length(max=100)
+MAX_ID = 2**63 - 1   # the hub's ids are 64-bit in both databases; JSON and URLs may carry any integer
 
 
 class Id(fields.Field):
@@ -49,6 +51,7 @@ class Carry(Schema):
 
 class Target(Schema):
     connection_id = fields.Integer(load_default=None, allow_none=True, strict=True,
+                                   validate=validate.Range(min=1, max=MAX_ID, error="no such connection"),
                                    metadata={"description": "the Asana connection (see /connections)"})
     workspace_gid = Id(load_default=None, allow_none=True, metadata={"type": "string", "nullable": True})
     project_gid = Id(load_default=None, allow_none=True, metadata={"type": "string", "nullable": True})
@@ -73,7 +76,9 @@ class RuleIn(Schema):
     carry = fields.Nested(Carry, load_default=lambda: Carry().load({}))
     action = fields.String(required=True, validate=validate.OneOf(list(ACTIONS)))
     target = fields.Nested(Target, load_default=lambda: Target().load({}))
-    name_template = fields.String(required=True, validate=validate.Length(max=200000))
+    name_template = fields.String(required=True, validate=[
+        validate.Length(min=1, max=200000),
+        validate.Regexp(r"[\s\S]*\S", error="the name template is empty")])   # blank is refused too
     description_template = fields.String(load_default="", validate=validate.Length(max=200000))
     field_mappings = fields.List(fields.Nested(FieldMapping), load_default=list, validate=validate.Length(max=50))
     status = fields.String(load_default=None, validate=validate.OneOf(["draft", "active"]),
@@ -96,7 +101,7 @@ RuleChange = _all_optional(RuleIn, "RuleChange")
 
 
 class _RuleCreate(RuleIn):
-    preset = fields.String(load_default=None, allow_none=True,
+    preset = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(list(PRESETS)),
                            metadata={"description": "create from a ready automation (see /presets); the other "
                                                     "fields then are optional, otherwise name, trigger, action and "
                                                     "name_template are required"})

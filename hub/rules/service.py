@@ -82,8 +82,11 @@ def rule_dict(rule: Rule, mappings: list[RuleFieldMapping], notices: list[str] |
             "updated_at": _iso(rule.updated_at), "activated_at": _iso(rule.activated_at), "notices": notices or []}
 
 
+MAX_ID = schemas.MAX_ID   # a URL may carry any integer; the database ids are 64-bit
+
+
 def _rule(session, installation_id: int, rule_id: int) -> Rule:
-    rule = session.get(Rule, rule_id)
+    rule = session.get(Rule, rule_id) if 0 < rule_id <= MAX_ID else None
     if rule is None or rule.installation_id != installation_id:
         raise NotFound(f"rule_id: no rule {rule_id} in this installation")
     return rule
@@ -465,7 +468,7 @@ def retry(services: Any, installation_id: int, rule_id: int, run_id: int, actor:
 
     with services.db.begin() as session:
         _rule(session, installation_id, rule_id)
-        run = session.get(RuleRun, run_id)
+        run = session.get(RuleRun, run_id) if 0 < run_id <= MAX_ID else None
         if run is None or run.rule_id != rule_id:
             raise NotFound(f"run_id: no run {run_id} of this rule")
         if run.status != "failed":

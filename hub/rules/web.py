@@ -377,7 +377,7 @@ OPERATIONS: list[tuple[str, str, str, Any, tuple[int, Any], list[dict]]] = [
      (200, schemas.Catalog),
      [{"name": "refresh", "in": "query", "schema": {"type": "string", "enum": ["0", "1"]},
        "description": "1: reload from the providers instead of the cache"},
-      {"name": "connection_id", "in": "query", "schema": {"type": "integer"},
+      {"name": "connection_id", "in": "query", "schema": {"type": "integer", "format": "int64", "minimum": 1},
        "description": "only this Asana connection"}]),
     ("post", "/preview", "Render a (saved or unsaved) rule against a real deal or lead", schemas.PreviewIn,
      (200, schemas.PreviewOut), []),
@@ -414,7 +414,8 @@ def build_openapi() -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for method, suffix, summary, request_schema, (status, response_schema), query in OPERATIONS:
         path = base + suffix
-        params = [{"name": name, "in": "path", "required": True, "schema": {"type": "integer"}}
+        params = [{"name": name, "in": "path", "required": True,
+                   "schema": {"type": "integer", "format": "int64", "minimum": 1, "maximum": service.MAX_ID}}
                   for name in re.findall(r"\{(\w+)\}", path)] + query
         op: dict[str, Any] = {"summary": summary, "tags": ["rules"], "parameters": params,
                               "responses": {str(status): {"description": "OK", "content": {
@@ -425,7 +426,12 @@ def build_openapi() -> dict[str, Any]:
         paths.setdefault(path, {})[method] = op
     for path, operations in paths.items():
         spec.path(path=path, operations=operations)
-    return spec.to_dict()
+    doc = spec.to_dict()
+    # a new rule comes from a ready automation, or names what every rule needs
+    doc["components"]["schemas"]["RuleCreate"]["anyOf"] = [
+        {"required": ["preset"], "properties": {"preset": {"type": "string"}}},
+        {"required": ["name", "trigger", "action", "name_template"]}]
+    return doc
 
 
 @bp.get("/api/v1/openapi.json")
