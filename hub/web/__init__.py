@@ -5,10 +5,12 @@ from datetime import timedelta
 
 from flask import Flask
 
+MAX_ID = 2**63 - 1  # BIGINT: an id in a URL beyond it names nothing
+
 from .health import bp as health_bp
 
 
-FEATURE_WEB_MODULES = ("hub.rules.web", "hub.sync.web", "hub.webhooks.web")
+FEATURE_WEB_MODULES = ("hub.rules.web", "hub.sync.web", "hub.webhooks.web", "hub.web.metrics")
 
 
 def _exists(module: str) -> bool:
@@ -20,6 +22,14 @@ def _exists(module: str) -> bool:
 
 def register_web(app: Flask) -> None:
     from . import api, pages
+
+    @app.before_request
+    def ids_in_range():
+        """An `<int:...>` beyond the database's range is simply not found, never a 500."""
+        from flask import abort, request
+        if any(isinstance(v, int) and v > MAX_ID for v in (request.view_args or {}).values()):
+            abort(404, "no such object")
+
     from .access import install_access_checks
 
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",

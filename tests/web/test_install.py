@@ -198,3 +198,10 @@ def test_sharing_callback_is_a_hint_never_a_permission(live_hub):
     assert installation(live_hub, iid).visibility == "all"  # anyone can send this POST: access is unchanged
     assert "Pipedrive reports the app is private now" in admin.get(f"/i/{iid}/settings").text
     assert requests.post(url, data="x").status_code == 400
+
+
+def test_ids_beyond_the_database_range_are_not_found(live_hub):
+    admin, iid = install(live_hub)
+    huge = 2**70
+    assert admin.get(f"/i/{huge}/settings", allow_redirects=False).status_code == 404
+    assert admin.get(f"/api/v1/installations/{huge}/connections").status_code == 404
