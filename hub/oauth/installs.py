@@ -287,6 +287,8 @@ def complete_target_connection(services: Any, app: ProviderApp, token: dict[str,
 
 def disconnect(services: Any, connection_id: int, actor: str, *, revoke_at_provider: bool = True) -> None:
     """Revoke at the provider (best effort), forget the tokens, keep the row for the record."""
+    from .tokens import fresh_tokens
+    fresh_tokens(services).pop(connection_id, None)
     with services.db.begin() as session:
         connection = session.get(Connection, connection_id)
         if connection is None or connection.status == "disconnected":

@@ -25,6 +25,12 @@ _local_locks: dict[int, threading.Lock] = {}
 _local_guard = threading.Lock()
 
 
+def fresh_tokens(services: Any) -> dict[int, tuple[str, Any]]:
+    """Per hub process: connection id -> (access token, refresh due). Spares every API call a read
+    and a decryption; a token revoked meanwhile gets a 401, and the 401 path asks the database."""
+    return services.extras.setdefault("fresh_tokens", {})
+
+
 def access_ref(connection_id: int) -> str:
     return f"connection:{connection_id}:access_token"
 
@@ -40,6 +46,7 @@ def _local_lock(connection_id: int) -> threading.Lock:
 
 def store_tokens(services: Any, session, connection: Connection, token: dict[str, Any]) -> None:
     """Keep a token response on the connection (inside the caller's transaction)."""
+    fresh_tokens(services).pop(connection.id, None)
     services.secrets.put(session, access_ref(connection.id), token["access_token"])
     if token.get("refresh_token"):
         services.secrets.put(session, refresh_ref(connection.id), token["refresh_token"])
@@ -63,16 +70,21 @@ class ConnectionTokens:
         return due is None or due > self.services.queue.clock.now()
 
     def access_token(self) -> str:
+        cached = fresh_tokens(self.services).get(self.connection_id)
+        if cached is not None and cached[1] is not None and cached[1] > self.services.queue.clock.now():
+            return cached[0]
         with self.services.db.begin() as session:
             connection = session.get(Connection, self.connection_id)
             self._check_usable(connection)
             if self._fresh(connection):
                 token = self.services.secrets.get(session, access_ref(self.connection_id))
                 if token:
+                    fresh_tokens(self.services)[self.connection_id] = (token, connection.refresh_due_at)
                     return token
         return self._refresh(rejected=None)
 
     def refresh_after_rejection(self, rejected: str | None) -> str:
+        fresh_tokens(self.services).pop(self.connection_id, None)
         return self._refresh(rejected=rejected)
 
     def _check_usable(self, connection: Connection | None) -> None:
@@ -108,6 +120,7 @@ class ConnectionTokens:
                     store_tokens(services, session, connection, token)
                     connection.refresh_count += 1
                     connection.last_refreshed_at = services.queue.clock.now()
+                    fresh_tokens(services)[self.connection_id] = (token["access_token"], connection.refresh_due_at)
                     return token["access_token"]
         raise NeedsReauth(f"{connection.provider} connection needs reconnection: the provider refused the refresh "
                           f"({refused})", self.connection_id)
