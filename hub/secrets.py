@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from .config import ConfigError
 from .logs import redactor
 from .store import Database, Secret, utcnow
+from .store.sql import insert_ignore
 
 CANARY_REF = "_hub.canary"
 CANARY_TEXT = "relay-hub key check"
@@ -118,12 +119,17 @@ class SecretStore:
         return session.execute(delete(Secret).where(Secret.ref.like(escaped + "%", escape="\\"))).rowcount
 
     def verify(self, db: Database) -> None:
-        """Create the canary on first start; afterwards it must decrypt with the configured keys."""
+        """Create the canary on first start; afterwards it must decrypt with the configured keys.
+        Processes starting together on a fresh database race to create it: the insert is
+        ON CONFLICT DO NOTHING, and every process then checks the one canary that was stored."""
         with db.begin() as session:
             row = session.scalar(select(Secret).where(Secret.ref == CANARY_REF))
             if row is None:
-                session.add(Secret(ref=CANARY_REF, ciphertext=self.ring.encrypt(CANARY_TEXT)))
-                return
+                now = utcnow()
+                if insert_ignore(session, Secret, {"ref": CANARY_REF, "ciphertext": self.ring.encrypt(CANARY_TEXT),
+                                                   "created_at": now, "updated_at": now}, ["ref"]) is not None:
+                    return
+                row = session.scalar(select(Secret).where(Secret.ref == CANARY_REF))
             if self.ring.decrypt(row.ciphertext) != CANARY_TEXT:
                 raise SecretKeyError("HUB_SECRET_KEYS: the key check failed")
 

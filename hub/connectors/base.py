@@ -86,6 +86,9 @@ def parse_retry_after(value: str | None) -> float | None:
             return None
 
 
+REFRESHES_PER_CALL = 2   # refreshes one call may make when the provider refuses its access token
+
+
 class ApiClient:
     """Subclasses set `provider` and override `error_message(response)` for their error bodies."""
 
@@ -144,10 +147,16 @@ class ApiClient:
         token = self.tokens.access_token() if self.tokens else None
         response = self._raw(method, url, params, json, data, files, headers, stream, token)
         if response.status_code == 401 and self.tokens is not None:
-            response.close()
-            token = self.tokens.refresh_after_rejection(token)
-            response = self._raw(method, url, params, json, data, files, headers, stream, token)
-            if response.status_code == 401:
+            # A token can expire or be replaced again between its refresh and its use (tokens that
+            # live seconds, a provider that ends older tokens on each refresh): a second refusal gets
+            # a second refresh; only a third one means the grant no longer works.
+            for _ in range(REFRESHES_PER_CALL):
+                response.close()
+                token = self.tokens.refresh_after_rejection(token)
+                response = self._raw(method, url, params, json, data, files, headers, stream, token)
+                if response.status_code != 401:
+                    break
+            else:
                 raise NeedsReauth(f"{self.provider} refused a freshly refreshed token: {self.error_message(response)}")
         return self.check(response, ok)
 

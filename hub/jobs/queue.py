@@ -102,9 +102,15 @@ class JobQueue:
         lock = "FOR UPDATE SKIP LOCKED" if self.db.is_postgres else ""
         # A job is claimable when it is due (or its lease ran out) and, with an ordering key, no
         # earlier job of that key is unfinished and no other job of that key holds a live lease.
+        # An attempt counts when a job *starts* (so a job that keeps killing its worker ends in the
+        # dead letter), not when it is claimed: jobs of a batch claim wait their turn, and if the
+        # worker dies before reaching one, its next claim is not another attempt. A single claim
+        # starts its job at once (started_at set here); batch claims leave started_at empty until
+        # `mark_started` writes it just before the job runs.
         sql = f"""
-            UPDATE jobs SET status = 'running', attempts = attempts + 1, locked_by = :worker,
-                   lease_until = :lease_until, started_at = :now, updated_at = :now
+            UPDATE jobs SET status = 'running',
+                   attempts = attempts + CASE WHEN status = 'running' AND started_at IS NULL THEN 0 ELSE 1 END,
+                   locked_by = :worker, lease_until = :lease_until, started_at = :started, updated_at = :now
             WHERE id IN (
                 SELECT j.id FROM jobs j
                 WHERE ((j.status = 'queued' AND j.run_at <= :now)
@@ -120,8 +126,10 @@ class JobQueue:
                 {lock})
             RETURNING id, kind, payload, attempts, max_attempts, ordering_key
         """
-        stmt = text(sql).bindparams(bindparam("now", type_=DateTime()), bindparam("lease_until", type_=DateTime()))
-        params: dict[str, Any] = {"worker": worker_id, "lease_until": lease_until, "now": now, "limit": limit}
+        stmt = text(sql).bindparams(bindparam("now", type_=DateTime()), bindparam("lease_until", type_=DateTime()),
+                                    bindparam("started", type_=DateTime()))
+        params: dict[str, Any] = {"worker": worker_id, "lease_until": lease_until, "now": now, "limit": limit,
+                                  "started": now if limit == 1 else None}
         if kinds:
             stmt = stmt.bindparams(bindparam("kinds", expanding=True))
             params["kinds"] = kinds
@@ -131,14 +139,28 @@ class JobQueue:
         claimed = [ClaimedJob(r.id, r.kind, r.payload or {}, r.attempts, r.max_attempts, r.ordering_key) for r in rows]
         return sorted(claimed, key=lambda c: c.id)
 
-    def complete(self, session: Session, job: ClaimedJob, worker_id: str) -> bool:
+    def mark_started(self, job: ClaimedJob, worker_id: str) -> bool:
+        """A job of a batch claim is about to run: from now on, losing its worker costs an attempt.
+        False when this worker no longer holds it (its lease ran out): then it must not run here."""
+        now = self.clock.now()
+        with self.db.begin() as session:
+            result = session.execute(update(Job).where(Job.id == job.id, Job.locked_by == worker_id,
+                                                       Job.status == RUNNING).values(started_at=now, updated_at=now))
+        return result.rowcount == 1
+
+    def complete(self, session: Session, job: ClaimedJob, worker_id: str, *,
+                 start_next: ClaimedJob | None = None) -> bool:
         """Mark done inside the handler's transaction; False if this worker no longer owns the job
-        (its lease ran out and another worker took it), in which case the caller must roll back."""
+        (its lease ran out and another worker took it), in which case the caller must roll back.
+        `start_next`: the next job of the same batch starts now (saves `mark_started`'s transaction)."""
         now = self.clock.now()
         result = session.execute(
             update(Job).where(Job.id == job.id, Job.locked_by == worker_id, Job.status == RUNNING)
             .values(status=DONE, finished_at=now, updated_at=now, lease_until=None, last_error=None)
         )
+        if result.rowcount == 1 and start_next is not None:
+            session.execute(update(Job).where(Job.id == start_next.id, Job.locked_by == worker_id,
+                                              Job.status == RUNNING).values(started_at=now, updated_at=now))
         return result.rowcount == 1
 
     def fail(self, job: ClaimedJob, worker_id: str, error: str, *, retry_after: float | None = None,

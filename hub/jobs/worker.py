@@ -69,15 +69,17 @@ class Worker:
         queue.on_enqueue(self.wake)
 
     # -- running one job ------------------------------------------------------------------------
-    def run_job(self, job: ClaimedJob) -> str:
+    def run_job(self, job: ClaimedJob, start_next: ClaimedJob | None = None) -> str:
         """Run a claimed job to one outcome: done, queued (retry/deferred) or dead. Every log line
-        written meanwhile (JSON format) names the job, its kind, attempt, worker and installation."""
+        written meanwhile (JSON format) names the job, its kind, attempt, worker and installation.
+        `start_next` (batch claims): when this job is done, the next one is marked started in the
+        same transaction."""
         payload = job.payload if isinstance(job.payload, dict) else {}
         with log_context(job_id=job.id, job_kind=job.kind, attempt=job.attempts, worker=self.worker_id,
                          installation_id=payload.get("installation_id")):
-            return self._run_job(job)
+            return self._run_job(job, start_next)
 
-    def _run_job(self, job: ClaimedJob) -> str:
+    def _run_job(self, job: ClaimedJob, start_next: ClaimedJob | None = None) -> str:
         if job.attempts > job.max_attempts:
             self.queue.bury_exhausted(job, self.worker_id)
             log.warning("job %s (%s) dead: its workers kept dying", job.id, job.kind)
@@ -96,7 +98,7 @@ class Worker:
                 else:
                     fn(ctx)
                 session = ctx.session
-                if self.queue.complete(session, job, self.worker_id):
+                if self.queue.complete(session, job, self.worker_id, start_next=start_next):
                     session.commit()
                     self.processed += 1
                     return "done"
@@ -134,12 +136,18 @@ class Worker:
             for job in jobs:
                 self._running[job.id] = job
         try:
-            for job in jobs:
+            started = limit == 1          # a single claim starts its job; a batch marks each one
+            for i, job in enumerate(jobs):
                 if self._stop.is_set():
                     # shutting down: hand the rest back at once instead of letting their leases run out
                     self.queue.release(job, self.worker_id)
                     continue
-                self.run_job(job)
+                if not started and not self.queue.mark_started(job, self.worker_id):
+                    log.warning("job %s lost its lease before it started; left to its new owner", job.id)
+                    continue
+                following = jobs[i + 1] if limit > 1 and i + 1 < len(jobs) else None
+                # done: the completing transaction also marked the next job started
+                started = self.run_job(job, start_next=following) == "done" and following is not None
         finally:
             with self._running_lock:
                 for job in jobs:

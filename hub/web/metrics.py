@@ -12,7 +12,10 @@ Two sources, so any web process answers for the whole cluster:
 Every query is bounded by an index or a LIMIT: a scrape stays cheap with millions of done jobs."""
 from __future__ import annotations
 
+import functools
+import hmac
 import logging
+import math
 import os
 import re
 import time
@@ -60,8 +63,7 @@ def dead_reason(error: str | None) -> str:
 
 def _quantile(values: list[float], q: float) -> float:
     """Nearest-rank quantile of a sorted list."""
-    index = min(len(values) - 1, max(0, int(round(q * len(values) + 0.5)) - 1))
-    return values[index]
+    return values[min(len(values) - 1, max(0, math.ceil(q * len(values)) - 1))]
 
 
 class DatabaseCollector(Collector):
@@ -255,23 +257,38 @@ class _InProcess(Collector):
 @bp.get("/metrics")
 def metrics() -> Response:
     services = current_app.extensions["hub"]
+    token = services.settings["metrics.token"]
+    if token and not hmac.compare_digest(request.headers.get("Authorization", "").encode(), f"Bearer {token}".encode()):
+        return Response("metrics: Authorization: Bearer <metrics.token> required\n", status=401, mimetype="text/plain",
+                        headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
     return Response(generate_latest(_registry(services)), mimetype=CONTENT_TYPE_LATEST)
 
 
+@functools.lru_cache(maxsize=1)
+def _known_providers() -> frozenset[str]:
+    from .. import connectors
+    return frozenset(connectors.available())
+
+
 # -- request hooks: webhook counters and the log context of a request ------------------------------
-@bp.before_app_request
 def _bind_request() -> None:
     view_args = request.view_args or {}
-    g._log_token = bind_context(request_id=request.headers.get("X-Request-Id") or uuid.uuid4().hex[:12],
+    g._log_token = bind_context(request_id=(request.headers.get("X-Request-Id") or uuid.uuid4().hex[:12])[:64],
                                 method=request.method, path=request.path,
                                 installation_id=view_args.get("installation_id"))
+
+
+@bp.record_once
+def _bind_first(state) -> None:
+    """Bind before the access checks run, so their log lines carry the request's fields too."""
+    state.app.before_request_funcs.setdefault(None, []).insert(0, _bind_request)
 
 
 @bp.after_app_request
 def _count_webhooks(response: Response) -> Response:
     if request.endpoint == "hooks.receive":
         provider = (request.view_args or {}).get("provider", "")
-        provider = provider if provider.isidentifier() and len(provider) <= 40 else "other"
+        provider = provider if provider in _known_providers() else "unknown"   # labels stay bounded
         if response.status_code < 300:
             body = response.get_json(silent=True) or {}
             WEBHOOKS_ACCEPTED.labels(provider, "duplicate" if body.get("duplicate") else "stored").inc()

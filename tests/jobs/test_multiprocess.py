@@ -77,7 +77,7 @@ def test_four_workers_one_killed_every_effect_exactly_once(pg_url, tmp_path):
             proc.send_signal(signal.SIGTERM)
         for proc in procs[1:]:
             try:
-                proc.wait(30)
+                proc.wait(90)
             except subprocess.TimeoutExpired:
                 proc.kill()
 
