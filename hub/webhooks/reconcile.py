@@ -17,7 +17,7 @@ from ..events import canonical_time, get_bookmark, known_state, record, set_book
 from ..jobs import JobContext, handler
 from ..oauth.clients import crm_client
 from ..scheduler import dynamic_schedules, Periodic
-from ..store import Installation, ObjectState
+from ..store import Installation, Job, ObjectState
 from ..store.sql import upsert
 
 log = logging.getLogger("hub.webhooks")
@@ -38,7 +38,13 @@ def reconcile_schedules(app: Any) -> list[Periodic]:
 def reconcile_all(ctx: JobContext) -> None:
     services = ctx.app.extensions["hub"]
     ids = list(ctx.session.scalars(select(Installation.id).where(Installation.status == "active")))
+    # an installation whose last poll is still queued or running gets no second one: polls would
+    # pile up behind each other and each repeat the same work
+    pending = {(job.payload or {}).get("installation_id") for job in ctx.session.scalars(
+        select(Job).where(Job.kind == "webhooks.reconcile", Job.status.in_(("queued", "running"))))}
     for installation_id in ids:
+        if installation_id in pending:
+            continue
         services.queue.enqueue(ctx.session, "webhooks.reconcile", {"installation_id": installation_id},
                                dedupe_key=f"reconcile:{installation_id}:{ctx.payload.get('slot', ctx.job_id)}",
                                ordering_key=f"{installation_id}:reconcile")

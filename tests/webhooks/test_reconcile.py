@@ -79,3 +79,19 @@ def test_ban_then_reconciliation_recovers_missed_events_exactly_once(make_live_h
     assert occurrences(hub, "deal.lost", won[0]["id"]) == 1
     with hub.services.db.begin() as s:
         assert s.scalar(select(func.count()).select_from(HubEvent)) > total
+
+
+def test_a_poll_still_pending_gets_no_second_one(make_live_hub):
+    from hub.jobs import Worker
+    from hub.store import Job
+    hub = make_live_hub()
+    iid = installed(hub)
+    services = hub.services
+    only_fan_out = Worker(services.queue, app=hub.app, worker_id="w", kinds=["webhooks.reconcile_all"])
+    for slot in (1, 2):  # two firings of the schedule while the first poll has not run yet
+        with services.db.begin() as s:
+            services.queue.enqueue(s, "webhooks.reconcile_all", {"slot": slot})
+        assert only_fan_out.run_once() == 1
+    with services.db.begin() as s:
+        polls = s.scalars(select(Job).where(Job.kind == "webhooks.reconcile")).all()
+    assert [p.payload["installation_id"] for p in polls] == [iid]
