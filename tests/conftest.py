@@ -1,7 +1,7 @@
 """Shared fixtures: a hub on SQLite and on PostgreSQL (a database of its own per test run)."""
 from __future__ import annotations
 
-pytest_plugins = ["tests.support.hubs"]
+pytest_plugins = ["tests.support.live", "tests.support.hubs"]
 
 import os
 import uuid

@@ -14,11 +14,10 @@ import uuid
 from typing import Any
 
 from sqlalchemy import delete, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ..logs import log_context
 from ..store import ProcessHeartbeat
+from ..store.sql import upsert
 from .errors import Defer, Fatal, Retriable
 from .queue import NOTIFY_CHANNEL, ClaimedJob, JobQueue
 from .registry import JobContext, get_handler
@@ -36,11 +35,8 @@ def record_heartbeat(queue: JobQueue, pid: str, role: str, *, is_leader: bool = 
     now = queue.clock.now()
     values = dict(id=pid, role=role, hostname=socket.gethostname(), pid=os.getpid(), started_at=now,
                   beat_at=now, is_leader=is_leader, info=info or {})
-    insert = pg_insert if db.is_postgres else sqlite_insert
-    stmt = insert(ProcessHeartbeat).values(**values).on_conflict_do_update(
-        index_elements=["id"], set_={"beat_at": now, "is_leader": is_leader, "info": info or {}})
     with db.begin() as session:
-        session.execute(stmt)
+        upsert(session, ProcessHeartbeat, values, ["id"], {"beat_at": now, "is_leader": is_leader, "info": info or {}})
 
 
 def remove_heartbeat(queue: JobQueue, pid: str) -> None:

@@ -5,6 +5,7 @@ import threading
 from contextlib import contextmanager
 from typing import Iterator
 
+import pytest
 from werkzeug.serving import make_server
 
 
@@ -44,3 +45,26 @@ def live_server(app, host: str = "127.0.0.1", port: int = 0) -> Iterator[LiveSer
         yield server
     finally:
         server.stop()
+
+
+def _no_app(environ, start_response):
+    start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+    return [b"no app plugged into the test server"]
+
+
+@pytest.fixture(scope="session")
+def swappable_server() -> Iterator[LiveServer]:
+    """One loopback server for the whole session; a test plugs in its own fresh app with `.app = ...`
+    (starting and stopping a server per test costs its shutdown poll every time)."""
+    with live_server(_no_app) as server:
+        yield server
+
+
+@pytest.fixture
+def plug(swappable_server):
+    """plug(app) -> the session server, serving `app` until the test ends."""
+    def plug_in(app) -> LiveServer:
+        swappable_server.app = app
+        return swappable_server
+    yield plug_in
+    swappable_server.app = _no_app

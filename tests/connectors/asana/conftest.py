@@ -16,7 +16,6 @@ from hub.connectors.asana.manifest import MANIFEST
 from hub.errors import NeedsReauth
 from hub.sandbox.asana import create_app
 from hub.sandbox.common import Faults, SandboxState
-from tests.support.live import live_server
 
 CLIENT_ID = "relay-hub-sandbox"
 CLIENT_SECRET = "sandbox-secret"
@@ -55,20 +54,8 @@ class SandboxTokens:
             return self.access
 
 
-class _AppSwitch:
-    """One loopback server for the session; each test plugs in its own fresh emulator."""
-
-    app = None
-
-    def __call__(self, environ, start_response):
-        return self.app(environ, start_response)
 
 
-@pytest.fixture(scope="session")
-def _live():
-    switch = _AppSwitch()
-    with live_server(switch) as srv:
-        yield switch, srv
 
 
 @pytest.fixture
@@ -86,11 +73,8 @@ def emu(app):
 
 
 @pytest.fixture
-def server(app, _live):
-    switch, srv = _live
-    switch.app = app
-    yield srv
-    switch.app = None
+def server(app, plug):
+    return plug(app)
 
 
 @pytest.fixture

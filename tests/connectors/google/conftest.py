@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -18,7 +18,6 @@ from hub.connectors.google.manifest import MANIFEST
 from hub.errors import NeedsReauth
 from hub.sandbox.common import Faults, SandboxState
 from hub.sandbox.google import create_app
-from tests.support.live import live_server
 
 CLIENT_ID, CLIENT_SECRET = "relay-hub-sandbox", "sandbox-secret"
 ANNA = "anna@sandbox.example"
@@ -64,19 +63,8 @@ class SandboxTokens:
             return self.access
 
 
-class _Switch:
-    def __init__(self):
-        self.app = None
-
-    def __call__(self, environ, start_response):
-        return self.app(environ, start_response)
 
 
-@pytest.fixture(scope="session")
-def _live_switch() -> Iterator[tuple[_Switch, Any]]:
-    switch = _Switch()
-    with live_server(switch) as srv:
-        yield switch, srv
 
 
 @pytest.fixture
@@ -96,11 +84,8 @@ def sandbox(app):
 
 
 @pytest.fixture
-def server(app, _live_switch):
-    switch, srv = _live_switch
-    switch.app = app
-    yield srv
-    switch.app = None
+def server(app, plug):
+    return plug(app)
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import requests
 from hub.sandbox.asana import create_app
 from hub.sandbox.common import Faults, SandboxState
 from tests.sandbox.openapi_conformance import SpecValidator, Tolerance, ValidatingSession
-from tests.support.live import live_server
 
 CLIENT_ID = "relay-hub-sandbox"
 CLIENT_SECRET = "sandbox-secret"
@@ -72,28 +71,13 @@ def emu(app):
     return app.extensions["sandbox"]
 
 
-class _AppSwitch:
-    """One loopback server for the session; each test plugs in its own fresh app (fast and isolated)."""
-
-    app = None
-
-    def __call__(self, environ, start_response):
-        return self.app(environ, start_response)
 
 
-@pytest.fixture(scope="session")
-def _live():
-    switch = _AppSwitch()
-    with live_server(switch) as srv:
-        yield switch, srv
 
 
 @pytest.fixture
-def server(app, _live):
-    switch, srv = _live
-    switch.app = app
-    yield srv
-    switch.app = None
+def server(app, plug):
+    return plug(app)
 
 
 def pkce_pair(method: str = "S256") -> tuple[str, str]:

@@ -173,22 +173,18 @@ def test_expire_now_knob(server, users):
     assert counters["grants"] >= 1
 
 
-def test_access_ttl_option(users, faults, _live):
+def test_access_ttl_option(users, faults, plug):
     from hub.sandbox.asana import create_app
     from hub.sandbox.common import SandboxState
 
     app = create_app(state=SandboxState(), faults=faults, options={"access_ttl": 60})
-    switch, srv = _live
-    switch.app = app
-    try:
-        user = app.extensions["sandbox"].users()[0]["gid"]
-        resp = requests.post(f"{srv.url}/-/oauth_authorize", data={
-            "client_id": "relay-hub-sandbox", "redirect_uri": "https://any.example/cb", "response_type": "code",
-            "state": "s", "user": user, "decision": "allow"}, allow_redirects=False, timeout=5)
-        code = parse_qs(urlsplit(resp.headers["Location"]).query)["code"][0]
-        body = requests.post(f"{srv.url}/-/oauth_token", data={
-            "grant_type": "authorization_code", "client_id": "relay-hub-sandbox", "client_secret": "sandbox-secret",
-            "redirect_uri": "https://any.example/cb", "code": code}, timeout=5).json()
-        assert body["expires_in"] == 60
-    finally:
-        switch.app = None
+    srv = plug(app)
+    user = app.extensions["sandbox"].users()[0]["gid"]
+    resp = requests.post(f"{srv.url}/-/oauth_authorize", data={
+        "client_id": "relay-hub-sandbox", "redirect_uri": "https://any.example/cb", "response_type": "code",
+        "state": "s", "user": user, "decision": "allow"}, allow_redirects=False, timeout=5)
+    code = parse_qs(urlsplit(resp.headers["Location"]).query)["code"][0]
+    body = requests.post(f"{srv.url}/-/oauth_token", data={
+        "grant_type": "authorization_code", "client_id": "relay-hub-sandbox", "client_secret": "sandbox-secret",
+        "redirect_uri": "https://any.example/cb", "code": code}, timeout=5).json()
+    assert body["expires_in"] == 60

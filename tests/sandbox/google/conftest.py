@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from html.parser import HTMLParser
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -13,7 +13,6 @@ import requests
 
 from hub.sandbox.common import Faults, SandboxState
 from hub.sandbox.google import create_app
-from tests.support.live import live_server
 
 from .discovery import Discovery
 
@@ -74,30 +73,13 @@ def sandbox(app):
     return app.extensions["sandbox"]
 
 
-class _Switch:
-    """One live server for the session whose WSGI app each test swaps in: starting and stopping a
-    server per test costs ~0.5 s of shutdown polling each."""
-
-    def __init__(self):
-        self.app = None
-
-    def __call__(self, environ, start_response):
-        return self.app(environ, start_response)
 
 
-@pytest.fixture(scope="session")
-def _live_switch() -> Iterator[tuple[_Switch, Any]]:
-    switch = _Switch()
-    with live_server(switch) as srv:
-        yield switch, srv
 
 
 @pytest.fixture
-def server(app, _live_switch):
-    switch, srv = _live_switch
-    switch.app = app
-    yield srv
-    switch.app = None
+def server(app, plug):
+    return plug(app)
 
 
 class _Hidden(HTMLParser):
