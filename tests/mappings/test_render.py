@@ -49,11 +49,11 @@ def test_escapes_from_the_sandbox_are_refused_with_a_message(html, source, messa
     ("{{ lipsum(100000) }}", "'lipsum' is undefined"),
 ])
 def test_huge_loops_and_huge_output_are_refused_quickly(html, source, message):
-    started = time.monotonic()
+    started = time.thread_time()  # CPU time: the budget the renderer enforces, whatever the machine's load
     with pytest.raises(TemplateProblem) as exc:
         html.render(source, CONTEXT)
     assert message in str(exc.value)
-    assert time.monotonic() - started < 2
+    assert time.thread_time() - started < 2
 
 
 def test_template_size_syntax_and_unknown_names_are_checked_before_saving(html):
