@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from ..connectors.base import CrmEvent
 from ..store import Bookmark, HubEvent, ObjectState, RunLog, utcnow
 from ..store.sql import insert_ignore, upsert
+from .stale import is_older, still_shows
 
 log = logging.getLogger("hub.events")
 Subscriber = Callable[[Any, Session, HubEvent], None]
@@ -71,14 +72,24 @@ def event_data(event: CrmEvent) -> dict[str, Any]:
 
 def record(services: Any, session: Session, installation_id: int, event: CrmEvent, *, source: str,
            inbox_event_id: int | None = None) -> HubEvent | None:
-    """Record one event unless its occurrence is known; update the object's state; notify subscribers."""
+    """Record one event unless its occurrence is known; keep the object's newest state; notify
+    subscribers. An event older than the state held is recorded and traced as stale; it changes no
+    state, and its transition counts only while the newer state still shows it (`stale.py`)."""
     occurrence = occurrence_key(event)
+    version = canonical_time(event.version) if event.version else ""
+    held, new_object = lock_state(session, installation_id, event.object_type, str(event.object_id))
+    data = event_data(event)
+    stale = not new_object and is_older(version, held.version)
+    acted = stale and still_shows(event, held.data, held.deleted)
+    if stale:
+        data["stale"] = {"version": version, "known_version": held.version, "acted": acted}
     new_id = insert_ignore(session, HubEvent, {
         "installation_id": installation_id, "occurrence": occurrence, "kind": event.kind,
         "object_type": event.object_type, "object_id": str(event.object_id), "source": source,
-        "inbox_event_id": inbox_event_id, "occurred_at": _naive(event.occurred_at), "data": event_data(event),
+        "inbox_event_id": inbox_event_id, "occurred_at": _naive(event.occurred_at), "data": data,
         "created_at": utcnow()}, ["installation_id", "occurrence"])
-    update_state(session, installation_id, event)
+    if not stale:
+        _write_state(session, held, new_object, event, version)
     if new_id is None:
         trace(session, installation_id, "duplicate", f"{event.kind} {event.object_type} {event.object_id}: "
               "already recorded, nothing to do", status="info", inbox_event_id=inbox_event_id, occurrence=occurrence)
@@ -86,9 +97,22 @@ def record(services: Any, session: Session, installation_id: int, event: CrmEven
     hub_event = session.get(HubEvent, new_id)
     trace(session, installation_id, "normalized", f"{event.kind} {event.object_type} {event.object_id}",
           hub_event_id=new_id, inbox_event_id=inbox_event_id, source=source)
-    for fn in _subscribers:
+    if stale:
+        what = f"{event.kind} {event.object_type} {event.object_id} (version {version}, known {held.version})"
+        trace(session, installation_id, "stale",
+              f"{what} is older than what we know, which still shows it: acted on" if acted else
+              f"{what} is older than what we know: no transition",
+              status="info", hub_event_id=new_id, inbox_event_id=inbox_event_id, version=version,
+              known_version=held.version, acted=acted)
+        if not acted:
+            return hub_event
+    for fn in subscribers():
         fn(services, session, hub_event)
     return hub_event
+
+
+def subscribers() -> list[Subscriber]:
+    return list(_subscribers)
 
 
 def _naive(moment: datetime | None) -> datetime | None:
@@ -97,24 +121,27 @@ def _naive(moment: datetime | None) -> datetime | None:
     return moment
 
 
-def update_state(session: Session, installation_id: int, event: CrmEvent) -> bool:
-    """Keep the newest state of the object; an event older than what we know changes nothing."""
+def lock_state(session: Session, installation_id: int, object_type: str, object_id: str) -> tuple[ObjectState, bool]:
+    """The object's state row, locked until this transaction ends (FOR UPDATE on PostgreSQL; SQLite
+    has one writer at a time), so two processes recording events of one object compare versions
+    one after the other. A new object gets an empty row first, which the caller fills in."""
+    keys = {"installation_id": installation_id, "object_type": object_type, "object_id": str(object_id)}
+    created = insert_ignore(session, ObjectState, {**keys, "version": "", "deleted": False, "data": {},
+                                                   "updated_at": utcnow()}, list(keys))
+    row = session.scalar(select(ObjectState).filter_by(**keys).with_for_update().execution_options(
+        populate_existing=True))
+    return row, created is not None
+
+
+def _write_state(session: Session, row: ObjectState, new_object: bool, event: CrmEvent, version: str) -> None:
+    """Keep the newest state; an event without ordering information never overwrites a known one."""
     deleted = event.kind.endswith(".deleted")
-    data = event.current if event.current is not None else (event.previous or {})
-    version = canonical_time(event.version) if event.version else ""
-    row = session.scalar(select(ObjectState).where(
-        ObjectState.installation_id == installation_id, ObjectState.object_type == event.object_type,
-        ObjectState.object_id == str(event.object_id)))
-    if row is not None and version and row.version and version < row.version:
-        return False
-    if row is not None and not version and not deleted:
-        return False  # no ordering information: never overwrite what we have
-    values = {"installation_id": installation_id, "object_type": event.object_type,
-              "object_id": str(event.object_id), "version": version or (row.version if row else ""),
-              "deleted": deleted, "data": data or {}, "updated_at": utcnow()}
-    upsert(session, ObjectState, values, ["installation_id", "object_type", "object_id"],
-           {"version": values["version"], "deleted": deleted, "data": values["data"], "updated_at": values["updated_at"]})
-    return True
+    if not new_object and not version and not deleted:
+        return
+    row.version = version or row.version or ""
+    row.deleted = deleted
+    row.data = (event.current if event.current is not None else (event.previous or {})) or {}
+    row.updated_at = utcnow()
 
 
 def known_state(session: Session, installation_id: int, object_type: str, object_id: str) -> ObjectState | None:

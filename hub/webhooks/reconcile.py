@@ -13,12 +13,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ..events import canonical_time, get_bookmark, known_state, record, set_bookmark, trace
+from ..events import canonical_time, get_bookmark, lock_state, record, set_bookmark, trace
+from ..events.stale import is_older
 from ..jobs import JobContext, handler
 from ..oauth.clients import crm_client
 from ..scheduler import dynamic_schedules, Periodic
-from ..store import Installation, Job, ObjectState
-from ..store.sql import upsert
+from ..store import Installation, Job, utcnow
 
 log = logging.getLogger("hub.webhooks")
 BOOKMARK = "reconcile:deals"
@@ -88,10 +88,9 @@ def reconcile_installation(services: Any, installation_id: int, *, job_id: int |
                 if baseline:
                     _store_baseline(session, installation_id, deal)
                     continue
-                state = known_state(session, installation_id, "deal", str(deal["id"]))
-                before = state.data if state is not None and state.data else None
-                if before is None and state is None:
-                    before = None
+                # locked, so a webhook of the same deal processed meanwhile waits for this comparison
+                state, _ = lock_state(session, installation_id, "deal", str(deal["id"]))
+                before = dict(state.data) if state.data else None
                 for event in reconcile_events(before, deal):
                     if record(services, session, installation_id, event, source="reconcile"):
                         counts["events"] += 1
@@ -125,11 +124,8 @@ def reconcile_installation(services: Any, installation_id: int, *, job_id: int |
 def _store_baseline(session, installation_id: int, deal: dict) -> None:
     """The API's view of the deal becomes its known state, unless a newer webhook state is there."""
     version = canonical_time(deal.get("update_time"))
-    row = known_state(session, installation_id, "deal", str(deal["id"]))
-    if row is not None and row.version and version and version < row.version:
+    row, new_object = lock_state(session, installation_id, "deal", str(deal["id"]))
+    if not new_object and is_older(version, row.version):
         return
-    upsert(session, ObjectState, {"installation_id": installation_id, "object_type": "deal",
-                                  "object_id": str(deal["id"]), "version": version or "",
-                                  "deleted": bool(deal.get("is_deleted")), "data": deal},
-           ["installation_id", "object_type", "object_id"],
-           {"version": version or "", "deleted": bool(deal.get("is_deleted")), "data": deal})
+    row.version, row.deleted, row.data = version or "", bool(deal.get("is_deleted")), deal
+    row.updated_at = utcnow()

@@ -7,7 +7,8 @@ reactivated with the counter at 0; no success for 3 days deletes the webhook. Al
 multiplied by `time_scale` so tests run the real schedule in milliseconds.
 
 Fault knobs: `webhooks_paused` holds deliveries in the queue, `webhook_duplicate_rate` sends an
-event twice with the same `meta.id`, `webhook_reorder_rate` swaps a delivery with the next one."""
+event twice with the same `meta.id`, `webhook_reorder_rate` holds a delivery back until a later
+delivery of the same object has gone out (the receiver sees the newer state first)."""
 from __future__ import annotations
 
 import copy
@@ -24,6 +25,7 @@ BAN_THRESHOLD = 10                  # failed first attempts before a ban
 BAN_SECONDS = 30 * 60
 DELETE_AFTER_SECONDS = 3 * 86400    # no successful delivery for 3 days -> webhook deleted
 LOG_LIMIT = 2000
+REORDER_HOLD_SECONDS = 10.0         # longest a reordered delivery waits for a later one of its object
 
 
 class Dispatcher:
@@ -37,6 +39,7 @@ class Dispatcher:
         self._queue: list[tuple[float, int, dict]] = []
         self._seq = itertools.count()
         self._inflight = 0
+        self._flushing = 0
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
         self._session_factory = session_factory
@@ -55,9 +58,18 @@ class Dispatcher:
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until nothing is queued or in flight (retries included); False on timeout."""
         with self._cond:
-            self._ensure_thread()
-            self._cond.notify_all()
-            return self._cond.wait_for(lambda: not self._queue and self._inflight == 0, timeout)
+            for n, entry in enumerate(self._queue):   # held-back deliveries stop waiting for a successor
+                if entry[2].get("waiting"):
+                    entry[2]["waiting"] = False
+                    self._queue[n] = (0.0, entry[1], entry[2])
+            heapq.heapify(self._queue)
+            self._flushing += 1                        # and no new one waits while someone flushes
+            try:
+                self._ensure_thread()
+                self._cond.notify_all()
+                return self._cond.wait_for(lambda: not self._queue and self._inflight == 0, timeout)
+            finally:
+                self._flushing -= 1
 
     def _ensure_thread(self) -> None:
         if self._thread is None or not self._thread.is_alive():
@@ -76,22 +88,62 @@ class Dispatcher:
                 paused = self._paused()
                 ready = sorted(e for e in self._queue if e[0] <= now and not (paused and e[2]["kind"] == "webhook"))
                 if ready:
-                    entry = ready[0]
-                    job = entry[2]
-                    later = [e for e in ready[1:] if e[2]["kind"] == "webhook"]
-                    if (job["kind"] == "webhook" and later and not job.get("held")
-                            and self.sandbox.faults.roll(self.sandbox.faults.settings.webhook_reorder_rate)):
-                        job["held"] = True          # sent right after the one that overtakes it
-                        entry = later[0]
-                    self._queue.remove(entry)
-                    heapq.heapify(self._queue)
-                    self._inflight += 1
-                    return entry[2]
+                    entry = self._reorder(ready, now)
+                    if entry is not None:
+                        self._queue.remove(entry)
+                        heapq.heapify(self._queue)
+                        self._inflight += 1
+                        return entry[2]
+                    continue
                 waits = [e[0] - now for e in self._queue if not (paused and e[2]["kind"] == "webhook")]
                 wait = min(waits) if waits else None
                 if paused and len(waits) < len(self._queue):
                     wait = 0.02 if wait is None else min(wait, 0.02)   # poll the pause knob
                 self._cond.wait(wait)
+
+    @staticmethod
+    def _object(job: dict) -> tuple | None:
+        if job["kind"] != "webhook":
+            return None
+        meta = job["payload"]["meta"]
+        return job["webhook_id"], meta.get("entity"), meta.get("entity_id")
+
+    def _reorder(self, ready: list[tuple[float, int, dict]], now: float) -> tuple[float, int, dict] | None:
+        """The entry to send next (call under the lock). A delivery the reorder knob picks is held
+        back until a later delivery of the same object (same webhook) has been sent, so the
+        receiver really gets the newer state first: one already queued goes ahead at once; if none
+        is queued, the delivery waits up to REORDER_HOLD_SECONDS (scaled) for one, then goes.
+        None: the queue changed, look again."""
+        entry = ready[0]
+        job = entry[2]
+        key = self._object(job)
+        if key is None or job.get("rolled"):
+            return entry
+        job["rolled"] = True   # one roll per delivery attempt
+        if any(e[1] < entry[1] and e[2].get("waiting") and self._object(e[2]) == key for e in self._queue):
+            return self._overtake(entry)        # an earlier one of its object waits for this one
+        if not self.sandbox.faults.roll(self.sandbox.faults.settings.webhook_reorder_rate):
+            return entry
+        later = next((e for e in ready[1:] if self._object(e[2]) == key), None)
+        if later is not None:
+            job["held"] = True                  # sent right after the one that overtakes it
+            return later
+        if self._flushing:
+            return entry
+        job["waiting"] = True
+        self._queue.remove(entry)
+        heapq.heappush(self._queue, (now + REORDER_HOLD_SECONDS * self.time_scale, entry[1], job))
+        return None
+
+    def _overtake(self, entry: tuple[float, int, dict]) -> tuple[float, int, dict]:
+        """`entry` goes now; the held deliveries of its object become due right after it."""
+        key = self._object(entry[2])
+        for n, other in enumerate(self._queue):
+            if other[1] < entry[1] and other[2].get("waiting") and self._object(other[2]) == key:
+                other[2].update(held=True, waiting=False)
+                self._queue[n] = (0.0, other[1], other[2])
+        heapq.heapify(self._queue)
+        return entry
 
     def _run(self) -> None:
         session = self._session_factory()
@@ -144,7 +196,7 @@ class Dispatcher:
         retry = sb.record_delivery(job["webhook_id"], status, ok, job["attempt"], self.time_scale)
         if retry and job["attempt"] <= len(RETRY_DELAYS):
             delay = RETRY_DELAYS[job["attempt"] - 1] * self.time_scale
-            self.enqueue(dict(job, attempt=job["attempt"] + 1, held=False), delay)
+            self.enqueue(dict(job, attempt=job["attempt"] + 1, held=False, rolled=False, waiting=False), delay)
 
     def _log(self, log: list, entry: dict) -> None:
         with self._cond:

@@ -170,12 +170,32 @@ def test_duplicate_knob_sends_the_same_event_twice(hook, emu, receiver, faults):
     assert len(reqs) == 2 and reqs[0]["json"]["meta"]["id"] == reqs[1]["json"]["meta"]["id"]
 
 
-def test_reorder_knob_swaps_with_the_next_delivery(hook, emu, receiver, faults):
-    hook("create", "deal")
+def test_reorder_knob_sends_the_newer_state_of_an_object_first(hook, emu, receiver, faults):
+    hook("*", "deal")
     faults.update({"webhooks_paused": True, "webhook_reorder_rate": 1.0})
-    first = emu.create_deal("First", stage_id=1)
-    second = emu.create_deal("Second", stage_id=1)
+    deal = emu.create_deal("First title", stage_id=1)
+    other = emu.create_deal("Another deal", stage_id=1)
+    emu.update_deal(deal["id"], {"title": "Second title"})
     faults.update({"webhooks_paused": False})
     assert emu.flush(5)
-    ids = [r["json"]["meta"]["entity_id"] for r in receiver.wait_for(lambda rs: len(rs) >= 2, path="/hooks")]
-    assert ids == [str(second["id"]), str(first["id"])]
+    got = [(r["json"]["meta"]["entity_id"], r["json"]["meta"]["action"])
+           for r in receiver.wait_for(lambda rs: len(rs) >= 3, path="/hooks")]
+    # the create of the deal is held back until its change has gone out (swapping it with the next
+    # delivery, of another deal, would reorder nothing): the receiver sees the newer state first
+    assert got == [(str(deal["id"]), "change"), (str(deal["id"]), "create"), (str(other["id"]), "create")]
+    assert [d["payload"]["data"]["title"] for d in emu.deliveries if d.get("payload")][:2] == ["Second title", "First title"]
+
+
+def test_reorder_knob_holds_a_live_delivery_until_the_next_change_of_its_object(hook, emu, receiver, faults):
+    hook("*", "deal")
+    emu.dispatcher.time_scale = 1.0                   # a held delivery waits up to 10 s for its successor
+    faults.update({"webhook_reorder_rate": 1.0})
+    deal = emu.create_deal("Held", stage_id=1)       # held back: nothing later of this deal yet
+    emu.update_deal(deal["id"], {"title": "Overtakes"})
+    lone = emu.create_deal("Alone", stage_id=1)       # held back too; flush lets it go
+    assert emu.flush(5)
+    got = [(r["json"]["meta"]["entity_id"], r["json"]["data"]["title"])
+           for r in receiver.wait_for(lambda rs: len(rs) >= 3, path="/hooks")]
+    assert got == [(str(deal["id"]), "Overtakes"), (str(deal["id"]), "Held"), (str(lone["id"]), "Alone")]
+
+
