@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 import requests
@@ -112,22 +113,55 @@ def test_duplicates_and_retries_share_the_event_id_and_store_once(hub):
     assert events(hub, deal["id"]).count(("deal.won", str(deal["id"]))) == 1
 
 
-def test_out_of_order_delivery_does_not_roll_state_back(hub):
+class StepClock:
+    """The sandbox CRM's clock in a test: each change a second and a half after the last, so the
+    update_time of every change differs (it has one-second resolution) whatever the CPU speed."""
+
+    def __init__(self) -> None:
+        self.now = float(int(time.time()))
+
+    def __call__(self) -> float:
+        return self.now
+
+    def tick(self) -> None:
+        self.now += 1.5
+
+
+def test_out_of_order_delivery_is_stale_and_does_not_roll_state_back(make_live_hub, db_url):
+    hub = make_live_hub(db_url, **SCALE)
     installed(hub)
     pd = hub.emulator("pipedrive")
-    requests.post(f"{hub.url}/sandbox/pipedrive/_sandbox/faults", json={"webhook_reorder_rate": 1.0})
+    pd.clock = clock = StepClock()
     stages = stage_ids(pd)
     deal = pd.create_deal("Shuffled", stage_id=stages[0])
-    for stage in stages[1:]:
-        pd.move_stage(deal["id"], stage)
-    pd.update_deal(deal["id"], {"title": "Shuffled (final)"})
-    requests.post(f"{hub.url}/sandbox/pipedrive/_sandbox/faults", json={"webhook_reorder_rate": 0.0})
     deliver(hub)
+    faults = f"{hub.url}/sandbox/pipedrive/_sandbox/faults"
+    requests.post(faults, json={"webhooks_paused": True, "webhook_reorder_rate": 1.0})
+    clock.tick()
+    pd.move_stage(deal["id"], stages[1])     # held back by the sandbox ...
+    clock.tick()
+    pd.move_stage(deal["id"], stages[2])     # ... until this newer change has been delivered
+    requests.post(faults, json={"webhooks_paused": False})
+    deliver(hub)
+    requests.post(faults, json={"webhook_reorder_rate": 0.0})
+
     with hub.services.db.begin() as s:
+        received = [json.loads(i.body)["data"]["stage_id"] for i in s.scalars(
+            select(InboxEvent).where(InboxEvent.body.contains('"change"')).order_by(InboxEvent.id))]
+        assert received == [stages[2], stages[1]]          # the hub really got the newer state first
         state = s.scalar(select(ObjectState).where(ObjectState.object_id == str(deal["id"])))
-        assert state.data["title"] == "Shuffled (final)" and state.data["stage_id"] == stages[-1]
-    moves = [k for k, _ in events(hub, deal["id"]) if k == "deal.stage_changed"]
-    assert len(moves) == len(stages) - 1
+        assert state.data["stage_id"] == stages[2]         # the late, older change did not roll it back
+        moves = {e.data["to_stage_id"]: e for e in s.scalars(select(HubEvent).where(
+            HubEvent.kind == "deal.stage_changed", HubEvent.object_id == str(deal["id"])))}
+        assert set(moves) == {str(stages[1]), str(stages[2])}    # both are stored
+        late = moves[str(stages[1])]
+        assert late.data["stale"] == {"version": late.data["stale"]["version"], "known_version": state.version,
+                                      "acted": False}
+        assert late.data["stale"]["version"] < state.version
+        traces = [r.message for r in s.scalars(select(RunLog).where(RunLog.step == "stale", RunLog.hub_event_id == late.id))]
+        assert len(traces) == 1 and "older than what we know: no transition" in traces[0]
+        assert late.data["stale"]["version"] in traces[0] and state.version in traces[0]
+        assert "stale" not in moves[str(stages[2])].data
 
 
 def _hook(hub) -> tuple[str, tuple[str, str]]:
