@@ -3,8 +3,9 @@
 
 Delivery is at least once, the effect exactly once:
 - matching runs inside the transaction that records the event (hub.events.subscribe); the run row
-  (unique effect key: rule, object, occurrence) and its job (dedupe key: rule, event) are written
-  there, so a duplicate event or a second matching pass adds nothing;
+  (unique effect key: rule, object, occurrence; or rule, object for a rule that fires once per
+  object) and its job (dedupe key: rule, event) are written there, so a duplicate event or a second
+  matching pass adds nothing;
 - the job makes provider calls outside any transaction and keeps its progress (target created,
   files copied) in short transactions, so a retry continues instead of repeating; the target
   itself is found-or-created by the Asana external id (tasks) or a guarded look-up (projects);
@@ -42,7 +43,11 @@ log = logging.getLogger("hub.rules")
 JOB_KIND = "rule.execute"
 
 
-def effect_key(rule_id: int, event: HubEvent) -> str:
+def effect_key(rule_id: int, event: HubEvent, fires: str = "every") -> str:
+    """The run's unique key: per occurrence (a deal won, reopened and won again runs twice), or
+    per object for a rule that fires once, so that choice holds across processes as well."""
+    if fires == "once":
+        return f"r{rule_id}:{event.object_type}:{event.object_id}:once"[:200]
     digest = hashlib.sha256(event.occurrence.encode()).hexdigest()[:32]
     return f"r{rule_id}:{event.object_type}:{event.object_id}:{digest}"[:200]
 
@@ -69,7 +74,12 @@ def match_rules(services: Any, session, event: HubEvent) -> None:
         reason = trigger.mismatch(rule, event.data or {})
         if reason is not None:
             continue
-        key = effect_key(rule.id, event)
+        if rule.fires == "once" and _ran_for(session, rule.id, event):
+            trace(session, event.installation_id, "rule.once",
+                  f"rule “{rule.name}” already ran for {event.object_type} {event.object_id}; it fires once per "
+                  f"{event.object_type}", status="info", hub_event_id=event.id, rule_id=rule.id)
+            continue
+        key = effect_key(rule.id, event, rule.fires)
         now = utcnow()
         run_id = insert_ignore(session, RuleRun, {
             "installation_id": event.installation_id, "rule_id": rule.id, "hub_event_id": event.id,
@@ -84,6 +94,13 @@ def match_rules(services: Any, session, event: HubEvent) -> None:
         trace(session, event.installation_id, "rule.matched",
               f"rule “{rule.name}” matched {event.kind} {event.object_type} {event.object_id}",
               hub_event_id=event.id, rule_id=rule.id, job_id=job_id, run_id=run_id)
+
+
+def _ran_for(session, rule_id: int, event: HubEvent) -> bool:
+    """A run of this rule for this object exists (also one made while the rule fired every time)."""
+    return session.scalar(select(RuleRun.id).where(
+        RuleRun.installation_id == event.installation_id, RuleRun.rule_id == rule_id,
+        RuleRun.object_type == event.object_type, RuleRun.object_id == event.object_id).limit(1)) is not None
 
 
 # -- one run --------------------------------------------------------------------------------------

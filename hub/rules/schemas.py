@@ -8,7 +8,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from .actions import ACTIONS
 from .presets import PRESETS
-from .triggers import OPERATORS, TRIGGERS
+from .triggers import FIRES, OPERATORS, TRIGGERS
 
 GID = validate.Length(max=100)
 MAX_ID = 2**63 - 1   # the hub's ids are 64-bit in both databases; JSON and URLs may carry any integer
@@ -72,6 +72,10 @@ class RuleIn(Schema):
     trigger = fields.String(required=True, validate=validate.OneOf(list(TRIGGERS)))
     pipeline_id = Id(load_default=None, allow_none=True, metadata={"type": "string", "nullable": True})
     stage_id = Id(load_default=None, allow_none=True, metadata={"type": "string", "nullable": True})
+    fires = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(list(FIRES)),
+                          metadata={"description": "when the trigger happens again to the same deal: run 'every' "
+                                                   "time, or 'once' per deal. Left out: the trigger's default "
+                                                   "(moved to a stage: once; won, lost: every); lead added: once"})
     conditions = fields.List(fields.Nested(Condition), load_default=list, validate=validate.Length(max=20))
     carry = fields.Nested(Carry, load_default=lambda: Carry().load({}))
     action = fields.String(required=True, validate=validate.OneOf(list(ACTIONS)))
@@ -123,6 +127,7 @@ class RuleOut(Schema):
     trigger = fields.String()
     pipeline_id = fields.String(allow_none=True)
     stage_id = fields.String(allow_none=True)
+    fires = fields.String()
     conditions = fields.List(fields.Nested(Condition))
     carry = fields.Nested(Carry)
     action = fields.String()

@@ -69,7 +69,7 @@ def flatten(messages: Any, prefix: str = "") -> dict[str, str]:
 def rule_dict(rule: Rule, mappings: list[RuleFieldMapping], notices: list[str] | None = None) -> dict[str, Any]:
     carry = Carry.from_dict(rule.carry).as_dict()
     return {"id": rule.id, "name": rule.name, "status": rule.status, "preset": rule.preset, "trigger": rule.trigger,
-            "pipeline_id": rule.pipeline_id, "stage_id": rule.stage_id,
+            "pipeline_id": rule.pipeline_id, "stage_id": rule.stage_id, "fires": rule.fires,
             "conditions": [{k: c[k] for k in ("field", "op", "value", "label") if k in c} for c in rule.conditions or []],
             "carry": {"title": True, **carry}, "action": rule.action,
             "target": {"connection_id": rule.target_connection_id, **{k: (rule.target or {}).get(k) for k in
@@ -195,6 +195,8 @@ def parse(body: Any, *, partial_of: dict[str, Any] | None = None) -> dict[str, A
         base["carry"] = dict(base.get("carry", {}))
         base["conditions"] = [{k: c[k] for k in ("field", "op", "value") if k in c} for c in base["conditions"]]
         base["field_mappings"] = [{"source": m["source"], "key": m["key"]} for m in base["field_mappings"]]
+        if body.get("trigger", base.get("trigger")) != base.get("trigger"):
+            base.pop("fires", None)   # another trigger, and no choice given: that trigger's default
         body = {**base, **body}
     try:
         return schemas.RuleIn().load(body)
@@ -232,6 +234,8 @@ def check(services: Any, installation_id: int, data: dict[str, Any], *, complete
         data["pipeline_id"] = None
     if not trigger.needs_stage:
         data["stage_id"] = None
+    if not trigger.repeats or not data.get("fires"):
+        data["fires"] = trigger.default_fires
     carry = data["carry"]
     if carry.get("attachments") and not action.attachments:
         carry["attachments"] = False
@@ -322,7 +326,7 @@ def check(services: Any, installation_id: int, data: dict[str, Any], *, complete
 def _store(session, rule: Rule, data: dict[str, Any], mappings: list[Mapping]) -> None:
     rule.name = data["name"].strip()
     rule.trigger, rule.action = data["trigger"], data["action"]
-    rule.pipeline_id, rule.stage_id = data["pipeline_id"], data["stage_id"]
+    rule.pipeline_id, rule.stage_id, rule.fires = data["pipeline_id"], data["stage_id"], data["fires"]
     rule.conditions = [dict(c) for c in data["conditions"]]
     rule.carry = {k: bool(v) for k, v in data["carry"].items() if k != "title"}
     rule.target_connection_id = data["target"].get("connection_id")

@@ -25,6 +25,8 @@ class Trigger:
     needs_pipeline: bool
     needs_stage: bool = False
     files: bool = True        # the CRM keeps files on this object type
+    repeats: bool = True      # can happen again to the same object (won, reopened, won again)
+    default_fires: str = "every"   # for new rules: "every" time it happens, or "once" per object
 
     def mismatch(self, rule: Any, data: dict[str, Any]) -> str | None:
         """Why the event does not fit the rule (None: it fits). `data` is HubEvent.data."""
@@ -42,11 +44,16 @@ class Trigger:
 
 
 TRIGGERS: dict[str, Trigger] = {t.kind: t for t in (
+    # a deal won again after a reopen is a new win (a renewal, a corrected loss): every time
     Trigger("deal.won", "Deal won", "deal", needs_pipeline=True),
     Trigger("deal.lost", "Deal lost", "deal", needs_pipeline=True),
-    Trigger("deal.stage_changed", "Deal moved to a stage", "deal", needs_pipeline=True, needs_stage=True),
-    Trigger("lead.added", "Lead added", "lead", needs_pipeline=False, files=False),
+    # a deal moved back and forth between stages would get the same task again: once per deal
+    Trigger("deal.stage_changed", "Deal moved to a stage", "deal", needs_pipeline=True, needs_stage=True,
+            default_fires="once"),
+    Trigger("lead.added", "Lead added", "lead", needs_pipeline=False, files=False, repeats=False,
+            default_fires="once"),
 )}
+FIRES = {"every": "every time", "once": "once per deal (or lead)"}
 
 
 def describe(condition: dict[str, Any]) -> str:

@@ -23,7 +23,7 @@ from ..web.access import current_user
 from . import schemas, service
 from .actions import ACTIONS
 from .presets import PRESETS
-from .triggers import OPERATORS, TRIGGERS
+from .triggers import FIRES, OPERATORS, TRIGGERS
 
 log = logging.getLogger("hub.rules")
 bp = Blueprint("rules", __name__, template_folder=str(Path(__file__).parent / "templates"))
@@ -58,7 +58,8 @@ def catalog_view(installation_id: int, *, refresh: bool = False, connection_id: 
                                       "users": [{"id": u.gid, "name": u.name + (f" <{u.email}>" if u.email else "")}
                                                 for u in w.users]} for w in workspaces or []]})
     return {"triggers": [{"kind": t.kind, "label": t.label, "object_type": t.object_type,
-                          "needs_pipeline": t.needs_pipeline, "needs_stage": t.needs_stage} for t in TRIGGERS.values()],
+                          "needs_pipeline": t.needs_pipeline, "needs_stage": t.needs_stage, "repeats": t.repeats,
+                          "default_fires": t.default_fires} for t in TRIGGERS.values()],
             "actions": [{"kind": a.kind, "label": a.label, "target_type": a.target_type,
                          "attachments": a.attachments} for a in ACTIONS.values()],
             "operators": dict(OPERATORS), "pipelines": cat.pipelines or [], "deal_fields": cat.deal_fields or [],
@@ -117,6 +118,7 @@ def form_body(form) -> dict[str, Any]:
                [{"source": "person", "key": k} for k in form.getlist("map_person")]
     return {"name": form.get("name", ""), "trigger": form.get("trigger", ""),
             "pipeline_id": form.get("pipeline_id") or None, "stage_id": form.get("stage_id") or None,
+            "fires": form.get("fires") or None,
             "conditions": conditions,
             "carry": {k: bool(form.get(f"carry_{k}")) for k in ("value", "contacts", "notes", "attachments")},
             "action": form.get("action", ""),
@@ -136,7 +138,7 @@ def _editor(installation_id: int, rule: dict[str, Any], values: dict[str, Any], 
     mapped = {(m["source"], m["key"]) for m in values.get("field_mappings", [])}
     return render_template("rules/edit.html", installation=g.installation, rule=rule, values=values,
                            errors=errors or {}, catalog=catalog, connection=connection, mapped=mapped,
-                           preview=preview, triggers=TRIGGERS, actions=ACTIONS, operators=OPERATORS,
+                           preview=preview, triggers=TRIGGERS, actions=ACTIONS, operators=OPERATORS, fires=FIRES,
                            object_id=object_id,
                            trigger=TRIGGERS.get(values.get("trigger")), action=ACTIONS.get(values.get("action"))), status
 

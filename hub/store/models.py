@@ -390,6 +390,8 @@ class Rule(Base):
     trigger: Mapped[str] = mapped_column(String(40))                  # deal.won deal.lost deal.stage_changed lead.added
     pipeline_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     stage_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    # every: one run per occurrence (won, reopened, won again: two); once: one run per object ever
+    fires: Mapped[str] = mapped_column(String(10), default="every", server_default="every")
     conditions: Mapped[list[Any]] = mapped_column(JSON, default=list)  # [{field, op, value}]
     carry: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # {value, contacts, notes, attachments}
     action: Mapped[str] = mapped_column(String(40))                   # asana.task | asana.project
@@ -450,7 +452,8 @@ class RuleRun(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
     __table_args__ = (Index("ux_rule_runs_effect", "installation_id", "effect_key", unique=True),
-                      Index("ix_rule_runs_rule", "rule_id", "id"))
+                      Index("ix_rule_runs_rule", "rule_id", "id"),
+                      Index("ix_rule_runs_object", "rule_id", "object_type", "object_id"))
 
 
 class RuleLink(Base):

@@ -53,7 +53,7 @@ def _trace(installation_id: int, hub_event: HubEvent | None = None, inbox_id: in
 
 def _event_json(e: HubEvent) -> dict:
     return {"id": e.id, "kind": e.kind, "object_type": e.object_type, "object_id": e.object_id, "source": e.source,
-            "occurrence": e.occurrence, "inbox_event_id": e.inbox_event_id,
+            "occurrence": e.occurrence, "inbox_event_id": e.inbox_event_id, "stale": (e.data or {}).get("stale"),
             "occurred_at": e.occurred_at.isoformat() + "Z" if e.occurred_at else None,
             "created_at": e.created_at.isoformat() + "Z"}
 
