@@ -72,7 +72,7 @@ class RuleIn(Schema):
     trigger = fields.String(required=True, validate=validate.OneOf(list(TRIGGERS)))
     pipeline_id = Id(load_default=None, allow_none=True, metadata={"type": "string", "nullable": True})
     stage_id = Id(load_default=None, allow_none=True, metadata={"type": "string", "nullable": True})
-    fires = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(list(FIRES)),
+    fires = fields.String(validate=validate.OneOf(list(FIRES)),
                           metadata={"description": "when the trigger happens again to the same deal: run 'every' "
                                                    "time, or 'once' per deal. Left out: the trigger's default "
                                                    "(moved to a stage: once; won, lost: every); lead added: once"})

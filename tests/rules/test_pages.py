@@ -13,7 +13,7 @@ def form_of(env, rule_id: int, **changes) -> dict:
     """The editor's form fields as a browser would send them, from the rule's JSON."""
     r = env.browser.get(f"/api/v1/installations/{env.iid}/rules/{rule_id}").json()
     form = {"name": r["name"], "trigger": r["trigger"], "pipeline_id": r["pipeline_id"] or "",
-            "stage_id": r["stage_id"] or "", "action": r["action"],
+            "stage_id": r["stage_id"] or "", "fires": r["fires"], "action": r["action"],
             "connection_id": str(r["target"]["connection_id"] or ""),
             "workspace_gid": r["target"]["workspace_gid"] or "", "project_gid": r["target"]["project_gid"] or "",
             "assignee_gid": r["target"]["assignee_gid"] or "", "team_gid": r["target"]["team_gid"] or "",

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 import requests
 from sqlalchemy import func, select
 
 from hub.store import HubEvent, InboxEvent, Job, ObjectState, RegisteredWebhook, RunLog
+from tests.support.clock import StepClock
 from tests.web.conftest import install
 
 SCALE = {"sandbox.webhook_time_scale": 0.0005}
@@ -111,20 +111,6 @@ def test_duplicates_and_retries_share_the_event_id_and_store_once(hub):
     assert len(sent) >= 4  # every event went out twice
     assert count(hub, InboxEvent) == 2
     assert events(hub, deal["id"]).count(("deal.won", str(deal["id"]))) == 1
-
-
-class StepClock:
-    """The sandbox CRM's clock in a test: each change a second and a half after the last, so the
-    update_time of every change differs (it has one-second resolution) whatever the CPU speed."""
-
-    def __init__(self) -> None:
-        self.now = float(int(time.time()))
-
-    def __call__(self) -> float:
-        return self.now
-
-    def tick(self) -> None:
-        self.now += 1.5
 
 
 def test_out_of_order_delivery_is_stale_and_does_not_roll_state_back(make_live_hub, db_url):
