@@ -92,8 +92,10 @@ def reconcile_installation(services: Any, installation_id: int, *, job_id: int |
                 state, _ = lock_state(session, installation_id, "deal", str(deal["id"]))
                 before = dict(state.data) if state.data else None
                 for event in reconcile_events(before, deal):
-                    if record(services, session, installation_id, event, source="reconcile"):
-                        counts["events"] += 1
+                    recorded = record(services, session, installation_id, event, source="reconcile")
+                    stale = (recorded.data or {}).get("stale") if recorded is not None else None
+                    if recorded is not None and (stale is None or stale["acted"]):
+                        counts["events"] += 1   # a stale one recovered nothing: a newer state was there
                 _store_baseline(session, installation_id, deal)
             if newest:
                 set_bookmark(session, installation_id, BOOKMARK, {"since": newest})

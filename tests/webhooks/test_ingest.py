@@ -115,7 +115,8 @@ def test_duplicates_and_retries_share_the_event_id_and_store_once(hub):
 
 def test_out_of_order_delivery_is_stale_and_does_not_roll_state_back(make_live_hub, db_url):
     hub = make_live_hub(db_url, **SCALE)
-    installed(hub)
+    admin, iid = install(hub)
+    hub.run_jobs()
     pd = hub.emulator("pipedrive")
     pd.clock = clock = StepClock()
     stages = stage_ids(pd)
@@ -148,6 +149,11 @@ def test_out_of_order_delivery_is_stale_and_does_not_roll_state_back(make_live_h
         assert len(traces) == 1 and "older than what we know: no transition" in traces[0]
         assert late.data["stale"]["version"] in traces[0] and state.version in traces[0]
         assert "stale" not in moves[str(stages[2])].data
+    # the run log shows it: the event's trace in the JSON API, and a badge on the page
+    shown = admin.get(f"/api/v1/installations/{iid}/events/{late.id}").json()
+    assert shown["stale"]["acted"] is False
+    assert any(t["step"] == "stale" and "no transition" in t["message"] for t in shown["trace"])
+    assert "stale: no transition" in admin.get(f"/i/{iid}/events").text
 
 
 def _hook(hub) -> tuple[str, tuple[str, str]]:
