@@ -19,7 +19,7 @@ class FaultSettings:
     burst_429: int = 0               # the next N API requests get 429
     retry_after: int = 1             # seconds announced with a 429
     webhook_duplicate_rate: float = 0.0  # share of webhook deliveries sent twice (same event id)
-    webhook_reorder_rate: float = 0.0    # share of deliveries held back and sent after the next one
+    webhook_reorder_rate: float = 0.0    # share of deliveries held back until a later one of their object is sent
     webhooks_paused: bool = False        # deliveries queue up but are not sent
     strict_refresh: bool = False         # every refresh rotates the refresh token; reuse -> invalid_grant
 
