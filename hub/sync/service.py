@@ -505,6 +505,7 @@ def shares(session, sync: ContactSync) -> list[dict[str, Any]]:
         user = _connected_by(session, connection) if connection is not None else None
         run = session.get(SyncRun, share.last_run_id) if share.last_run_id else None
         out.append({"id": share.id, "mode": share.share_mode, "connection_id": share.google_connection_id,
+                    "owner_user_id": connection.owner_user_id if connection else "",
                     "account": (connection.account_email or connection.account_name) if connection else "",
                     "colleague": (user.name or user.email) if user is not None else (connection.connected_by
                                                                                     if connection else ""),

@@ -311,3 +311,20 @@ def test_a_user_cannot_raise_their_own_share_but_may_lower_or_stop_it(team):
     assert team.api(team.ben, "DELETE", share).status_code == 204
     with team.hub.services.db.begin() as s:
         assert s.get(ContactSync, team.share_id) is None
+
+
+def test_pages_offer_users_only_what_they_may_do(team):
+    iid = team.iid
+    rules_page = team.dev.get(f"/i/{iid}/rules").text
+    assert "Use this" not in rules_page and ">Activate<" not in rules_page
+    assert "Only an admin can create or change rules." in rules_page
+    assert "Use this" in team.admin.get(f"/i/{iid}/rules").text
+    editor = team.dev.get(f"/i/{iid}/rules/{team.rule_id}").text
+    assert "Save and activate" not in editor and "Only an admin can change rules." in editor
+    sync_page = team.dev.get(f"/i/{iid}/sync/{team.sync_id}").text
+    assert "Sync now" not in sync_page and "Stop sharing" not in sync_page
+    assert "Only an admin can change a sync." in sync_page
+    bens = team.ben.get(f"/i/{iid}/sync/{team.sync_id}").text
+    assert bens.count("Stop sharing") == 1 and "Share the label" not in bens
+    admins = team.admin.get(f"/i/{iid}/sync/{team.sync_id}").text
+    assert "Sync now" in admins and "Stop sharing" in admins
