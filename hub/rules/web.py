@@ -421,7 +421,7 @@ def build_openapi() -> dict[str, Any]:
     spec.components.schema("Error", schema=schemas.Error)
     errors = {str(code): {"description": text, "content": {"application/json": {"schema": "Error"}}}
               for code, text in ((400, "invalid input (or CSRF token)"), (401, "not signed in"),
-                                 (403, "not allowed for this installation"), (404, "no such installation or rule"),
+                                 (403, "not a member of this installation, or not an admin"), (404, "no such installation or rule"),
                                  (502, "a provider refused"), (503, "a provider is unavailable"))}
     base = "/api/v1/installations/{installation_id}/rules"
     paths: dict[str, dict[str, Any]] = {}
