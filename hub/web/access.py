@@ -181,7 +181,6 @@ def install_access_checks(app: Flask) -> None:
                 return forbidden("Only an admin can do this.", contact, required_role="admin")
             db_session.expunge(installation)
         g.installation, g.role = installation, role
-        g.is_installer = user.crm_user_id == installation.installer_user_id
         return None
 
     @app.before_request
