@@ -217,9 +217,9 @@ def _access_page(installation: Installation, directory: list[dict], directory_er
     """The visibility and roles page (one page: who may use the hub, and who of them are admins)."""
     with services().db.begin() as db_session:
         people = members(db_session, installation, directory)
+        values.setdefault("allowed", set(db_session.scalars(select(InstallationUser.crm_user_id).where(
+            InstallationUser.installation_id == installation.id, InstallationUser.allowed.is_(True)))))
     errors = values.get("errors") or {}
-    values.setdefault("allowed", {m["crm_user_id"] for m in people if m["role"] == "user"}
-                      if installation.visibility == "specific" else set())
     values.setdefault("choice", installation.visibility)
     return render_template("hub/visibility.html", installation=installation, directory=directory,
                            directory_error=directory_error, members=people, **values), (400 if errors else 200)

@@ -253,6 +253,11 @@ def test_admins_name_admins_and_the_installer_stays_one(team):
     # the page: Ada demotes Cleo with the roles form; Cleo is out again (visibility leaves her out)
     page = team.admin.get(f"/i/{team.iid}/visibility")
     assert f'name="role_{CLEO}"' in page.text and f'name="role_{ADMIN}"' not in page.text
+    bad = team.admin.form_post(f"/i/{team.iid}/roles", {f"role_{ADMIN}": "user", f"role_{CLEO}": "user"},
+                               csrf_from=f"/i/{team.iid}/visibility")
+    assert bad.status_code == 400 and "stays an admin" in bad.text
+    assert f'name="users" value="{BEN}" checked' in " ".join(bad.text.split())   # the access form keeps its state
+    assert team.api(team.cleo, "GET", "connections").status_code == 200  # nothing was half-saved
     saved = team.admin.form_post(f"/i/{team.iid}/roles", {f"role_{CLEO}": "user"}, csrf_from=f"/i/{team.iid}/visibility")
     assert saved.status_code == 200 and "Roles saved." in saved.text
     assert team.api(team.cleo, "GET", "connections").status_code == 403
