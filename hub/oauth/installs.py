@@ -15,6 +15,7 @@ from ..errors import Fatal
 from ..mail import queue_mail
 from ..store import AuditEvent, Connection, Installation, InstallationUser, utcnow
 from .flow import ProviderApp, id_token_claims, provider_app, revoke
+from .members import Refused, admins_contact, check_may_manage_connection, role_of
 from .tokens import access_ref, refresh_ref, store_tokens
 
 log = logging.getLogger("hub.oauth")
@@ -37,12 +38,12 @@ def on_uninstall(fn: Callable[[Any, Installation], None]) -> Callable[[Any, Inst
 
 
 class AccessDenied(Exception):
-    def __init__(self, message: str, installation: Installation | None = None):
+    """Refused at sign-in or connect; `contact` names the admins (only ever shown to people the CRM
+    vouched for as members of that company)."""
+
+    def __init__(self, message: str, contact: str | None = None):
         super().__init__(message)
-        # a detached copy: the transaction that found it is rolled back before the page renders
-        self.installation = None if installation is None else Installation(
-            id=installation.id, company_name=installation.company_name, installer_user_id=installation.installer_user_id,
-            installer_name=installation.installer_name, installer_email=installation.installer_email)
+        self.contact = contact
 
 
 @dataclass
@@ -63,18 +64,8 @@ def audit(session, installation_id: int | None, actor: str, action: str, **detai
 
 # -- who may use an installation ----------------------------------------------------------------
 def may_use(session, installation: Installation, crm_user_id: str | None) -> bool:
-    """The one visibility rule: installer always; others by the installation's visibility."""
-    if installation is None or installation.status != "active" or not crm_user_id:
-        return False
-    if crm_user_id == installation.installer_user_id:
-        return True
-    if installation.visibility == "all":
-        return True
-    if installation.visibility == "specific":
-        row = session.scalar(select(InstallationUser).where(
-            InstallationUser.installation_id == installation.id, InstallationUser.crm_user_id == crm_user_id))
-        return bool(row and row.allowed)
-    return False
+    """The one visibility rule: the installer and admins always; others by the installation's visibility."""
+    return role_of(session, installation, crm_user_id) is not None
 
 
 def grantor(installation: Installation) -> str:
@@ -141,7 +132,7 @@ def complete_crm_authorization(services: Any, app: ProviderApp, token: dict[str,
                     installation.visibility_confirmed = False
             else:
                 raise AccessDenied(f"Relay Hub is already installed for {installation.company_name}; "
-                                   f"ask {grantor(installation)} for access", installation)
+                                   f"ask {grantor(installation)} for access", admins_contact(session, installation))
             installation.status = "active"
             installation.uninstalled_at = None
             if installation.installer_user_id == who.user_id:
@@ -161,10 +152,10 @@ def complete_crm_authorization(services: Any, app: ProviderApp, token: dict[str,
         user.last_login_at = utcnow()
         if not may_use(session, installation, who.user_id):
             raise AccessDenied(f"Relay Hub for {installation.company_name} is not shared with you; "
-                               f"ask {grantor(installation)} to add you", installation)
+                               f"ask {grantor(installation)} to add you", admins_contact(session, installation))
         connection = _upsert_connection(session, installation.id, app, role="crm", account_id=who.user_id,
                                         name=who.name, email=who.email, token=token, by=who.user_id,
-                                        api_base=who.api_domain)
+                                        owner=who.user_id, api_base=who.api_domain)
         store_tokens(services, session, connection, token)
         return installation.id, who.user_id
 
@@ -179,21 +170,28 @@ def _upsert_user(session, installation_id: int, who: CrmIdentity) -> Installatio
     return user
 
 
-def _upsert_connection(session, installation_id: int, app: ProviderApp, *, role: str, account_id: str, name: str,
-                       email: str, token: dict[str, Any], by: str, api_base: str) -> Connection:
-    connection = session.scalar(select(Connection).where(
-        Connection.installation_id == installation_id, Connection.provider == app.provider,
+def _find_connection(session, installation_id: int, provider: str, role: str, account_id: str) -> Connection | None:
+    return session.scalar(select(Connection).where(
+        Connection.installation_id == installation_id, Connection.provider == provider,
         Connection.role == role, Connection.account_id == account_id))
+
+
+def _upsert_connection(session, installation_id: int, app: ProviderApp, *, role: str, account_id: str, name: str,
+                       email: str, token: dict[str, Any], by: str, owner: str, api_base: str) -> Connection:
+    """New tokens for an account; a live connection keeps its owner (an admin's reconnect of a
+    colleague's account does not make it the admin's)."""
+    connection = _find_connection(session, installation_id, app.provider, role, account_id)
     if connection is None:
         connection = Connection(installation_id=installation_id, provider=app.provider, role=role, account_id=account_id)
         session.add(connection)
+    if connection.status == "disconnected" or not connection.owner_user_id:
+        connection.owner_user_id, connection.connected_by = owner, by
     connection.account_name, connection.account_email = name, email
     connection.status, connection.status_reason, connection.reauth_notified_at = "connected", None, None
     connection.scopes = token.get("scope") or ""
     connection.api_base = api_base
     connection.token_url = app.manifest.token_url
     connection.revoke_url = app.manifest.revoke_url or ""
-    connection.connected_by = by
     session.flush()
     return connection
 
@@ -265,7 +263,9 @@ def set_visibility(services: Any, installation_id: int, actor: str, visibility: 
 
 # -- target accounts (Asana, Google) --------------------------------------------------------------
 def complete_target_connection(services: Any, app: ProviderApp, token: dict[str, Any], installation_id: int,
-                               actor: str) -> int:
+                               actor: str, owner: str, role: str | None) -> int:
+    """Keep a target account's tokens for the member `owner`. A user may connect accounts of their
+    own, and reconnect those; only an admin reconnects an account a colleague connected."""
     missing = _missing_scopes(app, token)
     if missing:
         raise Fatal(f"{app.manifest.title} granted too little: allow {', '.join(missing)} to connect it")
@@ -277,12 +277,35 @@ def complete_target_connection(services: Any, app: ProviderApp, token: dict[str,
     if not account_id:
         account_id = email or f"{app.provider}-account"
     with services.db.begin() as session:
+        existing = _find_connection(session, installation_id, app.provider, "target", account_id)
+        if existing is not None and existing.status != "disconnected":
+            try:
+                check_may_manage_connection(session, session.get(Installation, installation_id), existing, owner, role)
+            except Refused as exc:
+                raise AccessDenied(f"This {app.manifest.title} account was connected by a colleague: only an admin "
+                                   "can reconnect it. Nothing was changed.", exc.contact) from None
         connection = _upsert_connection(session, installation_id, app, role="target", account_id=account_id,
-                                        name=name, email=email, token=token, by=actor,
+                                        name=name, email=email, token=token, by=actor, owner=owner,
                                         api_base=app.manifest.api_url or "")
         store_tokens(services, session, connection, token)
         audit(session, installation_id, actor, "connection.connected", provider=app.provider, account=email or account_id)
         return connection.id
+
+
+def disconnect_as(services: Any, installation_id: int, connection_id: int, crm_user_id: str, role: str | None,
+                  actor: str) -> None:
+    """A member disconnects a connection: LookupError if it is not this installation's, ValueError
+    for the installer's own CRM connection (that is the installation), Refused unless it is theirs
+    or they are an admin."""
+    with services.db.begin() as session:
+        connection = session.get(Connection, connection_id)
+        if connection is None or connection.installation_id != installation_id:
+            raise LookupError("connection_id: no such connection")
+        installation = session.get(Installation, installation_id)
+        if connection.role == "crm" and connection.account_id == installation.installer_user_id:
+            raise ValueError("connection_id: the installer's CRM connection ends only with uninstall")
+        check_may_manage_connection(session, installation, connection, crm_user_id, role)
+    disconnect(services, connection_id, actor)
 
 
 def disconnect(services: Any, connection_id: int, actor: str, *, revoke_at_provider: bool = True) -> None:

@@ -19,7 +19,7 @@ from flask import Blueprint, abort, current_app, flash, g, jsonify, redirect, re
 from marshmallow import ValidationError, fields
 
 from ..errors import Fatal, NeedsReauth, Retriable
-from ..web.access import current_user
+from ..web.access import admin, current_user
 from . import schemas, service
 from .actions import ACTIONS
 from .presets import PRESETS
@@ -91,6 +91,7 @@ def rules_page(installation_id: int):
 
 
 @bp.post("/i/<int:installation_id>/rules/new")
+@admin
 def new_rule(installation_id: int):
     preset = request.form.get("preset", "")
     try:
@@ -157,6 +158,7 @@ def edit_page(installation_id: int, rule_id: int):
 
 
 @bp.post("/i/<int:installation_id>/rules/<int:rule_id>")
+@admin
 def edit_submit(installation_id: int, rule_id: int):
     rule = _rule_or_404(installation_id, rule_id)
     values = form_body(request.form)
@@ -187,6 +189,7 @@ def edit_submit(installation_id: int, rule_id: int):
 
 
 @bp.post("/i/<int:installation_id>/rules/<int:rule_id>/activate")
+@admin
 def activate_page(installation_id: int, rule_id: int):
     rule = _rule_or_404(installation_id, rule_id)
     try:
@@ -198,6 +201,7 @@ def activate_page(installation_id: int, rule_id: int):
 
 
 @bp.post("/i/<int:installation_id>/rules/<int:rule_id>/deactivate")
+@admin
 def deactivate_page(installation_id: int, rule_id: int):
     rule = _rule_or_404(installation_id, rule_id)
     service.set_status(services(), installation_id, rule_id, "draft", actor())
@@ -206,6 +210,7 @@ def deactivate_page(installation_id: int, rule_id: int):
 
 
 @bp.post("/i/<int:installation_id>/rules/<int:rule_id>/delete")
+@admin
 def delete_page(installation_id: int, rule_id: int):
     rule = _rule_or_404(installation_id, rule_id)
     service.remove(services(), installation_id, rule_id, actor())
@@ -222,6 +227,7 @@ def runs_page(installation_id: int, rule_id: int):
 
 
 @bp.post("/i/<int:installation_id>/rules/<int:rule_id>/runs/<int:run_id>/retry")
+@admin
 def retry_page(installation_id: int, rule_id: int, run_id: int):
     try:
         service.retry(services(), installation_id, rule_id, run_id, actor())
@@ -277,6 +283,7 @@ def api_list(installation_id: int):
 
 
 @bp.post(API)
+@admin
 @_api
 def api_create(installation_id: int):
     body = _json_body()
@@ -310,6 +317,7 @@ def api_catalog(installation_id: int):
 
 
 @bp.post(API + "/preview")
+@admin
 @_api
 def api_preview(installation_id: int):
     body = _json_body()
@@ -330,6 +338,7 @@ def api_get(installation_id: int, rule_id: int):
 
 
 @bp.put(API + "/<int:rule_id>")
+@admin
 @_api
 def api_update(installation_id: int, rule_id: int):
     body = _json_body()
@@ -339,6 +348,7 @@ def api_update(installation_id: int, rule_id: int):
 
 
 @bp.delete(API + "/<int:rule_id>")
+@admin
 @_api
 def api_delete(installation_id: int, rule_id: int):
     service.remove(services(), installation_id, rule_id, actor())
@@ -346,12 +356,14 @@ def api_delete(installation_id: int, rule_id: int):
 
 
 @bp.post(API + "/<int:rule_id>/activate")
+@admin
 @_api
 def api_activate(installation_id: int, rule_id: int):
     return jsonify(service.set_status(services(), installation_id, rule_id, "active", actor()))
 
 
 @bp.post(API + "/<int:rule_id>/deactivate")
+@admin
 @_api
 def api_deactivate(installation_id: int, rule_id: int):
     return jsonify(service.set_status(services(), installation_id, rule_id, "draft", actor()))
@@ -364,6 +376,7 @@ def api_runs(installation_id: int, rule_id: int):
 
 
 @bp.post(API + "/<int:rule_id>/runs/<int:run_id>/retry")
+@admin
 @_api
 def api_retry(installation_id: int, rule_id: int, run_id: int):
     return jsonify(service.retry(services(), installation_id, rule_id, run_id, actor()))
@@ -410,7 +423,7 @@ def build_openapi() -> dict[str, Any]:
     spec.components.schema("Error", schema=schemas.Error)
     errors = {str(code): {"description": text, "content": {"application/json": {"schema": "Error"}}}
               for code, text in ((400, "invalid input (or CSRF token)"), (401, "not signed in"),
-                                 (403, "not allowed for this installation"), (404, "no such installation or rule"),
+                                 (403, "not a member of this installation, or not an admin"), (404, "no such installation or rule"),
                                  (502, "a provider refused"), (503, "a provider is unavailable"))}
     base = "/api/v1/installations/{installation_id}/rules"
     paths: dict[str, dict[str, Any]] = {}

@@ -110,6 +110,8 @@ class InstallationUser(Base):
     email: Mapped[str] = mapped_column(String(300), default="")
     is_admin: Mapped[bool] = mapped_column(default=False)
     allowed: Mapped[bool] = mapped_column(default=False)       # on the 'specific users' list
+    # "admin" or "user"; the installer is an admin whatever this says (hub/oauth/members.py)
+    role: Mapped[str] = mapped_column(String(10), default="user", server_default="user")
     notified_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
@@ -141,6 +143,7 @@ class Connection(Base):
     last_refreshed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     reauth_notified_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     connected_by: Mapped[str] = mapped_column(String(100), default="")
+    owner_user_id: Mapped[str] = mapped_column(String(100), default="", server_default="")  # CRM user who connected it
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 

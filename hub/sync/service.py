@@ -27,6 +27,10 @@ FIELDS = ("name", "google_connection_id", "group", "new_group_name", "direction"
           "conflict_policy", "schedule_seconds", "delete_share", "contact_cap", "enabled")
 
 
+class ShareRefused(PermissionError):
+    """A user (not an admin) asked for more than their own share allows; the message names the field."""
+
+
 class SyncInputError(ValueError):
     def __init__(self, fields: dict[str, str]):
         super().__init__("; ".join(f"{k}: {v}" for k, v in fields.items()))
@@ -319,8 +323,10 @@ def candidate_json(session, connection: Connection) -> dict[str, Any]:
 
 def _connected_by(session, connection: Connection) -> InstallationUser | None:
     """The colleague who connected the account (`connected_by` is the actor: "Name (crm id)" or the id)."""
-    found = re.search(r"\(([^()]+)\)$", connection.connected_by or "")
-    crm_user_id = found.group(1) if found else connection.connected_by
+    crm_user_id = connection.owner_user_id
+    if not crm_user_id:  # written before connections had owners
+        found = re.search(r"\(([^()]+)\)$", connection.connected_by or "")
+        crm_user_id = found.group(1) if found else connection.connected_by
     return session.scalar(select(InstallationUser).where(InstallationUser.installation_id == connection.installation_id,
                                                          InstallationUser.crm_user_id == crm_user_id))
 
@@ -432,15 +438,30 @@ def _get_share(session, installation_id: int, sync_id: int, share_id: int) -> Co
     return share
 
 
+def _check_own_share(session, share: ContactSync, as_user: str | None) -> None:
+    """`as_user`: None for an admin (or the CLI); else the CRM user id of a user, who may change
+    only a share that goes to a Google account they connected themselves."""
+    if as_user is None:
+        return
+    connection = session.get(Connection, share.google_connection_id)
+    if connection is None or connection.owner_user_id != as_user:
+        raise ShareRefused("share_id: only an admin can change another colleague's share")
+
+
 def change_share(services: Any, installation_id: int, sync_id: int, share_id: int, by: str,
-                 data: Mapping[str, Any]) -> ContactSync:
+                 data: Mapping[str, Any], *, as_user: str | None = None) -> ContactSync:
+    """Change a share's mode. A user (`as_user`) may lower their own share to read only, never
+    raise it: can-edit lets their edits reach the CRM, which only an admin grants."""
     errors: dict[str, str] = {}
     mode = _share_input(data, errors)
     with services.db.begin() as s:
         parent = get(s, installation_id, sync_id)
         share = _get_share(s, installation_id, sync_id, share_id)
+        _check_own_share(s, share, as_user)
         if errors:
             raise SyncInputError(errors)
+        if as_user is not None and mode == "edit" and share.share_mode != "edit":
+            raise ShareRefused("mode: only an admin can make a share can-edit")
         if share.share_mode != mode:
             share.share_mode, share.direction = mode, ("two_way" if mode == "edit" else "crm_to_google")
             share.updated_at = utcnow()
@@ -458,11 +479,13 @@ def change_share(services: Any, installation_id: int, sync_id: int, share_id: in
     return share
 
 
-def remove_share(services: Any, installation_id: int, sync_id: int, share_id: int, by: str) -> None:
+def remove_share(services: Any, installation_id: int, sync_id: int, share_id: int, by: str, *,
+                 as_user: str | None = None) -> None:
     """Stop sharing: the colleague keeps the contacts they have; the hub no longer keeps them in step.
     A run of the share still working ends at its next checkpoint (its links are gone)."""
     with services.db.begin() as s:
         share = _get_share(s, installation_id, sync_id, share_id)
+        _check_own_share(s, share, as_user)
         connection = s.get(Connection, share.google_connection_id)
         s.query(SyncLink).filter(SyncLink.sync_id == share_id).delete(synchronize_session=False)
         s.query(SyncConflict).filter(SyncConflict.sync_id == share_id).delete(synchronize_session=False)
@@ -482,6 +505,7 @@ def shares(session, sync: ContactSync) -> list[dict[str, Any]]:
         user = _connected_by(session, connection) if connection is not None else None
         run = session.get(SyncRun, share.last_run_id) if share.last_run_id else None
         out.append({"id": share.id, "mode": share.share_mode, "connection_id": share.google_connection_id,
+                    "owner_user_id": connection.owner_user_id if connection else "",
                     "account": (connection.account_email or connection.account_name) if connection else "",
                     "colleague": (user.name or user.email) if user is not None else (connection.connected_by
                                                                                     if connection else ""),

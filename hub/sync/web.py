@@ -14,7 +14,7 @@ from sqlalchemy import select
 from hub.errors import Fatal, NeedsReauth, Retriable
 from hub.store import Connection
 from hub.store.models import ContactSync, SyncRun
-from hub.web.access import current_user
+from hub.web.access import admin, current_user, member, requires, restricted_to
 
 from . import service
 from .engine import SyncBusy, SyncEngine
@@ -85,6 +85,7 @@ def _percent(raw: str | None) -> Any:
 
 # -- pages ----------------------------------------------------------------------------------------
 @bp.route("/i/<int:installation_id>/sync", methods=["GET", "POST"])
+@requires(GET="member", POST="admin")
 def index(installation_id: int):
     with services().db.begin() as s:
         connections = service.google_connections(s, installation_id)
@@ -133,6 +134,7 @@ def _load(installation_id: int, sync_id: int) -> dict[str, Any]:
 
 
 @bp.route("/i/<int:installation_id>/sync/<int:sync_id>", methods=["GET", "POST"])
+@requires(GET="member", POST="admin")
 def detail(installation_id: int, sync_id: int):
     errors: dict[str, str] = {}
     form_values = None
@@ -155,6 +157,7 @@ def detail(installation_id: int, sync_id: int):
 
 
 @bp.post("/i/<int:installation_id>/sync/<int:sync_id>/run")
+@admin
 def run_now(installation_id: int, sync_id: int):
     try:
         job = service.run_now(services(), installation_id, sync_id, _who())
@@ -165,6 +168,7 @@ def run_now(installation_id: int, sync_id: int):
 
 
 @bp.post("/i/<int:installation_id>/sync/<int:sync_id>/shares")
+@admin
 def share(installation_id: int, sync_id: int):
     """Share the label with a colleague's Google account (the form of the Sharing section)."""
     try:
@@ -183,24 +187,28 @@ def share(installation_id: int, sync_id: int):
 
 
 @bp.post("/i/<int:installation_id>/sync/<int:sync_id>/shares/<int:share_id>")
+@member  # a user changes only their own share (service.change_share checks)
 def share_change(installation_id: int, sync_id: int, share_id: int):
     """Change a share's mode, or stop sharing (`action=remove`)."""
     try:
         if request.form.get("action") == "remove":
-            service.remove_share(services(), installation_id, sync_id, share_id, _who())
+            service.remove_share(services(), installation_id, sync_id, share_id, _who(), as_user=restricted_to())
             flash("Sharing stopped; the colleague keeps the contacts they have.")
         else:
             changed = service.change_share(services(), installation_id, sync_id, share_id, _who(),
-                                           {"mode": request.form.get("mode")})
+                                           {"mode": request.form.get("mode")}, as_user=restricted_to())
             flash(f"The share is now {service.SHARE_MODES[changed.share_mode]}.")
     except LookupError as exc:
         abort(404, str(exc))
+    except service.ShareRefused as exc:
+        abort(403, str(exc))
     except service.SyncInputError as exc:
         abort(400, "; ".join(f"{k}: {v}" for k, v in exc.fields.items()))
     return redirect(url_for("sync.detail", installation_id=installation_id, sync_id=sync_id) + "#sharing")
 
 
 @bp.post("/i/<int:installation_id>/sync/<int:sync_id>/deletions")
+@admin
 def deletions(installation_id: int, sync_id: int):
     decision = request.form.get("decision")
     if decision not in ("confirm", "discard"):
@@ -224,6 +232,11 @@ def _not_found(message: str = "sync_id: no such sync"):
     return jsonify({"error": "not_found", "message": message}), 404
 
 
+def _refused(exc: Exception):
+    field, _, message = str(exc).partition(": ")
+    return jsonify({"error": "forbidden", "message": str(exc), "fields": {field: message}}), 403
+
+
 def _body() -> dict[str, Any] | None:
     body = request.get_json(silent=True)
     return body if isinstance(body, dict) else None
@@ -239,6 +252,7 @@ def api_list(installation_id: int):
 
 
 @bp.post(API)
+@admin
 def api_create(installation_id: int):
     body = _body()
     if body is None:
@@ -275,6 +289,7 @@ def api_get(installation_id: int, sync_id: int):
 
 
 @bp.patch(API + "/<int:sync_id>")
+@admin
 def api_change(installation_id: int, sync_id: int):
     body = _body()
     if body is None:
@@ -289,6 +304,7 @@ def api_change(installation_id: int, sync_id: int):
 
 
 @bp.post(API + "/<int:sync_id>/run")
+@admin
 def api_run(installation_id: int, sync_id: int):
     try:
         job = service.run_now(services(), installation_id, sync_id, _who())
@@ -298,6 +314,7 @@ def api_run(installation_id: int, sync_id: int):
 
 
 @bp.post(API + "/<int:sync_id>/deletions")
+@admin
 def api_deletions(installation_id: int, sync_id: int):
     body = _body() or {}
     if not isinstance(body.get("confirm"), bool):
@@ -320,6 +337,7 @@ def api_shares(installation_id: int, sync_id: int):
 
 
 @bp.post(API + "/<int:sync_id>/shares")
+@admin
 def api_share(installation_id: int, sync_id: int):
     body = _body()
     if body is None:
@@ -336,14 +354,17 @@ def api_share(installation_id: int, sync_id: int):
 
 
 @bp.patch(API + "/<int:sync_id>/shares/<int:share_id>")
+@member  # a user changes only their own share (service.change_share checks)
 def api_share_change(installation_id: int, sync_id: int, share_id: int):
     body = _body()
     if body is None:
         return _invalid({"body": "expected a JSON object"})
     try:
-        service.change_share(services(), installation_id, sync_id, share_id, _who(), body)
+        service.change_share(services(), installation_id, sync_id, share_id, _who(), body, as_user=restricted_to())
     except LookupError as exc:
         return _not_found(str(exc))
+    except service.ShareRefused as exc:
+        return _refused(exc)
     except service.SyncInputError as exc:
         return _invalid(exc.fields)
     with services().db.begin() as s:
@@ -352,11 +373,14 @@ def api_share_change(installation_id: int, sync_id: int, share_id: int):
 
 
 @bp.delete(API + "/<int:sync_id>/shares/<int:share_id>")
+@member  # a user stops only their own share (service.remove_share checks)
 def api_share_remove(installation_id: int, sync_id: int, share_id: int):
     try:
-        service.remove_share(services(), installation_id, sync_id, share_id, _who())
+        service.remove_share(services(), installation_id, sync_id, share_id, _who(), as_user=restricted_to())
     except LookupError as exc:
         return _not_found(str(exc))
+    except service.ShareRefused as exc:
+        return _refused(exc)
     return "", 204
 
 

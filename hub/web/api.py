@@ -6,14 +6,19 @@ from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import select
 
 from ..oauth import installs
+from ..oauth.members import Refused, members, set_roles
 from ..store import AuditEvent, Connection, Installation, InstallationUser
-from .access import current_user, require_installer
+from .access import admin, current_user, forbidden, member
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 
 def services():
     return current_app.extensions["hub"]
+
+
+class RoleIn(Schema):
+    role = fields.String(required=True, validate=validate.OneOf(("admin", "user")))
 
 
 class VisibilityIn(Schema):
@@ -37,7 +42,7 @@ def installation_json(installation: Installation) -> dict:
 def connection_json(c: Connection) -> dict:
     return {"id": c.id, "provider": c.provider, "role": c.role, "account_id": c.account_id,
             "account_name": c.account_name, "account_email": c.account_email, "status": c.status,
-            "status_reason": c.status_reason, "scopes": c.scopes,
+            "status_reason": c.status_reason, "scopes": c.scopes, "owner_user_id": c.owner_user_id,
             "token_expires_at": c.token_expires_at.isoformat() + "Z" if c.token_expires_at else None}
 
 
@@ -45,7 +50,7 @@ def connection_json(c: Connection) -> dict:
 def me():
     user = current_user()
     if user is None:
-        return jsonify({"error": "unauthorized", "message": "Sign in with Pipedrive first."}), 401
+        return jsonify({"error": "unauthorized", "message": "Sign in first."}), 401
     return jsonify({"installation_id": user.installation_id, "crm_user_id": user.crm_user_id, "name": user.name})
 
 
@@ -63,14 +68,17 @@ def connections(installation_id: int):
 
 
 @bp.post("/installations/<int:installation_id>/connections/<int:connection_id>/disconnect")
+@member  # users disconnect their own; installs.disconnect_as checks whose it is
 def disconnect(installation_id: int, connection_id: int):
-    with services().db.begin() as session:
-        connection = session.get(Connection, connection_id)
-        if connection is None or connection.installation_id != installation_id:
-            return jsonify({"error": "not_found", "message": "connection_id: no such connection"}), 404
-        if connection.role == "crm" and connection.account_id == g.installation.installer_user_id:
-            return jsonify({"error": "invalid", "message": "connection_id: the installer's CRM connection ends only with uninstall"}), 400
-    installs.disconnect(services(), connection_id, current_user().actor)
+    user = current_user()
+    try:
+        installs.disconnect_as(services(), installation_id, connection_id, user.crm_user_id, g.role, user.actor)
+    except LookupError as exc:
+        return jsonify({"error": "not_found", "message": str(exc)}), 404
+    except ValueError as exc:
+        return jsonify({"error": "invalid", "message": str(exc)}), 400
+    except Refused as exc:
+        return forbidden(str(exc), exc.contact)
     return jsonify({"ok": True})
 
 
@@ -83,10 +91,8 @@ def get_visibility(installation_id: int):
 
 
 @bp.put("/installations/<int:installation_id>/visibility")
+@admin
 def put_visibility(installation_id: int):
-    denied = require_installer()
-    if denied:
-        return denied
     try:
         body = VisibilityIn().load(request.get_json(silent=True) or {})
     except ValidationError as exc:
@@ -114,10 +120,37 @@ def audit(installation_id: int):
                                 "detail": e.detail} for e in rows]})
 
 
+@bp.get("/installations/<int:installation_id>/members")
+def list_members(installation_id: int):
+    """The company's users the hub knows, each with the role the hub gives them (null: no access)."""
+    from .pages import company_directory
+    directory, error = company_directory(installation_id)
+    with services().db.begin() as session:
+        people = members(session, g.installation, directory)
+    return jsonify({"members": people, "directory_error": error})
+
+
+@bp.put("/installations/<int:installation_id>/members/<crm_user_id>/role")
+@admin
+def put_role(installation_id: int, crm_user_id: str):
+    try:
+        body = RoleIn().load(request.get_json(silent=True) or {})
+    except ValidationError as exc:
+        return bad_request(exc.messages)
+    from .pages import company_directory
+    directory, _ = company_directory(installation_id)
+    try:
+        set_roles(services(), installation_id, current_user().actor, {crm_user_id: body["role"]}, directory)
+    except ValueError as exc:
+        field, _, message = str(exc).partition(": ")
+        return bad_request({field: [message]})
+    with services().db.begin() as session:
+        [row] = [m for m in members(session, g.installation, directory) if m["crm_user_id"] == crm_user_id] or [None]
+    return jsonify(row)
+
+
 @bp.post("/installations/<int:installation_id>/uninstall")
+@admin
 def uninstall(installation_id: int):
-    denied = require_installer()
-    if denied:
-        return denied
     installs.uninstall(services(), installation_id, current_user().actor)
     return jsonify({"ok": True, "status": "uninstalled"})

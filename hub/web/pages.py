@@ -17,7 +17,8 @@ from ..oauth import installs
 from ..oauth.flow import authorization_url, exchange_code, provider_app
 from ..oauth.clients import crm_client
 from ..store import AuditEvent, Connection, Installation, InstallationUser
-from .access import current_user, forbidden, require_installer, sign_in
+from ..oauth.members import Refused, members, set_roles
+from .access import admin, current_user, forbidden, member, public, sign_in
 
 log = logging.getLogger("hub.web")
 bp = Blueprint("pages", __name__)
@@ -73,6 +74,7 @@ def login(provider: str):
 
 
 @bp.post("/logout")
+@public
 def logout():
     session.clear()
     return redirect(url_for("pages.index"))
@@ -112,13 +114,15 @@ def oauth_callback(provider: str):
             return _oauth_error("Signed out", "Your session ended while connecting; sign in and connect again.")
         with services().db.begin() as db_session:
             installation = db_session.get(Installation, user.installation_id)
-            if not installs.may_use(db_session, installation, user.crm_user_id):
-                return forbidden("You don't have access to this installation.", installation)
-        installs.complete_target_connection(services(), app, token, user.installation_id, user.actor)
+            role = installs.role_of(db_session, installation, user.crm_user_id)
+        if role is None:
+            return forbidden("You don't have access to this installation.", None)
+        installs.complete_target_connection(services(), app, token, user.installation_id, user.actor,
+                                            user.crm_user_id, role)
         flash(f"{manifest.title} connected.")
         return redirect(url_for("pages.settings", installation_id=user.installation_id))
     except installs.AccessDenied as exc:
-        return forbidden(str(exc), exc.installation)
+        return forbidden(str(exc), exc.contact)
     except Retriable as exc:
         return _oauth_error(f"{manifest.title} is not answering", f"{exc}. Nothing was stored; try again in a minute.", 502)
     except Fatal as exc:
@@ -138,6 +142,7 @@ def _user_name(installation_id: int, user_id: str) -> str:
 
 
 @bp.post("/oauth/<provider>/callback")
+@public  # a hint only: it never changes access
 def app_sharing_callback(provider: str):
     """Pipedrive's app-sharing notice {company_id, user_id, isShared}: a hint, never a permission."""
     body = request.get_json(silent=True)
@@ -148,6 +153,7 @@ def app_sharing_callback(provider: str):
 
 
 @bp.delete("/oauth/<provider>/callback")
+@public  # authenticated with the app's client credentials below
 def uninstall_callback(provider: str):
     """Pipedrive's uninstall notice, authenticated with HTTP Basic client_id:client_secret."""
     app = provider_app(services(), provider)
@@ -175,10 +181,8 @@ def company_directory(installation_id: int) -> tuple[list[dict], str | None]:
 
 
 @bp.route("/i/<int:installation_id>/visibility", methods=["GET", "POST"])
+@admin
 def visibility(installation_id: int):
-    denied = require_installer()
-    if denied:
-        return denied
     installation: Installation = g.installation
     setup = bool(request.values.get("setup"))
     directory, directory_error = company_directory(installation_id)
@@ -205,9 +209,35 @@ def visibility(installation_id: int):
     default = installation.visibility
     if not installation.visibility_confirmed and installation.shared_signal:
         default = "all"
+    return _access_page(installation, directory, directory_error, allowed=allowed, choice=default, setup=setup,
+                        errors=errors)
+
+
+def _access_page(installation: Installation, directory: list[dict], directory_error: str | None, **values):
+    """The visibility and roles page (one page: who may use the hub, and who of them are admins)."""
+    with services().db.begin() as db_session:
+        people = members(db_session, installation, directory)
+        values.setdefault("allowed", set(db_session.scalars(select(InstallationUser.crm_user_id).where(
+            InstallationUser.installation_id == installation.id, InstallationUser.allowed.is_(True)))))
+    errors = values.get("errors") or {}
+    values.setdefault("choice", installation.visibility)
     return render_template("hub/visibility.html", installation=installation, directory=directory,
-                           directory_error=directory_error, allowed=allowed, choice=default, setup=setup,
-                           errors=errors), (400 if errors else 200)
+                           directory_error=directory_error, members=people, **values), (400 if errors else 200)
+
+
+@bp.post("/i/<int:installation_id>/roles")
+@admin
+def roles(installation_id: int):
+    """The roles form: one `role_<crm user id>` field per member shown (admin or user)."""
+    directory, directory_error = company_directory(installation_id)
+    wanted = {key[5:]: value for key, value in request.form.items() if key.startswith("role_")}
+    try:
+        changed = set_roles(services(), installation_id, current_user().actor, wanted, directory)
+    except ValueError as exc:
+        field, _, message = str(exc).partition(": ")
+        return _access_page(g.installation, directory, directory_error, errors={field: message}, setup=False)
+    flash("Roles saved." if changed else "No role changed.")
+    return redirect(url_for("pages.visibility", installation_id=installation_id) + "#roles")
 
 
 @bp.get("/i/<int:installation_id>/setup/connect")
@@ -230,6 +260,7 @@ def _targets(installation_id: int) -> list[dict]:
 
 
 @bp.post("/i/<int:installation_id>/connect/<provider>")
+@member  # a user connects accounts of their own; reconnecting a colleague's is checked at the callback
 def connect(installation_id: int, provider: str):
     if _manifest(provider).kind != "target":
         abort(404, f"{provider} is not an account the hub connects to")
@@ -237,23 +268,25 @@ def connect(installation_id: int, provider: str):
 
 
 @bp.post("/i/<int:installation_id>/connections/<int:connection_id>/disconnect")
+@member  # users disconnect their own; installs.disconnect_as checks whose it is
 def disconnect(installation_id: int, connection_id: int):
-    with services().db.begin() as db_session:
-        connection = db_session.get(Connection, connection_id)
-        if connection is None or connection.installation_id != installation_id:
-            abort(404, "no such connection")
-        if connection.role == "crm" and connection.account_id == g.installation.installer_user_id:
-            abort(400, "The installer's Pipedrive connection is the installation itself: use Uninstall.")
-    installs.disconnect(services(), connection_id, current_user().actor)
+    user = current_user()
+    try:
+        installs.disconnect_as(services(), installation_id, connection_id, user.crm_user_id, g.role, user.actor)
+    except LookupError:
+        abort(404, "no such connection")
+    except ValueError:
+        abort(400, "The installer's CRM connection is the installation itself: use Uninstall.")
+    except Refused as exc:
+        return forbidden("Only an admin can disconnect a connection someone else made; you can disconnect your own.",
+                         exc.contact)
     flash("Disconnected; the provider was asked to revoke the access.")
     return redirect(url_for("pages.settings", installation_id=installation_id))
 
 
 @bp.post("/i/<int:installation_id>/uninstall")
+@admin
 def uninstall(installation_id: int):
-    denied = require_installer()
-    if denied:
-        return denied
     if request.form.get("confirm") != "uninstall":
         abort(400, "Type 'uninstall' to confirm.")
     installs.uninstall(services(), installation_id, current_user().actor)
@@ -273,5 +306,6 @@ def settings(installation_id: int):
             InstallationUser.installation_id == installation_id).order_by(InstallationUser.name)).all()
         audit = db_session.scalars(select(AuditEvent).where(AuditEvent.installation_id == installation_id)
                                    .order_by(AuditEvent.id.desc()).limit(20)).all()
-    return render_template("hub/settings.html", installation=g.installation, is_installer=g.is_installer,
-                           crm=crm, targets=_targets(installation_id), users=users, audit=audit)
+    return render_template("hub/settings.html", installation=g.installation, crm=crm,
+                           targets=_targets(installation_id), users=users, audit=audit,
+                           me=current_user().crm_user_id)

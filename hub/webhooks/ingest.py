@@ -11,6 +11,7 @@ from sqlalchemy import select
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..store import InboxEvent, Installation
+from ..web.access import public
 from ..store.sql import insert_ignore
 from .credentials import webhook_credentials
 from .providers import provider_webhooks
@@ -56,6 +57,7 @@ def _reject(status: int, error: str, message: str):
 
 
 @bp.post("/hooks/<provider>/<token>")
+@public  # the connector verifies each delivery (signature, credentials, token in the URL)
 def receive(provider: str, token: str):
     services = current_app.extensions["hub"]
     limit = services.settings["webhooks.max_body_bytes"]

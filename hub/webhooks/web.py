@@ -8,6 +8,7 @@ from flask import Blueprint, abort, current_app, flash, jsonify, redirect, rende
 from sqlalchemy import or_, select
 
 from ..store import HubEvent, InboxEvent, Job, RunLog
+from ..web.access import admin
 from .processing import replay_inbox
 
 bp = Blueprint("runlog", __name__, template_folder=str(Path(__file__).parent / "templates"))
@@ -104,6 +105,7 @@ def event_page(installation_id: int, event_id: int):
 
 
 @bp.post("/i/<int:installation_id>/inbox/<int:inbox_id>/replay")
+@admin
 def replay_inbox_page(installation_id: int, inbox_id: int):
     if not replay_inbox(services(), installation_id, inbox_id):
         abort(400, "Only a failed or unprocessed webhook of this installation can be replayed.")
@@ -118,6 +120,7 @@ def _replay_job(installation_id: int, job_id: int) -> bool:
 
 
 @bp.post("/i/<int:installation_id>/jobs/<int:job_id>/replay")
+@admin
 def replay_job_page(installation_id: int, job_id: int):
     if not _replay_job(installation_id, job_id):
         abort(400, "Only a dead job of this installation can be replayed.")
@@ -161,6 +164,7 @@ def inbox_api(installation_id: int):
 
 
 @bp.post(f"{API}/inbox/<int:inbox_id>/replay")
+@admin
 def replay_inbox_api(installation_id: int, inbox_id: int):
     if not replay_inbox(services(), installation_id, inbox_id):
         return jsonify({"error": "invalid", "message": "inbox_id: not a failed or unprocessed webhook of this installation"}), 400
@@ -173,6 +177,7 @@ def dead_jobs_api(installation_id: int):
 
 
 @bp.post(f"{API}/jobs/<int:job_id>/replay")
+@admin
 def replay_job_api(installation_id: int, job_id: int):
     if not _replay_job(installation_id, job_id):
         return jsonify({"error": "invalid", "message": "job_id: not a dead job of this installation"}), 400
