@@ -1,7 +1,7 @@
 """roles per installation member (admin / user) and who owns each connection
 
 Revision ID: 0007_roles
-Revises: 0006_merge
+Revises: 0007_rule_fires
 Create Date: 2026-12-04
 """
 import re
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007_roles"
-down_revision = "0006_merge"
+down_revision = "0007_rule_fires"
 branch_labels = None
 depends_on = None
 
