@@ -1,0 +1,123 @@
+"""The render process: `python -m hub.mappings.jail <memory_mb>`, started and watched by `pool.py`.
+
+It renders templates one job at a time for its parent, with an address-space limit of its baseline
+plus `memory_mb` (so no allocation, however made, takes more) and, as a backstop for a parent that
+went away, an RLIMIT_CPU just above each job's budget. The parent measures the job's CPU time and
+kills this process on overrun: a single C call cannot be interrupted from inside, only from outside.
+
+Protocol on stdin/stdout, each message a 4-byte big-endian length and a body:
+- parent -> child: pickle of (limits, context, jobs), a job being (html, source, known_names or None);
+  known names ask for the save-time check before the trial render.
+- child -> parent: one JSON object per job, {"ok", "text", "cpu", "rss"}, then the next job;
+  a first message {"ready": true, "cpu", "rss"} once the limits are set."""
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import resource
+import struct
+import sys
+import time
+from typing import Any
+
+from .render import Limits, Renderer, TemplateProblem
+
+_HEADER = struct.Struct(">I")
+_WARM_UP = ("{% for n in notes %}{{ loop.index }} {{ n.content|striptags|truncate(20)|upper|title }}{% endfor %}"
+            "{{ deal.title ~ '' }}{{ '%s %d'|format('a', 1) }}{{ '{:>3}'.format(1) }}{{ deal|tojson }}"
+            "{{ [1, 2]|sort|join(',') }}{{ deal.value|default('-', true)|e }}{{ deal|pprint }}{{ 2 ** 3 }}")
+
+
+def _read_exact(fd: int, size: int) -> bytes:
+    data = bytearray()
+    while len(data) < size:
+        chunk = os.read(fd, size - len(data))
+        if not chunk:
+            raise EOFError
+        data += chunk
+    return bytes(data)
+
+
+def _write(fd: int, payload: dict[str, Any]) -> None:
+    body = json.dumps(payload).encode()
+    view = memoryview(_HEADER.pack(len(body)) + body)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _rss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+class _Renderers:
+    """Renderers by (limits, html), each keeping its compiled templates."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[tuple[Limits, bool], Renderer] = {}
+
+    def get(self, limits: Limits, html: bool) -> Renderer:
+        renderer = self._by_key.get((limits, html))
+        if renderer is None:
+            if len(self._by_key) > 16:
+                self._by_key.clear()
+            renderer = self._by_key[(limits, html)] = Renderer(limits, html=html)
+        return renderer
+
+
+def _run(renderers: _Renderers, limits: Limits, context: dict, job: tuple) -> tuple[bool, str]:
+    html, source, known_names = job
+    renderer = renderers.get(limits, html)
+    try:
+        if known_names is not None:
+            renderer.check(source, known_names)
+        return True, renderer.render(source, context)
+    except TemplateProblem as exc:
+        return False, str(exc)
+    except MemoryError:
+        return False, f"the template needs more than the limit of {limits.memory_mb} MB of memory"
+
+
+def _limit_cpu(seconds: float) -> None:
+    """Backstop only (whole seconds, whole process): the parent's own measurement acts first."""
+    used = time.process_time()
+    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    soft = int(used + seconds) + 2
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)
+    resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+
+
+def _limit_memory(memory_mb: int) -> None:
+    with open("/proc/self/status") as status:
+        size_kb = next(int(line.split()[1]) for line in status if line.startswith("VmSize:"))
+    limit = size_kb * 1024 + memory_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def main(argv: list[str]) -> int:
+    memory_mb = int(argv[1])
+    # the protocol gets its own descriptors; anything printed by accident goes to stderr
+    inp, out = os.dup(0), os.dup(1)
+    os.dup2(2, 1)
+    os.close(0)
+    renderers = _Renderers()
+    sample = {"deal": {"title": "Warm-up", "value": None}, "notes": [{"content": "<p>note</p>"}]}
+    for html in (False, True):       # imports and first-use allocations happen before the limit
+        _run(renderers, Limits(), sample, (html, _WARM_UP, ["deal", "notes"]))
+    _limit_memory(memory_mb)
+    _write(out, {"ready": True, "cpu": time.process_time(), "rss": _rss_bytes()})
+    while True:
+        try:
+            size = _HEADER.unpack(_read_exact(inp, _HEADER.size))[0]
+            limits, context, jobs = pickle.loads(_read_exact(inp, size))
+        except EOFError:
+            return 0
+        for job in jobs:
+            _limit_cpu(limits.seconds)
+            ok, text = _run(renderers, limits, context, job)
+            _write(out, {"ok": ok, "text": text, "cpu": time.process_time(), "rss": _rss_bytes()})
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
