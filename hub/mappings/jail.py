@@ -9,7 +9,8 @@ Protocol on stdin/stdout, each message a 4-byte big-endian length and a body:
 - parent -> child: pickle of (limits, context, jobs), a job being (html, source, known_names or None);
   known names ask for the save-time check before the trial render.
 - child -> parent: one JSON object per job, {"ok", "text", "cpu", "rss"}, then the next job;
-  a first message {"ready": true, "cpu", "rss"} once the limits are set."""
+  a first message {"ready": true, "cpu", "rss"} once the limits are set. After running out of memory
+  it answers with "exit": true and exits."""
 from __future__ import annotations
 
 import json
@@ -46,8 +47,15 @@ def _write(fd: int, payload: dict[str, Any]) -> None:
         view = view[os.write(fd, view):]
 
 
+_STATUS = os.open("/proc/self/status", os.O_RDONLY)
+
+
 def _rss_bytes() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    """Peak resident memory of this process image (VmHWM; getrusage's ru_maxrss would include the
+    parent's size inherited across fork and exec)."""
+    status = os.pread(_STATUS, 8192, 0)
+    start = status.index(b"VmHWM:") + 6
+    return int(status[start:status.index(b"kB", start)]) * 1024
 
 
 class _Renderers:
@@ -75,7 +83,11 @@ def _run(renderers: _Renderers, limits: Limits, context: dict, job: tuple) -> tu
     except TemplateProblem as exc:
         return False, str(exc)
     except MemoryError:
-        return False, f"the template needs more than the limit of {limits.memory_mb} MB of memory"
+        raise _OutOfMemory(f"the template needs more than the limit of {limits.memory_mb} MB of memory") from None
+
+
+class _OutOfMemory(Exception):
+    """After a MemoryError the heap may stay grown or fragmented: answer, then make way for a fresh process."""
 
 
 def _limit_cpu(seconds: float) -> None:
@@ -115,7 +127,12 @@ def main(argv: list[str]) -> int:
             return 0
         for job in jobs:
             _limit_cpu(limits.seconds)
-            ok, text = _run(renderers, limits, context, job)
+            try:
+                ok, text = _run(renderers, limits, context, job)
+            except _OutOfMemory as exc:
+                _write(out, {"ok": False, "text": str(exc), "cpu": time.process_time(), "rss": _rss_bytes(),
+                             "exit": True})
+                return 0
             _write(out, {"ok": ok, "text": text, "cpu": time.process_time(), "rss": _rss_bytes()})
 
 

@@ -95,8 +95,8 @@ class _Child:
             return 0
 
     def kill(self) -> tuple[float, int] | None:
-        """Kill and reap; the CPU time (s) and peak resident memory (bytes) it used in all, when
-        this call reaped it (os.wait4 reports them exactly, overrun after the last look included)."""
+        """Kill and reap; the CPU time (s) it used in all, overrun after the last look included, when
+        this call reaped it (os.wait4 reports it exactly)."""
         usage = None
         if self.proc.returncode is None:
             try:
@@ -175,12 +175,15 @@ class _Child:
                 cpu, peak = lost.cpu, self.peak_rss()
                 usage = self.kill()
                 if usage is not None:
-                    cpu, peak = usage[0] - start, usage[1]
+                    cpu = usage[0] - start
                 outcomes.append(Outcome(None, lost.problem, cpu, peak, self.baseline_rss))
                 return outcomes, False
             self.cpu = msg["cpu"]
             outcomes.append(Outcome(msg["text"] if msg["ok"] else None, None if msg["ok"] else msg["text"],
                                     msg["cpu"] - start, msg["rss"], self.baseline_rss))
+            if msg.get("exit"):
+                self.kill()
+                return outcomes, False
         return outcomes, True
 
 

@@ -44,7 +44,8 @@ class Limits:
     output_max_chars: int = 65536
     seconds: float = 1.0            # CPU time of one render, enforced on the render process (jail)
     memory_mb: int = 48             # address space a render may add to the render process
-    steps: int = 100_000            # loop iterations, calls and filters of one render
+    steps: int = 50_000             # loop iterations, calls and filters of one render (the cheapest cost
+    #                                 ~10 us each, so the count fires well before the CPU budget)
 
     @classmethod
     def from_settings(cls, settings: Any) -> "Limits":
@@ -109,6 +110,7 @@ class HubSandbox(ImmutableSandboxedEnvironment):
         super().__init__(autoescape=autoescape, undefined=_Undefined, trim_blocks=True, lstrip_blocks=True,
                          keep_trailing_newline=False, finalize=self._finalize)
         self.limits = limits
+        self._cap = limits.max_value
         self._local = threading.local()
         for name in _REMOVED_FILTERS:
             self.filters.pop(name, None)
@@ -153,20 +155,24 @@ class HubSandbox(ImmutableSandboxedEnvironment):
     def _too_big(self, what: str) -> TemplateProblem:
         return TemplateProblem(f"{what} would be larger than the limit of {self.limits.max_value} characters")
 
-    def _fits(self, size: int, what: str) -> None:
-        if size > self.limits.max_value:
-            raise self._too_big(what)
+    def _fits(self, size: int, what: str, name: str = "") -> None:
+        if size > self._cap:
+            raise self._too_big(what.format(name))
 
-    def _check_value(self, value: Any, what: str) -> Any:
+    def _check_value(self, value: Any, what: str, name: str = "") -> Any:
+        if isinstance(value, str):                       # the common case, kept cheap
+            if len(value) > self._cap:
+                raise self._too_big(what.format(name))
+            return value
         if not sizes.int_bits_ok(value):
-            raise TemplateProblem(f"{what} would be a number of more than {sizes.MAX_INT_BITS} bits")
-        self._fits(text_size(value, self.limits.max_value), what)
+            raise TemplateProblem(f"{what.format(name)} would be a number of more than {sizes.MAX_INT_BITS} bits")
+        self._fits(text_size(value, self._cap), what, name)
         return value
 
-    def _check_args(self, args: Iterable[Any], what: str) -> None:
-        cap = self.limits.max_value
+    def _check_args(self, args: Iterable[Any], what: str, name: str) -> None:
         for arg in args:
-            self._fits(text_size(arg, cap), what)
+            if not isinstance(arg, (int, float)) and text_size(arg, self._cap) > self._cap:
+                raise self._too_big(what.format(name))
 
     def _finalize(self, value: Any) -> Any:
         if value is None:
@@ -177,9 +183,10 @@ class HubSandbox(ImmutableSandboxedEnvironment):
         @functools.wraps(fn)
         def run(*args: Any, **kwargs: Any) -> Any:
             self._step()
-            what = f"the result of the filter {name!r}"
-            self._check_args(list(args) + list(kwargs.values()), f"the input of the filter {name!r}")
-            return self._check_value(fn(*args, **kwargs), what)
+            self._check_args(args, "the input of the filter {!r}", name)
+            if kwargs:
+                self._check_args(kwargs.values(), "the input of the filter {!r}", name)
+            return self._check_value(fn(*args, **kwargs), "the result of the filter {!r}", name)
         return run
 
     def _bounded(self, items: Any, what: str) -> list:
@@ -262,18 +269,20 @@ class HubSandbox(ImmutableSandboxedEnvironment):
         target = getattr(__obj, "__wrapped__", __obj)   # str.format comes wrapped by the sandbox
         name = getattr(target, "__name__", "") or "a call"
         owner = getattr(target, "__self__", None)
-        if __obj is not getattr(__self, "counted", None):
-            __self._check_args(list(args) + list(kwargs.values()), f"an argument of {name}")
+        if name != "counted":
+            __self._check_args(args, "an argument of {}", name)
+            if kwargs:
+                __self._check_args(kwargs.values(), "an argument of {}", name)
         if isinstance(owner, (str, bytes)):
             if name == "join" and args:
                 args = (__self._bounded(args[0], "the joined text"),) + args[1:]
-                __self._fits(sizes.join_size(owner, args[0], __self.limits.max_value), "the joined text")
+                __self._fits(sizes.join_size(owner, args[0], __self._cap), "the joined text")
             try:
-                size = sizes.method_size(owner, name, args, kwargs, __self.limits.max_value)
+                size = sizes.method_size(owner, name, args, kwargs, __self._cap)
             except Oversize:
-                size = __self.limits.max_value + 1
-            __self._fits(size, f"the result of {name}")
-        return __self._check_value(super().call(__context, __obj, *args, **kwargs), f"the result of {name}")
+                size = __self._cap + 1
+            __self._fits(size, "the result of {}", name)
+        return __self._check_value(super().call(__context, __obj, *args, **kwargs), "the result of {}", name)
 
 
 class Renderer:
