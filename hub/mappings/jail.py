@@ -8,8 +8,8 @@ kills this process on overrun: a single C call cannot be interrupted from inside
 Protocol on stdin/stdout, each message a 4-byte big-endian length and a body:
 - parent -> child: pickle of (limits, context, jobs), a job being (html, source, known_names or None);
   known names ask for the save-time check before the trial render.
-- child -> parent: one JSON object per job, {"ok", "text", "cpu", "rss"}, then the next job;
-  a first message {"ready": true, "cpu", "rss"} once the limits are set. After running out of memory
+- child -> parent: one JSON object per job, {"ok", "text", "cpu", "memory"}, then the next job;
+  a first message {"ready": true, "cpu", "memory"} once the limits are set. After running out of memory
   it answers with "exit": true and exits."""
 from __future__ import annotations
 
@@ -50,12 +50,16 @@ def _write(fd: int, payload: dict[str, Any]) -> None:
 _STATUS = os.open("/proc/self/status", os.O_RDONLY)
 
 
-def _rss_bytes() -> int:
-    """Peak resident memory of this process image (VmHWM; getrusage's ru_maxrss would include the
-    parent's size inherited across fork and exec)."""
+def _status_bytes(field: bytes) -> int:
     status = os.pread(_STATUS, 8192, 0)
-    start = status.index(b"VmHWM:") + 6
+    start = status.index(field) + len(field)
     return int(status[start:status.index(b"kB", start)]) * 1024
+
+
+def _peak() -> int:
+    """Peak address space of this process (VmPeak): what RLIMIT_AS bounds, and at least the peak
+    resident memory. getrusage's ru_maxrss would include the parent's size inherited through exec."""
+    return _status_bytes(b"VmPeak:")
 
 
 class _Renderers:
@@ -100,11 +104,10 @@ def _limit_cpu(seconds: float) -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
 
 
-def _limit_memory(memory_mb: int) -> None:
-    with open("/proc/self/status") as status:
-        size_kb = next(int(line.split()[1]) for line in status if line.startswith("VmSize:"))
-    limit = size_kb * 1024 + memory_mb * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+def _limit_memory(memory_mb: int) -> int:
+    size = _status_bytes(b"VmSize:")
+    resource.setrlimit(resource.RLIMIT_AS, (size + memory_mb * 1024 * 1024,) * 2)
+    return size
 
 
 def main(argv: list[str]) -> int:
@@ -117,8 +120,8 @@ def main(argv: list[str]) -> int:
     sample = {"deal": {"title": "Warm-up", "value": None}, "notes": [{"content": "<p>note</p>"}]}
     for html in (False, True):       # imports and first-use allocations happen before the limit
         _run(renderers, Limits(), sample, (html, _WARM_UP, ["deal", "notes"]))
-    _limit_memory(memory_mb)
-    _write(out, {"ready": True, "cpu": time.process_time(), "rss": _rss_bytes()})
+    baseline = _limit_memory(memory_mb)
+    _write(out, {"ready": True, "cpu": time.process_time(), "memory": baseline})
     while True:
         try:
             size = _HEADER.unpack(_read_exact(inp, _HEADER.size))[0]
@@ -130,10 +133,10 @@ def main(argv: list[str]) -> int:
             try:
                 ok, text = _run(renderers, limits, context, job)
             except _OutOfMemory as exc:
-                _write(out, {"ok": False, "text": str(exc), "cpu": time.process_time(), "rss": _rss_bytes(),
+                _write(out, {"ok": False, "text": str(exc), "cpu": time.process_time(), "memory": _peak(),
                              "exit": True})
                 return 0
-            _write(out, {"ok": ok, "text": text, "cpu": time.process_time(), "rss": _rss_bytes()})
+            _write(out, {"ok": ok, "text": text, "cpu": time.process_time(), "memory": _peak()})
 
 
 if __name__ == "__main__":

@@ -50,8 +50,8 @@ class Outcome:
     text: str | None             # the rendered text, or None when refused
     problem: str | None          # the refusal, one line
     cpu_seconds: float           # CPU time the render process spent on this job
-    peak_rss: int                # the render process's peak resident memory so far, in bytes
-    baseline_rss: int            # its resident memory when it became ready, in bytes
+    peak_memory: int             # the render process's peak address space so far (VmPeak), in bytes
+    baseline_memory: int         # its address space when it became ready (the limit is this + memory_mb)
 
 
 class _Lost(Exception):
@@ -79,7 +79,7 @@ class _Child:
         except _Lost as exc:
             self.kill()
             raise RenderUnavailable(f"the render process did not start: {exc.problem}") from None
-        self.cpu, self.baseline_rss = hello["cpu"], hello["rss"]
+        self.cpu, self.baseline_memory = hello["cpu"], hello["memory"]
 
     # -- measuring ------------------------------------------------------------------------------
     def _cpu(self) -> float:
@@ -87,14 +87,14 @@ class _Child:
             fields = f.read().rsplit(b")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / _TICKS
 
-    def peak_rss(self) -> int:
+    def peak_memory(self) -> int:
         try:
             with open(f"/proc/{self.proc.pid}/status") as f:
-                return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
+                return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmPeak:"))
         except (OSError, StopIteration):
             return 0
 
-    def kill(self) -> tuple[float, int] | None:
+    def kill(self) -> float | None:
         """Kill and reap; the CPU time (s) it used in all, overrun after the last look included, when
         this call reaped it (os.wait4 reports it exactly)."""
         usage = None
@@ -105,7 +105,7 @@ class _Child:
                 pass
             _, status, rusage = os.wait4(self.proc.pid, 0)
             self.proc.returncode = os.waitstatus_to_exitcode(status)
-            usage = (rusage.ru_utime + rusage.ru_stime, rusage.ru_maxrss * 1024)
+            usage = rusage.ru_utime + rusage.ru_stime
         for stream in (self.proc.stdin, self.proc.stdout):
             try:
                 stream.close()
@@ -172,15 +172,15 @@ class _Child:
             try:
                 msg = self._message(limits.seconds, wall)
             except _Lost as lost:
-                cpu, peak = lost.cpu, self.peak_rss()
+                cpu, peak = lost.cpu, self.peak_memory()
                 usage = self.kill()
                 if usage is not None:
-                    cpu = usage[0] - start
-                outcomes.append(Outcome(None, lost.problem, cpu, peak, self.baseline_rss))
+                    cpu = usage - start
+                outcomes.append(Outcome(None, lost.problem, cpu, peak, self.baseline_memory))
                 return outcomes, False
             self.cpu = msg["cpu"]
             outcomes.append(Outcome(msg["text"] if msg["ok"] else None, None if msg["ok"] else msg["text"],
-                                    msg["cpu"] - start, msg["rss"], self.baseline_rss))
+                                    msg["cpu"] - start, msg["memory"], self.baseline_memory))
             if msg.get("exit"):
                 self.kill()
                 return outcomes, False

@@ -69,7 +69,7 @@ def test_hostile_templates_are_refused_within_the_cpu_and_memory_budgets(source,
     assert outcome.text is None and message in outcome.problem
     # what the render process spent: CPU up to the budget plus the time to notice and kill
     assert outcome.cpu_seconds <= 2 * BUDGET.seconds + 0.1
-    assert outcome.peak_rss - outcome.baseline_rss <= BUDGET.memory_mb * 1024 * 1024
+    assert outcome.peak_memory - outcome.baseline_memory <= BUDGET.memory_mb * 1024 * 1024   # VmPeak >= peak RSS
 
 
 def test_the_render_process_is_replaced_after_a_kill_and_later_jobs_still_run():
@@ -106,7 +106,7 @@ def test_healthz_answers_within_100_ms_while_a_hostile_template_is_refused(tmp_p
 
     app = create_app(hub_config(f"sqlite:///{tmp_path / 'hub.db'}", tmp_path / "instance"))
     migrate.upgrade(app.extensions["hub"].db.engine)
-    limits = Limits(seconds=1.0)
+    limits = Limits(seconds=0.3)
     renderer = TargetRenderer(limits)
     assert renderer.check("{{ deal.title }}", "") == {}          # a render process is up
     errors: dict[str, str] = {}
@@ -125,7 +125,6 @@ def test_healthz_answers_within_100_ms_while_a_hostile_template_is_refused(tmp_p
     finally:
         app.extensions["hub"].stop()
         app.extensions["hub"].db.dispose()
-    assert "1 s of CPU time" in errors["name_template"]
     assert len(during) >= 3
-    print(len(during), sorted(during)[-5:])
     assert max(during) < 0.1, sorted(during)[-5:]
+    assert "0.3 s of CPU time" in errors["name_template"]
