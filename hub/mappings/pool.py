@@ -34,6 +34,13 @@ STARTUP_SECONDS = 60.0       # wall time for a new render process to import and 
 POOL_SIZE = max(4, 2 * (os.cpu_count() or 1))
 
 
+def _child_env() -> dict[str, str]:
+    """Only what an interpreter needs: the hub's secrets (HUB_SECRET_KEYS, database URL ...) stay
+    out of the process that runs admins' templates."""
+    keep = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "PYTHONPATH", "PYTHONHOME", "TMPDIR")
+    return {k: v for k, v in os.environ.items() if k in keep}
+
+
 class RenderUnavailable(RuntimeError):
     """No render process could be started: a fault of the host, not of the template."""
 
@@ -66,7 +73,7 @@ class _Child:
         try:
             self.proc = subprocess.Popen([sys.executable, "-m", "hub.mappings.jail", str(memory_mb)],
                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=str(_ROOT),
-                                         close_fds=True, start_new_session=True)
+                                         env=_child_env(), close_fds=True, start_new_session=True)
         except OSError as exc:
             raise RenderUnavailable(f"cannot start a render process: {exc}") from None
         self.rfd, self.wfd = self.proc.stdout.fileno(), self.proc.stdin.fileno()

@@ -128,3 +128,38 @@ def test_healthz_answers_within_100_ms_while_a_hostile_template_is_refused(tmp_p
     assert len(during) >= 3
     assert max(during) < 0.1, sorted(during)[-5:]
     assert "0.3 s of CPU time" in errors["name_template"]
+
+
+def test_renders_in_other_threads_go_on_while_one_template_uses_its_budget():
+    slow_limits = Limits(seconds=2.0, memory_mb=48)      # the hog needs ~10 s of CPU: it is in flight 2 s
+    done = threading.Event()
+    slow: list = []
+
+    def hog() -> None:
+        slow.extend(pool.render(slow_limits, {}, [Job(False, CPU_HOG)]))
+        done.set()
+
+    thread = threading.Thread(target=hog)
+    thread.start()
+    try:
+        fast = [pool.render(BUDGET, {"deal": {"title": f"D{i}"}}, [Job(False, "{{ deal.title }}")])[0] for i in range(20)]
+        finished_first = not done.is_set()      # 20 renders (and a process start) take far less than 2 s of CPU
+    finally:
+        thread.join()
+    assert [o.text for o in fast] == [f"D{i}" for i in range(20)]
+    assert finished_first
+    assert "2 s of CPU time" in slow[0].problem
+
+
+def test_the_render_process_gets_no_secrets_from_the_environment(monkeypatch):
+    monkeypatch.setenv("HUB_SECRET_KEYS", "very-secret")
+    source = "{{ deal.title }}"
+    child = pool._Child(48)
+    try:
+        with open(f"/proc/{child.proc.pid}/environ", "rb") as f:
+            environ = f.read()
+        assert b"very-secret" not in environ and b"HUB_" not in environ
+        outcomes, usable = child.run(BUDGET, {"deal": {"title": "ok"}}, [Job(False, source)])
+        assert usable and outcomes[0].text == "ok"
+    finally:
+        child.kill()
