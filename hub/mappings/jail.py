@@ -6,7 +6,7 @@ went away, an RLIMIT_CPU just above each job's budget. The parent measures the j
 kills this process on overrun: a single C call cannot be interrupted from inside, only from outside.
 
 Protocol on stdin/stdout, each message a 4-byte big-endian length and a body:
-- parent -> child: pickle of (limits, context, jobs), a job being (html, source, known_names or None);
+- parent -> child: pickle of (the fields of Limits, context, jobs), a job being (html, source, known_names or None);
   known names ask for the save-time check before the trial render.
 - child -> parent: one JSON object per job, {"ok", "text", "cpu", "memory"}, then the next job;
   a first message {"ready": true, "cpu", "memory"} once the limits are set. After running out of memory
@@ -94,14 +94,18 @@ class _OutOfMemory(Exception):
     """After a MemoryError the heap may stay grown or fragmented: answer, then make way for a fresh process."""
 
 
-def _limit_cpu(seconds: float) -> None:
-    """Backstop only (whole seconds, whole process): the parent's own measurement acts first."""
-    used = time.process_time()
-    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
-    soft = int(used + seconds) + 2
-    if hard != resource.RLIM_INFINITY:
-        soft = min(soft, hard)
-    resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+class _CpuBackstop:
+    """RLIMIT_CPU a little above what the running job may use: it only matters if the parent went
+    away (the parent's own measurement acts first). Raised only when the soft limit gets near, so
+    most jobs cost no system call here."""
+
+    def __init__(self) -> None:
+        self.soft = 0
+
+    def before_job(self, now: float, seconds: float) -> None:
+        if now + seconds + 1 > self.soft:
+            self.soft = int(now + seconds) + 3
+            resource.setrlimit(resource.RLIMIT_CPU, (self.soft, resource.RLIM_INFINITY))
 
 
 def _limit_memory(memory_mb: int) -> int:
@@ -122,21 +126,24 @@ def main(argv: list[str]) -> int:
         _run(renderers, Limits(), sample, (html, _WARM_UP, ["deal", "notes"]))
     baseline = _limit_memory(memory_mb)
     _write(out, {"ready": True, "cpu": time.process_time(), "memory": baseline})
+    backstop, now = _CpuBackstop(), time.process_time()
     while True:
         try:
             size = _HEADER.unpack(_read_exact(inp, _HEADER.size))[0]
-            limits, context, jobs = pickle.loads(_read_exact(inp, size))
+            limit_fields, context, jobs = pickle.loads(_read_exact(inp, size))
         except EOFError:
             return 0
+        limits = Limits(*limit_fields)
         for job in jobs:
-            _limit_cpu(limits.seconds)
+            backstop.before_job(now, limits.seconds)
             try:
                 ok, text = _run(renderers, limits, context, job)
             except _OutOfMemory as exc:
                 _write(out, {"ok": False, "text": str(exc), "cpu": time.process_time(), "memory": _peak(),
                              "exit": True})
                 return 0
-            _write(out, {"ok": ok, "text": text, "cpu": time.process_time(), "memory": _peak()})
+            now = time.process_time()
+            _write(out, {"ok": ok, "text": text, "cpu": now, "memory": _peak()})
 
 
 if __name__ == "__main__":

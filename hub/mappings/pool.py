@@ -21,7 +21,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -164,7 +164,7 @@ class _Child:
     def run(self, limits: Limits, context: dict[str, Any], jobs: list[Job]) -> tuple[list[Outcome], bool]:
         """Outcomes of the jobs in order, and whether the child is still usable; a child that
         overran is killed and the outcomes stop at the job that overran."""
-        body = pickle.dumps((limits, context, [(j.html, j.source, j.known_names) for j in jobs]), protocol=5)
+        body = pickle.dumps((astuple(limits), context, [(j.html, j.source, j.known_names) for j in jobs]), protocol=5)
         view = memoryview(_HEADER.pack(len(body)) + body)
         try:
             while view:
