@@ -88,6 +88,8 @@ def _run(renderers: _Renderers, limits: Limits, context: dict, job: tuple) -> tu
         return False, str(exc)
     except MemoryError:
         raise _OutOfMemory(f"the template needs more than the limit of {limits.memory_mb} MB of memory") from None
+    except Exception as exc:          # noqa: BLE001 - whatever a template provokes is its refusal, not our crash
+        return False, f"the template could not be rendered ({type(exc).__name__}: {exc})"[:500]
 
 
 class _OutOfMemory(Exception):

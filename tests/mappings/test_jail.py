@@ -58,6 +58,8 @@ HOSTILE = [
      "runs more than 1000 loop iterations, calls and filters"),
     ("{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(60) }}",
      "runs more than 1000 loop iterations, calls and filters"),
+    ("{{ " + "(" * 5000 + "1" + ")" * 5000 + " }}", "the template nests or recurses too deeply"),
+    ("{{ " + "[" * 3000 + "]" * 3000 + " }}", "the template nests or recurses too deeply"),
     (CPU_HOG, "rendering took more than the limit of 0.5 s of CPU time"),
     (MEMORY_HOG, "the template needs more than the limit of 48 MB of memory"),
 ]
