@@ -75,11 +75,12 @@ def _number(text: str) -> int:
     return int(text)
 
 
-def repeat_size(seq: Any, times: Any, cap: int) -> int:
-    """`seq * times` for a str, bytes, list or tuple."""
+def repeat_size(seq: Any, times: Any) -> int:
+    """Characters or items of `seq * times` (a list's memory is its items; its text is checked
+    where it is turned into text)."""
     if not isinstance(times, int) or times <= 0:
         return 0
-    return (len(seq) if isinstance(seq, (str, bytes)) else text_size(seq, cap)) * times
+    return len(seq) * times
 
 
 def product_bits(left: Any, right: Any) -> int:

@@ -185,3 +185,17 @@ def test_a_legacy_webhook_without_owner_is_not_won_by_none():
                           legacy, Carry(), [], target="task")
     assert out.name == "Deal <7> & co won by"
     assert "Owner: nobody" in out.html_notes and "None" not in out.html_notes
+
+
+def test_large_record_data_is_usable_when_the_template_makes_only_small_values():
+    notes = [{"content": f"{i:03} " + "n" * 1000} for i in range(500)]     # 500,000 characters of data
+    context = {"notes": notes}
+    plain = Renderer(LIMITS, html=False)                                      # made values: at most 20,000
+    source = ("{{ notes|length }} {{ notes|map(attribute='content')|select|list|length }} "
+              "{% for n in notes|sort(attribute='content', reverse=true) %}{% if loop.index <= 2 %}"
+              "{{ n.content[:3] }};{% endif %}{% endfor %}")
+    assert plain.render(source, context) == "500 500 499;498;"
+    with pytest.raises(TemplateProblem, match="the printed value would be larger than the limit of 20000"):
+        plain.render("{{ notes }}", context)
+    with pytest.raises(TemplateProblem, match="the input of the filter 'tojson' would be larger"):
+        plain.render("{{ notes|tojson }}", context)
