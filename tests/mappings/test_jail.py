@@ -119,7 +119,7 @@ def test_healthz_answers_within_100_ms_while_a_hostile_template_is_refused(tmp_p
             _latency(url)                                         # first request: imports, app setup
             rendering.start()
             during = []
-            while rendering.is_alive():
+            while rendering.is_alive() and len(during) < 20:
                 latency = _latency(url)
                 if rendering.is_alive():                          # only requests made while it rendered
                     during.append(latency)
