@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import logging
 import os
 import pickle
 import select
@@ -27,6 +28,7 @@ from typing import Any
 
 from .render import Limits
 
+log = logging.getLogger("hub.mappings")
 _HEADER = struct.Struct(">I")
 _ROOT = Path(__file__).resolve().parents[2]       # the directory holding the `hub` package in use
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -184,6 +186,8 @@ class _Child:
                 if usage is not None:
                     cpu = usage - start
                 outcomes.append(Outcome(None, lost.problem, cpu, peak, self.baseline_memory))
+                log.warning("template render process %s stopped after %.2f s of CPU time: %s",
+                            self.proc.pid, cpu, lost.problem)
                 return outcomes, False
             self.cpu = msg["cpu"]
             outcomes.append(Outcome(msg["text"] if msg["ok"] else None, None if msg["ok"] else msg["text"],
