@@ -196,8 +196,9 @@ def method_size(owner: Any, name: str, args: tuple, kwargs: dict, cap: int) -> i
         if isinstance(count, int) and count >= 0:
             hits = min(hits, count)
         return size + hits * len(new)
-    if name == "translate" and args and isinstance(args[0], Mapping):
-        longest = max((text_size(v, cap) for v in args[0].values()), default=1)
+    if name == "translate" and args and isinstance(args[0], (Mapping, list, tuple)):   # a list maps by index
+        table = args[0].values() if isinstance(args[0], Mapping) else args[0]
+        longest = max((text_size(v, cap) for v in table), default=1)
         return size * max(longest, 1)
     if name in ("format", "format_map") and isinstance(owner, str):
         if name == "format_map":

@@ -49,6 +49,7 @@ HOSTILE = [
     ("{{ ('x' * 200000) | replace('x', 'xx') }}", "the replaced text would be larger than the limit"),
     ("{{ ('x' * 200000).replace('', 'yy') }}", "the result of replace would be larger than the limit"),
     ("{{ ('x' * 1000).translate({120: 'y' * 100000}) }}", "the result of translate would be larger than the limit"),
+    ("{{ ('x' * 1000).translate(['y' * 100000] * 200) }}", "the result of translate would be larger than the limit"),
     ("{{ range(100000) | join('x' * 1000) }}", "the joined text would be larger than the limit"),
     ("{{ ('x' * 100000).join(['a', 'b', 'c', 'd']) }}", "the joined text would be larger than the limit"),
     (BIG + "{{ big ~ big }}", "the joined text would be larger than the limit"),
