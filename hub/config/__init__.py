@@ -130,7 +130,8 @@ def _validate(v: dict[str, Any]) -> None:
 
     for key in ("jobs.max_attempts", "jobs.backoff_base", "jobs.backoff_cap", "jobs.lease_seconds",
                 "jobs.poll_interval", "jobs.concurrency", "jobs.batch_size", "hub.port",
-                "scheduler.leader_retry_seconds", "scheduler.heartbeat_stale_seconds"):
+                "scheduler.leader_retry_seconds", "scheduler.heartbeat_stale_seconds",
+                "rules.render_seconds", "rules.render_memory_mb", "rules.output_max_chars"):
         positive(key)
     if v["hub.port"] > 65535:
         raise ConfigError(f"HUB_PORT: must be a TCP port (1-65535), got {v['hub.port']}")

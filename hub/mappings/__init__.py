@@ -1,11 +1,26 @@
 """Field mappings, sandboxed templates and the rendering of a CRM record into a target object.
 
 `TargetRenderer` is the entry point: `check()` when a rule is saved, `render()` per event and
-for the preview. See render.py (sandbox and limits), fields.py (values) and context.py (context,
-details block, rich text)."""
-from .context import Carry, Rendered, SourceRecord, TargetRenderer, KNOWN_NAMES, sample_record
-from .fields import Mapping, catalog_choices, field_value
-from .render import Limits, TemplateProblem
+for the preview. See render.py and sizes.py (sandbox and limits), pool.py and jail.py (the render
+processes that hold the CPU and memory budgets), fields.py (values) and context.py (context, details
+block, rich text).
 
-__all__ = ["Carry", "KNOWN_NAMES", "Limits", "Mapping", "Rendered", "SourceRecord", "TargetRenderer",
-           "TemplateProblem", "catalog_choices", "field_value", "sample_record"]
+Names are imported on first use: the render process imports `hub.mappings.jail` and must not pay
+for the connectors that context.py needs."""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {"Carry": "context", "KNOWN_NAMES": "context", "Rendered": "context", "SourceRecord": "context",
+            "TargetRenderer": "context", "sample_record": "context", "Mapping": "fields",
+            "catalog_choices": "fields", "field_value": "fields", "Limits": "render", "TemplateProblem": "render"}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{module}", __name__), name)

@@ -17,7 +17,9 @@ from markupsafe import Markup, escape
 
 from ..connectors.asana.richtext import to_html_notes
 from .fields import Mapping, alias, format_money, mapped_values
-from .render import Limits, Renderer, TemplateProblem
+from . import pool
+from .pool import Job
+from .render import Limits, TemplateProblem
 
 NAME_MAX = 500
 KNOWN_NAMES = ("deal", "lead", "record", "person", "org", "notes", "files", "fields", "event", "rule")
@@ -166,49 +168,42 @@ def details_html(record: SourceRecord, carry: Carry, mappings: list[Mapping], ta
 
 
 class TargetRenderer:
-    """Renders a rule's name and description templates for one record within the limits."""
+    """Renders a rule's name and description templates for one record within the limits, in a
+    render process (pool.py): what a template costs is paid there, never by the hub's threads."""
 
     def __init__(self, limits: Limits | None = None):
         self.limits = limits or Limits()
-        self.names = Renderer(self.limits, html=False)
-        self.descriptions = Renderer(self.limits, html=True)
 
     def check(self, name_template: str, description_template: str) -> dict[str, str]:
         """Field errors of the two templates ({} when both are fine), including a trial render
         against a sample record, so an unsafe or runaway template is refused when saved."""
-        errors: dict[str, str] = {}
         sample = sample_record()
         ctx = template_context(sample, Carry(True, True, True, True), [], event={"kind": "deal.won"},
                                rule_name="sample")
-        for field_name, renderer, source in (("name_template", self.names, name_template),
-                                             ("description_template", self.descriptions, description_template)):
-            try:
-                renderer.check(source, KNOWN_NAMES)
-                renderer.render(source, ctx)
-            except TemplateProblem as exc:
-                errors[field_name] = str(exc)
-        return errors
+        outcomes = pool.render(self.limits, ctx, [Job(False, name_template, KNOWN_NAMES),
+                                                  Job(True, description_template, KNOWN_NAMES)])
+        return {field_name: outcome.problem for field_name, outcome in zip(("name_template", "description_template"),
+                                                                          outcomes) if outcome.problem}
 
     def render(self, name_template: str, description_template: str, record: SourceRecord, carry: Carry,
                mappings: list[Mapping], *, target: Target, event: dict[str, Any] | None = None,
                rule_name: str = "") -> Rendered:
         """Raises TemplateProblem (prefixed with the field) when a template fails on this record."""
         ctx = template_context(record, carry, mappings, event=event, rule_name=rule_name)
+        name_out, intro_out = pool.render(self.limits, ctx, [Job(False, name_template), Job(True, description_template)])
+        if name_out.problem:
+            raise TemplateProblem(f"name_template: {name_out.problem}")
+        if intro_out.problem:
+            raise TemplateProblem(f"description_template: {intro_out.problem}")
         warnings: list[str] = []
-        try:
-            name = " ".join(self.names.render(name_template, ctx).split())
-        except TemplateProblem as exc:
-            raise TemplateProblem(f"name_template: {exc}") from None
+        name = " ".join(name_out.text.split())
         if not name:
             name = record.title or f"{record.kind} {record.data.get('id')}"
             warnings.append("the name template gave an empty name; the title was used")
         if len(name) > NAME_MAX:
             name = name[:NAME_MAX - 1] + "…"
             warnings.append(f"the name was cut to {NAME_MAX} characters")
-        try:
-            intro = self.descriptions.render(description_template, ctx).strip()
-        except TemplateProblem as exc:
-            raise TemplateProblem(f"description_template: {exc}") from None
+        intro = intro_out.text.strip()
         body = Markup(intro) + (Markup("\n\n") if intro else Markup("")) + details_html(record, carry, mappings, target)
         html = to_html_notes(str(body), source="html", target=target)
         if len(html) > self.limits.output_max_chars * 2:

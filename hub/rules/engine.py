@@ -316,8 +316,8 @@ def _plan(services: Any, run_id: int) -> tuple[Plan | None, str | None]:
 
 @functools.lru_cache(maxsize=8)
 def _renderer(limits: Limits) -> TargetRenderer:
-    """One per process and limits: its sandboxed environments and compiled templates are reused
-    (building and compiling them cost more than a render)."""
+    """One per process and limits (cheap: the sandboxes and compiled templates live in the render
+    processes of hub.mappings.pool, which keep them between renders)."""
     return TargetRenderer(limits)
 
 

@@ -1,7 +1,6 @@
 """Template safety and limits, and the rich text a render produces."""
 from __future__ import annotations
 
-import time
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -9,7 +8,7 @@ import pytest
 from hub.mappings import Carry, Limits, Mapping, SourceRecord, TargetRenderer, TemplateProblem, sample_record
 from hub.mappings.render import Renderer
 
-LIMITS = Limits(template_max_chars=2000, output_max_chars=5000, seconds=0.3)
+LIMITS = Limits(template_max_chars=2000, output_max_chars=5000, seconds=0.3, steps=20000)
 CONTEXT = {"deal": {"title": "R&D <x>", "value": "1,000 EUR"}, "person": None, "fields": {}}
 
 
@@ -34,7 +33,10 @@ def test_escapes_from_the_sandbox_are_refused_with_a_message(html, source, messa
 
 
 @pytest.mark.parametrize("source, message", [
-    ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", "longer than the limit of 0.3 s"),
+    ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+     "runs more than 20000 loop iterations"),
+    ("{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(40) }}",
+     "runs more than 20000 loop iterations, calls and filters"),
     ("{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}", "output is longer than"),
     ("{{ 'x' * 1000000000 }}", "larger than the limit"),
     ("{{ [1] * 1000000000 }}", "larger than the limit"),
@@ -42,18 +44,18 @@ def test_escapes_from_the_sandbox_are_refused_with_a_message(html, source, messa
     ("{{ '%999999999s' % 'x' }}", "larger than the limit"),
     ("{{ '{:>999999999}'.format(1) }}", "larger than the limit"),
     ("{{ '{:>{}}'.format(1, 999999999) }}", "larger than the limit"),
-    ("{{ 9 ** 99999999 }}", "exponent above 64"),
+    ("{{ 9 ** 99999999 }}", "more than 14300 bits"),
     ("{% set a = 'x' * 19000 %}{% set b = a ~ a ~ a %}{{ b|length }}", "larger than the limit"),
     ("{% set a = 'x' * 19000 %}{{ (a ~ a)|replace('x', 'xxxxxxxxxx') }}", "larger than the limit"),
     ("{{ range(100000)|join(',') }}", "larger than the limit"),
     ("{{ lipsum(100000) }}", "'lipsum' is undefined"),
 ])
-def test_huge_loops_and_huge_output_are_refused_quickly(html, source, message):
-    started = time.thread_time()  # CPU time: the budget the renderer enforces, whatever the machine's load
+def test_huge_loops_and_huge_output_are_refused_by_counts_and_sizes(html, source, message):
+    """Refusals that depend only on the template: the same on any machine, however busy (the CPU
+    and memory budgets of the render process are tested in test_jail.py)."""
     with pytest.raises(TemplateProblem) as exc:
         html.render(source, CONTEXT)
     assert message in str(exc.value)
-    assert time.thread_time() - started < 2
 
 
 def test_template_size_syntax_and_unknown_names_are_checked_before_saving(html):
@@ -72,13 +74,6 @@ def test_user_data_is_escaped_and_missing_data_renders_empty(html):
     assert html.render("{{ deal.title }}|{{ person.name }}|{{ deal.missing.deeper }}", CONTEXT) == "R&amp;D &lt;x&gt;||"
     plain = Renderer(LIMITS, html=False)
     assert plain.render("{{ deal.title }}", CONTEXT) == "R&D <x>"
-
-
-def test_the_budget_does_not_leak_into_the_caller():
-    import sys
-    before = sys.gettrace()
-    Renderer(LIMITS, html=True).render("{{ 1 + 1 }}", {})
-    assert sys.gettrace() is before
 
 
 def record(**data) -> SourceRecord:
@@ -128,7 +123,8 @@ def test_check_does_a_trial_render():
     renderer = TargetRenderer(LIMITS)
     assert renderer.check("{{ deal.title }}", "{{ person.name }} {% for n in notes %}{{ n.content }}{% endfor %}") == {}
     errors = renderer.check("{{ ''.__class__ }}", "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}")
-    assert "not allowed" in errors["name_template"] and "0.3 s" in errors["description_template"]
+    assert "not allowed" in errors["name_template"]
+    assert "runs more than 20000 loop iterations" in errors["description_template"]
 
 
 def test_mapped_custom_fields_in_the_context_and_details():
@@ -162,3 +158,44 @@ def test_each_data_toggle_alone_carries_only_its_data(toggle):
         assert (marker in out.html_notes) == (name == toggle), (name, out.html_notes)
     assert ("Organization:" in out.html_notes) == (toggle == "contacts")
     assert ("f.pdf" in out.html_notes) == (toggle == "attachments")      # file names offered to templates
+
+
+@pytest.mark.parametrize("source, expected", [
+    ("Won by {{ deal.owner }}", "Won by "),
+    ("Won by {{ deal.owner | default('nobody', true) }}", "Won by nobody"),
+    ("Won by {{ deal.owner | default('nobody') }}", "Won by nobody"),
+    ("{{ 'Won by ' ~ deal.owner }}", "Won by "),
+    ("{{ 'Won by %s' % deal.owner }}", "Won by "),
+    ("{{ 'Won by {}'.format(deal.owner) }}", "Won by "),
+    ("{{ [deal.title, deal.owner] | join('/') }}", "T/"),
+    ("{{ deal.get('owner') }}|{{ none }}|{{ notes[0].added }}", "||"),
+    ("{% if deal.owner is none %}nobody{% endif %}", "nobody"),
+])
+def test_a_field_without_value_renders_empty_or_the_placeholder_never_none(source, expected):
+    context = {"deal": {"title": "T", "owner": None}, "notes": [{"content": "n", "added": None}]}
+    for renderer in (Renderer(LIMITS, html=False), Renderer(LIMITS, html=True)):
+        assert renderer.render(source, context) == expected
+
+
+def test_a_legacy_webhook_without_owner_is_not_won_by_none():
+    renderer = TargetRenderer(LIMITS)
+    legacy = record()
+    legacy.owner = None
+    out = renderer.render("{{ deal.title }} won by {{ deal.owner }}", "Owner: {{ deal.owner | default('nobody', true) }}",
+                          legacy, Carry(), [], target="task")
+    assert out.name == "Deal <7> & co won by"
+    assert "Owner: nobody" in out.html_notes and "None" not in out.html_notes
+
+
+def test_large_record_data_is_usable_when_the_template_makes_only_small_values():
+    notes = [{"content": f"{i:03} " + "n" * 1000} for i in range(500)]     # 500,000 characters of data
+    context = {"notes": notes}
+    plain = Renderer(LIMITS, html=False)                                      # made values: at most 20,000
+    source = ("{{ notes|length }} {{ notes|map(attribute='content')|select|list|length }} "
+              "{% for n in notes|sort(attribute='content', reverse=true) %}{% if loop.index <= 2 %}"
+              "{{ n.content[:3] }};{% endif %}{% endfor %}")
+    assert plain.render(source, context) == "500 500 499;498;"
+    with pytest.raises(TemplateProblem, match="the printed value would be larger than the limit of 20000"):
+        plain.render("{{ notes }}", context)
+    with pytest.raises(TemplateProblem, match="the input of the filter 'tojson' would be larger"):
+        plain.render("{{ notes|tojson }}", context)

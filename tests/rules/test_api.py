@@ -202,3 +202,15 @@ def test_only_allowed_users_see_the_rules(make_env):
     cleo = env.hub.browser()
     assert cleo.authorize_pipedrive("/login/pipedrive", user_id=CLEO).status_code == 403
     assert cleo.get(f"/api/v1/installations/{env.iid}/rules").status_code == 401
+
+
+def test_a_hostile_template_gets_the_same_refusal_at_save_and_in_the_preview(env, api):
+    hostile = "{{ '%*d' % (1000000000, 1) }}"
+    saved = api.call("POST", body=full_rule(env, description_template=hostile))
+    assert saved.status_code == 400
+    message = saved.json()["fields"]["description_template"]
+    assert message == "the formatted text would be larger than the limit of 262144 characters"
+    preview = api.call("POST", "/preview", {"rule": full_rule(env, description_template=hostile),
+                                            "object_id": env.deal("Nordwind GmbH - 40")["id"]})
+    assert preview.status_code == 400 and preview.json()["fields"]["description_template"] == message
+    assert env.count(Rule) == 0
