@@ -26,6 +26,7 @@ from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import Retriable
 from .render import Limits
 
 log = logging.getLogger("hub.mappings")
@@ -43,8 +44,9 @@ def _child_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k in keep}
 
 
-class RenderUnavailable(RuntimeError):
-    """No render process could be started: a fault of the host, not of the template."""
+class RenderUnavailable(Retriable):
+    """No render process could be started: a fault of the host, not of the template, so the job
+    that needed it is retried with backoff."""
 
 
 @dataclass(frozen=True)
