@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Callable
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 
 from hub.connectors.google.client import (ContactLimitReached, EtagMismatch, PeopleClient,
                                           SyncTokenExpired, WriteOutcomeUnknown)
@@ -39,10 +39,12 @@ from hub.connectors.pipedrive.client import PipedriveClient
 from hub.errors import Defer, Fatal, NeedsReauth
 from hub.events import canonical_time, get_bookmark, set_bookmark, trace
 from hub.oauth.tokens import ConnectionTokens
-from hub.store import Connection, HubEvent, Installation, utcnow
+from hub.store import Connection, Installation, utcnow
 from hub.store.models import ContactSync, SyncConflict, SyncLink, SyncRun
 
+from .deletions import DeletionSteps
 from .mapping import DEFAULT_FIELD_MAP, FieldMap, fingerprint, merge
+from .merges import MergeSteps
 
 log = logging.getLogger("hub.sync")
 LEASE_SECONDS = 120
@@ -110,6 +112,7 @@ class Counts:
     conflicts: int = 0
     left_out: int = 0
     relinked: int = 0
+    merged: int = 0
     reverted: int = 0
     full_listing: bool = False
 
@@ -117,7 +120,7 @@ class Counts:
         return dict(self.__dict__)
 
 
-class SyncEngine:
+class SyncEngine(DeletionSteps, MergeSteps):
     """`run()` does one run of sync `sync_id`. `after_batch(engine, what)` (tests, the CLI) is
     called after every committed checkpoint; `on_progress(phase, done, total)` for progress bars."""
 
@@ -174,9 +177,11 @@ class SyncEngine:
             self.parent_records = self._load_parent_records()
         self._apply_confirmed_deletes()
         crm_seen = self._read_crm()
-        crm_deleted = self._read_crm_deletions()
+        deleted_events = self._read_crm_deletions()
         google_seen, google_deleted, next_token = self._read_google()
         self._resolve_write_ahead(crm_seen, google_seen)
+        crm_deleted = {k for k, to in deleted_events.items() if not to} | self._apply_merges(
+            {k: to for k, to in deleted_events.items() if to}, crm_seen, google_seen)
         plan = self.plan = self._plan(crm_seen, crm_deleted, google_seen, google_deleted)
         paused = self._deletions(plan)
         self._apply_google_updates(plan["google_updates"], plan)
@@ -260,7 +265,7 @@ class SyncEngine:
         if parent is None:
             raise Fatal(f"sync {self.sync_id}: the shared sync {sync.parent_id} is gone")
         s.expunge(parent)
-        for key in ("field_map", "person_filter", "conflict_policy", "contact_cap", "delete_share"):
+        for key in ("field_map", "person_filter", "conflict_policy", "delete_policy", "contact_cap", "delete_share"):
             setattr(sync, key, getattr(parent, key))  # detached: the share's row is not changed
         sync.direction = "two_way" if sync.share_mode == "edit" else "crm_to_google"
         self.parent = parent
@@ -500,22 +505,6 @@ class SyncEngine:
                     continue
         self._phase("read_crm", len(seen), len(seen), save=True)
         return seen
-
-    def _read_crm_deletions(self) -> set[str]:
-        """person.deleted events recorded since the last run: the only CRM deletion signal."""
-        last = int(self.bookmark.get("crm_event_id") or 0)
-        with self.db.begin() as s:
-            if "crm_event_id" not in self.bookmark:
-                last = s.scalar(select(func.max(HubEvent.id)).where(
-                    HubEvent.installation_id == self.sync.installation_id)) or 0  # a new sync starts now
-                self._event_high = last
-                return set()
-            rows = s.execute(select(HubEvent.id, HubEvent.object_id).where(
-                HubEvent.installation_id == self.sync.installation_id, HubEvent.kind == "person.deleted",
-                HubEvent.id > last).order_by(HubEvent.id)).all()
-            high = s.scalar(select(func.max(HubEvent.id)).where(HubEvent.installation_id == self.sync.installation_id))
-        self._event_high = max(last, high or 0)
-        return {str(r.object_id) for r in rows}
 
     def _google_side(self, person: dict[str, Any]) -> GoogleSide:
         record = self.fields.from_google(person)
@@ -804,76 +793,6 @@ class SyncEngine:
             trace(s, self.sync.installation_id, "sync.conflicts", f"{len(conflicts)} field(s) changed on both sides; "
                   f"resolved by policy {self.sync.conflict_policy}", status="info", sync_id=self.sync_id,
                   run_id=self.run_id, fields=[f"{c['crm_id']}:{c['field']}→{c['winner']}" for c in conflicts[:50]])
-
-    # == deletions ================================================================================
-    def _deletions(self, plan: dict[str, Any]) -> str:
-        """Apply the run's deletions, or hold them for confirmation when there are too many."""
-        with self.db.begin() as s:
-            for key in plan["drop_links"]:
-                self._drop_link(s, key)
-        count = len(plan["google_deletes"]) + len(plan["crm_deletes"])
-        if not count:
-            return ""
-        linked = sum(1 for l in self.links.values() if l.state == "linked")
-        limit = max(self.delete_pause_min, self.sync.delete_share * linked)
-        if count > limit:
-            pending = dict(self.sync.pending_deletes or {})
-            crm_ids = sorted(set(pending.get("crm") or []) | set(plan["crm_deletes"]))
-            names = sorted(set(pending.get("google") or [])
-                           | {self.links[k].resource_name for k in plan["google_deletes"]})
-            value = {"crm": crm_ids, "google": names, "run_id": self.run_id, "linked": linked,
-                     "requested_at": utcnow().isoformat() + "Z"}
-            with self.db.begin() as s:
-                s.execute(update(ContactSync).where(ContactSync.id == self.sync_id).values(pending_deletes=value))
-                trace(s, self.sync.installation_id, "sync.deletions_paused",
-                      f"{count} deletions of {linked} linked contacts exceed the limit ({limit:g}): waiting for "
-                      "confirmation", status="info", sync_id=self.sync_id, run_id=self.run_id,
-                      crm=crm_ids[:100], google=names[:100])
-            self.sync.pending_deletes = value
-            return f"{count} deletions wait for confirmation"
-        self._delete(plan["google_deletes"], plan["crm_deletes"])
-        return ""
-
-    def _apply_confirmed_deletes(self) -> None:
-        pending = self.sync.pending_deletes or {}
-        if not pending.get("confirmed"):
-            return
-        google_keys = [self.by_resource[n] for n in pending.get("google") or [] if n in self.by_resource]
-        self._delete([k for k in google_keys if k not in (pending.get("crm") or [])],
-                     [k for k in pending.get("crm") or [] if k in self.links])
-        with self.db.begin() as s:
-            s.execute(update(ContactSync).where(ContactSync.id == self.sync_id).values(pending_deletes={}))
-        self.sync.pending_deletes = {}
-
-    def _delete(self, google_keys: list[str], crm_keys: list[str]) -> None:
-        google_keys = [k for k in google_keys if k in self.links]
-        for start in range(0, len(google_keys), PeopleClient.BATCH_DELETE_MAX):
-            chunk = google_keys[start:start + PeopleClient.BATCH_DELETE_MAX]
-            self.google_writes += len(chunk)
-            self.deleted_names.update(self.links[k].resource_name for k in chunk)
-            self.google.batch_delete([self.links[k].resource_name for k in chunk])
-            with self.db.begin() as s:
-                for key in chunk:
-                    self._drop_link(s, key)
-                self.counts.deleted_google += len(chunk)
-                self._phase("delete_google", self.counts.deleted_google, len(google_keys))
-                self._checkpoint(s, "delete_google")
-            self._after("delete_google")
-        for n, key in enumerate(crm_keys, 1):
-            link = self.links.get(key)
-            if link is None or not link.crm_id:
-                continue
-            try:
-                self.crm.delete_person(int(link.crm_id))
-            except Fatal as exc:
-                if exc.status != 404:
-                    raise
-            with self.db.begin() as s:
-                self._drop_link(s, key)
-                self.counts.deleted_crm += 1
-                self._phase("delete_crm", n, len(crm_keys))
-                self._checkpoint(s, "delete_crm")
-            self._after("delete_crm")
 
     # == writing to Google ========================================================================
     def _apply_google_updates(self, updates: dict[str, dict[str, Any]], plan: dict[str, Any]) -> None:
