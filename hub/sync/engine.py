@@ -32,7 +32,7 @@ from typing import Any, Callable
 
 from sqlalchemy import delete, select, update
 
-from hub.connectors.google.client import (ContactLimitReached, EtagMismatch, PeopleClient,
+from hub.connectors.google.client import (ContactLimitReached, PeopleClient,
                                           SyncTokenExpired, WriteOutcomeUnknown)
 from hub.connectors.google.contacts import is_deleted
 from hub.connectors.pipedrive.client import PipedriveClient
@@ -42,13 +42,13 @@ from hub.oauth.tokens import ConnectionTokens
 from hub.store import Connection, Installation, utcnow
 from hub.store.models import ContactSync, SyncConflict, SyncLink, SyncRun
 
+from .batches import BatchSteps
 from .deletions import DeletionSteps
 from .mapping import DEFAULT_FIELD_MAP, FieldMap, fingerprint, merge
 from .merges import MergeSteps
 
 log = logging.getLogger("hub.sync")
 LEASE_SECONDS = 120
-ETAG_ROUNDS = 3
 CRM_CHECKPOINT_EVERY = 25
 ORG_IDS_MAX = 100  # Pipedrive v2 lists take at most 100 `ids`
 DIRECTIONS = ("two_way", "crm_to_google", "google_to_crm")
@@ -120,7 +120,7 @@ class Counts:
         return dict(self.__dict__)
 
 
-class SyncEngine(DeletionSteps, MergeSteps):
+class SyncEngine(BatchSteps, DeletionSteps, MergeSteps):
     """`run()` does one run of sync `sync_id`. `after_batch(engine, what)` (tests, the CLI) is
     called after every committed checkpoint; `on_progress(phase, done, total)` for progress bars."""
 
@@ -518,19 +518,22 @@ class SyncEngine(DeletionSteps, MergeSteps):
                           str(marker) if marker else None, updated)
 
     def _read_google(self) -> tuple[dict[str, GoogleSide], set[str], str | None]:
-        token = self.bookmark.get("google_sync_token")
+        """An expired token (also in the middle of a listing) means a full listing; tombstones read
+        before it expired are explicit deletions and still count (a full listing shows none)."""
+        token, tombstones = self.bookmark.get("google_sync_token"), set()
         try:
-            return self._list_google(token)
+            return self._list_google(token, tombstones)
         except SyncTokenExpired:
             with self.db.begin() as s:
                 trace(s, self.sync.installation_id, "sync.full_listing", "Google's sync token expired: comparing "
-                      "every contact (no deletions are inferred from a full listing)", status="info",
-                      sync_id=self.sync_id, run_id=self.run_id)
-            return self._list_google(None)
+                      f"every contact ({len(tombstones)} deletion(s) read before it expired still count; no "
+                      "deletions are inferred from a full listing)", status="info", sync_id=self.sync_id,
+                      run_id=self.run_id)
+            seen, deleted, next_token = self._list_google(None, set())
+            return seen, deleted | tombstones, next_token
 
-    def _list_google(self, token: str | None) -> tuple[dict[str, GoogleSide], set[str], str | None]:
+    def _list_google(self, token: str | None, deleted: set[str]) -> tuple[dict[str, GoogleSide], set[str], str | None]:
         seen: dict[str, GoogleSide] = {}
-        deleted: set[str] = set()
         next_token = None
         self.counts.full_listing = token is None
         self.listed_total = None
@@ -819,6 +822,11 @@ class SyncEngine(DeletionSteps, MergeSteps):
                     link = self.links[key]
                     side = self._google_side(person)
                     link.google_fp, link.etag = side.fp, person.get("etag", "")
+                    if person.get("resourceName") and person["resourceName"] != link.resource_name:
+                        self.by_resource.pop(link.resource_name, None)  # Google renamed it (FACTS §5)
+                        link.resource_name = person["resourceName"]
+                        self.by_resource[link.resource_name] = key
+                        self.counts.relinked += 1
                     link.base = dict(updates[key])
                     link.display = self.fields.display(updates[key])
                     if key not in plan["crm_updates"]:
@@ -844,39 +852,6 @@ class SyncEngine(DeletionSteps, MergeSteps):
         if fingerprint(merged) != link.crm_fp:  # their edit must reach the CRM too
             self.plan["crm_updates"][key] = merged
 
-    def _update_chunk(self, chunk, updates, current, mask) -> dict[str, dict]:
-        """One batch update; stale etags: re-read those contacts, merge again, send again (bounded)."""
-        self.google_writes += len(chunk)
-        for round_ in range(ETAG_ROUNDS):
-            bodies = {self.links[k].resource_name: self.fields.to_google(updates[k], self.links[k].crm_id, current[k])
-                      for k in chunk}
-            try:
-                out: dict[str, dict] = {}
-                for part in self.google.iter_batch_update(bodies, mask, self.read_mask):
-                    out.update(part)
-                return out
-            except EtagMismatch as exc:
-                if round_ == ETAG_ROUNDS - 1:
-                    raise
-                stale = exc.resource_names or list(bodies)
-                fresh = self.google.batch_get(stale, self.read_mask)
-                for name, person in fresh.items():
-                    key = self.by_resource.get(name)
-                    if key is None or person is None:
-                        continue
-                    link = self.links[key]
-                    side = self._google_side(person)
-                    if self.sync.direction == "two_way":
-                        merged, found = merge(link.base, updates[key], side.record, self.fields.targets,
-                                              policy=self.sync.conflict_policy, crm_newer=False)
-                        self._record_conflicts([{"crm_id": key, "resource_name": name, "field": f, "crm_value": c,
-                                                 "google_value": g, "winner": w} for f, c, g, w in found])
-                        updates[key] = merged
-                        if fingerprint(merged) != link.crm_fp:  # their edit must reach the CRM too
-                            self.plan["crm_updates"][key] = merged
-                    current[key] = person
-        return {}
-
     def _room(self, wanted: int) -> int:
         """How many contacts may still be added without passing the cap (the whole account counts).
         A full listing in this run already counted them (deletions since only lower the count)."""
@@ -899,8 +874,9 @@ class SyncEngine(DeletionSteps, MergeSteps):
             chunk = allowed[start:start + PeopleClient.BATCH_CREATE_MAX]
             bodies = [self.fields.to_google(c.record, key, None) for key, c in chunk]
             self.google_writes += len(chunk)
+            sent = len(chunk)
             try:
-                created = next(iter(self.google.iter_batch_create(bodies, self.read_mask)), [])
+                chunk, created = self._create_batch(chunk, bodies)
             except ContactLimitReached:
                 left = allowed[start:] + left
                 break
@@ -917,7 +893,7 @@ class SyncEngine(DeletionSteps, MergeSteps):
                     self._save_link(s, link)
                     self._index_link(link)
                     self.counts.created_google += 1
-                done += len(chunk)
+                done += sent
                 self._phase("create_google", done, total)
                 self._checkpoint(s, "create_google")
             self._after("create_google")
