@@ -177,7 +177,7 @@ class DeletionSteps:
         again. The link waits as `left_out` meanwhile, so a killed run creates it (or finds it by
         its marker) instead of deleting the person."""
         link = self.links[key]
-        old_name = link.resource_name
+        old_name, shown = link.resource_name, link.display or self.fields.display(link.base)
         with self.db.begin() as s:
             if self.by_resource.get(old_name) == key:
                 del self.by_resource[old_name]
@@ -186,11 +186,13 @@ class DeletionSteps:
         self._apply_google_creates([(key, c)])
         link = self.links[key]
         outcome = link.resource_name if link.state == "linked" else f"(not yet: {link.note})"
-        self._delete_conflict("google", key, link, "restore", c=c, outcome=outcome or "", resource_name=old_name)
+        self._delete_conflict("google", key, link, "restore", c=c, outcome=outcome or "", resource_name=old_name,
+                              name=shown)
 
     def _delete_conflict(self, deleted_on: str, crm_id: str, link, verdict: str, *, g=None, c=None,
-                         outcome: str = "", resource_name: str | None = None) -> None:
-        name = self.fields.display(g.record if g else c.record if c else link.base) or link.display
+                         outcome: str = "", resource_name: str | None = None, name: str = "") -> None:
+        # the contact named is the one kept (deleted in the CRM) or the one deleted, as last synced
+        name = name or (self.fields.display(g.record) if g else "") or link.display or self.fields.display(link.base)
         message = describe_delete(deleted_on, crm_id, name, verdict, outcome)
         kept = "google" if deleted_on == "crm" else "crm"
         winner = kept if verdict in ("restore", "keep") else deleted_on
