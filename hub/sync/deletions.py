@@ -102,10 +102,12 @@ class DeletionSteps:
             link = self.links.get(key)
             if link is None:
                 continue
+            if read_only:  # a read-only share's contacts follow the CRM; the colleague's edits are reverted
+                google_out.append(key)
+                continue
             person = fresh.get(link.resource_name)
             g = self._google_side(person) if person and not is_deleted(person) else None
-            verdict = judge_delete(g.fp if g else None, link.google_fp, policy,
-                                   can_restore=to_crm and self.sync.direction == "two_way")
+            verdict = judge_delete(g.fp if g else None, link.google_fp, policy, can_restore=to_crm)
             if verdict == "gone":
                 self._forget(key)
             elif verdict == "restore":
@@ -129,8 +131,7 @@ class DeletionSteps:
                     raise
                 person = None
             c = self._crm_record(person) if person and not person.get("is_deleted") else None
-            verdict = judge_delete(c.fp if c else None, link.crm_fp, policy,
-                                   can_restore=to_google and self.sync.direction == "two_way")
+            verdict = judge_delete(c.fp if c else None, link.crm_fp, policy, can_restore=to_google)
             if verdict == "gone":
                 self._forget(key)
             elif verdict == "restore":

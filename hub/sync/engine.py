@@ -737,7 +737,9 @@ class SyncEngine(BatchSteps, DeletionSteps, MergeSteps):
 
         # Google contacts in the label without a CRM person
         for name, g in sorted(google_seen.items()):
-            if name in self.by_resource:
+            if name in self.by_resource:  # a write-ahead the run before did not get to: create it now
+                if self.links[self.by_resource[name]].state == "crm_creating" and g.in_label and to_crm:
+                    plan["crm_creates"].append((name, g))
                 continue
             if g.marker:
                 if g.marker in self.links or not to_google and not to_crm:
@@ -984,8 +986,9 @@ class SyncEngine(BatchSteps, DeletionSteps, MergeSteps):
             self._after("write_crm")
         for name, g in creates:
             key = f"~{name}"
-            link = Link(None, None, name, "crm_creating", dict(g.record), "", "", g.fp, g.raw.get("etag", ""),
-                        self.fields.display(g.record))
+            link = self.links.get(f"~{name}") or Link(None, None, name, "crm_creating", {}, "", "", "", "")
+            link.base, link.google_fp, link.etag = dict(g.record), g.fp, g.raw.get("etag", "")
+            link.display = self.fields.display(g.record)
             with self.db.begin() as s:  # write-ahead: a killed run finds this person instead of creating it again
                 self._save_link(s, link)
                 self._index_link(link)

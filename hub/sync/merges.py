@@ -34,7 +34,10 @@ class MergeSteps:
             self.plan = {"crm_updates": {}}
         for loser, survivor in merges.items():
             link = self.links.get(loser)
-            if link is None or link.state != "linked" or not link.resource_name or survivor == loser:
+            if link is None or survivor == loser:
+                continue
+            if link.state != "linked" or not link.resource_name:  # nothing in Google to keep: the link goes
+                self._forget(loser)
                 continue
             try:
                 person = self.crm.person(int(survivor))
@@ -78,9 +81,11 @@ class MergeSteps:
             self._merge_conflicts(loser, survivor, note, found, dropped, link.resource_name)
             self._current = getattr(self, "_current", {})
             self._current[key] = current.raw
+            updates = {key: combined}
             if fingerprint(combined) != current.fp:
-                self._apply_google_updates({key: combined}, {"crm_updates": {}})
+                self._apply_google_updates(updates, {"crm_updates": {}})  # may merge an edit made meanwhile
                 self.counts.updated_google -= 1
+            combined = updates[key]
             target.base = dict(combined)
             if fingerprint(combined) != s_side.fp:
                 self._apply_crm_writes({key: combined}, [])

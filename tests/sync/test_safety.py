@@ -178,3 +178,36 @@ def test_merged_person_without_survivor_contact_relinks_its_contact(db_setup: Se
     assert {c["key"]: c["value"] for c in contact["clientData"]} == {"relayhub.crm_id": str(survivor["id"])}
     assert setup.run()["message"] == "nothing to do"
     assert len(setup.label_contacts()) == len(setup.persons()) == 3
+
+
+class Killed(BaseException):
+    """Stands in for kill -9: nothing after it runs, the database keeps what was committed."""
+
+
+def test_restore_killed_between_write_ahead_and_create_finishes_on_resume(db_setup: Setup, monkeypatch):
+    from hub.connectors.pipedrive.client import PipedriveClient
+
+    setup = db_setup
+    setup.run()
+    katrin = setup.persons()["Katrin Vogel"]
+    rn = link_of(setup, katrin["id"]).resource_name
+    setup.pipedrive.delete_person(katrin["id"])
+    delete_event(setup, katrin["id"])
+    setup.google.update_contact(setup.account, rn, {"names": [{"givenName": "Katrin", "familyName": "Vogel-Neu"}]})
+    real = PipedriveClient._data
+
+    def killed_on_create(self, method, path, *args, **kw):
+        if method == "POST" and path == "/api/v2/persons":
+            raise Killed()
+        return real(self, method, path, *args, **kw)
+
+    monkeypatch.setattr(PipedriveClient, "_data", killed_on_create)
+    with pytest.raises(Killed):
+        setup.run()
+    monkeypatch.setattr(PipedriveClient, "_data", real)
+    result = setup.run()
+    assert result["created_crm"] == 1 and result["deleted_google"] == 0, result
+    [person] = [p for p in setup.persons().values() if p["last_name"] == "Vogel-Neu"]
+    assert link_of(setup, person["id"]).resource_name == rn
+    assert len(links(setup)) == 3 and setup.run()["message"] == "nothing to do"
+    assert len(setup.label_contacts()) == len(setup.persons()) == 3
