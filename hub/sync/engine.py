@@ -10,9 +10,9 @@ Why it is built this way:
   (`crm_creating`) matched against the persons read.
 - Own writes are not echoed: after writing, the link holds the fingerprint of what the provider
   answered, so the echo (a new etag, a new update_time) compares equal and nothing happens.
-- Deletions come only from explicit signals (Pipedrive person.deleted events, `metadata.deleted`
-  tombstones in incremental Google responses), never from absence. More than `delete_share` of the
-  linked contacts in one run pauses the deletions until someone confirms them on the page.
+- Deletions come only from explicit signals (person.deleted events, Google tombstones), never from
+  absence, and only for records nobody edited since (deletions.py; merged persons: merges.py). More
+  than `delete_share` of the linked contacts in one run pauses them until someone confirms them.
 - The cap counts the whole Google account; creates stop there, updates continue, and the persons
   left out are kept as `left_out` links with the reason.
 - At most one run per sync works at a time: a lease on the sync row, renewed after every batch and

@@ -211,3 +211,30 @@ def test_restore_killed_between_write_ahead_and_create_finishes_on_resume(db_set
     assert link_of(setup, person["id"]).resource_name == rn
     assert len(links(setup)) == 3 and setup.run()["message"] == "nothing to do"
     assert len(setup.label_contacts()) == len(setup.persons()) == 3
+
+
+def test_confirmed_mass_deletion_spares_what_was_edited_while_it_waited(db_setup: Setup):
+    """Deletions held for confirmation are screened again when they are finally applied."""
+    from hub.sync import service
+    from hub.sync.engine import SyncEngine
+
+    setup = db_setup
+    setup.run()
+    gone = setup.label_contacts()[:2]
+    for c in gone:
+        setup.google.delete_contact(setup.account, c["resourceName"])
+    setup.change(delete_share=0.1)
+    engine = SyncEngine(setup.hub.services, setup.sync_id)
+    engine.delete_pause_min = 0
+    assert engine.run()["status"] == "paused"
+    edited = {c["clientData"][0]["value"] for c in gone[:1]}
+    [crm_id] = edited
+    setup.pipedrive.update_person(int(crm_id), {"phones": [{"value": "+1 555 0100", "label": "work", "primary": True}]})
+    service.decide_deletes(setup.hub.services, setup.iid, setup.sync_id, "test", confirm=True)
+    setup.hub.run_jobs()
+    persons = {str(p["id"]) for p in setup.persons().values()}
+    assert crm_id in persons and len(persons) == 2                  # the edited one stays, the other went
+    contact = next(c for c in setup.label_contacts()
+                   if {d["key"]: d["value"] for d in c["clientData"]}.get("relayhub.crm_id") == crm_id)
+    assert contact["phoneNumbers"][0]["value"] == "+1 555 0100"
+    assert any(c.field == "(deleted)" and c.crm_id == crm_id for c in conflicts(setup))
