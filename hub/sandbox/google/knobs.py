@@ -25,6 +25,12 @@ from .errors import ApiError
 
 KNOBS: dict[str, Any] = {"empty_pages": 0, "expire_sync_token_mid_run": 0, "batch_timeout_after_apply": 0,
                          "batch_partial_reject": 0, "rename_on_update": 0, "late_echoes": 0}
+LABELS = {"empty_pages": "Next N listing pages come back empty (not the last)",
+          "expire_sync_token_mid_run": "Next N incremental listings lose their sync token after page 1",
+          "batch_timeout_after_apply": "Next N batch writes time out (504) after being applied",
+          "batch_partial_reject": "Next N batch creates/updates refuse their first contact, apply the rest",
+          "rename_on_update": "Next N contact updates give the contact a new resource name",
+          "late_echoes": "Next N API writes show up in sync listings one listing late"}
 
 
 def after_write(sb: Any, acct: dict, rec: dict, *, update: bool) -> None:
