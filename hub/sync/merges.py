@@ -13,7 +13,6 @@ change for the next run.
   empty fields filled, anything not kept reported as a conflict) and then deleted."""
 from __future__ import annotations
 
-from typing import Any
 
 from hub.errors import Fatal
 from hub.events import trace
