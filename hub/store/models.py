@@ -291,6 +291,8 @@ class ContactSync(Base):
     person_filter: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # {} = all; owner_id / org_id
     field_map: Mapped[list[Any]] = mapped_column(JSON, default=list)
     conflict_policy: Mapped[str] = mapped_column(String(20), default="newest")  # newest crm google
+    # a record deleted on one side and edited on the other since the last run: edit_wins | delete_wins
+    delete_policy: Mapped[str] = mapped_column(String(20), default="edit_wins", server_default="edit_wins")
     schedule_seconds: Mapped[int] = mapped_column(Integer, default=900)  # 0 = only on demand
     delete_share: Mapped[float] = mapped_column(Float, default=0.2)
     contact_cap: Mapped[int] = mapped_column(Integer, default=25000)
@@ -372,6 +374,7 @@ class SyncConflict(Base):
     google_value: Mapped[Any] = mapped_column(JSON, nullable=True)
     winner: Mapped[str] = mapped_column(String(10))
     policy: Mapped[str] = mapped_column(String(20))
+    message: Mapped[str] = mapped_column(Text, default="", server_default="")  # in words, e.g. a delete beaten by an edit
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     __table_args__ = (Index("ix_sync_conflicts_sync", "sync_id", "id"),)

@@ -10,9 +10,9 @@ Why it is built this way:
   (`crm_creating`) matched against the persons read.
 - Own writes are not echoed: after writing, the link holds the fingerprint of what the provider
   answered, so the echo (a new etag, a new update_time) compares equal and nothing happens.
-- Deletions come only from explicit signals (Pipedrive person.deleted events, `metadata.deleted`
-  tombstones in incremental Google responses), never from absence. More than `delete_share` of the
-  linked contacts in one run pauses the deletions until someone confirms them on the page.
+- Deletions come only from explicit signals (person.deleted events, Google tombstones), never from
+  absence, and only for records nobody edited since (deletions.py; merged persons: merges.py). More
+  than `delete_share` of the linked contacts in one run pauses them until someone confirms them.
 - The cap counts the whole Google account; creates stop there, updates continue, and the persons
   left out are kept as `left_out` links with the reason.
 - At most one run per sync works at a time: a lease on the sync row, renewed after every batch and
@@ -30,23 +30,25 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Callable
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 
-from hub.connectors.google.client import (ContactLimitReached, EtagMismatch, PeopleClient,
+from hub.connectors.google.client import (ContactLimitReached, PeopleClient,
                                           SyncTokenExpired, WriteOutcomeUnknown)
 from hub.connectors.google.contacts import is_deleted
 from hub.connectors.pipedrive.client import PipedriveClient
 from hub.errors import Defer, Fatal, NeedsReauth
 from hub.events import canonical_time, get_bookmark, set_bookmark, trace
 from hub.oauth.tokens import ConnectionTokens
-from hub.store import Connection, HubEvent, Installation, utcnow
+from hub.store import Connection, Installation, utcnow
 from hub.store.models import ContactSync, SyncConflict, SyncLink, SyncRun
 
+from .batches import BatchSteps
+from .deletions import DeletionSteps
 from .mapping import DEFAULT_FIELD_MAP, FieldMap, fingerprint, merge
+from .merges import MergeSteps
 
 log = logging.getLogger("hub.sync")
 LEASE_SECONDS = 120
-ETAG_ROUNDS = 3
 CRM_CHECKPOINT_EVERY = 25
 ORG_IDS_MAX = 100  # Pipedrive v2 lists take at most 100 `ids`
 DIRECTIONS = ("two_way", "crm_to_google", "google_to_crm")
@@ -110,6 +112,7 @@ class Counts:
     conflicts: int = 0
     left_out: int = 0
     relinked: int = 0
+    merged: int = 0
     reverted: int = 0
     full_listing: bool = False
 
@@ -117,7 +120,7 @@ class Counts:
         return dict(self.__dict__)
 
 
-class SyncEngine:
+class SyncEngine(BatchSteps, DeletionSteps, MergeSteps):
     """`run()` does one run of sync `sync_id`. `after_batch(engine, what)` (tests, the CLI) is
     called after every committed checkpoint; `on_progress(phase, done, total)` for progress bars."""
 
@@ -174,9 +177,11 @@ class SyncEngine:
             self.parent_records = self._load_parent_records()
         self._apply_confirmed_deletes()
         crm_seen = self._read_crm()
-        crm_deleted = self._read_crm_deletions()
+        deleted_events = self._read_crm_deletions()
         google_seen, google_deleted, next_token = self._read_google()
         self._resolve_write_ahead(crm_seen, google_seen)
+        crm_deleted = {k for k, to in deleted_events.items() if not to} | self._apply_merges(
+            {k: to for k, to in deleted_events.items() if to}, crm_seen, google_seen)
         plan = self.plan = self._plan(crm_seen, crm_deleted, google_seen, google_deleted)
         paused = self._deletions(plan)
         self._apply_google_updates(plan["google_updates"], plan)
@@ -260,7 +265,7 @@ class SyncEngine:
         if parent is None:
             raise Fatal(f"sync {self.sync_id}: the shared sync {sync.parent_id} is gone")
         s.expunge(parent)
-        for key in ("field_map", "person_filter", "conflict_policy", "contact_cap", "delete_share"):
+        for key in ("field_map", "person_filter", "conflict_policy", "delete_policy", "contact_cap", "delete_share"):
             setattr(sync, key, getattr(parent, key))  # detached: the share's row is not changed
         sync.direction = "two_way" if sync.share_mode == "edit" else "crm_to_google"
         self.parent = parent
@@ -501,22 +506,6 @@ class SyncEngine:
         self._phase("read_crm", len(seen), len(seen), save=True)
         return seen
 
-    def _read_crm_deletions(self) -> set[str]:
-        """person.deleted events recorded since the last run: the only CRM deletion signal."""
-        last = int(self.bookmark.get("crm_event_id") or 0)
-        with self.db.begin() as s:
-            if "crm_event_id" not in self.bookmark:
-                last = s.scalar(select(func.max(HubEvent.id)).where(
-                    HubEvent.installation_id == self.sync.installation_id)) or 0  # a new sync starts now
-                self._event_high = last
-                return set()
-            rows = s.execute(select(HubEvent.id, HubEvent.object_id).where(
-                HubEvent.installation_id == self.sync.installation_id, HubEvent.kind == "person.deleted",
-                HubEvent.id > last).order_by(HubEvent.id)).all()
-            high = s.scalar(select(func.max(HubEvent.id)).where(HubEvent.installation_id == self.sync.installation_id))
-        self._event_high = max(last, high or 0)
-        return {str(r.object_id) for r in rows}
-
     def _google_side(self, person: dict[str, Any]) -> GoogleSide:
         record = self.fields.from_google(person)
         groups = [m.get("contactGroupMembership", {}).get("contactGroupResourceName")
@@ -529,19 +518,22 @@ class SyncEngine:
                           str(marker) if marker else None, updated)
 
     def _read_google(self) -> tuple[dict[str, GoogleSide], set[str], str | None]:
-        token = self.bookmark.get("google_sync_token")
+        """An expired token (also in the middle of a listing) means a full listing; tombstones read
+        before it expired are explicit deletions and still count (a full listing shows none)."""
+        token, tombstones = self.bookmark.get("google_sync_token"), set()
         try:
-            return self._list_google(token)
+            return self._list_google(token, tombstones)
         except SyncTokenExpired:
             with self.db.begin() as s:
                 trace(s, self.sync.installation_id, "sync.full_listing", "Google's sync token expired: comparing "
-                      "every contact (no deletions are inferred from a full listing)", status="info",
-                      sync_id=self.sync_id, run_id=self.run_id)
-            return self._list_google(None)
+                      f"every contact ({len(tombstones)} deletion(s) read before it expired still count; no "
+                      "deletions are inferred from a full listing)", status="info", sync_id=self.sync_id,
+                      run_id=self.run_id)
+            seen, deleted, next_token = self._list_google(None, set())
+            return seen, deleted | tombstones, next_token
 
-    def _list_google(self, token: str | None) -> tuple[dict[str, GoogleSide], set[str], str | None]:
+    def _list_google(self, token: str | None, deleted: set[str]) -> tuple[dict[str, GoogleSide], set[str], str | None]:
         seen: dict[str, GoogleSide] = {}
-        deleted: set[str] = set()
         next_token = None
         self.counts.full_listing = token is None
         self.listed_total = None
@@ -745,7 +737,9 @@ class SyncEngine:
 
         # Google contacts in the label without a CRM person
         for name, g in sorted(google_seen.items()):
-            if name in self.by_resource:
+            if name in self.by_resource:  # a write-ahead the run before did not get to: create it now
+                if self.links[self.by_resource[name]].state == "crm_creating" and g.in_label and to_crm:
+                    plan["crm_creates"].append((name, g))
                 continue
             if g.marker:
                 if g.marker in self.links or not to_google and not to_crm:
@@ -805,76 +799,6 @@ class SyncEngine:
                   f"resolved by policy {self.sync.conflict_policy}", status="info", sync_id=self.sync_id,
                   run_id=self.run_id, fields=[f"{c['crm_id']}:{c['field']}→{c['winner']}" for c in conflicts[:50]])
 
-    # == deletions ================================================================================
-    def _deletions(self, plan: dict[str, Any]) -> str:
-        """Apply the run's deletions, or hold them for confirmation when there are too many."""
-        with self.db.begin() as s:
-            for key in plan["drop_links"]:
-                self._drop_link(s, key)
-        count = len(plan["google_deletes"]) + len(plan["crm_deletes"])
-        if not count:
-            return ""
-        linked = sum(1 for l in self.links.values() if l.state == "linked")
-        limit = max(self.delete_pause_min, self.sync.delete_share * linked)
-        if count > limit:
-            pending = dict(self.sync.pending_deletes or {})
-            crm_ids = sorted(set(pending.get("crm") or []) | set(plan["crm_deletes"]))
-            names = sorted(set(pending.get("google") or [])
-                           | {self.links[k].resource_name for k in plan["google_deletes"]})
-            value = {"crm": crm_ids, "google": names, "run_id": self.run_id, "linked": linked,
-                     "requested_at": utcnow().isoformat() + "Z"}
-            with self.db.begin() as s:
-                s.execute(update(ContactSync).where(ContactSync.id == self.sync_id).values(pending_deletes=value))
-                trace(s, self.sync.installation_id, "sync.deletions_paused",
-                      f"{count} deletions of {linked} linked contacts exceed the limit ({limit:g}): waiting for "
-                      "confirmation", status="info", sync_id=self.sync_id, run_id=self.run_id,
-                      crm=crm_ids[:100], google=names[:100])
-            self.sync.pending_deletes = value
-            return f"{count} deletions wait for confirmation"
-        self._delete(plan["google_deletes"], plan["crm_deletes"])
-        return ""
-
-    def _apply_confirmed_deletes(self) -> None:
-        pending = self.sync.pending_deletes or {}
-        if not pending.get("confirmed"):
-            return
-        google_keys = [self.by_resource[n] for n in pending.get("google") or [] if n in self.by_resource]
-        self._delete([k for k in google_keys if k not in (pending.get("crm") or [])],
-                     [k for k in pending.get("crm") or [] if k in self.links])
-        with self.db.begin() as s:
-            s.execute(update(ContactSync).where(ContactSync.id == self.sync_id).values(pending_deletes={}))
-        self.sync.pending_deletes = {}
-
-    def _delete(self, google_keys: list[str], crm_keys: list[str]) -> None:
-        google_keys = [k for k in google_keys if k in self.links]
-        for start in range(0, len(google_keys), PeopleClient.BATCH_DELETE_MAX):
-            chunk = google_keys[start:start + PeopleClient.BATCH_DELETE_MAX]
-            self.google_writes += len(chunk)
-            self.deleted_names.update(self.links[k].resource_name for k in chunk)
-            self.google.batch_delete([self.links[k].resource_name for k in chunk])
-            with self.db.begin() as s:
-                for key in chunk:
-                    self._drop_link(s, key)
-                self.counts.deleted_google += len(chunk)
-                self._phase("delete_google", self.counts.deleted_google, len(google_keys))
-                self._checkpoint(s, "delete_google")
-            self._after("delete_google")
-        for n, key in enumerate(crm_keys, 1):
-            link = self.links.get(key)
-            if link is None or not link.crm_id:
-                continue
-            try:
-                self.crm.delete_person(int(link.crm_id))
-            except Fatal as exc:
-                if exc.status != 404:
-                    raise
-            with self.db.begin() as s:
-                self._drop_link(s, key)
-                self.counts.deleted_crm += 1
-                self._phase("delete_crm", n, len(crm_keys))
-                self._checkpoint(s, "delete_crm")
-            self._after("delete_crm")
-
     # == writing to Google ========================================================================
     def _apply_google_updates(self, updates: dict[str, dict[str, Any]], plan: dict[str, Any]) -> None:
         keys = [k for k in sorted(updates, key=_sort_key) if self.links[k].resource_name]
@@ -900,6 +824,11 @@ class SyncEngine:
                     link = self.links[key]
                     side = self._google_side(person)
                     link.google_fp, link.etag = side.fp, person.get("etag", "")
+                    if person.get("resourceName") and person["resourceName"] != link.resource_name:
+                        self.by_resource.pop(link.resource_name, None)  # Google renamed it (FACTS §5)
+                        link.resource_name = person["resourceName"]
+                        self.by_resource[link.resource_name] = key
+                        self.counts.relinked += 1
                     link.base = dict(updates[key])
                     link.display = self.fields.display(updates[key])
                     if key not in plan["crm_updates"]:
@@ -925,39 +854,6 @@ class SyncEngine:
         if fingerprint(merged) != link.crm_fp:  # their edit must reach the CRM too
             self.plan["crm_updates"][key] = merged
 
-    def _update_chunk(self, chunk, updates, current, mask) -> dict[str, dict]:
-        """One batch update; stale etags: re-read those contacts, merge again, send again (bounded)."""
-        self.google_writes += len(chunk)
-        for round_ in range(ETAG_ROUNDS):
-            bodies = {self.links[k].resource_name: self.fields.to_google(updates[k], self.links[k].crm_id, current[k])
-                      for k in chunk}
-            try:
-                out: dict[str, dict] = {}
-                for part in self.google.iter_batch_update(bodies, mask, self.read_mask):
-                    out.update(part)
-                return out
-            except EtagMismatch as exc:
-                if round_ == ETAG_ROUNDS - 1:
-                    raise
-                stale = exc.resource_names or list(bodies)
-                fresh = self.google.batch_get(stale, self.read_mask)
-                for name, person in fresh.items():
-                    key = self.by_resource.get(name)
-                    if key is None or person is None:
-                        continue
-                    link = self.links[key]
-                    side = self._google_side(person)
-                    if self.sync.direction == "two_way":
-                        merged, found = merge(link.base, updates[key], side.record, self.fields.targets,
-                                              policy=self.sync.conflict_policy, crm_newer=False)
-                        self._record_conflicts([{"crm_id": key, "resource_name": name, "field": f, "crm_value": c,
-                                                 "google_value": g, "winner": w} for f, c, g, w in found])
-                        updates[key] = merged
-                        if fingerprint(merged) != link.crm_fp:  # their edit must reach the CRM too
-                            self.plan["crm_updates"][key] = merged
-                    current[key] = person
-        return {}
-
     def _room(self, wanted: int) -> int:
         """How many contacts may still be added without passing the cap (the whole account counts).
         A full listing in this run already counted them (deletions since only lower the count)."""
@@ -980,8 +876,9 @@ class SyncEngine:
             chunk = allowed[start:start + PeopleClient.BATCH_CREATE_MAX]
             bodies = [self.fields.to_google(c.record, key, None) for key, c in chunk]
             self.google_writes += len(chunk)
+            sent = len(chunk)
             try:
-                created = next(iter(self.google.iter_batch_create(bodies, self.read_mask)), [])
+                chunk, created = self._create_batch(chunk, bodies)
             except ContactLimitReached:
                 left = allowed[start:] + left
                 break
@@ -998,7 +895,7 @@ class SyncEngine:
                     self._save_link(s, link)
                     self._index_link(link)
                     self.counts.created_google += 1
-                done += len(chunk)
+                done += sent
                 self._phase("create_google", done, total)
                 self._checkpoint(s, "create_google")
             self._after("create_google")
@@ -1089,8 +986,9 @@ class SyncEngine:
             self._after("write_crm")
         for name, g in creates:
             key = f"~{name}"
-            link = Link(None, None, name, "crm_creating", dict(g.record), "", "", g.fp, g.raw.get("etag", ""),
-                        self.fields.display(g.record))
+            link = self.links.get(f"~{name}") or Link(None, None, name, "crm_creating", {}, "", "", "", "")
+            link.base, link.google_fp, link.etag = dict(g.record), g.fp, g.raw.get("etag", "")
+            link.display = self.fields.display(g.record)
             with self.db.begin() as s:  # write-ahead: a killed run finds this person instead of creating it again
                 self._save_link(s, link)
                 self._index_link(link)

@@ -20,11 +20,12 @@ from hub.store.models import ContactSync, SyncConflict, SyncLink, SyncRun
 from .engine import DIRECTIONS, POLICIES
 from .jobs import request_run
 from .mapping import DEFAULT_FIELD_MAP, MappingError, validate_field_map
+from .policy import DEFAULT_DELETE_POLICY, DELETE_POLICIES
 
 SHARE_MODES = {"edit": "can edit", "read": "read only"}
 LABEL_MARKER = {"relayhub.label": "1"}
 FIELDS = ("name", "google_connection_id", "group", "new_group_name", "direction", "person_filter", "field_map",
-          "conflict_policy", "schedule_seconds", "delete_share", "contact_cap", "enabled")
+          "conflict_policy", "delete_policy", "schedule_seconds", "delete_share", "contact_cap", "enabled")
 
 
 class ShareRefused(PermissionError):
@@ -106,6 +107,9 @@ def validate(services: Any, session, installation_id: int, data: Mapping[str, An
     out["conflict_policy"] = str(pick("conflict_policy", "newest"))
     if out["conflict_policy"] not in POLICIES:
         errors["conflict_policy"] = f"one of {', '.join(POLICIES)}"
+    out["delete_policy"] = str(pick("delete_policy", DEFAULT_DELETE_POLICY) or DEFAULT_DELETE_POLICY)
+    if out["delete_policy"] not in DELETE_POLICIES:
+        errors["delete_policy"] = f"one of {', '.join(DELETE_POLICIES)}"
     raw_filter = pick("person_filter", {}) or {}
     if not isinstance(raw_filter, Mapping):
         errors["person_filter"] = "expected {owner_id} or {org_id} (or nothing for all persons)"
@@ -258,7 +262,8 @@ def summary(session, sync: ContactSync) -> dict[str, Any]:
     return {"id": sync.id, "name": sync.name, "google_connection_id": sync.google_connection_id,
             "label": {"resource_name": sync.group_resource_name, "name": sync.group_name},
             "direction": sync.direction, "person_filter": sync.person_filter, "field_map": sync.field_map,
-            "conflict_policy": sync.conflict_policy, "schedule_seconds": sync.schedule_seconds,
+            "conflict_policy": sync.conflict_policy, "delete_policy": sync.delete_policy or DEFAULT_DELETE_POLICY,
+            "schedule_seconds": sync.schedule_seconds,
             "delete_share": sync.delete_share, "contact_cap": sync.contact_cap, "enabled": sync.enabled,
             "status": sync.status, "status_message": sync.status_message,
             "pending_deletes": {"crm": len((sync.pending_deletes or {}).get("crm") or []),
@@ -283,7 +288,7 @@ def conflicts(session, sync_id: int, limit: int = 100) -> list[dict[str, Any]]:
                            .order_by(SyncConflict.id.desc()).limit(limit))
     return [{"id": c.id, "run_id": c.run_id, "crm_id": c.crm_id, "resource_name": c.resource_name, "field": c.field,
              "crm_value": c.crm_value, "google_value": c.google_value, "winner": c.winner, "policy": c.policy,
-             "at": c.created_at.isoformat() + "Z"} for c in rows]
+             "message": c.message or "", "at": c.created_at.isoformat() + "Z"} for c in rows]
 
 
 def left_out(session, sync_id: int, limit: int = 500) -> list[dict[str, Any]]:

@@ -19,12 +19,18 @@ from hub.web.access import admin, current_user, member, requires, restricted_to
 from . import service
 from .engine import SyncBusy, SyncEngine
 from .mapping import DEFAULT_FIELD_MAP
+from .policy import DELETE_POLICIES
 
 bp = Blueprint("sync", __name__, template_folder="templates", cli_group="sync")
 API = "/api/v1/installations/<int:installation_id>/sync"
 DIRECTION_TEXT = {"two_way": "Two-way", "crm_to_google": "Pipedrive → Google", "google_to_crm": "Google → Pipedrive"}
 POLICY_TEXT = {"newest": "Newest change wins (per field)", "crm": "Pipedrive wins", "google": "Google wins"}
 GOOGLE_TARGETS = ["names", "emailAddresses", "phoneNumbers", "organizations.name", "organizations.title"]
+
+
+@bp.context_processor
+def _delete_policies() -> dict[str, Any]:
+    return {"delete_policies": DELETE_POLICIES}
 
 
 def services():
@@ -53,6 +59,7 @@ def _form_data() -> dict[str, Any]:
             if c.strip() or t.strip()]
     data: dict[str, Any] = {
         "name": f.get("name", ""), "direction": f.get("direction", ""), "conflict_policy": f.get("conflict_policy", ""),
+        "delete_policy": f.get("delete_policy") or None,
         "schedule_seconds": f.get("schedule_minutes") and _minutes(f.get("schedule_minutes")),
         "field_map": rows, "enabled": bool(f.get("enabled")),
         "person_filter": {k: f.get(f"filter_{k}", "") for k in ("owner_id", "org_id") if f.get("persons") == "filter"},

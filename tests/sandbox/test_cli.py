@@ -16,6 +16,9 @@ def test_cli_plays_the_crm_user_and_turns_knobs(live_hub):
     assert live_hub.emulator("asana").faults.settings.latency_ms == 5
     bad = runner.invoke(args=["sandbox", "faults", "asana", "no_such_knob=1"])
     assert bad.exit_code != 0 and "unknown fault setting: no_such_knob" in bad.output
+    google = runner.invoke(args=["sandbox", "faults", "google", "late_echoes=2", "batch_partial_reject=1"])
+    assert google.exit_code == 0 and "late_echoes              2" in google.output, google.output
+    assert live_hub.emulator("google").faults.knob("batch_partial_reject") == 1
     assert runner.invoke(args=["sandbox", "expire-tokens", "google"]).exit_code == 0
     missing = runner.invoke(args=["sandbox", "deal", "won", "999999"])
     assert missing.exit_code != 0 and "404" in missing.output

@@ -17,7 +17,8 @@ What comes out (one dispatch table, `DISPATCH`, lists every (entity, action) we 
 - a deal *created* as won (or lost) gives `deal.created` and then `deal.won` (`deal.lost`): the deal
   reached that state without any change event, and a "when a deal is won" rule must still fire.
 - leads: `lead.added` on create; lead change/delete have no hub kind yet and are listed as ignored.
-- persons: created / updated / deleted.
+- persons: created / updated / deleted. A delete caused by a merge carries `extra["merged_to_id"]`
+  (the survivor), the survivor's change `extra["merged_from_id"]`, both as strings.
 
 Ids: the first event of a payload carries the provider's event id (`meta.id` in v2; v1 has none, so
 a deterministic id is derived from company, object, id, action and `timestamp_micro`, which stays
@@ -132,7 +133,10 @@ def _v2_envelope(payload: dict) -> _Envelope:
     if entity_id in (None, ""):
         entity_id = (data or previous or {}).get("id")
     extra = {k: meta[k] for k in ("company_id", "user_id", "change_source", "is_bulk_edit", "attempt",
-                                  "webhook_id", "merged_to_id", "merged_from_id", "correlation_id") if k in meta}
+                                  "webhook_id", "correlation_id") if k in meta}
+    # a merge: the merged person's delete names the survivor, the survivor's change the merged one (ids
+    # as strings, like entity_id); contact sync re-links instead of deleting (hub/sync/merges.py)
+    extra.update({k: _sid(meta[k]) for k in ("merged_to_id", "merged_from_id") if meta.get(k) not in (None, "")})
     extra["format"] = "v2"
     return _Envelope(meta["entity"], meta["action"], _sid(entity_id) or "", meta["id"],
                      parse_time(meta.get("timestamp")), data, previous, extra)

@@ -1,7 +1,9 @@
 """Fault knobs an operator or a test turns on an emulator: latency, 5xx, 429 bursts, webhook chaos.
 
 Each emulator asks `decide()` before serving an API request and renders the answer in its own
-provider's error format; the knobs are plain attributes, changed through `/_sandbox/faults`."""
+provider's error format; the knobs are plain attributes, changed through `/_sandbox/faults`.
+An emulator adds knobs only it understands with `extend()`: they are listed, validated and set
+through the same route and CLI, and read with `knob()` / consumed one at a time with `take()`."""
 from __future__ import annotations
 
 import random
@@ -29,16 +31,35 @@ class Faults:
         self._lock = threading.Lock()
         self.settings = FaultSettings()
         self.random = random.Random(seed)
+        self.extra: dict[str, Any] = {}
         self.update(settings)
+
+    def extend(self, **defaults: Any) -> None:
+        """Register emulator-specific knobs with their defaults (their type is the default's)."""
+        with self._lock:
+            for key, value in defaults.items():
+                self.extra.setdefault(key, value)
+
+    def knob(self, name: str) -> Any:
+        return self.extra[name]
+
+    def take(self, name: str) -> bool:
+        """Consume one unit of a counting knob ("the next N ..."): True when one was left."""
+        with self._lock:
+            if self.extra.get(name, 0) > 0:
+                self.extra[name] -= 1
+                return True
+            return False
 
     def update(self, values: dict[str, Any]) -> dict[str, Any]:
         """Apply known knobs; raises ValueError naming an unknown or ill-typed knob."""
-        known = {f.name: f.type for f in fields(FaultSettings)}
+        known = {f.name for f in fields(FaultSettings)}
         with self._lock:
-            for key, value in values.items():
-                if key not in known:
+            for key in values:
+                if key not in known and key not in self.extra:
                     raise ValueError(f"unknown fault setting: {key}")
-                current = getattr(self.settings, key)
+            for key, value in values.items():
+                current = self.extra[key] if key in self.extra else getattr(self.settings, key)
                 try:
                     if isinstance(current, bool):
                         if isinstance(value, str):
@@ -48,11 +69,14 @@ class Faults:
                         value = type(current)(value)
                 except (TypeError, ValueError):
                     raise ValueError(f"fault setting {key}: expected {type(current).__name__}") from None
-                setattr(self.settings, key, value)
-            return asdict(self.settings)
+                if key in self.extra:
+                    self.extra[key] = value
+                else:
+                    setattr(self.settings, key, value)
+            return {**asdict(self.settings), **self.extra}
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self.settings)
+        return {**asdict(self.settings), **self.extra}
 
     def decide(self) -> tuple[str, int] | None:
         """Sleep for the latency knob, then say whether this API request fails: ('429'|'5xx', status)."""

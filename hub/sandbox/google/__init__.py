@@ -27,9 +27,10 @@ Options (besides the common `clients`, `access_ttl` (default 3599, Google's `exp
 - `auto_my_contacts` (True): a created contact is also put in `contactGroups/myContacts`.
 - `validate_emails` (True): malformed e-mail values are a 400 (as the batch example shows).
 - `clock`: a `() -> float` time source, for tests.
-- `empty_pages` (0; also the attribute `sandbox.empty_pages`): the next N `connections.list` pages
-  that still have people to return come back empty with a `nextPageToken` for the same position,
-  as Google may answer; a client that stops at an empty page loses the rest of the listing.
+- `empty_pages` (0): the initial value of that fault knob. The Google-only fault knobs (empty
+  non-last pages, a sync token expiring mid-run, batches timing out after being applied or
+  partially rejected, resource names changing on update, late echoes) are in `knobs.py`; they are
+  set like every knob through `/_sandbox/faults` (`sandbox.empty_pages` also works in tests).
 """
 from __future__ import annotations
 

@@ -9,11 +9,12 @@ from typing import Any
 
 from flask import Blueprint, g, jsonify, request
 
+from . import knobs
 from . import people as P
 from .api import bool_arg, int_arg, json_body, require_read, require_write, sources_arg
 from .emulator import GoogleSandbox, iso
-from .errors import (BATCH_CREATE_DETAILS, BATCH_UPDATE_DETAILS, ApiError, invalid_argument, not_found,
-                     unknown_field)
+from .errors import (BATCH_CREATE_DETAILS, BATCH_UPDATE_DETAILS, ApiError, expired_sync_token, invalid_argument,
+                     not_found, server_error, unknown_field)
 
 SORT_ORDERS = ("LAST_MODIFIED_ASCENDING", "LAST_MODIFIED_DESCENDING", "FIRST_NAME_ASCENDING",
                "LAST_NAME_ASCENDING")
@@ -118,6 +119,7 @@ def register_people_routes(bp: Blueprint, sb: GoogleSandbox) -> None:
             acct = sb.account(g.account_id)
             sb._check_limit(acct, 1)
             rec = sb._new_contact(acct, body)
+            knobs.after_write(sb, acct, rec, update=False)
             return jsonify(P.render_person(rec, fields))
 
     @bp.patch("/v1/people/<seg:pid>:updateContact")
@@ -132,6 +134,7 @@ def register_people_routes(bp: Blueprint, sb: GoogleSandbox) -> None:
         with sb.state.change():
             acct = sb.account(g.account_id)
             rec = sb._update_contact(acct, f"people/{pid}", body, update_fields)
+            knobs.after_write(sb, acct, rec, update=True)
             return jsonify(P.render_person(rec, fields))
 
     @bp.delete("/v1/people/<seg:pid>:deleteContact")
@@ -170,13 +173,21 @@ def register_people_routes(bp: Blueprint, sb: GoogleSandbox) -> None:
             if errors:
                 raise ApiError(400, "INVALID_ARGUMENT", "Request contains an invalid argument.",
                                details=[{"@type": BATCH_CREATE_DETAILS, "contactErrors": errors}])
-            sb._check_limit(acct, len(contacts))
-            created = [sb._new_contact(acct, item.get("contactPerson") or {}) for item in contacts]
-            if not read_mask:
-                return jsonify({})
-            return jsonify({"createdPeople": [
+            rejected = {"0": knobs.rejected_status()} if sb.faults.take("batch_partial_reject") else {}
+            sb._check_limit(acct, len(contacts) - len(rejected))
+            created = [sb._new_contact(acct, item.get("contactPerson") or {}) for index, item in enumerate(contacts)
+                       if str(index) not in rejected]
+            for rec in created:
+                knobs.after_write(sb, acct, rec, update=False)
+            answer = {"createdPeople": [
                 {"httpStatusCode": 200, "person": P.render_person(rec, read_mask), "status": {}}
-                for rec in created]})
+                for rec in created]} if read_mask else {}
+        if rejected:
+            raise ApiError(400, "INVALID_ARGUMENT", "Request contains an invalid argument.",
+                           details=[{"@type": BATCH_CREATE_DETAILS, "contactErrors": rejected}])
+        if sb.faults.take("batch_timeout_after_apply"):
+            raise server_error(504)
+        return jsonify(answer)
 
     @bp.post("/v1/people:batchUpdateContacts")
     def batch_update():
@@ -208,14 +219,21 @@ def register_people_routes(bp: Blueprint, sb: GoogleSandbox) -> None:
             if errors:
                 raise ApiError(400, "INVALID_ARGUMENT", "Request contains an invalid argument.",
                                details=[{"@type": BATCH_UPDATE_DETAILS, "contactErrors": errors}])
+            rejected = {next(iter(contacts)): knobs.rejected_status()} if sb.faults.take("batch_partial_reject") else {}
             updated = {name: sb._update_contact(acct, name, person, update_fields)
-                       for name, person in contacts.items()}
-            if not read_mask:
-                return jsonify({})
-            return jsonify({"updateResult": {
+                       for name, person in contacts.items() if name not in rejected}
+            for rec in updated.values():
+                knobs.after_write(sb, acct, rec, update=True)
+            answer = {"updateResult": {
                 name: {"httpStatusCode": 200, "person": P.render_person(rec, read_mask),
                        "requestedResourceName": name, "status": {}}
-                for name, rec in updated.items()}})
+                for name, rec in updated.items()}} if read_mask else {}
+        if rejected:
+            raise ApiError(400, "INVALID_ARGUMENT", "Request contains an invalid argument.",
+                           details=[{"@type": BATCH_UPDATE_DETAILS, "contactErrors": rejected}])
+        if sb.faults.take("batch_timeout_after_apply"):
+            raise server_error(504)
+        return jsonify(answer)
 
     @bp.post("/v1/people:batchDeleteContacts")
     def batch_delete():
@@ -239,6 +257,8 @@ def register_people_routes(bp: Blueprint, sb: GoogleSandbox) -> None:
                     raise
             for rec in {id(r): r for r in records}.values():
                 sb._delete_contact(acct, rec)
+        if sb.faults.take("batch_timeout_after_apply"):
+            raise server_error(504)
         return jsonify({})
 
 
@@ -270,14 +290,17 @@ def list_connections(sb: GoogleSandbox, account_id: str, fields: set[str], param
         sb._prune_tokens(root, now)
         if page_token:
             cursor = sb.use_page_token(root, acct, page_token, "people", params, now)
+            if cursor["sync"] and sb.faults.take("expire_sync_token_mid_run"):
+                knobs.expire_account_tokens(root, acct, now)
+                raise expired_sync_token()
         else:
             if params["syncToken"]:
                 token = sb.use_sync_token(root, acct, params["syncToken"], "people", now)
                 if token["params"] != {"personFields": params["personFields"], "sources": params["sources"]}:
                     raise invalid_argument("Parameters provided with a sync token must match the call that "
                                            "produced the sync token.", "syncToken")
-                changed = sorted((r for r in acct["people"].values() if r["seq"] > token["seq"]),
-                                 key=lambda r: r["seq"])
+                changed = sorted((r for r in acct["people"].values() if r["seq"] > token["seq"]
+                                  and not r.get("echo_hold")), key=lambda r: r["seq"])
                 ids, sync, full_at = [r["id"] for r in changed], True, token["full_sync_at"]
                 total = len(ids)
             else:
@@ -287,9 +310,10 @@ def list_connections(sb: GoogleSandbox, account_id: str, fields: set[str], param
                 total = len(ids)
             cursor = {"ids": ids, "offset": 0, "seq": acct["seq"], "sync": sync, "full_sync_at": full_at,
                       "total": total, "params": params}
+            if sync:
+                knobs.release_echoes(acct)  # late echoes: left out of this listing, in the next one
         offset, size = cursor["offset"], params["pageSize"]
-        if sb.empty_pages > 0 and offset < len(cursor["ids"]):
-            sb.empty_pages -= 1  # the knob: an empty page that is not the last one
+        if offset < len(cursor["ids"]) and sb.faults.take("empty_pages"):  # an empty page that is not the last
             out = {"nextPageToken": sb.issue_page_token(root, acct, "people", dict(cursor, offset=offset), now)}
             if cursor["total"]:
                 out["totalItems"] = cursor["total"]

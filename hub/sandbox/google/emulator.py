@@ -80,10 +80,9 @@ class GoogleSandbox:
         self.sync_token_ttl = float(options.get("sync_token_ttl", 7 * 24 * 3600))
         self.auto_my_contacts = bool(options.get("auto_my_contacts", True))
         self.validate_emails = bool(options.get("validate_emails", True))
-        # knob: the next N connections.list pages that have people left to return come back empty, with
-        # a nextPageToken for the same position (Google does send empty non-final pages; clients must
-        # follow nextPageToken, not stop at an empty page)
-        self.empty_pages = int(options.get("empty_pages", 0))
+        from .knobs import KNOBS
+        faults.extend(**KNOBS)  # runtime switches of what a sync must survive (knobs.py)
+        faults.update({"empty_pages": int(options.get("empty_pages", 0))})
         self.tokens = TokenAuthority(state, faults, prefix="ya29.", access_ttl=int(options.get("access_ttl", 3599)),
                                      clock=self.clock)
         self._quota_lock = threading.Lock()
@@ -98,6 +97,15 @@ class GoogleSandbox:
         if fresh and options.get("seed", True):
             from .seed import seed_demo_data
             seed_demo_data(self)
+
+    @property
+    def empty_pages(self) -> int:
+        """The `empty_pages` fault knob (knobs.py), also settable as an attribute by tests."""
+        return int(self.faults.knob("empty_pages"))
+
+    @empty_pages.setter
+    def empty_pages(self, value: int) -> None:
+        self.faults.update({"empty_pages": value})
 
     # ==== accounts ===================================================================================
     def _ensure_account(self, root: dict, email: str, name: str) -> dict:
@@ -464,20 +472,23 @@ class GoogleSandbox:
         name is reported in `metadata.previousResourceNames` of sync responses and still resolves."""
         with self.state.change():
             acct = self.account(account)
-            rec = self._resolve(acct, resource_name)
-            old = rec["id"]
-            n = self.state.next_id("google_person")
-            new = f"c{3300000000000000000 + n * 104729 + int(acct['id'][-4:])}"
-            del acct["people"][old]
-            rec["id"] = new
-            rec["previous"] = rec.get("previous", []) + [old]
-            for alias, target in list(acct["aliases"].items()):
-                if target == old:
-                    acct["aliases"][alias] = new
-            acct["aliases"][old] = new
-            acct["people"][new] = rec
-            self._bump(acct, rec)
-            return f"people/{new}"
+            return self._relink(acct, self._resolve(acct, resource_name))
+
+    def _relink(self, acct: dict, rec: dict) -> str:
+        """A new resource name for a contact (call under state.change()); the old one still resolves."""
+        old = rec["id"]
+        n = self.state.next_id("google_person")
+        new = f"c{3300000000000000000 + n * 104729 + int(acct['id'][-4:])}"
+        del acct["people"][old]
+        rec["id"] = new
+        rec["previous"] = rec.get("previous", []) + [old]
+        for alias, target in list(acct["aliases"].items()):
+            if target == old:
+                acct["aliases"][alias] = new
+        acct["aliases"][old] = new
+        acct["people"][new] = rec
+        self._bump(acct, rec)
+        return f"people/{new}"
 
     # ==== shared internals used by the API and the helpers above =====================================
     def _user_group(self, acct: dict, resource_name: str) -> dict:

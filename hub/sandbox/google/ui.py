@@ -11,6 +11,7 @@ from flask import Blueprint, abort, redirect, render_template, request, url_for
 
 from .emulator import GoogleSandbox
 from .errors import ApiError
+from .knobs import KNOBS, LABELS
 
 EDITED_FIELDS = ("names", "emailAddresses", "phoneNumbers", "organizations", "memberships")
 
@@ -55,7 +56,7 @@ def make_ui_blueprint(sb: GoogleSandbox) -> Blueprint:
         for acct in sb.accounts():
             rows.append(dict(acct, contacts=sb.contact_count(acct["id"]),
                              labels=[g["name"] for g in sb.groups(acct["id"])]))
-        return render_template("google/ui_index.html", accounts=rows, faults=sb.faults.as_dict(),
+        return render_template("google/ui_index.html", accounts=rows, faults=sb.faults.as_dict(), knobs=LABELS,
                                counters=sb.tokens.counters(), limit=sb.contact_limit,
                                error=request.args.get("error"))
 
@@ -63,7 +64,7 @@ def make_ui_blueprint(sb: GoogleSandbox) -> Blueprint:
     def set_faults():
         form = request.form
         values: dict[str, Any] = {k: form[k] for k in ("latency_ms", "error_rate", "error_status", "burst_429",
-                                                        "retry_after") if form.get(k, "") != ""}
+                                                        "retry_after", *KNOBS) if form.get(k, "") != ""}
         values["strict_refresh"] = form.get("strict_refresh") == "true"
         try:
             sb.faults.update(values)

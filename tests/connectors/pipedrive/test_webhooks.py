@@ -262,3 +262,19 @@ def test_reconcile_ids_are_deterministic_and_distinct():
     assert first[0].previous == {"status": "open", "stage_id": 2, "won_time": None,
                                  "update_time": "2026-11-18T09:12:04Z"}
 
+
+
+def test_v2_person_delete_caused_by_a_merge_names_the_survivor():
+    """FACTS §7: a merge is a delete of the merged person with meta.merged_to_id and a change of the
+    survivor with meta.merged_from_id; both reach the event as strings, whatever JSON type they had."""
+    payload = fixture("webhook-v2-person-delete.json")
+    payload["meta"]["merged_to_id"] = 7400
+    [deleted] = normalize(payload)
+    assert (deleted.kind, deleted.object_id, deleted.extra["merged_to_id"]) == ("person.deleted", "7309", "7400")
+    survivor = fixture("webhook-v2-person-change.json")
+    survivor["meta"]["merged_from_id"] = "7309"
+    [changed] = normalize(survivor)
+    assert changed.kind == "person.updated" and changed.extra["merged_from_id"] == "7309"
+    plain = fixture("webhook-v2-person-delete.json")
+    plain["meta"]["merged_to_id"] = None
+    assert "merged_to_id" not in normalize(plain)[0].extra

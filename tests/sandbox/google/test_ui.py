@@ -48,6 +48,9 @@ def test_labels_and_knobs_by_hand(app, sandbox, faults):
     assert sandbox.group_by_name(ANNA, "VIP") is None
     client.post("/_sandbox/ui/faults", data={"latency_ms": "5", "burst_429": "3", "strict_refresh": "true"})
     assert faults.settings.burst_429 == 3 and faults.settings.strict_refresh is True
+    assert "Next N API writes show up in sync listings one listing late" in client.get("/_sandbox/ui/").text
+    client.post("/_sandbox/ui/faults", data={"late_echoes": "2", "rename_on_update": "1"})
+    assert faults.knob("late_echoes") == 2 and faults.knob("rename_on_update") == 1
     assert client.post("/_sandbox/ui/sync-tokens/expire").status_code == 302
 
 

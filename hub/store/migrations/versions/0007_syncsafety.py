@@ -1,0 +1,27 @@
+"""contact sync safety: a delete policy per sync, conflict entries that say what happened
+
+Revision ID: 0007_syncsafety
+Revises: 0006_merge
+Create Date: 2026-12-04
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0007_syncsafety"
+down_revision = "0006_merge"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("contact_syncs") as batch:
+        batch.add_column(sa.Column("delete_policy", sa.String(20), nullable=False, server_default="edit_wins"))
+    with op.batch_alter_table("sync_conflicts") as batch:
+        batch.add_column(sa.Column("message", sa.Text(), nullable=False, server_default=""))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("sync_conflicts") as batch:
+        batch.drop_column("message")
+    with op.batch_alter_table("contact_syncs") as batch:
+        batch.drop_column("delete_policy")
