@@ -1,14 +1,14 @@
 """contact sync safety: a delete policy per sync, conflict entries that say what happened
 
 Revision ID: 0007_syncsafety
-Revises: 0006_merge
+Revises: 0007_roles
 Create Date: 2026-12-04
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0007_syncsafety"
-down_revision = "0006_merge"
+down_revision = "0007_roles"
 branch_labels = None
 depends_on = None
 
