@@ -98,7 +98,7 @@ class PipedriveClient(ApiClient):
         except Retriable as exc:
             if exc.retry_after is None and response.status_code == 429:
                 reset = parse_retry_after(response.headers.get("x-ratelimit-reset"))
-                if reset is not None and reset <= self.max_inline_wait:
+                if reset is not None:
                     exc.retry_after = reset
             raise
 
