@@ -100,7 +100,7 @@ class ApiClient:
     throttle_statuses: frozenset[int] = frozenset({429, 503})
 
     def __init__(self, base_url: str, tokens: TokenSource | None, *, session: requests.Session | None = None,
-                 rate_limit: float | None = None, sleep=time.sleep, retry_policy: retry.RetryPolicy | None = None):
+                 rate_limit: float | None = None, sleep=None, retry_policy: retry.RetryPolicy | None = None):
         self.base_url = base_url.rstrip("/")
         self.tokens = tokens
         self.http = session or requests.Session()

@@ -149,7 +149,12 @@ def renew_budget() -> None:
         budget.renew()
 
 
-def call(send: Callable[[], Any], method: str, *, sleep: Callable[[float], None] = time.sleep,
+def pause(seconds: float) -> None:
+    """How a call waits before sending again (tests replace it instead of sleeping)."""
+    time.sleep(seconds)
+
+
+def call(send: Callable[[], Any], method: str, *, sleep: Callable[[float], None] | None = None,
          rewind: Callable[[], None] | None = None, may_retry: Callable[[Retriable], bool] | None = None,
          retry_policy: RetryPolicy | None = None) -> Any:
     """Run `send` (one request) under the policy and the current budget. `may_retry` narrows what
@@ -168,7 +173,7 @@ def call(send: Callable[[], Any], method: str, *, sleep: Callable[[float], None]
             if wait is None or (may_retry is not None and not may_retry(exc)):
                 raise
             retries += 1
-            sleep(wait)
+            (sleep or pause)(wait)
             if rewind is not None:
                 rewind()
 

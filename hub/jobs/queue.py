@@ -151,15 +151,16 @@ class JobQueue:
         return result.rowcount == 1
 
     def complete(self, session: Session, job: ClaimedJob, worker_id: str, *,
-                 start_next: ClaimedJob | None = None) -> bool:
+                 start_next: ClaimedJob | None = None, failed_calls: int | None = None) -> bool:
         """Mark done inside the handler's transaction; False if this worker no longer owns the job
         (its lease ran out and another worker took it), in which case the caller must roll back.
         `start_next`: the next job of the same batch starts now (saves `mark_started`'s transaction)."""
         now = self.clock.now()
+        values = dict(status=DONE, finished_at=now, updated_at=now, lease_until=None, last_error=None)
+        if failed_calls is not None:
+            values["failed_calls"] = failed_calls
         result = session.execute(
-            update(Job).where(Job.id == job.id, Job.locked_by == worker_id, Job.status == RUNNING)
-            .values(status=DONE, finished_at=now, updated_at=now, lease_until=None, last_error=None)
-        )
+            update(Job).where(Job.id == job.id, Job.locked_by == worker_id, Job.status == RUNNING).values(**values))
         if result.rowcount == 1 and start_next is not None:
             session.execute(update(Job).where(Job.id == start_next.id, Job.locked_by == worker_id,
                                               Job.status == RUNNING).values(started_at=now, updated_at=now))

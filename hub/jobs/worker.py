@@ -98,7 +98,8 @@ class Worker:
                     else:
                         fn(ctx)
                 session = ctx.session
-                if self.queue.complete(session, job, self.worker_id, start_next=start_next):
+                if self.queue.complete(session, job, self.worker_id, start_next=start_next,
+                                       failed_calls=budget.spent if budget.spent != job.failed_calls else None):
                     session.commit()
                     self.processed += 1
                     return "done"

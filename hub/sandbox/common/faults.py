@@ -29,6 +29,7 @@ class Faults:
         self._lock = threading.Lock()
         self.settings = FaultSettings()
         self.random = random.Random(seed)
+        self.api_requests = 0            # API requests seen (tests count what a client really sent)
         self.update(settings)
 
     def update(self, values: dict[str, Any]) -> dict[str, Any]:
@@ -57,6 +58,8 @@ class Faults:
     def decide(self) -> tuple[str, int] | None:
         """Sleep for the latency knob, then say whether this API request fails: ('429'|'5xx', status)."""
         s = self.settings
+        with self._lock:
+            self.api_requests += 1
         if s.latency_ms > 0:
             time.sleep(s.latency_ms / 1000.0)
         with self._lock:
