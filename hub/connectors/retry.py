@@ -109,13 +109,16 @@ class CallBudget:
     def __init__(self, limit: int, spent: int = 0):
         self.limit = limit
         self.spent = spent
+        self.last: BaseException | str = "earlier attempts"
 
-    @property
-    def left(self) -> int:
-        return max(0, self.limit - self.spent)
+    def ensure_left(self) -> None:
+        """Before a request: an effect that used up its budget sends nothing more."""
+        if self.spent >= self.limit:
+            raise BudgetExhausted(f"gave up after {self.spent} failed requests: {self.last}")
 
     def charge(self, exc: Retriable) -> Exception:
         self.spent += 1
+        self.last = exc
         if self.spent >= self.limit:
             return BudgetExhausted(f"gave up after {self.spent} failed requests: {exc}")
         return exc
@@ -158,11 +161,15 @@ def call(send: Callable[[], Any], method: str, *, sleep: Callable[[float], None]
          rewind: Callable[[], None] | None = None, may_retry: Callable[[Retriable], bool] | None = None,
          retry_policy: RetryPolicy | None = None) -> Any:
     """Run `send` (one request) under the policy and the current budget. `may_retry` narrows what
-    is retried here (a non-idempotent create retries throttles only)."""
+    is retried here (a non-idempotent create retries throttles only). A plain loop rather than
+    tenacity: every failed request is charged to the budget before anything is decided, and the
+    charge that uses it up must end the call as BudgetExhausted."""
     rules = retry_policy or _policy
     budget = _budget.get()
     retries = 0
     while True:
+        if budget is not None:
+            budget.ensure_left()
         try:
             return send()
         except Retriable as exc:
