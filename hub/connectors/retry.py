@@ -109,7 +109,7 @@ class CallBudget:
     def __init__(self, limit: int, spent: int = 0):
         self.limit = limit
         self.spent = spent
-        self.last: BaseException | str = "earlier attempts"
+        self.last: BaseException | str = "the job's last error says why"
 
     def ensure_left(self) -> None:
         """Before a request: an effect that used up its budget sends nothing more."""

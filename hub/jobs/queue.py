@@ -225,8 +225,8 @@ class JobQueue:
         now = self.clock.now()
         with self.db.begin() as session:
             result = session.execute(update(Job).where(Job.id == job_id, Job.status == DEAD).values(
-                status=QUEUED, attempts=0, failed_calls=0, run_at=now, finished_at=None, locked_by=None, lease_until=None,
-                updated_at=now))
+                status=QUEUED, attempts=0, failed_calls=0, run_at=now, finished_at=None, locked_by=None,
+                lease_until=None, updated_at=now))
             if result.rowcount:
                 self._wake_after_commit(session)
             return result.rowcount == 1

@@ -117,7 +117,8 @@ class Worker:
             self.queue.defer(job, self.worker_id, str(exc), exc.delay, failed_calls=budget.spent)
             return "queued"
         except Fatal as exc:
-            self.queue.fail(job, self.worker_id, f"{type(exc).__name__}: {exc}", fatal=True, failed_calls=budget.spent)
+            self.queue.fail(job, self.worker_id, f"{type(exc).__name__}: {exc}", fatal=True,
+                            failed_calls=budget.spent)
             log.warning("job %s (%s) dead: %s", job.id, job.kind, exc)
             return "dead"
         except Retriable as exc:

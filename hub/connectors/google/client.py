@@ -426,8 +426,8 @@ class PeopleClient(ApiClient):
         url = f"{self.base_url}/{path}"
         try:
             with self._writes:
-                response = self._call("POST", lambda: self._send("POST", url, params, body, None, None, None, False, ()),
-                                      may_retry=lambda e: isinstance(e, (QuotaExceeded, Unreachable)))
+                send = lambda: self._send("POST", url, params, body, None, None, None, False, ())  # noqa: E731
+                response = self._call("POST", send, may_retry=lambda e: isinstance(e, (QuotaExceeded, Unreachable)))
         except (QuotaExceeded, Unreachable):
             raise   # refused or never sent: nothing was created
         except Retriable as exc:
