@@ -10,6 +10,7 @@ from typing import Any, Mapping
 from flask import Flask, jsonify, request
 
 from .config import ConfigError, Settings, load_settings
+from .connectors import retry
 from .jobs import JobQueue, Worker
 from .jobs.registry import load_modules
 from .logs import configure_logging
@@ -89,6 +90,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
     do that, so tests and gunicorn get a plain WSGI app."""
     settings = load_settings(config)
     configure_logging(settings["hub.log_level"], settings["hub.log_format"])
+    retry.configure(retry.RetryPolicy.from_settings(settings))   # process-wide, like logging
     instance = _instance_path(settings)
     instance.mkdir(parents=True, exist_ok=True)
     url = settings["hub.database_url"] or f"sqlite:///{instance / 'hub.db'}"

@@ -131,8 +131,12 @@ def _validate(v: dict[str, Any]) -> None:
     for key in ("jobs.max_attempts", "jobs.backoff_base", "jobs.backoff_cap", "jobs.lease_seconds",
                 "jobs.poll_interval", "jobs.concurrency", "jobs.batch_size", "hub.port",
                 "scheduler.leader_retry_seconds", "scheduler.heartbeat_stale_seconds",
-                "rules.render_seconds", "rules.render_memory_mb", "rules.output_max_chars"):
+                "rules.render_seconds", "rules.render_memory_mb", "rules.output_max_chars",
+                "calls.connect_timeout", "calls.read_timeout", "calls.failed_calls_per_effect"):
         positive(key)
+    for key in ("calls.inline_retries", "calls.inline_max_wait", "calls.connect_pause"):
+        if v[key] < 0:
+            raise ConfigError(f"{_env_name(*key.split('.', 1))}: must be 0 or more, got {v[key]!r}")
     if v["hub.port"] > 65535:
         raise ConfigError(f"HUB_PORT: must be a TCP port (1-65535), got {v['hub.port']}")
     if v["mail.backend"] not in ("log", "smtp"):

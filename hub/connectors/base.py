@@ -1,5 +1,5 @@
-"""What every connector's HTTP client shares: timeouts, retries, rate limiting, token refresh on
-401, and the mapping of responses to Retriable / Fatal / NeedsReauth.
+"""What every connector's HTTP client shares: timeouts, retries (one policy: hub/connectors/retry.py),
+rate limiting, token refresh on 401, and the mapping of responses to Retriable / Fatal / NeedsReauth.
 
 A connector's client subclasses `ApiClient` and adds typed methods; it never builds its own
 `requests` retry loop. Tokens come from a `TokenSource` (the hub's connection store in production,
@@ -15,9 +15,10 @@ from datetime import datetime
 from typing import Any, Iterator, Protocol
 
 import requests
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+import urllib3
 
 from ..errors import Fatal, NeedsReauth, Retriable
+from . import retry
 
 log = logging.getLogger("hub.connectors")
 
@@ -90,20 +91,30 @@ REFRESHES_PER_CALL = 2   # refreshes one call may make when the provider refuses
 
 
 class ApiClient:
-    """Subclasses set `provider` and override `error_message(response)` for their error bodies."""
+    """Subclasses set `provider` and override `error_message(response)` for their error bodies.
+    Retries and timeouts follow one `RetryPolicy` (hub/connectors/retry.py), the process's unless
+    `retry_policy=` is given; `throttle_statuses` are the statuses that mean "refused, nothing
+    done, come back later" and may be retried inside the call when their Retry-After is short."""
 
     provider = "provider"
-    timeout: tuple[float, float] = (5.0, 30.0)
-    attempts = 3             # in-call retries; the job queue retries again, much later, if these fail
-    max_inline_wait = 10.0   # a longer Retry-After is handed to the job queue instead of slept here
+    throttle_statuses: frozenset[int] = frozenset({429, 503})
 
     def __init__(self, base_url: str, tokens: TokenSource | None, *, session: requests.Session | None = None,
-                 rate_limit: float | None = None, sleep=time.sleep):
+                 rate_limit: float | None = None, sleep=None, retry_policy: retry.RetryPolicy | None = None):
         self.base_url = base_url.rstrip("/")
         self.tokens = tokens
         self.http = session or requests.Session()
         self.limiter = RateLimiter(rate_limit) if rate_limit else None
         self._sleep = sleep
+        self._policy = retry_policy
+
+    @property
+    def policy(self) -> retry.RetryPolicy:
+        return self._policy or retry.policy()
+
+    @property
+    def timeout(self) -> tuple[float, float]:
+        return self.policy.timeout
 
     # -- to override ----------------------------------------------------------------------------
     def error_message(self, response: requests.Response) -> str:
@@ -121,25 +132,15 @@ class ApiClient:
     def request(self, method: str, path: str, *, params: dict | None = None, json: Any = None,
                 data: Any = None, files: Any = None, headers: dict | None = None, stream: bool = False,
                 ok: tuple[int, ...] = ()) -> requests.Response:
-        """One API call with retries; returns the response for 2xx (and statuses in `ok`)."""
+        """One API call, retried inside only as the policy allows; returns the response for 2xx
+        (and statuses in `ok`)."""
         url = path if path.startswith("http") else f"{self.base_url}/{path.lstrip('/')}"
+        return self._call(method, lambda: self._send(method, url, params, json, data, files, headers, stream, ok),
+                          rewind=(lambda: _rewind(files)) if files is not None else None)
 
-        def wait(state: RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome else None
-            if isinstance(exc, Retriable) and exc.retry_after is not None:
-                return exc.retry_after
-            return min(8.0, 0.25 * 2 ** (state.attempt_number - 1))
-
-        def before_sleep(state: RetryCallState) -> None:
-            if files is not None:  # rewind streamed uploads before sending them again
-                for item in (files.values() if isinstance(files, dict) else files):
-                    handle = item[1][1] if isinstance(item, tuple) and isinstance(item[1], tuple) else None
-                    if hasattr(handle, "seek"):
-                        handle.seek(0)
-
-        retrying = Retrying(stop=stop_after_attempt(self.attempts), wait=wait, sleep=self._sleep,
-                            retry=retry_if_exception(_is_short_retriable), before_sleep=before_sleep, reraise=True)
-        return retrying(self._send, method, url, params, json, data, files, headers, stream, ok)
+    def _call(self, method: str, send, *, rewind=None, may_retry=None) -> requests.Response:
+        return retry.call(send, method, sleep=self._sleep, rewind=rewind, may_retry=may_retry,
+                          retry_policy=self.policy)
 
     def _send(self, method, url, params, json, data, files, headers, stream, ok) -> requests.Response:
         if self.limiter:
@@ -167,20 +168,24 @@ class ApiClient:
         try:
             return self.http.request(method, url, params=params, json=json, data=data, files=files,
                                      headers=all_headers, stream=stream, timeout=self.timeout)
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            raise Retriable(f"{self.provider} unreachable ({type(exc).__name__})") from None
+        except requests.ConnectTimeout:
+            raise retry.Unreachable(f"{self.provider} unreachable (connect timeout)") from None
+        except requests.Timeout:
+            raise retry.TimedOut(f"{self.provider} did not answer within {self.timeout[1]:g} s") from None
+        except requests.ConnectionError as exc:
+            if _nothing_sent(exc):
+                raise retry.Unreachable(f"{self.provider} unreachable ({type(exc).__name__})") from None
+            raise retry.ConnectionLost(f"{self.provider} dropped the connection before answering") from None
 
     def check(self, response: requests.Response, ok: tuple[int, ...] = ()) -> requests.Response:
         status = response.status_code
         if 200 <= status < 300 or status in ok:
             return response
         message = self.error_message(response)
-        if status == 429 or status >= 500:
+        if status in self.throttle_statuses or status == 429 or status >= 500:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            if retry_after is not None and retry_after > self.max_inline_wait:
-                # too long to sleep inside a worker: fail this call, the job waits the full delay
-                raise _LongWait(f"{self.provider} {status}: {message}", retry_after)
-            raise Retriable(f"{self.provider} {status}: {message}", retry_after)
+            kind = retry.Throttled if status in self.throttle_statuses else Retriable
+            raise kind(f"{self.provider} {status}: {message}", retry_after)
         raise Fatal(f"{self.provider} {status}: {message}", status)
 
     def json(self, method: str, path: str, **kwargs) -> Any:
@@ -198,10 +203,19 @@ class ApiClient:
             response.close()
 
 
-class _LongWait(Retriable):
-    """A Retriable whose Retry-After is too long to sleep through inside a call: it goes straight
-    to the job queue, which reschedules the job after the full delay."""
+_LongWait = retry.QueueOnly   # the name the connectors import
 
 
-def _is_short_retriable(exc: BaseException) -> bool:
-    return isinstance(exc, Retriable) and not isinstance(exc, _LongWait)
+def _rewind(files: Any) -> None:
+    """Streamed uploads start from their first byte when sent again."""
+    for item in (files.values() if isinstance(files, dict) else files):
+        handle = item[1][1] if isinstance(item, tuple) and isinstance(item[1], tuple) else None
+        if hasattr(handle, "seek"):
+            handle.seek(0)
+
+
+def _nothing_sent(exc: requests.ConnectionError) -> bool:
+    """A refused or unresolvable connection (urllib3's NewConnectionError, wrapped by requests in a
+    MaxRetryError) sent no byte; a reset (ProtocolError) may have come after the request."""
+    inner = exc.args[0] if exc.args else None
+    return isinstance(getattr(inner, "reason", inner), urllib3.exceptions.NewConnectionError)

@@ -31,6 +31,7 @@ class ClaimedJob:
     attempts: int
     max_attempts: int
     ordering_key: str | None
+    failed_calls: int = 0      # failed provider requests of its effect so far (hub/connectors/retry.py)
 
 
 def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random | None = None) -> float:
@@ -124,7 +125,7 @@ class JobQueue:
                 ORDER BY j.run_at, j.id
                 LIMIT :limit
                 {lock})
-            RETURNING id, kind, payload, attempts, max_attempts, ordering_key
+            RETURNING id, kind, payload, attempts, max_attempts, ordering_key, failed_calls
         """
         stmt = text(sql).bindparams(bindparam("now", type_=DateTime()), bindparam("lease_until", type_=DateTime()),
                                     bindparam("started", type_=DateTime()))
@@ -136,7 +137,8 @@ class JobQueue:
         stmt = stmt.columns(**{"payload": Job.__table__.c.payload.type})
         with self.db.begin() as session:
             rows = session.execute(stmt, params).all()
-        claimed = [ClaimedJob(r.id, r.kind, r.payload or {}, r.attempts, r.max_attempts, r.ordering_key) for r in rows]
+        claimed = [ClaimedJob(r.id, r.kind, r.payload or {}, r.attempts, r.max_attempts, r.ordering_key,
+                              r.failed_calls or 0) for r in rows]
         return sorted(claimed, key=lambda c: c.id)
 
     def mark_started(self, job: ClaimedJob, worker_id: str) -> bool:
@@ -149,23 +151,25 @@ class JobQueue:
         return result.rowcount == 1
 
     def complete(self, session: Session, job: ClaimedJob, worker_id: str, *,
-                 start_next: ClaimedJob | None = None) -> bool:
+                 start_next: ClaimedJob | None = None, failed_calls: int | None = None) -> bool:
         """Mark done inside the handler's transaction; False if this worker no longer owns the job
         (its lease ran out and another worker took it), in which case the caller must roll back.
         `start_next`: the next job of the same batch starts now (saves `mark_started`'s transaction)."""
         now = self.clock.now()
+        values = dict(status=DONE, finished_at=now, updated_at=now, lease_until=None, last_error=None)
+        if failed_calls is not None:
+            values["failed_calls"] = failed_calls
         result = session.execute(
-            update(Job).where(Job.id == job.id, Job.locked_by == worker_id, Job.status == RUNNING)
-            .values(status=DONE, finished_at=now, updated_at=now, lease_until=None, last_error=None)
-        )
+            update(Job).where(Job.id == job.id, Job.locked_by == worker_id, Job.status == RUNNING).values(**values))
         if result.rowcount == 1 and start_next is not None:
             session.execute(update(Job).where(Job.id == start_next.id, Job.locked_by == worker_id,
                                               Job.status == RUNNING).values(started_at=now, updated_at=now))
         return result.rowcount == 1
 
     def fail(self, job: ClaimedJob, worker_id: str, error: str, *, retry_after: float | None = None,
-             fatal: bool = False) -> str:
-        """Schedule a retry (backoff, or `retry_after` when given) or move to the dead letter."""
+             fatal: bool = False, failed_calls: int | None = None) -> str:
+        """Schedule a retry (backoff, or `retry_after` when given: the provider's wait is the least
+        the job waits) or move to the dead letter. `failed_calls`: its effect's budget used so far."""
         now = self.clock.now()
         error = error[:4000]
         if fatal or job.attempts >= job.max_attempts:
@@ -177,18 +181,24 @@ class JobQueue:
             values = dict(status=QUEUED, run_at=now + timedelta(seconds=max(0.0, delay)), lease_until=None,
                           locked_by=None, last_error=error, updated_at=now)
             outcome = QUEUED
+        if failed_calls is not None:
+            values["failed_calls"] = failed_calls
         with self.db.begin() as session:
             session.execute(update(Job).where(Job.id == job.id, Job.locked_by == worker_id,
                                               Job.status == RUNNING).values(**values))
         return outcome
 
-    def defer(self, job: ClaimedJob, worker_id: str, reason: str, delay: float) -> None:
-        """Put the job back without using up an attempt."""
+    def defer(self, job: ClaimedJob, worker_id: str, reason: str, delay: float, *,
+              failed_calls: int | None = None) -> None:
+        """Put the job back without using up an attempt (its effect's failed calls still count)."""
         now = self.clock.now()
+        values = dict(status=QUEUED, attempts=Job.attempts - 1, run_at=now + timedelta(seconds=delay),
+                      lease_until=None, locked_by=None, last_error=reason[:4000], updated_at=now)
+        if failed_calls is not None:
+            values["failed_calls"] = failed_calls
         with self.db.begin() as session:
             session.execute(update(Job).where(Job.id == job.id, Job.locked_by == worker_id, Job.status == RUNNING)
-                            .values(status=QUEUED, attempts=Job.attempts - 1, run_at=now + timedelta(seconds=delay),
-                                    lease_until=None, locked_by=None, last_error=reason[:4000], updated_at=now))
+                            .values(**values))
 
     def release(self, job: ClaimedJob, worker_id: str) -> None:
         """Hand back a claimed job that was never started (a stopping worker); no attempt used."""
@@ -211,12 +221,12 @@ class JobQueue:
 
     # -- operators ------------------------------------------------------------------------------
     def replay(self, job_id: int) -> bool:
-        """Give a dead job a fresh set of attempts; its last error stays visible until it runs."""
+        """Give a dead job a fresh set of attempts and calls; its last error stays visible until it runs."""
         now = self.clock.now()
         with self.db.begin() as session:
             result = session.execute(update(Job).where(Job.id == job_id, Job.status == DEAD).values(
-                status=QUEUED, attempts=0, run_at=now, finished_at=None, locked_by=None, lease_until=None,
-                updated_at=now))
+                status=QUEUED, attempts=0, failed_calls=0, run_at=now, finished_at=None, locked_by=None,
+                lease_until=None, updated_at=now))
             if result.rowcount:
                 self._wake_after_commit(session)
             return result.rowcount == 1

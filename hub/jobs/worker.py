@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import delete, update
 
+from ..connectors.retry import CallBudget, effect_budget, policy
 from ..logs import log_context
 from ..store import ProcessHeartbeat
 from ..store.sql import upsert
@@ -86,15 +87,19 @@ class Worker:
             log.error("job %s dead: no handler for %s", job.id, job.kind)
             return "dead"
         ctx = JobContext(job.id, job.kind, job.payload, job.attempts, job.max_attempts, self.queue.db, self.app)
+        # one retry budget for the job's effect over all its attempts: what earlier attempts spent
+        budget = CallBudget(policy().failed_calls_per_effect, job.failed_calls)
         try:
             try:
-                if self.app is not None:
-                    with self.app.app_context():
+                with effect_budget(budget):
+                    if self.app is not None:
+                        with self.app.app_context():
+                            fn(ctx)
+                    else:
                         fn(ctx)
-                else:
-                    fn(ctx)
                 session = ctx.session
-                if self.queue.complete(session, job, self.worker_id, start_next=start_next):
+                if self.queue.complete(session, job, self.worker_id, start_next=start_next,
+                                       failed_calls=budget.spent if budget.spent != job.failed_calls else None):
                     session.commit()
                     self.processed += 1
                     return "done"
@@ -109,17 +114,19 @@ class Worker:
                 if ctx._session is not None:
                     ctx._session.close()
         except Defer as exc:
-            self.queue.defer(job, self.worker_id, str(exc), exc.delay)
+            self.queue.defer(job, self.worker_id, str(exc), exc.delay, failed_calls=budget.spent)
             return "queued"
         except Fatal as exc:
-            self.queue.fail(job, self.worker_id, f"{type(exc).__name__}: {exc}", fatal=True)
+            self.queue.fail(job, self.worker_id, f"{type(exc).__name__}: {exc}", fatal=True,
+                            failed_calls=budget.spent)
             log.warning("job %s (%s) dead: %s", job.id, job.kind, exc)
             return "dead"
         except Retriable as exc:
-            outcome = self.queue.fail(job, self.worker_id, f"{type(exc).__name__}: {exc}", retry_after=exc.retry_after)
+            outcome = self.queue.fail(job, self.worker_id, f"{type(exc).__name__}: {exc}", retry_after=exc.retry_after,
+                                      failed_calls=budget.spent)
         except Exception as exc:  # any other error: retry with backoff, keep the trace for the operator
             detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-            outcome = self.queue.fail(job, self.worker_id, detail)
+            outcome = self.queue.fail(job, self.worker_id, detail, failed_calls=budget.spent)
         if outcome == "dead":
             log.warning("job %s (%s) dead after %s attempts", job.id, job.kind, job.attempts)
         return outcome

@@ -11,7 +11,8 @@ Delivery is at least once, the effect exactly once:
   itself is found-or-created by the Asana external id (tasks) or a guarded look-up (projects);
 - the outcome (done, or failed with a readable reason and one e-mail per rule version) is written
   in the job's own transaction (`ctx.session`), which marks the job done exactly once.
-429/5xx are retried by the job queue honouring Retry-After; permanent errors fail the run."""
+429/5xx are retried by the job queue honouring Retry-After; permanent errors fail the run, and so
+does a run whose failed provider requests used up its budget (hub/connectors/retry.py)."""
 from __future__ import annotations
 
 import functools
@@ -26,6 +27,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from ..connectors.asana.client import AttachmentTooLarge
+from ..connectors.retry import BudgetExhausted
 from ..errors import Fatal, NeedsReauth, Retriable
 from ..events import subscribe, trace
 from ..jobs import JobContext, handler
@@ -263,6 +265,8 @@ class Execution:
             return {"status": "copied"}
         except AttachmentTooLarge as exc:
             return {"status": "too_large", "message": str(exc)}
+        except BudgetExhausted:
+            raise          # not this file's problem: the whole run gives up
         except Fatal as exc:
             too_large = "too large" in str(exc).lower()
             return {"status": "too_large" if too_large else "failed", "message": str(exc)}

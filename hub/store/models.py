@@ -28,6 +28,7 @@ class Job(Base):
     status: Mapped[str] = mapped_column(String(16), default="queued")  # queued running done dead
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer)
+    failed_calls: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # its effect's retry budget used
     run_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     lease_until: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     locked_by: Mapped[str | None] = mapped_column(String(120), nullable=True)

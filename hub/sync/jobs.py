@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from hub.connectors.retry import renew_budget
 from hub.errors import Fatal
 from hub.events import canonical_time, subscribe
 from hub.jobs import handler
@@ -47,7 +48,9 @@ def run_sync(ctx) -> None:
         sync = s.get(ContactSync, sync_id)
         if sync is None:
             raise Fatal(f"sync {sync_id} was deleted")
-    SyncEngine(services, sync_id, trigger=str(ctx.payload.get("trigger", "schedule")), job_id=ctx.job_id).run()
+    # each committed batch is an effect done: the next batch has a fresh retry budget
+    SyncEngine(services, sync_id, trigger=str(ctx.payload.get("trigger", "schedule")), job_id=ctx.job_id,
+               after_batch=lambda engine, what: renew_budget()).run()
 
 
 @handler(TICK_KIND)

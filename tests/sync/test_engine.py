@@ -231,12 +231,12 @@ def test_stale_etag_is_reread_and_merged(setup: Setup, race_after):
 
 def test_429_storm_is_ridden_out(setup: Setup):
     from hub.errors import Retriable
-    setup.google.faults.update({"burst_429": 2, "retry_after": 0})
-    setup.pipedrive.faults.update({"burst_429": 2, "retry_after": 0})
-    result = setup.run()            # short bursts: retried inside the call, Retry-After honoured
+    setup.google.faults.update({"burst_429": 1, "retry_after": 0})
+    setup.pipedrive.faults.update({"burst_429": 1, "retry_after": 0})
+    result = setup.run()            # short bursts: retried once inside the call, Retry-After honoured
     assert result["status"] == "done" and result["created_google"] == 3
     setup.pipedrive.create_person("Storm Person")
-    setup.google.faults.update({"burst_429": 7, "retry_after": 0})
+    setup.google.faults.update({"burst_429": 2, "retry_after": 0})
     with pytest.raises(Retriable):  # a long storm: the job is retried later and the run resumes
         setup.run()
     with setup.hub.services.db.begin() as s:

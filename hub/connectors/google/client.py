@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import requests
-from tenacity import Retrying, retry_if_exception, stop_after_attempt
 
 from hub.errors import Fatal, Retriable
 
-from ..base import ApiClient, TokenSource, _LongWait, parse_retry_after  # _LongWait: see _QuotaLongWait
+from ..base import ApiClient, TokenSource, parse_retry_after
+from ..retry import Throttled, Unreachable
 
 Mask = str | Iterable[str]
 
@@ -123,17 +123,13 @@ class BatchRejected(PeopleApiError):
     contact's index (create, 0-based within the chunk) or resource name (update) to a Status."""
 
 
-class QuotaExceeded(Retriable):
+class QuotaExceeded(Throttled):
     """429 RESOURCE_EXHAUSTED: Google refused the call before doing anything, so even a create
     is safe to send again after `retry_after`."""
 
     def __init__(self, message: str, retry_after: float | None = None, google: GoogleStatus | None = None):
         super().__init__(message, retry_after)
         self.google = google
-
-
-class _QuotaLongWait(QuotaExceeded, _LongWait):
-    """A quota refusal whose Retry-After is too long to sleep through inside a call."""
 
 
 class WriteOutcomeUnknown(Retriable):
@@ -211,10 +207,7 @@ class PeopleClient(ApiClient):
         if "CONTACT_LIMIT_EXCEEDED" in reasons or _CONTACT_LIMIT_TEXT.search(google.message):
             raise ContactLimitReached(message, google)
         if status == 429 or (status == 403 and reasons & _RATE_REASONS):
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            if retry_after is not None and retry_after > self.max_inline_wait:
-                raise _QuotaLongWait(message, retry_after, google)
-            raise QuotaExceeded(message, retry_after, google)
+            raise QuotaExceeded(message, parse_retry_after(response.headers.get("Retry-After")), google)
         if status == 409:
             raise GroupNameTaken(message, google)
         if status == 404:
@@ -428,28 +421,19 @@ class PeopleClient(ApiClient):
                 return
 
     def _create(self, path: str, params: dict[str, Any] | None, body: dict[str, Any]) -> Any:
-        """A non-idempotent write: retried only on quota refusals (nothing was done); any other
-        Retriable becomes WriteOutcomeUnknown."""
+        """A non-idempotent write: retried inside the call only after a quota refusal or a failed
+        connection (nothing was done); any other Retriable becomes WriteOutcomeUnknown."""
         url = f"{self.base_url}/{path}"
-        retrying = Retrying(stop=stop_after_attempt(self.attempts), sleep=self._sleep, reraise=True,
-                            wait=lambda s: _quota_wait(s.outcome.exception() if s.outcome else None, s.attempt_number),
-                            retry=retry_if_exception(lambda e: isinstance(e, QuotaExceeded)
-                                                     and not isinstance(e, _LongWait)))
         try:
             with self._writes:
-                response = retrying(self._send, "POST", url, params, body, None, None, None, False, ())
-        except QuotaExceeded:
-            raise
+                send = lambda: self._send("POST", url, params, body, None, None, None, False, ())  # noqa: E731
+                response = self._call("POST", send, may_retry=lambda e: isinstance(e, (QuotaExceeded, Unreachable)))
+        except (QuotaExceeded, Unreachable):
+            raise   # refused or never sent: nothing was created
         except Retriable as exc:
             raise WriteOutcomeUnknown(f"{exc} (the create may have happened: reconcile by clientData marker "
                                       "before retrying)", exc.retry_after) from exc
         return response.json() if response.content else None
-
-
-def _quota_wait(exc: BaseException | None, attempt: int) -> float:
-    if isinstance(exc, Retriable) and exc.retry_after is not None:
-        return exc.retry_after
-    return min(8.0, 0.25 * 2 ** (attempt - 1))
 
 
 def _is_etag_error(status: Mapping[str, Any]) -> bool:

@@ -6,7 +6,6 @@ Methods return the provider's own data (plain dicts); lists are generators or fu
 small metadata. Timeouts, retries, the 401 refresh and error mapping come from `ApiClient`."""
 from __future__ import annotations
 
-import time
 from datetime import datetime, timezone
 from typing import Any, Iterable, Iterator
 
@@ -66,7 +65,7 @@ class PipedriveClient(ApiClient):
     provider = "pipedrive"
 
     def __init__(self, api_domain: str, tokens: TokenSource | None, *, session: requests.Session | None = None,
-                 rate_limit: float | None = RATE_LIMIT_PER_SECOND, sleep=time.sleep, page_size: int = MAX_PAGE_SIZE):
+                 rate_limit: float | None = RATE_LIMIT_PER_SECOND, sleep=None, page_size: int = MAX_PAGE_SIZE):
         super().__init__(api_domain, tokens, session=session, rate_limit=rate_limit, sleep=sleep)
         self.page_size = max(1, min(page_size, MAX_PAGE_SIZE))
 
@@ -98,7 +97,7 @@ class PipedriveClient(ApiClient):
         except Retriable as exc:
             if exc.retry_after is None and response.status_code == 429:
                 reset = parse_retry_after(response.headers.get("x-ratelimit-reset"))
-                if reset is not None and reset <= self.max_inline_wait:
+                if reset is not None:
                     exc.retry_after = reset
             raise
 

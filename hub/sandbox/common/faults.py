@@ -32,6 +32,7 @@ class Faults:
         self.settings = FaultSettings()
         self.random = random.Random(seed)
         self.extra: dict[str, Any] = {}
+        self.api_requests = 0            # API requests seen (tests count what a client really sent)
         self.update(settings)
 
     def extend(self, **defaults: Any) -> None:
@@ -81,6 +82,8 @@ class Faults:
     def decide(self) -> tuple[str, int] | None:
         """Sleep for the latency knob, then say whether this API request fails: ('429'|'5xx', status)."""
         s = self.settings
+        with self._lock:
+            self.api_requests += 1
         if s.latency_ms > 0:
             time.sleep(s.latency_ms / 1000.0)
         with self._lock:
