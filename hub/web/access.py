@@ -14,6 +14,7 @@ from flask import Flask, abort, current_app, g, jsonify, render_template, reques
 
 from ..oauth.installs import grantor, may_use
 from ..store import Installation
+from .signin import start_session
 
 CSRF_EXEMPT_PREFIXES = ("/oauth/", "/hooks/", "/sandbox/")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -42,6 +43,7 @@ def sign_in(installation_id: int, crm_user_id: str, name: str) -> None:
     session.clear()
     session["user"] = {"installation_id": installation_id, "crm_user_id": crm_user_id, "name": name}
     session.permanent = True
+    start_session(installation_id, crm_user_id)
 
 
 def csrf_token() -> str:
