@@ -14,7 +14,7 @@ from flask import Flask, abort, current_app, g, jsonify, render_template, reques
 
 from ..oauth.installs import grantor, may_use
 from ..store import Installation
-from .signin import start_session
+from .signin import end_session, start_session
 
 CSRF_EXEMPT_PREFIXES = ("/oauth/", "/hooks/", "/sandbox/")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -40,7 +40,7 @@ def current_user() -> CurrentUser | None:
 
 
 def sign_in(installation_id: int, crm_user_id: str, name: str) -> None:
-    session.clear()
+    end_session()  # a sign-in in a signed-in browser ends the session it had
     session["user"] = {"installation_id": installation_id, "crm_user_id": crm_user_id, "name": name}
     session.permanent = True
     start_session(installation_id, crm_user_id)

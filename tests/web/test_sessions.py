@@ -74,6 +74,15 @@ def test_uninstall_and_the_users_own_uninstall_end_their_sessions(live_hub):
     assert admin.get("/api/v1/me").json()["crm_user_id"] == str(ADMIN)
 
 
+def test_signing_in_again_ends_the_session_the_browser_had(live_hub):
+    admin, iid = install(live_hub)
+    kept = replay(live_hub, admin)
+    again = admin.authorize_pipedrive("/login/pipedrive", user_id=ADMIN)
+    assert again.status_code == 200
+    assert admin.get("/api/v1/me").status_code == 200
+    assert kept.get("/api/v1/me").status_code == 401
+
+
 def test_a_session_ends_when_it_expires(db_url):
     db = Database(db_url)
     migrate.upgrade(db.engine)
