@@ -21,6 +21,9 @@ _PATTERNS = [
     re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?)(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"),
     re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"),
     re.compile(r"(?i)((?:access_token|refresh_token|client_secret|id_token|password|secret|code)[\"']?\s*[:=]\s*[\"']?)([^\s\"'&,}]+)"),
+    # a webhook URL's last segment is the installation's endpoint token (hub/webhooks/ingest.py), in
+    # access lines, error lines and provider answers alike; also percent-encoded inside a query
+    re.compile(r"(?i)((?:/|%2F)hooks(?:/|%2F)[A-Za-z0-9_.~-]+(?:/|%2F))([^/\s?#\"'&<>\\%]+)"),
 ]
 
 
@@ -47,6 +50,11 @@ class Redactor:
         for value in values:
             if value in text:
                 text = text.replace(value, REDACTED)
+        return self.scrub_patterns(text)
+
+    @staticmethod
+    def scrub_patterns(text: str) -> str:
+        """Only the credential-shaped fragments (cheap: for every field of every JSON line)."""
         for pattern in _PATTERNS:
             if pattern.groups >= 2:
                 text = pattern.sub(lambda m: m.group(1) + REDACTED, text)
@@ -116,7 +124,8 @@ class JsonFormatter(logging.Formatter):
         payload = {"ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
                    "level": record.levelname, "logger": record.name, "message": record.getMessage(),
                    "process": record.process, "thread": record.threadName}
-        payload.update(_context.get())
+        # the context holds ids and the request path, whose only secret is a webhook URL's token
+        payload.update({k: redactor.scrub_patterns(v) if isinstance(v, str) else v for k, v in _context.get().items()})
         for key in CONTEXT_FIELDS:
             if hasattr(record, key):  # `extra={...}` on the call wins over the context
                 payload[key] = getattr(record, key)

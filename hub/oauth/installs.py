@@ -15,8 +15,9 @@ from ..errors import Fatal
 from ..mail import queue_mail
 from ..store import AuditEvent, Connection, Installation, InstallationUser, utcnow
 from .flow import ProviderApp, id_token_claims, provider_app, revoke
-from .members import Refused, admins_contact, check_may_manage_connection, role_of
+from .members import Refused, admins_contact, check_may_manage_connection, role_of, sign_out_outsiders
 from .tokens import access_ref, refresh_ref, store_tokens
+from .web_sessions import end_sessions
 
 log = logging.getLogger("hub.oauth")
 VISIBILITIES = ("all", "only_me", "specific")
@@ -200,14 +201,30 @@ def record_sharing_signal(services: Any, provider: str, company_id: str, is_shar
     """The app-sharing callback: a hint for the visibility the installer confirms; never a grant."""
     with services.db.begin() as session:
         installation = session.scalar(select(Installation).where(
-            Installation.provider == provider, Installation.company_id == str(company_id)))
+            Installation.provider == provider, Installation.company_id == str(company_id)).with_for_update())
         if installation is None:
             return False
         # the callback carries no credentials, so it never changes access by itself: it is recorded,
         # and the settings page asks the installer to review access when it disagrees with the hub
-        installation.shared_signal = bool(is_shared)
-        audit(session, installation.id, provider, "sharing.signal", is_shared=bool(is_shared))
+        if installation.shared_signal is not bool(is_shared):
+            installation.shared_signal = bool(is_shared)
+            _audit_sharing_signal(session, installation.id, provider, bool(is_shared))
         return True
+
+
+def _audit_sharing_signal(session, installation_id: int, provider: str, is_shared: bool) -> None:
+    """Anyone can send the callback, so its audit rows are coalesced: while the newest entry of the
+    installation is already a sharing signal, that entry is updated instead of a new one added. However
+    often it is called, it adds at most one row after each real entry and never pushes one out of view
+    (the installation row is locked above, so concurrent callbacks coalesce too)."""
+    last = session.scalar(select(AuditEvent).where(AuditEvent.installation_id == installation_id)
+                          .order_by(AuditEvent.id.desc()).limit(1))
+    if last is not None and last.action == "sharing.signal":
+        detail = dict(last.detail or {})
+        last.detail = {**detail, "is_shared": is_shared, "changes": int(detail.get("changes", 1)) + 1,
+                       "last_at": utcnow().isoformat() + "Z"}
+        return
+    audit(session, installation_id, provider, "sharing.signal", is_shared=is_shared, changes=1)
 
 
 # -- visibility -----------------------------------------------------------------------------------
@@ -254,6 +271,7 @@ def set_visibility(services: Any, installation_id: int, actor: str, visibility: 
                     if rows_now is not None:
                         rows_now.notified_at = utcnow()
         installation.visibility = visibility
+        sign_out_outsiders(session, installation)
         installation.visibility_confirmed = True
         installation.updated_at = utcnow()
         audit(session, installation_id, actor, "visibility.changed", visibility=visibility,
@@ -345,6 +363,7 @@ def uninstall(services: Any, installation_id: int, actor: str, *, revoke_at_prov
         if installation is None or installation.status != "active":
             return
         installation.status = "uninstalling"  # a provider's own uninstall callback arriving meanwhile is a no-op
+        end_sessions(session, installation_id)
         connection_ids = list(session.scalars(select(Connection.id).where(
             Connection.installation_id == installation_id, Connection.status != "disconnected")))
     for hook in _uninstall_hooks:
@@ -375,6 +394,8 @@ def provider_uninstalled_user(services: Any, provider: str, company_id: str, use
         connection_id = session.scalar(select(Connection.id).where(
             Connection.installation_id == installation_id, Connection.provider == provider, Connection.role == "crm",
             Connection.account_id == str(user_id)))
+        if str(user_id) != installer:  # the user removed the app for themselves: their hub sessions end too
+            end_sessions(session, installation_id, users=[str(user_id)])
     if str(user_id) == installer:
         uninstall(services, installation_id, f"{provider}:user {user_id}", revoke_at_provider=False)
         return "installation"

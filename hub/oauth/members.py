@@ -11,7 +11,8 @@ from typing import Any, Iterable
 
 from sqlalchemy import select
 
-from ..store import AuditEvent, Connection, Installation, InstallationUser, utcnow
+from ..store import AuditEvent, Connection, Installation, InstallationUser, WebSession, utcnow
+from .web_sessions import end_sessions
 
 ROLES = ("admin", "user")
 
@@ -130,7 +131,20 @@ def set_roles(services: Any, installation_id: int, actor: str, roles: dict[str, 
             installation.updated_at = utcnow()
             session.add(AuditEvent(installation_id=installation_id, actor=actor, action="roles.changed",
                                    detail={"roles": changed}))
+            session.flush()
+            sign_out_outsiders(session, installation)
     return changed
+
+
+def sign_out_outsiders(session, installation: Installation) -> None:
+    """Whoever `role_of()` no longer admits (a visibility change, an admin made a user under "only
+    me") is signed out in every web process now, so access granted again later does not revive an
+    old cookie."""
+    signed_in = session.scalars(select(WebSession.crm_user_id).where(
+        WebSession.installation_id == installation.id).distinct()).all()
+    gone = [user_id for user_id in signed_in if role_of(session, installation, user_id) is None]
+    if gone:
+        end_sessions(session, installation.id, users=gone)
 
 
 # -- connections: whose they are --------------------------------------------------------------------

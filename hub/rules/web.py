@@ -20,6 +20,7 @@ from marshmallow import ValidationError, fields
 
 from ..errors import Fatal, NeedsReauth, Retriable
 from ..web.access import admin, current_user
+from ..web.returns import safe_return_target
 from . import schemas, service
 from .actions import ACTIONS
 from .presets import PRESETS
@@ -197,7 +198,8 @@ def activate_page(installation_id: int, rule_id: int):
     except service.Invalid as exc:
         return _editor(installation_id, rule, rule, errors=exc.errors, status=400)
     flash(f"“{rule['name']}” is active.")
-    return redirect(request.form.get("next") or url_for("rules.rules_page", installation_id=installation_id))
+    return redirect(safe_return_target(request.form.get("next"),
+                                       url_for("rules.rules_page", installation_id=installation_id)))
 
 
 @bp.post("/i/<int:installation_id>/rules/<int:rule_id>/deactivate")

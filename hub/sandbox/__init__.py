@@ -58,7 +58,11 @@ leads, persons, notes, files), see webhooks and deliveries, installs and fault k
 
 
 def mount(app: Flask, instance_path: Path | None, base_url: str, settings: Any) -> dict[str, Flask]:
+    from hub.web.headers import add_security_headers
+
     emulators = build_emulators(instance_path, base_url, settings)
+    for emulator in emulators.values():  # its consent screens are as much a clickjacking target as the hub's
+        emulator.after_request(add_security_headers)
     app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {f"/sandbox/{p}": a for p, a in emulators.items()})
     bp = Blueprint("sandbox_index", __name__)
 

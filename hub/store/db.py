@@ -6,10 +6,13 @@ transaction tries to upgrade. PostgreSQL (scale-out): a pre-pinged pool; rows ar
 SKIP LOCKED by the job queue, so nothing else needs special isolation."""
 from __future__ import annotations
 
+import os
+import stat
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event, make_url, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -17,12 +20,34 @@ from sqlalchemy.orm import Session, sessionmaker
 def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
     if url.startswith("sqlite"):
         pool = {} if url in ("sqlite://", "sqlite:///:memory:") else {"pool_size": pool_size, "max_overflow": pool_size}
+        _private_database_file(url)
         engine = create_engine(url, echo=echo, connect_args={"timeout": 30, "check_same_thread": False}, **pool)
         _sqlite_pragmas(engine, url)
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
     return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size)
+
+
+def _private_database_file(url: str) -> None:
+    """The embedded database holds what the secret store encrypts and more in clear (webhook endpoint
+    tokens, the audit trail): like the key files it is the owner's alone. SQLite creates its -wal and
+    -shm files with the database file's mode, so creating that one 0600 covers them; files an older
+    version left readable by others are tightened too."""
+    database = make_url(url).database or ""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    try:
+        os.close(os.open(path, os.O_RDONLY | os.O_CREAT, stat.S_IRUSR | stat.S_IWUSR))
+    except OSError:
+        return  # no such directory, or not ours: SQLite's own error says so when the hub connects
+    for each in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            if each.stat().st_mode & 0o077:
+                each.chmod(stat.S_IRUSR | stat.S_IWUSR)
+        except OSError:  # absent (no -wal yet) or owned by someone else: nothing this process can do
+            pass
 
 
 def _sqlite_pragmas(engine: Engine, url: str) -> None:

@@ -151,6 +151,23 @@ class Connection(Base):
     __table_args__ = (Index("ix_connections_lookup", "installation_id", "provider", "role"),)
 
 
+class WebSession(Base):
+    """A signed-in browser. The cookie carries a random id and this row its SHA-256, so sign-out and
+    removal from an installation end the session in every web process (and a database leak does not
+    yield usable ids); a cookie whose row is gone is signed out."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    installation_id: Mapped[int] = mapped_column(BigId)
+    crm_user_id: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+
+    __table_args__ = (Index("ix_web_sessions_user", "installation_id", "crm_user_id"),
+                      Index("ix_web_sessions_expires", "expires_at"))
+
+
 class AuditEvent(Base):
     """Who did what to an installation; kept after uninstall."""
 

@@ -31,9 +31,13 @@ def register_web(app: Flask) -> None:
             abort(404, "no such object")
 
     from .access import install_access_checks
+    from .headers import configure_session_cookie, install_security_headers
+    from .signin import install_session_check
 
-    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
-                      PERMANENT_SESSION_LIFETIME=timedelta(days=7))
+    app.config.update(PERMANENT_SESSION_LIFETIME=timedelta(days=7))
+    configure_session_cookie(app, app.extensions["hub"].base_url)
+    install_security_headers(app)
+    install_session_check(app)  # before the access checks: an ended session is no session for them
     install_access_checks(app)
     app.register_blueprint(health_bp)
     app.register_blueprint(pages.bp)

@@ -26,6 +26,7 @@ from flask import (Flask, abort, current_app, g, jsonify, redirect, render_templ
 from .. import connectors
 from ..oauth.members import admins_contact, role_of
 from ..store import Installation
+from .signin import end_session, start_session
 
 log = logging.getLogger("hub.web")
 CSRF_EXEMPT_PREFIXES = ("/oauth/", "/hooks/", "/sandbox/")
@@ -91,9 +92,10 @@ def current_user() -> CurrentUser | None:
 
 
 def sign_in(installation_id: int, crm_user_id: str, name: str) -> None:
-    session.clear()
+    end_session()  # a sign-in in a signed-in browser ends the session it had
     session["user"] = {"installation_id": installation_id, "crm_user_id": crm_user_id, "name": name}
     session.permanent = True
+    start_session(installation_id, crm_user_id)
 
 
 def csrf_token() -> str:

@@ -19,6 +19,8 @@ from ..oauth.clients import crm_client
 from ..store import AuditEvent, Connection, Installation, InstallationUser
 from ..oauth.members import Refused, members, set_roles
 from .access import admin, current_user, forbidden, member, public, sign_in
+from .returns import safe_return_target
+from .signin import end_session
 
 log = logging.getLogger("hub.web")
 bp = Blueprint("pages", __name__)
@@ -69,14 +71,13 @@ def install(provider: str):
 def login(provider: str):
     if _manifest(provider).kind != "crm":
         abort(404, f"{provider} is not a CRM the hub signs in with")
-    nxt = request.args.get("next", "")
-    return _begin(provider, "login", next=nxt if nxt.startswith("/") and not nxt.startswith("//") else "")
+    return _begin(provider, "login", next=safe_return_target(request.args.get("next"), ""))
 
 
 @bp.post("/logout")
 @public
 def logout():
-    session.clear()
+    end_session()
     return redirect(url_for("pages.index"))
 
 
@@ -108,7 +109,8 @@ def oauth_callback(provider: str):
             sign_in(installation_id, user_id, name)
             if flow["purpose"] == "install":
                 return redirect(url_for("pages.visibility", installation_id=installation_id, setup=1))
-            return redirect(flow.get("next") or url_for("pages.settings", installation_id=installation_id))
+            return redirect(safe_return_target(flow.get("next"),
+                                               url_for("pages.settings", installation_id=installation_id)))
         user = current_user()
         if user is None or user.installation_id != flow.get("installation_id"):
             return _oauth_error("Signed out", "Your session ended while connecting; sign in and connect again.")

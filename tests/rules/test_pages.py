@@ -182,3 +182,14 @@ def test_every_rules_route_answers_without_a_server_error(env):
                                  data=None if path.startswith("/api/") else {"csrf_token": token},
                                  headers={"X-CSRF-Token": token}, allow_redirects=False)
             assert response.status_code < 500, (method, path, response.status_code, response.text[:300])
+
+
+def test_activate_returns_only_to_a_page_of_the_hub(env):
+    """The activate form's `next` field goes through the one return-target check."""
+    rule_id = env.rule(status="draft")["id"]
+    listing = f"/i/{env.iid}/rules"
+    for nxt, expected in [("/\t/evil.example/phish", listing), ("https://evil.example/", listing),
+                          (f"/i/{env.iid}/rules/{rule_id}", f"/i/{env.iid}/rules/{rule_id}")]:
+        sent = env.browser.form_post(f"/i/{env.iid}/rules/{rule_id}/activate", {"next": nxt}, csrf_from=listing,
+                                     allow_redirects=False)
+        assert sent.status_code == 302 and sent.headers["Location"] == expected, (nxt, sent.headers)

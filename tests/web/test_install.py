@@ -76,36 +76,50 @@ def test_specific_users_are_emailed_and_only_they_get_in(live_hub, smtp):
     assert count(live_hub, Connection, Connection.account_id == str(CLEO)) == 0  # an outsider's tokens are not kept
 
 
-def test_user_outside_visibility_is_refused_on_every_route(live_hub):
-    admin, iid = install(live_hub, visibility_in_crm="all", hub_visibility="all")
-    cleo, page = sign_in(live_hub, CLEO)
-    assert page.status_code == 200
-    ben, _ = sign_in(live_hub, BEN)
-    token = admin.csrf(f"/i/{iid}/settings")
-    changed = admin.put(f"/api/v1/installations/{iid}/visibility", json={"visibility": "specific", "users": [str(BEN)]},
-                        headers={"X-CSRF-Token": token})
-    assert changed.status_code == 200, changed.text
-    cleo_token = cleo.csrf(f"/i/{iid}/settings")  # her own session's token (the 403 page still carries it)
-    routes = [r for r in live_hub.app.url_map.iter_rules() if "installation_id" in r.arguments]
+def _sweep(hub, iid, browser, token):
+    """Every installation route, every method, as `browser` (JSON, with the CSRF token it had): the answers."""
+    routes = [r for r in hub.app.url_map.iter_rules() if "installation_id" in r.arguments]
     assert len(routes) >= 12
-    checked = 0
+    answers = []
     for rule in routes:
         path = rule.rule
         for name in rule.arguments:
             value = iid if name == "installation_id" else "asana" if name == "provider" else 1
             path = path.replace(f"<int:{name}>", str(value)).replace(f"<{name}>", str(value))
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-            response = cleo.request(method, path, allow_redirects=False, json={},
-                                    headers={"Accept": "application/json", "X-CSRF-Token": cleo_token})
-            assert response.status_code == 403, (method, path, response.status_code, response.text[:200])
-            assert "Ada Admin" in response.text  # who can grant access
-            checked += 1
-    assert checked >= 14
+            response = browser.request(method, path, allow_redirects=False, json={},
+                                        headers={"Accept": "application/json", "X-CSRF-Token": token})
+            answers.append((method, path, response))
+    assert len(answers) >= 14
+    return answers
+
+
+def test_user_outside_visibility_is_refused_on_every_route(live_hub):
+    admin, iid = install(live_hub, visibility_in_crm="all", hub_visibility="all")
+    cleo, page = sign_in(live_hub, CLEO)
+    assert page.status_code == 200
+    ben, _ = sign_in(live_hub, BEN)
+    token = admin.csrf(f"/i/{iid}/settings")
+    cleo_token = cleo.csrf(f"/i/{iid}/settings")  # her own session's token
+    changed = admin.put(f"/api/v1/installations/{iid}/visibility", json={"visibility": "specific", "users": [str(BEN)]},
+                        headers={"X-CSRF-Token": token})
+    assert changed.status_code == 200, changed.text
+    # Cleo's session ended with her access: her old cookie is signed out on every route, reads and writes
+    for method, path, response in _sweep(live_hub, iid, cleo, cleo_token):
+        expected = 401 if method == "GET" else 400  # a write from a signed-out browser has no CSRF token
+        assert response.status_code == expected, (method, path, response.status_code, response.text[:200])
     # Ben, who is allowed, reads the same pages
     assert ben.get(f"/i/{iid}/settings").status_code == 200
     assert ben.get(f"/api/v1/installations/{iid}/connections").status_code == 200
     # and only the installer may change access
     assert ben.get(f"/i/{iid}/visibility").status_code == 403
+    # should a change of access ever leave a session alive, the access check still refuses on every route
+    ben_token = ben.csrf(f"/i/{iid}/settings")
+    with live_hub.services.db.begin() as s:
+        s.get(Installation, iid).visibility = "only_me"
+    for method, path, response in _sweep(live_hub, iid, ben, ben_token):
+        assert response.status_code == 403, (method, path, response.status_code, response.text[:200])
+        assert "Ada Admin" in response.text  # who can grant access
 
 
 def test_reinstall_reuses_the_installation(live_hub):

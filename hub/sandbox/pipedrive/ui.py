@@ -8,6 +8,8 @@ import json
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 
+from hub.web.returns import safe_return_target
+
 from .util import BadRequest, v1_time
 
 
@@ -104,7 +106,7 @@ def ui_blueprint() -> Blueprint:
 
     @bp.post("/actor")
     def set_actor():
-        resp = redirect(request.form.get("next") or url_for("pd_ui.index"))
+        resp = redirect(safe_return_target(request.form.get("next"), url_for("pd_ui.index")))
         resp.set_cookie("pd_actor", request.form.get("actor", ""), httponly=True, samesite="Lax")
         return resp
 
