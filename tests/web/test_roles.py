@@ -57,8 +57,13 @@ class Team:
         self.share_id = sync.create_share(hub.services, self.iid, self.sync_id, "test",
                                           {"connection_id": self.bens_id, "mode": "read"}).id
         changed = self.api(self.admin, "PUT", "visibility", json={"visibility": "specific",
-                                                                  "users": [str(BEN), str(DEV)]})
+                                                                  "users": [str(BEN), str(DEV), str(CLEO)]})
         assert changed.status_code == 200, changed.text
+        # Cleo is taken off the list behind the hub's back: a change through the hub would also end her
+        # session (tests/web/test_sessions.py), and the access check must refuse her on its own.
+        with hub.services.db.begin() as s:
+            s.scalar(select(InstallationUser).where(InstallationUser.installation_id == self.iid,
+                                                    InstallationUser.crm_user_id == str(CLEO))).allowed = False
         with hub.services.db.begin() as s:
             other = Installation(provider="pipedrive", company_id="555000", company_name="Other Company Ltd",
                                  installer_user_id="555001", installer_name="Olga Other",
@@ -261,7 +266,7 @@ def test_admins_name_admins_and_the_installer_stays_one(team):
     saved = team.admin.form_post(f"/i/{team.iid}/roles", {f"role_{CLEO}": "user"}, csrf_from=f"/i/{team.iid}/visibility")
     assert saved.status_code == 200 and "Roles saved." in saved.text
     # out of the installation now, so her session ended in every process: the signed-out answer
-    assert team.api(team.cleo, "GET", "connections").status_code == 401
+    assert team.cleo.get(f"/api/v1/installations/{team.iid}/connections", headers=JSON).status_code == 401
 
 
 def test_a_user_disconnects_only_their_own_connections(team):

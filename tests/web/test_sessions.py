@@ -43,10 +43,10 @@ def test_sign_out_ends_every_copy_of_the_cookie_in_every_process(db_url, make_li
         assert page.status_code == 302 and page.headers["Location"].startswith("/login/pipedrive")
         write = kept.put(f"/api/v1/installations/{iid}/visibility", headers={"X-CSRF-Token": token},
                          json={"visibility": "only_me", "users": []})
-        assert write.status_code == 400 and write.json()["error"] == "csrf"
+        assert write.status_code == 401 and write.json()["error"] == "unauthorized"
         assert client.get("/api/v1/me").status_code == 401
         assert client.put(f"/api/v1/installations/{iid}/visibility", headers={"X-CSRF-Token": token},
-                          json={"visibility": "only_me", "users": []}).status_code == 400
+                          json={"visibility": "only_me", "users": []}).status_code == 401
         with hub.services.db.begin() as s:
             assert s.get(Installation, iid).visibility == "all"
             assert s.query(WebSession).count() == 0
