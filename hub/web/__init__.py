@@ -30,7 +30,20 @@ def register_web(app: Flask) -> None:
         if any(isinstance(v, int) and v > MAX_ID for v in (request.view_args or {}).values()):
             abort(404, "no such object")
 
+    @app.before_request
+    def known_provider():
+        """A `<provider>` in any route that names no connector is not found, whatever the method."""
+        from flask import abort, request
+
+        from .. import connectors
+        provider = (request.view_args or {}).get("provider")
+        if provider is not None and provider not in connectors.available():
+            abort(404, "provider: no such provider")
+
     from .access import install_access_checks
+    from .bodies import install_bodies
+
+    install_bodies(app)
 
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       PERMANENT_SESSION_LIFETIME=timedelta(days=7))
