@@ -19,6 +19,8 @@ from flask import Blueprint, abort, current_app, flash, g, jsonify, redirect, re
 from marshmallow import ValidationError, fields
 
 from ..errors import Fatal, NeedsReauth, Retriable
+from ..inputs import InputError, optional_int
+from ..web.bodies import json_body
 from ..web.access import current_user
 from . import schemas, service
 from .actions import ACTIONS
@@ -101,14 +103,18 @@ def new_rule(installation_id: int):
 
 
 def _form_int(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
+    """A form's id: digits 0-9 or nothing (the rule's schema names a bad one)."""
+    try:
+        return optional_int(value, "connection_id", low=1, high=schemas.MAX_ID)
+    except InputError:
+        return None
 
 
 def form_body(form) -> dict[str, Any]:
     """The editor's form as a rule body (the API's shape)."""
     conditions = []
-    rows = form.get("condition_rows") or "0"
-    for n in range(min(int(rows), 50) if rows.isdigit() else 0):
+    rows = optional_int(form.get("condition_rows"), "condition_rows", low=0, high=10**6) or 0
+    for n in range(min(rows, 50)):
         field_name = form.get(f"cond_field_{n}", "").strip()
         if field_name:
             conditions.append({"field": field_name, "op": form.get(f"cond_op_{n}", "eq"),
@@ -247,8 +253,7 @@ def provider_error(exc: Exception):
 
 
 def _json_body() -> Any:
-    body = request.get_json(silent=True)
-    return body
+    return json_body()
 
 
 def _api(fn):
@@ -263,6 +268,8 @@ def _api(fn):
             return invalid(exc.errors)
         except service.NotFound as exc:
             return not_found(str(exc))
+        except InputError as exc:
+            return invalid(exc.fields)
         except (Fatal, Retriable, NeedsReauth) as exc:
             return provider_error(exc)
     return run
@@ -296,10 +303,7 @@ def api_presets(installation_id: int):
 @bp.get(API + "/catalog")
 @_api
 def api_catalog(installation_id: int):
-    raw = request.args.get("connection_id")
-    if raw is not None and not raw.isdigit():
-        return invalid({"connection_id": "must be a whole number"})
-    connection_id = int(raw) if raw else None
+    connection_id = optional_int(request.args.get("connection_id"), "connection_id", low=1, high=service.MAX_ID)
     if connection_id is not None and connection_id not in {c.id for c in service.asana_connections(services(),
                                                                                                      installation_id)}:
         return invalid({"connection_id": "no connected Asana account with this id"})

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from ..oauth import installs
 from ..store import AuditEvent, Connection, Installation, InstallationUser
 from .access import current_user, require_installer
+from .bodies import json_body
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -88,7 +89,7 @@ def put_visibility(installation_id: int):
     if denied:
         return denied
     try:
-        body = VisibilityIn().load(request.get_json(silent=True) or {})
+        body = VisibilityIn().load(json_body() or {})
     except ValidationError as exc:
         return bad_request(exc.messages)
     from .pages import company_directory
