@@ -30,7 +30,13 @@ class _StrictJSON:
 
 
 class HubRequest(Request):
-    json_module = _StrictJSON
+    @property
+    def json_module(self) -> Any:
+        return _StrictJSON
+
+    @json_module.setter
+    def json_module(self, value: Any) -> None:
+        """Flask sets `app.json` on each request; the strict parser stays."""
 
     def on_json_loading_failed(self, e: ValueError | None) -> Any:
         if isinstance(e, InputError):
