@@ -51,6 +51,8 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(health_bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
+    from .openapi import bp as openapi_bp
+    app.register_blueprint(openapi_bp)
     from ..webhooks.ingest import bp as hooks_bp
     app.register_blueprint(hooks_bp)
     # features that bring pages of their own: each module exposes `bp` (and its templates folder)
