@@ -12,7 +12,7 @@ from flask import Flask, jsonify, request
 from flask.wrappers import Request, Response
 from werkzeug.exceptions import BadRequest
 
-from ..inputs import InputError, parse_json
+from ..inputs import InputError, check_text, parse_json
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -62,9 +62,24 @@ def json_body() -> Any:
     return request.get_json(silent=False)
 
 
+RAW_BODY_PREFIXES = ("/hooks/", "/sandbox/")   # read their bodies themselves (reading the form would consume it)
+
+
 def install_bodies(app: Flask) -> None:
     app.request_class = HubRequest
     app.response_class = HubResponse
+
+    @app.before_request
+    def storable_text():
+        """Query and form values are decoded leniently (bad UTF-8 becomes U+FFFD), but NUL passes
+        and PostgreSQL cannot store it: refused here for every route, naming the field."""
+        sources = [request.args]
+        if not request.path.startswith(RAW_BODY_PREFIXES):
+            sources.append(request.form)
+        for source in sources:
+            for key, value in source.items(multi=True):
+                check_text(key, "(key)")
+                check_text(value, key)
 
     @app.errorhandler(InputError)
     def refused(exc: InputError):

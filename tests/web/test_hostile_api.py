@@ -144,3 +144,14 @@ def test_a_stored_value_that_is_not_text_still_renders(api):
     assert listing.status_code == 200
     answer = api.send("GET", "{api}/rules/{rule}")
     assert answer.status_code == 200
+
+
+def test_nul_in_a_form_or_query_is_refused_naming_the_field(api):
+    """Forms and query strings decode bad UTF-8 leniently, but NUL passes; PostgreSQL cannot store it."""
+    before = snapshot(api.hub)
+    page = api.path("{i}/rules/{rule}")
+    answer = api.browser.form_post(page, {"name": "a\x00b", "do": "save"}, csrf_from=page)
+    assert answer.status_code == 400 and "name" in answer.text
+    answer = api.send("GET", "{api}/inbox?status=a%00b")
+    assert answer.status_code == 400 and "status" in answer.json()["fields"]
+    assert snapshot(api.hub) == before
