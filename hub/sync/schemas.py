@@ -1,9 +1,11 @@
 """Schemas of the contact sync JSON API (web.py), for the OpenAPI document (hub.web.openapi). The
-service validates input itself (service.validate names each bad field); these say the same."""
+service validates input itself (service.validate names each bad field, with hub.inputs' numbers);
+these say the same, with the same number fields."""
 from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from hub import inputs
 from hub.inputs import MAX_INT
 
 from .engine import DIRECTIONS, POLICIES
@@ -16,15 +18,15 @@ class Label(Schema):
 
 
 class FieldRow(Schema):
-    crm = fields.String(required=True, metadata={"description": "a Pipedrive person field key"})
+    crm = fields.String(required=True, metadata={"description": "a CRM person field key"})
     google = fields.String(required=True, metadata={"description": "names, emailAddresses, phoneNumbers, "
                                                                    "organizations.name, organizations.title, "
                                                                    "title or userDefined:<label>"})
 
 
 class PersonFilter(Schema):
-    owner_id = fields.Integer(validate=validate.Range(min=1, max=MAX_INT))
-    org_id = fields.Integer(validate=validate.Range(min=1, max=MAX_INT))
+    owner_id = inputs.Integer(validate=validate.Range(min=1, max=MAX_INT))
+    org_id = inputs.Integer(validate=validate.Range(min=1, max=MAX_INT))
 
 
 class SyncChange(Schema):
@@ -33,17 +35,17 @@ class SyncChange(Schema):
     conflict_policy = fields.String(validate=validate.OneOf(list(POLICIES)))
     person_filter = fields.Nested(PersonFilter)
     field_map = fields.List(fields.Nested(FieldRow), validate=validate.Length(min=1))
-    schedule_seconds = fields.Integer(validate=validate.Range(min=0, max=7 * 86400),
+    schedule_seconds = inputs.Integer(validate=validate.Range(min=0, max=7 * 86400),
                                       metadata={"description": "0: only on demand; else at least 60"})
-    delete_share = fields.Float(validate=validate.Range(min=0, max=1),
+    delete_share = inputs.Float(validate=validate.Range(min=0, max=1),
                                 metadata={"description": "ask before deleting more than this share of contacts"})
-    contact_cap = fields.Integer(validate=validate.Range(min=1, max=MAX_INT))
+    contact_cap = inputs.Integer(validate=validate.Range(min=1, max=MAX_INT))
     enabled = fields.Boolean()
 
 
 class SyncIn(SyncChange):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    google_connection_id = fields.Integer(required=True, validate=validate.Range(min=1, max=MAX_INT))
+    google_connection_id = inputs.Integer(required=True, validate=validate.Range(min=1, max=MAX_INT))
     group = fields.String(metadata={"description": "an existing label's resource name, or __new__"})
     new_group_name = fields.String(validate=validate.Length(min=1, max=200))
 
@@ -116,7 +118,7 @@ class LabelOption(Schema):
 
 class Labels(Schema):
     labels = fields.Dict(keys=fields.String(), values=fields.List(fields.Nested(LabelOption)), required=True,
-                         metadata={"description": "Google connection id -> its labels"})
+                         metadata={"description": "connection id -> its labels"})
     error = fields.String(allow_none=True, required=True)
 
 
@@ -147,8 +149,8 @@ class ShareList(Schema):
 
 
 class ShareIn(Schema):
-    connection_id = fields.Integer(required=True, validate=validate.Range(min=1, max=MAX_INT),
-                                   metadata={"description": "a Google account a colleague connected"})
+    connection_id = inputs.Integer(required=True, validate=validate.Range(min=1, max=MAX_INT),
+                                   metadata={"description": "an account a colleague connected"})
     mode = fields.String(required=True, validate=validate.OneOf(list(SHARE_MODES)))
 
 
@@ -202,18 +204,18 @@ class SyncLog(Schema):
 
 BASE, TAG = "/api/v1/installations/{installation_id}/sync", "sync"
 _CONNECTION = [{"name": "connection_id", "in": "query", "schema": {"type": "integer", "format": "int64", "minimum": 1},
-                "description": "only this Google connection"}]
+                "description": "only this contact-store connection"}]
 OPERATIONS: list = [
     ("get", "", "The installation's syncs (each lists its shares)", None, (200, SyncList), []),
-    ("post", "", "Create a sync (and its Google label)", SyncIn, (201, SyncOut), []),
-    ("get", "/labels", "The labels of the connected Google accounts", None, (200, Labels), _CONNECTION),
+    ("post", "", "Create a sync (and its label)", SyncIn, (201, SyncOut), []),
+    ("get", "/labels", "The labels of the connected contact accounts", None, (200, Labels), _CONNECTION),
     ("get", "/{sync_id}", "One sync (a share too)", None, (200, SyncOut), []),
     ("patch", "/{sync_id}", "Change a sync (fields left out keep their values)", SyncChange, (200, SyncOut), []),
     ("post", "/{sync_id}/run", "Run now (queued; one waiting run at most)", None, (202, Queued), []),
     ("post", "/{sync_id}/deletions", "Confirm or discard the deletions held for confirmation", DeletionsIn,
      (200, DeletionsOut), []),
     ("get", "/{sync_id}/shares", "Who the label is shared with, and who it could be", None, (200, ShareList), []),
-    ("post", "/{sync_id}/shares", "Share the label with a colleague's Google account", ShareIn, (201, ShareOut), []),
+    ("post", "/{sync_id}/shares", "Share the label with a colleague's own account", ShareIn, (201, ShareOut), []),
     ("patch", "/{sync_id}/shares/{share_id}", "Change a share's mode", ShareChange, (200, ShareOut), []),
     ("delete", "/{sync_id}/shares/{share_id}", "Stop sharing (the colleague keeps the contacts)", None, (204, None),
      []),
