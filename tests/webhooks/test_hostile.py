@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections import Counter
 from urllib.parse import urlsplit
 
 import hypothesis
@@ -134,9 +135,12 @@ PATHS = [("meta", "timestamp"), ("meta", "id"), ("meta", "entity_id"), ("meta", 
          ("current", "update_time"), ("current", "status"), ("previous", "stage_id")]
 
 
-def mutated(base: dict, path: tuple, value) -> dict:
-    """A real delivery with one value swapped for a hostile one (most of these are well-formed)."""
+def mutated(base: dict, path: tuple, value, n: int) -> dict:
+    """A real delivery with one value swapped for a hostile one (most of these are well-formed),
+    and an event id of its own, so it is stored (not a duplicate) and normalized."""
     out = json.loads(json.dumps(base))
+    out["meta"]["id" if "id" in out["meta"] and base is V2 else "timestamp_micro"] = \
+        f"0d7c1e1a-aaaa-bbbb-cccc-{n:012d}" if base is V2 else 1795000000000000 + n
     target = out
     for key in path[:-1]:
         if not isinstance(target.get(key), dict):
@@ -146,7 +150,8 @@ def mutated(base: dict, path: tuple, value) -> dict:
     return out
 
 
-ONE_BAD_VALUE = st.builds(mutated, st.sampled_from([V1, V2]), st.sampled_from(PATHS), FIELD)
+ONE_BAD_VALUE = st.builds(mutated, st.sampled_from([V1, V2]), st.sampled_from(PATHS), FIELD,
+                          st.integers(min_value=0, max_value=10**9))
 DELIVERY = st.fixed_dictionaries({"meta": st.one_of(META, FIELD)}, optional={
     "data": OBJECT, "previous": OBJECT, "current": OBJECT, "retry": FIELD, "event": FIELD})
 
@@ -191,3 +196,11 @@ def test_arbitrary_json_deliveries_never_get_a_5xx(endpoint):
 
     deliver()
     assert 400 in seen and 200 in seen, seen    # some were well-formed enough to be stored, too
+    # what was stored is normalized, or fails visibly with the reason (dead letter), never a crash
+    endpoint.hub.run_jobs()
+    with endpoint.hub.services.db.begin() as s:
+        jobs = s.execute(select(Job.status, Job.last_error).where(Job.kind == "webhook.process")).all()
+    assert len(jobs) >= 15, len(jobs)
+    crashed = [(status, error) for status, error in jobs if error and "malformed" not in error]
+    assert not crashed, crashed[:5]
+    assert {status for status, _ in jobs} <= {"done", "dead"}, Counter(status for status, _ in jobs)
