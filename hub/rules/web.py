@@ -99,12 +99,13 @@ def new_rule(installation_id: int):
     return redirect(url_for("rules.edit_page", installation_id=installation_id, rule_id=rule["id"]))
 
 
-def _form_int(value: str | None) -> int | None:
-    """A form's id: digits 0-9 or nothing (the rule's schema names a bad one)."""
+def _form_int(value: str | None) -> Any:
+    """A form's id: digits 0-9, or nothing; anything else is passed on as typed, for the rule's
+    schema to refuse naming the field (`target.connection_id`)."""
     try:
         return optional_int(value, "connection_id", low=1, high=schemas.MAX_ID)
     except InputError:
-        return None
+        return value
 
 
 def form_body(form) -> dict[str, Any]:
