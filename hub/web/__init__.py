@@ -4,6 +4,7 @@ import importlib.util
 from datetime import timedelta
 
 from flask import Flask
+from werkzeug.routing import IntegerConverter
 
 MAX_ID = 2**63 - 1  # BIGINT: an id in a URL beyond it names nothing
 
@@ -20,8 +21,16 @@ def _exists(module: str) -> bool:
         return False
 
 
+class AsciiIntegerConverter(IntegerConverter):
+    """`<int:...>` of ASCII digits only: werkzeug's `\\d+` also takes `١٢` (and Python's int() reads it)."""
+
+    regex = r"[0-9]+"
+
+
 def register_web(app: Flask) -> None:
     from . import api, pages
+
+    app.url_map.converters["int"] = AsciiIntegerConverter
 
     @app.before_request
     def ids_in_range():

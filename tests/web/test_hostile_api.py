@@ -155,3 +155,11 @@ def test_nul_in_a_form_or_query_is_refused_naming_the_field(api):
     answer = api.send("GET", "{api}/inbox?status=a%00b")
     assert answer.status_code == 400 and "status" in answer.json()["fields"]
     assert snapshot(api.hub) == before
+
+
+def test_ids_in_urls_are_ascii_digits(api):
+    """werkzeug's int converter matches any Unicode digit (`١` routes to installation 1)."""
+    for path in ("/api/v1/installations/١/rules", "/api/v1/installations/{iid}/rules/١".format(iid=api.iid),
+                 "/i/١/settings"):
+        assert api.browser.get(path, headers={"Accept": "application/json"}).status_code == 404, path
+    assert api.browser.get(f"/api/v1/installations/{api.iid}/rules").status_code == 200
