@@ -1,7 +1,7 @@
 """JSON API: everything the pages do, for scripts and the browser. Same session and CSRF rules."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify
 from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import select
 

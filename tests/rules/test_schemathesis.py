@@ -35,7 +35,6 @@ from hub.rules import service
 from hub.store import HubEvent, InboxEvent, Job
 from hub.store.models import Base, ContactSync
 from hub.sync import service as syncs
-from hub.sync.mapping import DEFAULT_FIELD_MAP
 from tests.sync.conftest import connect_google
 from tests.web.conftest import ADMIN
 
