@@ -33,7 +33,7 @@ from sqlalchemy import func, select, update
 
 from hub.rules import service
 from hub.store import HubEvent, InboxEvent, Job
-from hub.store.models import Base, ContactSync
+from hub.store.models import Base, ContactSync, RuleRun
 from hub.sync import service as syncs
 from tests.sync.conftest import connect_google
 from tests.web.conftest import ADMIN
@@ -126,8 +126,12 @@ class Target:
             else:
                 params["rule_id"] = self.rule_ids[rule_id % len(self.rule_ids)]
                 if aimed.get("run_id"):
-                    # the failed run belongs to the first rule: aim there so a retry can succeed
-                    params["rule_id"], params["run_id"] = self.rule_ids[0], self.run_ids[params["run_id"] % 2]
+                    # the failed run belongs to the first rule: aim there so a retry can succeed (a
+                    # retried run is queued: failed again first); one in eight aims at the done run
+                    done = params["run_id"] % 8 == 1
+                    params["rule_id"], params["run_id"] = self.rule_ids[0], self.run_ids[1 if done else 0]
+                    with self.env.services.db.begin() as s:
+                        s.execute(update(RuleRun).where(RuleRun.id == self.run_ids[0]).values(status="failed"))
         if aimed.get("sync_id"):
             params["sync_id"] = self.sync_id
             if path.endswith("/deletions"):
