@@ -32,6 +32,15 @@ class TokenSource(Protocol):
         token, or raise NeedsReauth when the provider refuses the refresh."""
 
 
+class MalformedPayload(ValueError):
+    """A delivery that is not what the provider sends; `field` is where (a dotted path, or `body`).
+    The ingest answers 400 naming it; found while normalizing, the stored delivery fails visibly."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
 @dataclass
 class CrmEvent:
     """A provider-neutral CRM event, as rules and sync see it."""

@@ -18,6 +18,7 @@ from marshmallow import ValidationError
 from sqlalchemy import delete, select
 
 from ..errors import Fatal, NeedsReauth, Retriable
+from ..inputs import InputError, to_int
 from ..mappings import Carry, Limits, Mapping, TargetRenderer, TemplateProblem
 from ..oauth.installs import audit
 from ..store import Connection, RunLog, utcnow
@@ -500,8 +501,11 @@ def preview(services: Any, installation_id: int, body: dict[str, Any], object_id
     warnings: list[str] = list(notices)
     if not object_id:
         raise Invalid({"object_id": f"give the id of a {trigger.object_type} to preview with"})
-    if trigger.object_type == "deal" and not str(object_id).isdigit():
-        raise Invalid({"object_id": "a deal id is a number"})
+    if trigger.object_type == "deal":
+        try:
+            object_id = str(to_int(str(object_id), "object_id", low=1, high=MAX_ID))
+        except InputError:
+            raise Invalid({"object_id": "a deal id is a number"}) from None
     with services.db.begin() as session:
         conn = connections.crm_connection(session, installation_id)
     source = PipedriveSource(services, conn)

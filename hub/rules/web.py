@@ -4,22 +4,21 @@ Pages (server-rendered, CSRF-protected forms):
   /i/<id>/rules                         list, create from a ready automation
   /i/<id>/rules/<rule>                  edit: live dropdowns, preview, save as draft, activate
   /i/<id>/rules/<rule>/runs             run log of one rule (runs, links, trace) with retry
-API (JSON; writes need X-CSRF-Token): /api/v1/installations/<id>/rules... and the OpenAPI
-document at /api/v1/openapi.json, generated from the marshmallow schemas in schemas.py."""
+API (JSON; writes need X-CSRF-Token): /api/v1/installations/<id>/rules..., described in the OpenAPI
+document (hub.web.openapi) from `OPERATIONS` and the marshmallow schemas in schemas.py."""
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 from typing import Any
 
-from apispec import APISpec
-from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, abort, current_app, flash, g, jsonify, redirect, render_template, request, url_for
-from marshmallow import ValidationError, fields
+from marshmallow import ValidationError
 
 from ..errors import Fatal, NeedsReauth, Retriable
+from ..inputs import InputError, optional_int
 from ..web.access import admin, current_user
+from ..web.bodies import json_body
 from ..web.returns import safe_return_target
 from . import schemas, service
 from .actions import ACTIONS
@@ -103,15 +102,20 @@ def new_rule(installation_id: int):
     return redirect(url_for("rules.edit_page", installation_id=installation_id, rule_id=rule["id"]))
 
 
-def _form_int(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
+def _form_int(value: str | None) -> Any:
+    """A form's id: digits 0-9, or nothing; anything else is passed on as typed, for the rule's
+    schema to refuse naming the field (`target.connection_id`)."""
+    try:
+        return optional_int(value, "connection_id", low=1, high=schemas.MAX_ID)
+    except InputError:
+        return value
 
 
 def form_body(form) -> dict[str, Any]:
     """The editor's form as a rule body (the API's shape)."""
     conditions = []
-    rows = form.get("condition_rows") or "0"
-    for n in range(min(int(rows), 50) if rows.isdigit() else 0):
+    rows = optional_int(form.get("condition_rows"), "condition_rows", low=0, high=10**6) or 0
+    for n in range(min(rows, 50)):
         field_name = form.get(f"cond_field_{n}", "").strip()
         if field_name:
             conditions.append({"field": field_name, "op": form.get(f"cond_op_{n}", "eq"),
@@ -257,8 +261,7 @@ def provider_error(exc: Exception):
 
 
 def _json_body() -> Any:
-    body = request.get_json(silent=True)
-    return body
+    return json_body()
 
 
 def _api(fn):
@@ -273,6 +276,8 @@ def _api(fn):
             return invalid(exc.errors)
         except service.NotFound as exc:
             return not_found(str(exc))
+        except InputError as exc:
+            return invalid(exc.fields)
         except (Fatal, Retriable, NeedsReauth) as exc:
             return provider_error(exc)
     return run
@@ -307,10 +312,7 @@ def api_presets(installation_id: int):
 @bp.get(API + "/catalog")
 @_api
 def api_catalog(installation_id: int):
-    raw = request.args.get("connection_id")
-    if raw is not None and not raw.isdigit():
-        return invalid({"connection_id": "must be a whole number"})
-    connection_id = int(raw) if raw else None
+    connection_id = optional_int(request.args.get("connection_id"), "connection_id", low=1, high=service.MAX_ID)
     if connection_id is not None and connection_id not in {c.id for c in service.asana_connections(services(),
                                                                                                      installation_id)}:
         return invalid({"connection_id": "no connected Asana account with this id"})
@@ -409,51 +411,8 @@ OPERATIONS: list[tuple[str, str, str, Any, tuple[int, Any], list[dict]]] = [
 ]
 
 
-def _component_name(schema: Any) -> str:
-    return schema.__name__
-
-
-def build_openapi() -> dict[str, Any]:
-    plugin = MarshmallowPlugin(schema_name_resolver=lambda s: (s if isinstance(s, type) else type(s)).__name__)
-    spec = APISpec(title="Relay Hub API", version="1", openapi_version="3.0.3", plugins=[plugin],
-                   info={"description": "The settings page's JSON API. Sign in through the hub (session cookie); "
-                                        "writes need the session's CSRF token in the X-CSRF-Token header. Errors "
-                                        "are {error, message, fields}."})
-    plugin.map_to_openapi_type(schemas.Id, fields.String)
-    spec.components.security_scheme("session", {"type": "apiKey", "in": "cookie", "name": "session"})
-    spec.components.security_scheme("csrf", {"type": "apiKey", "in": "header", "name": "X-CSRF-Token"})
-    spec.components.schema("Error", schema=schemas.Error)
-    errors = {str(code): {"description": text, "content": {"application/json": {"schema": "Error"}}}
-              for code, text in ((400, "invalid input (or CSRF token)"), (401, "not signed in"),
-                                 (403, "not a member of this installation, or not an admin"), (404, "no such installation or rule"),
-                                 (502, "a provider refused"), (503, "a provider is unavailable"))}
-    base = "/api/v1/installations/{installation_id}/rules"
-    paths: dict[str, dict[str, Any]] = {}
-    for method, suffix, summary, request_schema, (status, response_schema), query in OPERATIONS:
-        path = base + suffix
-        params = [{"name": name, "in": "path", "required": True,
-                   "schema": {"type": "integer", "format": "int64", "minimum": 1, "maximum": service.MAX_ID}}
-                  for name in re.findall(r"\{(\w+)\}", path)] + query
-        op: dict[str, Any] = {"summary": summary, "tags": ["rules"], "parameters": params,
-                              "responses": {str(status): {"description": "OK", "content": {
-                                  "application/json": {"schema": response_schema}}}, **errors},
-                              "security": [{"session": []}] if method == "get" else [{"session": [], "csrf": []}]}
-        if request_schema is not None:
-            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": request_schema}}}
-        paths.setdefault(path, {})[method] = op
-    for path, operations in paths.items():
-        spec.path(path=path, operations=operations)
-    doc = spec.to_dict()
-    # a new rule comes from a ready automation, or names what every rule needs
-    doc["components"]["schemas"]["RuleCreate"]["anyOf"] = [
-        {"required": ["preset"], "properties": {"preset": {"type": "string"}}},
-        {"required": ["name", "trigger", "action", "name_template"]}]
-    return doc
-
-
-@bp.get("/api/v1/openapi.json")
-def openapi():
-    doc = current_app.extensions.setdefault("hub.openapi", None)
-    if doc is None:
-        doc = current_app.extensions["hub.openapi"] = build_openapi()
-    return jsonify(doc)
+BASE, TAG = "/api/v1/installations/{installation_id}/rules", "rules"   # for hub.web.openapi
+# a new rule comes from a ready automation, or names what every rule needs
+OPENAPI_PATCHES = {"RuleCreate": {"anyOf": [
+    {"required": ["preset"], "properties": {"preset": {"type": "string"}}},
+    {"required": ["name", "trigger", "action", "name_template"]}]}}

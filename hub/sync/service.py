@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from hub.connectors.google.client import GroupNameTaken, PeopleClient
 from hub.errors import Fatal, NeedsReauth, Retriable
 from hub.events import trace
+from hub.inputs import MAX_INT, InputError, to_int, to_number
 from hub.oauth.tokens import ConnectionTokens
 from hub.mail import queue_mail
 from hub.store import AuditEvent, Bookmark, Connection, InstallationUser, RunLog, utcnow
@@ -56,14 +57,21 @@ def labels(services: Any, connection: Connection) -> list[dict[str, Any]]:
 
 def _int(data: Mapping[str, Any], key: str, errors: dict[str, str], low: int, high: int, default: int) -> int:
     raw = data.get(key, default)
-    try:
-        value = int(raw) if raw not in (None, "") else default
-    except (TypeError, ValueError):
-        errors[key] = "expected a whole number"
+    if raw is None or raw == "":
         return default
-    if not low <= value <= high:
-        errors[key] = f"must be between {low} and {high}"
-    return value
+    try:
+        return to_int(raw, key, low=low, high=high)
+    except InputError as exc:
+        errors.update(exc.fields)
+        return default
+
+
+def _id(value: Any) -> int:
+    """A connection id as sent (number or digits); 0 (names nothing) for anything else."""
+    try:
+        return to_int(value or 0, "id", low=0, high=MAX_INT)
+    except InputError:
+        return 0
 
 
 def validate(services: Any, session, installation_id: int, data: Mapping[str, Any],
@@ -80,10 +88,7 @@ def validate(services: Any, session, installation_id: int, data: Mapping[str, An
     if not out["name"]:
         errors["name"] = "give the sync a name"
     conns = {c.id: c for c in google_connections(session, installation_id)}
-    try:
-        conn_id = int(pick("google_connection_id", 0) or 0)
-    except (TypeError, ValueError):
-        conn_id = 0
+    conn_id = _id(pick("google_connection_id", 0))
     if conn_id not in conns:
         errors["google_connection_id"] = "connect a Google account first, then choose it" if not conns \
             else "choose one of the connected Google accounts"
@@ -120,8 +125,8 @@ def validate(services: Any, session, installation_id: int, data: Mapping[str, An
             errors["person_filter"] = f"unknown filter {key} (owner_id, org_id)"
         elif raw_filter[key] not in (None, ""):
             try:
-                clean_filter[key] = int(raw_filter[key])
-            except (TypeError, ValueError):
+                clean_filter[key] = to_int(raw_filter[key], f"person_filter.{key}", low=1, high=MAX_INT)
+            except InputError:
                 errors[f"person_filter.{key}"] = "expected a Pipedrive id"
     out["person_filter"] = clean_filter
     try:
@@ -135,11 +140,9 @@ def validate(services: Any, session, installation_id: int, data: Mapping[str, An
     out["contact_cap"] = _int(data, "contact_cap", errors, 1, settings["sync.contact_cap"],
                               existing.contact_cap if existing else settings["sync.contact_cap"])
     try:
-        share = float(pick("delete_share", settings["sync.delete_share"]))
-        if not 0 <= share <= 1:
-            raise ValueError
-        out["delete_share"] = share
-    except (TypeError, ValueError):
+        out["delete_share"] = to_number(pick("delete_share", settings["sync.delete_share"]), "delete_share",
+                                        low=0, high=1)
+    except InputError:
         errors["delete_share"] = "a share between 0 and 1"
     enabled = pick("enabled", True)
     out["enabled"] = enabled if isinstance(enabled, bool) else str(enabled).lower() in ("1", "true", "on", "yes")
@@ -373,10 +376,7 @@ def create_share(services: Any, installation_id: int, sync_id: int, by: str, dat
             raise SyncInputError({"sync_id": "a share cannot be shared again: share the original sync"})
         mode = _share_input(data, errors)
         candidates = {c.id: c for c in share_candidates(s, parent)}
-        try:
-            conn_id = int(data.get("connection_id") or 0)
-        except (TypeError, ValueError):
-            conn_id = 0
+        conn_id = _id(data.get("connection_id"))
         if conn_id not in candidates:
             errors["connection_id"] = ("no colleague has connected a Google account yet: they sign in to the hub and "
                                        "connect their own" if not candidates else

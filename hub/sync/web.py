@@ -12,6 +12,8 @@ from flask import Blueprint, abort, current_app, flash, g, jsonify, redirect, re
 from sqlalchemy import select
 
 from hub.errors import Fatal, NeedsReauth, Retriable
+from hub.inputs import InputError, optional_int, to_number
+from hub.web.bodies import json_body
 from hub.store import Connection
 from hub.store.models import ContactSync, SyncRun
 from hub.web.access import admin, current_user, member, requires, restricted_to
@@ -76,8 +78,8 @@ def _form_data() -> dict[str, Any]:
 
 def _minutes(raw: str) -> Any:
     try:
-        return int(float(raw) * 60)
-    except ValueError:
+        return int(to_number(raw, "schedule_minutes", low=0, high=1e9) * 60)
+    except InputError:
         return raw  # the service names the field
 
 
@@ -85,8 +87,8 @@ def _percent(raw: str | None) -> Any:
     if raw in (None, ""):
         return None
     try:
-        return float(raw) / 100
-    except ValueError:
+        return to_number(raw, "delete_percent", low=0, high=100) / 100
+    except InputError:
         return raw
 
 
@@ -245,7 +247,7 @@ def _refused(exc: Exception):
 
 
 def _body() -> dict[str, Any] | None:
-    body = request.get_json(silent=True)
+    body = json_body()
     return body if isinstance(body, dict) else None
 
 
@@ -278,7 +280,7 @@ def api_labels(installation_id: int):
         connections = service.google_connections(s, installation_id)
         for c in connections:
             s.expunge(c)
-    wanted = request.args.get("connection_id", type=int)
+    wanted = optional_int(request.args.get("connection_id"), "connection_id", low=1)
     chosen = [c for c in connections if wanted in (None, c.id)]
     if wanted is not None and not chosen:
         return _invalid({"connection_id": "not a connected Google account of this installation"})

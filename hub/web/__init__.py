@@ -4,6 +4,7 @@ import importlib.util
 from datetime import timedelta
 
 from flask import Flask
+from werkzeug.routing import IntegerConverter
 
 MAX_ID = 2**63 - 1  # BIGINT: an id in a URL beyond it names nothing
 
@@ -20,8 +21,16 @@ def _exists(module: str) -> bool:
         return False
 
 
+class AsciiIntegerConverter(IntegerConverter):
+    """`<int:...>` of ASCII digits only: werkzeug's `\\d+` also takes `١٢` (and Python's int() reads it)."""
+
+    regex = r"[0-9]+"
+
+
 def register_web(app: Flask) -> None:
     from . import api, pages
+
+    app.url_map.converters["int"] = AsciiIntegerConverter
 
     @app.before_request
     def ids_in_range():
@@ -30,9 +39,25 @@ def register_web(app: Flask) -> None:
         if any(isinstance(v, int) and v > MAX_ID for v in (request.view_args or {}).values()):
             abort(404, "no such object")
 
+    @app.before_request
+    def known_provider():
+        """A `<provider>` in any route that names no connector is not found, whatever the method."""
+        from flask import abort, request
+
+        from .. import connectors
+        provider = (request.view_args or {}).get("provider")
+        if provider is not None and provider not in connectors.available():
+            if request.accept_mimetypes.best == "text/html" and not request.path.startswith("/hooks/"):
+                abort(404, "provider: no such provider")
+            from flask import jsonify
+            return jsonify({"error": "not_found", "message": "provider: no such provider"}), 404
+
     from .access import install_access_checks
+    from .bodies import install_bodies
     from .headers import configure_session_cookie, install_security_headers
     from .signin import install_session_check
+
+    install_bodies(app)
 
     app.config.update(PERMANENT_SESSION_LIFETIME=timedelta(days=7))
     configure_session_cookie(app, app.extensions["hub"].base_url)
@@ -42,6 +67,8 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(health_bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
+    from .openapi import bp as openapi_bp
+    app.register_blueprint(openapi_bp)
     from ..webhooks.ingest import bp as hooks_bp
     app.register_blueprint(hooks_bp)
     # features that bring pages of their own: each module exposes `bp` (and its templates folder)

@@ -1,7 +1,7 @@
 """JSON API: everything the pages do, for scripts and the browser. Same session and CSRF rules."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify
 from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import select
 
@@ -9,6 +9,7 @@ from ..oauth import installs
 from ..oauth.members import Refused, members, set_roles
 from ..store import AuditEvent, Connection, Installation, InstallationUser
 from .access import admin, current_user, forbidden, member
+from .bodies import json_body
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -94,7 +95,7 @@ def get_visibility(installation_id: int):
 @admin
 def put_visibility(installation_id: int):
     try:
-        body = VisibilityIn().load(request.get_json(silent=True) or {})
+        body = VisibilityIn().load(json_body() or {})
     except ValidationError as exc:
         return bad_request(exc.messages)
     from .pages import company_directory
@@ -134,7 +135,7 @@ def list_members(installation_id: int):
 @admin
 def put_role(installation_id: int, crm_user_id: str):
     try:
-        body = RoleIn().load(request.get_json(silent=True) or {})
+        body = RoleIn().load(json_body() or {})
     except ValidationError as exc:
         return bad_request(exc.messages)
     from .pages import company_directory

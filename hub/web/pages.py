@@ -19,6 +19,7 @@ from ..oauth.clients import crm_client
 from ..store import AuditEvent, Connection, Installation, InstallationUser
 from ..oauth.members import Refused, members, set_roles
 from .access import admin, current_user, forbidden, member, public, sign_in
+from .bodies import json_body
 from .returns import safe_return_target
 from .signin import end_session
 
@@ -147,7 +148,7 @@ def _user_name(installation_id: int, user_id: str) -> str:
 @public  # a hint only: it never changes access
 def app_sharing_callback(provider: str):
     """Pipedrive's app-sharing notice {company_id, user_id, isShared}: a hint, never a permission."""
-    body = request.get_json(silent=True)
+    body = json_body()
     if not isinstance(body, dict) or "company_id" not in body or "isShared" not in body:
         return jsonify({"error": "bad_request", "message": "expected JSON with company_id, user_id and isShared"}), 400
     known = installs.record_sharing_signal(services(), provider, str(body["company_id"]), bool(body["isShared"]))
@@ -164,7 +165,7 @@ def uninstall_callback(provider: str):
             or not hmac.compare_digest((auth.username or "").encode(), app.client_id.encode())
             or not hmac.compare_digest((auth.password or "").encode(), app.client_secret.encode())):
         return jsonify({"error": "unauthorized", "message": "bad or missing client credentials"}), 401
-    body = request.get_json(silent=True)
+    body = json_body()
     if not isinstance(body, dict) or "company_id" not in body or "user_id" not in body:
         return jsonify({"error": "bad_request", "message": "expected JSON with company_id and user_id"}), 400
     if str(body.get("client_id", app.client_id)) != app.client_id:

@@ -1,7 +1,6 @@
 """The ingest endpoint. Nothing here calls a provider: the answer depends only on our database."""
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -10,6 +9,7 @@ from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import select
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from ..inputs import InputError, parse_json
 from ..store import InboxEvent, Installation
 from ..web.access import public
 from ..store.sql import insert_ignore
@@ -79,10 +79,14 @@ def receive(provider: str, token: str):
         log.info("webhook for installation %s refused: bad credentials", installation_id)
         return _reject(401, "unauthorized", "Authorization: bad or missing credentials")
     try:
-        payload = json.loads(body)
+        payload = parse_json(body)
         key = module.event_key(payload)
-    except (ValueError, UnicodeDecodeError) as exc:
-        return _reject(400, "malformed", f"body: {exc}"[:300])
+    except InputError as exc:
+        return jsonify({"error": "malformed", "message": str(exc)[:300], "fields": exc.fields}), 400
+    except ValueError as exc:  # the connector's word: not a delivery of this provider (MalformedPayload)
+        field = getattr(exc, "field", "body")
+        return jsonify({"error": "malformed", "message": f"{field}: {exc}"[:300], "fields": {field: str(exc)[:300]}}), 400
+    meta = payload.get("meta") if isinstance(payload, dict) and isinstance(payload.get("meta"), dict) else {}
     with services.db.begin() as session:
         inbox_id = insert_ignore(session, InboxEvent, {
             "installation_id": installation_id, "provider": provider, "event_key": key[:200],
@@ -90,10 +94,10 @@ def receive(provider: str, token: str):
             ["installation_id", "event_key"])
         if inbox_id is None:
             return jsonify({"ok": True, "duplicate": True})
-        entity = (payload.get("meta") or {}).get("entity") or (payload.get("meta") or {}).get("object") or ""
-        object_id = (payload.get("meta") or {}).get("entity_id") or (payload.get("meta") or {}).get("id") or ""
+        entity = meta.get("entity") or meta.get("object") or ""
+        object_id = meta.get("entity_id") or meta.get("id") or ""
         services.queue.enqueue(session, "webhook.process", {"inbox_event_id": inbox_id, "installation_id": installation_id},
-                               ordering_key=f"{installation_id}:{entity}:{object_id}")
+                               ordering_key=f"{installation_id}:{entity}:{object_id}"[:200])
     # the inbox row is the record of receipt; the run log shows it as the path's first step
     return jsonify({"ok": True})
 

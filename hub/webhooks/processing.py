@@ -1,11 +1,11 @@
 """The job that turns a stored webhook into hub events (and replays of failed ones)."""
 from __future__ import annotations
 
-import json
 import logging
 
 from ..errors import Fatal
 from ..events import record, trace
+from ..inputs import parse_json
 from ..jobs import JobContext, handler
 from ..store import InboxEvent
 from .providers import provider_webhooks
@@ -22,7 +22,7 @@ def process(ctx: JobContext) -> None:
             return
         inbox_id, installation_id, provider, body = inbox.id, inbox.installation_id, inbox.provider, inbox.body
     try:
-        events = provider_webhooks(provider).normalize(json.loads(body))
+        events = provider_webhooks(provider).normalize(parse_json(body))
     except ValueError as exc:
         # a payload we cannot read will not improve: keep it visible and replayable, don't retry
         with ctx.db.begin() as session:

@@ -7,6 +7,7 @@ from pathlib import Path
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import or_, select
 
+from ..inputs import optional_int
 from ..store import HubEvent, InboxEvent, Job, RunLog
 from ..web.access import admin
 from .processing import replay_inbox
@@ -19,10 +20,9 @@ def services():
 
 
 def _limit() -> int:
-    try:
-        return max(1, min(500, int(request.args.get("limit", 100))))
-    except ValueError:
-        abort(400, "limit: must be a whole number")
+    """`?limit=`: a whole number, kept within 1 to 500 (100 when left out); InputError (400) otherwise."""
+    value = optional_int(request.args.get("limit"), "limit")
+    return 100 if value is None else max(1, min(500, value))
 
 
 def _dead_jobs(installation_id: int, limit: int = 200) -> list[Job]:

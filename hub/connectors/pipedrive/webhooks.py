@@ -34,12 +34,13 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
 
-from ..base import CrmEvent
+from ..base import CrmEvent, MalformedPayload
 
 _V1_ACTIONS = {"added": "create", "updated": "change", "deleted": "delete", "merged": "merge"}
 _V1_NAMESPACE = uuid.UUID("5b0d4c52-9f3e-4c1e-9a57-6f1f2d6c0a11")
@@ -67,28 +68,44 @@ def verify(headers: Mapping[str, str], expected_user: str, expected_password: st
 
 # -- time helpers -----------------------------------------------------------------------------------
 
-def parse_time(value: Any) -> datetime | None:
+_EPOCH_MAX = 253402300799   # 9999-12-31T23:59:59Z: the last second a datetime can hold
+
+
+def parse_time(value: Any, field: str = "timestamp") -> datetime | None:
     """Pipedrive's timestamps: RFC 3339 (with or without ms), v1 `YYYY-MM-DD HH:MM:SS` (UTC) and
-    epoch seconds (v1 meta, older v2 user events). None for anything else."""
+    epoch seconds (v1 meta, older v2 user events). None for nothing or an unknown text form;
+    MalformedPayload naming `field` for a number no clock shows (NaN, Infinity, 1e20, 20 digits)."""
     if value in (None, ""):
         return None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return datetime.fromtimestamp(float(value), tz=timezone.utc)
+    if isinstance(value, bool):
+        raise MalformedPayload(field, f"malformed Pipedrive webhook: {field} is not a time")
+    if isinstance(value, (int, float)):
+        return _epoch(value, field)
     if not isinstance(value, str):
-        return None
+        raise MalformedPayload(field, f"malformed Pipedrive webhook: {field} is not a time")
     text = value.strip()
-    if text.isdigit():
-        return datetime.fromtimestamp(int(text), tz=timezone.utc)
+    if text.isascii() and text.isdigit():
+        return _epoch(int(text) if len(text) <= 12 else math.inf, field)
     try:
         dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "T", 1))
     except ValueError:
         return None
-    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+    try:
+        return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+    except OverflowError:   # an offset that pushes year 1 or 9999 over the edge
+        raise MalformedPayload(field, f"malformed Pipedrive webhook: {field} is out of range") from None
 
 
-def canonical_version(value: Any) -> str | None:
+def _epoch(seconds: float, field: str) -> datetime:
+    if not (isinstance(seconds, int) or math.isfinite(seconds)) or not 0 <= seconds <= _EPOCH_MAX:
+        raise MalformedPayload(field, f"malformed Pipedrive webhook: {field} is not a time (epoch seconds "
+                                      f"between 0 and {_EPOCH_MAX})")
+    return datetime.fromtimestamp(seconds, tz=timezone.utc)
+
+
+def canonical_version(value: Any, field: str = "update_time") -> str | None:
     """An `update_time` in a form that sorts correctly as a string, whatever surface it came from."""
-    dt = parse_time(value)
+    dt = parse_time(value, field)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ") if dt else None
 
 
@@ -117,18 +134,18 @@ class _Envelope:
                         version=canonical_version(state.get("update_time")), extra=dict(self.extra), **kw)
 
 
-def _require(cond: bool, message: str) -> None:
+def _require(cond: bool, message: str, field: str = "body") -> None:
     if not cond:
-        raise ValueError(f"malformed Pipedrive webhook: {message}")
+        raise MalformedPayload(field, f"malformed Pipedrive webhook: {message}")
 
 
 def _v2_envelope(payload: dict) -> _Envelope:
     meta = payload["meta"]
     for key in ("action", "entity", "id"):
-        _require(isinstance(meta.get(key), str) and bool(meta[key]), f"meta.{key} must be a non-empty string")
+        _require(isinstance(meta.get(key), str) and bool(meta[key]), f"meta.{key} must be a non-empty string", f"meta.{key}")
     data, previous = payload.get("data"), payload.get("previous")
-    _require(data is None or isinstance(data, dict), "data must be an object or null")
-    _require(previous is None or isinstance(previous, dict), "previous must be an object or null")
+    _require(data is None or isinstance(data, dict), "data must be an object or null", "data")
+    _require(previous is None or isinstance(previous, dict), "previous must be an object or null", "previous")
     entity_id = meta.get("entity_id")
     if entity_id in (None, ""):
         entity_id = (data or previous or {}).get("id")
@@ -139,7 +156,7 @@ def _v2_envelope(payload: dict) -> _Envelope:
     extra.update({k: _sid(meta[k]) for k in ("merged_to_id", "merged_from_id") if meta.get(k) not in (None, "")})
     extra["format"] = "v2"
     return _Envelope(meta["entity"], meta["action"], _sid(entity_id) or "", meta["id"],
-                     parse_time(meta.get("timestamp")), data, previous, extra)
+                     parse_time(meta.get("timestamp"), "meta.timestamp"), data, previous, extra)
 
 
 def _changed(current: dict | None, previous: dict | None) -> dict | None:
@@ -155,26 +172,37 @@ def _v1_envelope(payload: dict) -> _Envelope:
     if (not action or not entity) and isinstance(payload.get("event"), str) and "." in payload["event"]:
         action, entity = payload["event"].split(".", 1)
     _require(isinstance(action, str) and isinstance(entity, str) and bool(action and entity),
-             "v1 payload needs meta.action and meta.object (or event like 'updated.deal')")
+             "v1 payload needs meta.action and meta.object (or event like 'updated.deal')", "meta.action")
     current, previous = payload.get("current"), payload.get("previous")
-    _require(current is None or isinstance(current, dict), "current must be an object or null")
-    _require(previous is None or isinstance(previous, dict), "previous must be an object or null")
+    _require(current is None or isinstance(current, dict), "current must be an object or null", "current")
+    _require(previous is None or isinstance(previous, dict), "previous must be an object or null", "previous")
     object_id = meta.get("id")
     if object_id in (None, ""):
         object_id = (current or previous or {}).get("id")
-    _require(object_id not in (None, ""), "v1 payload without meta.id or object id")
+    _require(object_id not in (None, ""), "v1 payload without meta.id or object id", "meta.id")
     stamp = meta.get("timestamp_micro") or meta.get("timestamp")
     key = f"{meta.get('company_id')}:{entity}:{object_id}:{action}:{stamp}"
     extra = {k: meta[k] for k in ("company_id", "user_id", "change_source", "is_bulk_update", "webhook_id")
              if k in meta}
-    extra.update(format="v1", attempt=int(payload.get("retry") or 0) + 1)
+    extra.update(format="v1", attempt=_retries(payload.get("retry")) + 1)
     return _Envelope(entity, _V1_ACTIONS.get(action, action), str(object_id), f"v1:{uuid.uuid5(_V1_NAMESPACE, key)}",
-                     parse_time(meta.get("timestamp")), current, _changed(current, previous), extra)
+                     parse_time(meta.get("timestamp"), "meta.timestamp"), current, _changed(current, previous), extra)
+
+
+def _retries(value: Any) -> int:
+    """v1's `retry`: how many times this delivery was tried before (a small count)."""
+    if value in (None, ""):
+        return 0
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 6:
+        return int(value)
+    _require(isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 10**6,
+             "retry must be a whole number of earlier attempts", "retry")
+    return value
 
 
 def _envelope(payload: Any) -> _Envelope:
     _require(isinstance(payload, dict), f"expected a JSON object, got {type(payload).__name__}")
-    _require(isinstance(payload.get("meta"), dict), "missing 'meta' object")
+    _require(isinstance(payload.get("meta"), dict), "missing 'meta' object", "meta")
     meta = payload["meta"]
     is_v1 = ("current" in payload or "event" in payload or str(meta.get("v", "")) == "1"
              or str(meta.get("version", "")).startswith("1"))
@@ -184,8 +212,8 @@ def _envelope(payload: Any) -> _Envelope:
 # -- handlers ---------------------------------------------------------------------------------------
 
 def _need(obj: dict | None, what: str) -> dict:
-    _require(isinstance(obj, dict), f"{what} must be an object")
-    _require(obj.get("id") not in (None, ""), f"{what}.id is missing")
+    _require(isinstance(obj, dict), f"{what} must be an object", what)
+    _require(obj.get("id") not in (None, ""), f"{what}.id is missing", f"{what}.id")
     return obj
 
 
@@ -262,9 +290,9 @@ def normalize(payload: dict) -> list[CrmEvent]:
     handler = DISPATCH.get((env.entity, env.action))
     if handler is None:
         return []
-    _require(bool(env.object_id), "meta.entity_id is missing")
+    _require(bool(env.object_id), "meta.entity_id is missing", "meta.entity_id")
     if env.action == "delete":
-        _require(isinstance(env.previous, dict), "a delete needs the last state in 'previous'")
+        _require(isinstance(env.previous, dict), "a delete needs the last state in 'previous'", "previous")
     return handler(env)
 
 

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import atexit
 import json
+import logging
 import os
 import tempfile
 import threading
 from contextlib import contextmanager
 from typing import Any, Iterator
 
+log = logging.getLogger("hub.sandbox")
 
 class SandboxState:
     def __init__(self, path: str | os.PathLike | None = None, *, save_interval: float = 1.0):
@@ -24,8 +26,7 @@ class SandboxState:
         self._closed = threading.Event()
         self._saver: threading.Thread | None = None
         if self.path and os.path.exists(self.path):
-            with open(self.path, encoding="utf-8") as fh:
-                self.data = json.load(fh)
+            self.data = self._load(self.path)
         if self.path:
             self._saver = threading.Thread(target=self._save_loop, name="sandbox-state-saver", daemon=True)
             self._saver.start()
@@ -52,11 +53,27 @@ class SandboxState:
             return value
 
     # -- persistence ----------------------------------------------------------------------------
+    @staticmethod
+    def _load(path: str) -> dict[str, Any]:
+        """The saved state; a file that cannot be read is kept aside (`.broken`) and the emulator
+        starts afresh instead of failing every start."""
+        try:
+            with open(path, encoding="utf-8") as fh:
+                data = json.load(fh)
+            if isinstance(data, dict):
+                return data
+        except (OSError, ValueError, RecursionError) as exc:
+            log.warning("sandbox state %s unreadable (%s); starting afresh", path, exc)
+        os.replace(path, path + ".broken")
+        return {}
+
     def save(self) -> None:
+        """Snapshot the state. ASCII JSON (`\\ud800` stays an escape), so any string an emulator
+        kept, valid Unicode or not, can be written and read back."""
         if not self.path:
             return
         with self.lock:
-            payload = json.dumps(self.data, separators=(",", ":"), default=str)
+            payload = json.dumps(self.data, separators=(",", ":"), default=str, ensure_ascii=True)
             self._dirty.clear()
         directory = os.path.dirname(os.path.abspath(self.path))
         os.makedirs(directory, exist_ok=True)
@@ -69,7 +86,11 @@ class SandboxState:
         while not self._closed.is_set():
             self._dirty.wait(timeout=self.save_interval)
             if self._dirty.is_set():
-                self.save()
+                try:
+                    self.save()
+                except Exception:   # noqa: BLE001  (the saver must outlive one failed write)
+                    log.exception("sandbox state %s could not be saved; will try again", self.path)
+                    self._dirty.set()
                 self._closed.wait(self.save_interval)
 
     def close(self) -> None:

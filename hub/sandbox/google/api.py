@@ -119,10 +119,15 @@ def json_body() -> dict[str, Any]:
         return {}
     try:
         body = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise invalid_argument("Invalid JSON payload received. Unexpected token.") from None
     if not isinstance(body, dict):
         raise invalid_argument("Invalid JSON payload received. Expected an object.")
+    try:   # an escape like "\ud800" alone is not Unicode: Google's parser refuses it
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise invalid_argument("Invalid JSON payload received. Invalid UTF-8 in a string (unpaired surrogate).") \
+            from None
     return body
 
 

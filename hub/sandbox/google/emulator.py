@@ -297,6 +297,9 @@ class GoogleSandbox:
     def _group_name(self, acct: dict, name: Any, exclude: str | None = None) -> str:
         if not isinstance(name, str) or not name.strip():
             raise invalid_argument("Contact group name must not be empty.", "contactGroup.name")
+        if any("\ud800" <= c <= "\udfff" for c in name):   # not Unicode: Google's JSON parser refuses it
+            raise invalid_argument("Invalid value at 'contact_group.name' (TYPE_STRING), contains invalid UTF-8",
+                                   "contactGroup.name")
         name = name.strip()
         for grp in acct["groups"].values():
             if grp["id"] != exclude and not grp["deleted"] and grp["name"] == name:

@@ -1,0 +1,96 @@
+"""Schemas of the core JSON API (hub/web/api.py): who am I, the installation, its connections,
+visibility, audit trail, uninstall. Read by hub.web.openapi."""
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from ..oauth.installs import VISIBILITIES
+from ..rules.schemas import Ok
+
+
+class Me(Schema):
+    installation_id = fields.Integer(required=True)
+    crm_user_id = fields.String(required=True)
+    name = fields.String(required=True)
+
+
+class Installer(Schema):
+    user_id = fields.String(allow_none=True)
+    name = fields.String(allow_none=True)
+
+
+class InstallationOut(Schema):
+    id = fields.Integer(required=True)
+    provider = fields.String(required=True)
+    company_id = fields.String(required=True)
+    company_name = fields.String(allow_none=True)
+    visibility = fields.String(required=True)
+    installer = fields.Nested(Installer, required=True)
+    status = fields.String(required=True)
+    created_at = fields.String(required=True)
+
+
+class ConnectionOut(Schema):
+    id = fields.Integer(required=True)
+    provider = fields.String(required=True)
+    role = fields.String(required=True)
+    account_id = fields.String(allow_none=True)
+    account_name = fields.String(allow_none=True)
+    account_email = fields.String(allow_none=True)
+    status = fields.String(required=True)
+    status_reason = fields.String(allow_none=True)
+    scopes = fields.String(allow_none=True)
+    token_expires_at = fields.String(allow_none=True)
+
+
+class ConnectionList(Schema):
+    connections = fields.List(fields.Nested(ConnectionOut), required=True)
+
+
+class Uninstalled(Schema):
+    ok = fields.Boolean(required=True)
+    status = fields.String(required=True)
+
+
+class VisibilityOut(Schema):
+    visibility = fields.String(required=True)
+    users = fields.List(fields.String(), required=True)
+
+
+class VisibilityIn(Schema):
+    visibility = fields.String(required=True, validate=validate.OneOf(VISIBILITIES))
+    users = fields.List(fields.String(),
+                        metadata={"description": "CRM user ids, for `specific`"})
+    notify = fields.Boolean(metadata={"description": "e-mail the users newly given access"})
+
+
+class VisibilityChanged(VisibilityOut):
+    notified = fields.List(fields.String(), required=True, metadata={"description": "e-mailed addresses"})
+
+
+class AuditEntry(Schema):
+    at = fields.String(required=True)
+    actor = fields.String(allow_none=True)
+    action = fields.String(required=True)
+    detail = fields.Dict(allow_none=True)
+
+
+class AuditList(Schema):
+    events = fields.List(fields.Nested(AuditEntry), required=True)
+
+
+BASE, TAG = "/api/v1", "installation"
+_I = "/installations/{installation_id}"
+OPERATIONS: list = [
+    ("get", "/me", "Who is signed in", None, (200, Me), []),
+    ("get", _I, "The installation", None, (200, InstallationOut), []),
+    ("get", _I + "/connections", "The accounts connected to the installation", None, (200, ConnectionList), []),
+    ("post", _I + "/connections/{connection_id}/disconnect", "Disconnect an account (not the installer's CRM)",
+     None, (200, Ok), []),
+    ("get", _I + "/visibility", "Who may use the hub", None, (200, VisibilityOut), []),
+    ("put", _I + "/visibility", "Change who may use the hub (the installer only)", VisibilityIn,
+     (200, VisibilityChanged), []),
+    ("get", _I + "/audit", "The last 200 changes and who made them", None, (200, AuditList), []),
+    ("post", _I + "/uninstall", "Uninstall (the installer only): connections and webhooks are removed", None,
+     (200, Uninstalled), []),
+]
