@@ -9,6 +9,7 @@ from hub import inputs
 from hub.inputs import MAX_INT
 
 from .engine import DIRECTIONS, POLICIES
+from .policy import DELETE_POLICIES
 from .service import SHARE_MODES
 
 
@@ -33,6 +34,8 @@ class SyncChange(Schema):
     name = fields.String(validate=validate.Length(min=1, max=200))
     direction = fields.String(validate=validate.OneOf(list(DIRECTIONS)))
     conflict_policy = fields.String(validate=validate.OneOf(list(POLICIES)))
+    delete_policy = fields.String(validate=validate.OneOf(list(DELETE_POLICIES)),
+                                  metadata={"description": "when one side deleted what the other edited"})
     person_filter = fields.Nested(PersonFilter)
     field_map = fields.List(fields.Nested(FieldRow), validate=validate.Length(min=1))
     schedule_seconds = inputs.Integer(validate=validate.Range(min=0, max=7 * 86400),
@@ -67,6 +70,7 @@ class ShareOut(Schema):
     id = fields.Integer(required=True)
     mode = fields.String(allow_none=True)
     connection_id = fields.Integer(required=True)
+    owner_user_id = fields.String(allow_none=True, metadata={"description": "the CRM user whose account it is"})
     account = fields.String(allow_none=True)
     colleague = fields.String(allow_none=True)
     label = fields.Nested(Label, required=True)
@@ -91,6 +95,7 @@ class SyncOut(Schema):
     person_filter = fields.Dict(allow_none=True)
     field_map = fields.List(fields.Nested(FieldRow), allow_none=True)
     conflict_policy = fields.String(required=True)
+    delete_policy = fields.String(required=True)
     schedule_seconds = fields.Integer(required=True)
     delete_share = fields.Float(required=True)
     contact_cap = fields.Integer(required=True)
@@ -139,6 +144,7 @@ class DeletionsOut(Schema):
 
 class Candidate(Schema):
     connection_id = fields.Integer(required=True)
+    owner_user_id = fields.String(allow_none=True, metadata={"description": "the CRM user whose account it is"})
     account = fields.String(allow_none=True)
     colleague = fields.String(allow_none=True)
 
@@ -168,6 +174,7 @@ class Conflict(Schema):
     google_value = fields.Raw(allow_none=True)
     winner = fields.String(required=True)
     policy = fields.String(required=True)
+    message = fields.String(allow_none=True, metadata={"description": "what happened, in words"})
     at = fields.String(required=True)
 
 

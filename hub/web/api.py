@@ -9,6 +9,7 @@ from ..oauth import installs
 from ..oauth.members import Refused, members, set_roles
 from ..store import AuditEvent, Connection, Installation, InstallationUser
 from .access import admin, current_user, forbidden, member
+from .api_schemas import RoleIn
 from .bodies import json_body
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -16,10 +17,6 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 def services():
     return current_app.extensions["hub"]
-
-
-class RoleIn(Schema):
-    role = fields.String(required=True, validate=validate.OneOf(("admin", "user")))
 
 
 class VisibilityIn(Schema):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from ..oauth.installs import VISIBILITIES
+from ..oauth.members import ROLES
 from ..rules.schemas import Ok
 
 
@@ -40,6 +41,7 @@ class ConnectionOut(Schema):
     status = fields.String(required=True)
     status_reason = fields.String(allow_none=True)
     scopes = fields.String(allow_none=True)
+    owner_user_id = fields.String(allow_none=True, metadata={"description": "the CRM user who connected it"})
     token_expires_at = fields.String(allow_none=True)
 
 
@@ -79,6 +81,24 @@ class AuditList(Schema):
     events = fields.List(fields.Nested(AuditEntry), required=True)
 
 
+class Member(Schema):
+    crm_user_id = fields.String(required=True)
+    name = fields.String(allow_none=True)
+    email = fields.String(allow_none=True)
+    role = fields.String(allow_none=True, metadata={"description": "admin, user, or null: may not use the hub"})
+    admin = fields.Boolean(required=True)
+    installer = fields.Boolean(required=True)
+
+
+class MemberList(Schema):
+    members = fields.List(fields.Nested(Member), required=True)
+    directory_error = fields.String(allow_none=True)
+
+
+class RoleIn(Schema):
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+
+
 BASE, TAG = "/api/v1", "installation"
 _I = "/installations/{installation_id}"
 OPERATIONS: list = [
@@ -88,9 +108,12 @@ OPERATIONS: list = [
     ("post", _I + "/connections/{connection_id}/disconnect", "Disconnect an account (not the installer's CRM)",
      None, (200, Ok), []),
     ("get", _I + "/visibility", "Who may use the hub", None, (200, VisibilityOut), []),
-    ("put", _I + "/visibility", "Change who may use the hub (the installer only)", VisibilityIn,
+    ("put", _I + "/visibility", "Change who may use the hub (admins only)", VisibilityIn,
      (200, VisibilityChanged), []),
+    ("get", _I + "/members", "The company's users and the role each has in the hub", None, (200, MemberList), []),
+    ("put", _I + "/members/{crm_user_id}/role", "Make a user an admin or a user (admins only)", RoleIn,
+     (200, Member), []),
     ("get", _I + "/audit", "The last 200 changes and who made them", None, (200, AuditList), []),
-    ("post", _I + "/uninstall", "Uninstall (the installer only): connections and webhooks are removed", None,
+    ("post", _I + "/uninstall", "Uninstall (admins only): connections and webhooks are removed", None,
      (200, Uninstalled), []),
 ]

@@ -20,7 +20,7 @@ from ..inputs import MAX_INT
 
 SOURCES = ("hub.web.openapi", "hub.web.api_schemas", "hub.rules.web", "hub.sync.schemas", "hub.webhooks.schemas")
 ERRORS = ((400, "invalid input (or CSRF token); `fields` names each bad field"), (401, "not signed in"),
-          (403, "not allowed for this installation"), (404, "no such installation or object"),
+          (403, "not allowed for this installation, or not an admin"), (404, "no such installation or object"),
           (502, "a provider refused"), (503, "a provider is unavailable"))
 
 bp = Blueprint("openapi", __name__)
@@ -45,6 +45,10 @@ def _operations() -> list[tuple[str, str, Any]]:
     return out
 
 
+# Path parameters that are a provider's text ids, not the hub's row ids.
+TEXT_PARAMS = {"crm_user_id": {"type": "string", "minLength": 1, "maxLength": 100}}
+
+
 def _schema_name(schema: Any) -> str:
     cls = schema if isinstance(schema, type) else type(schema)
     return cls.__name__
@@ -67,7 +71,8 @@ def build_openapi() -> dict[str, Any]:
     for base, tag, (method, suffix, summary, request_schema, (status, response_schema), query) in _operations():
         path = base + suffix
         params = [{"name": name, "in": "path", "required": True,
-                   "schema": {"type": "integer", "format": "int64", "minimum": 1, "maximum": MAX_INT}}
+                   "schema": TEXT_PARAMS.get(name) or {"type": "integer", "format": "int64", "minimum": 1,
+                                                        "maximum": MAX_INT}}
                   for name in re.findall(r"\{(\w+)\}", path)] + query
         ok: dict[str, Any] = {"description": "OK"}
         if response_schema is not None:

@@ -17,6 +17,8 @@ class Event(Schema):
     inbox_event_id = fields.Integer(allow_none=True)
     occurred_at = fields.String(allow_none=True)
     created_at = fields.String(required=True)
+    stale = fields.Dict(allow_none=True, metadata={"description": "set when the event was older than the state "
+                                                                  "the hub held: {version, known_version, acted}"})
 
 
 class LogEntry(Schema):
