@@ -421,7 +421,7 @@ def _notify_share(services: Any, session, share: ContactSync, parent: ContactSyn
             f"{connection.account_email or connection.account_name} as the label “{share.group_name}” "
             f"({SHARE_MODES[share.share_mode]}).\n{rights}\n\n"
             f"See it in Relay Hub: {services.base_url}/i/{share.installation_id}/sync/{parent.id}\n")
-    queue_mail(services, session, to, subject, body,
+    queue_mail(services, session, to, subject, body, installation_id=share.installation_id,
                dedupe_key=f"sync-share:{share.id}:{share.share_mode}:{utcnow():%Y%m%d%H%M%S%f}")
 
 

@@ -91,6 +91,7 @@ def receive(provider: str, token: str):
         entity = (payload.get("meta") or {}).get("entity") or (payload.get("meta") or {}).get("object") or ""
         object_id = (payload.get("meta") or {}).get("entity_id") or (payload.get("meta") or {}).get("id") or ""
         services.queue.enqueue(session, "webhook.process", {"inbox_event_id": inbox_id, "installation_id": installation_id},
+                               installation_id=installation_id,
                                ordering_key=f"{installation_id}:{entity}:{object_id}")
     # the inbox row is the record of receipt; the run log shows it as the path's first step
     return jsonify({"ok": True})
