@@ -94,13 +94,13 @@ _FIELD = re.compile(r"[a-z_][a-z0-9_]*")
 
 
 def path_segment(value: Any) -> str:
-    """One value as exactly one URL path segment: '/', '?', '#', '%' and '.'-only values are
-    percent-encoded, so no value can reach another endpoint (`..`, `%2e%2e`, `1/../me`, `1?x=`)."""
+    """One value as exactly one URL path segment: '/', '?', '#' and '%' are percent-encoded, so no
+    value can reach another endpoint (`../me`, `%2e%2e`, `1/../me`, `1?x=`, `1#`). Empty, `.` and
+    `..` are refused: they would name the parent endpoint, and requests decodes `%2E` back to `.`."""
     text = str(value)
-    if not text:
-        raise ValueError("an empty path parameter would name another endpoint")
-    encoded = quote(text, safe="")
-    return encoded.replace(".", "%2E") if set(encoded) == {"."} else encoded
+    if text in ("", ".", ".."):
+        raise ValueError(f"{text!r} is not an id: as a path segment it would name another endpoint")
+    return quote(text, safe="")
 
 
 def build_path(template: str, path_params: Mapping[str, Any] | None = None) -> str:

@@ -10,6 +10,7 @@ from typing import Any, Mapping
 from sqlalchemy import func, select
 
 from hub.connectors.google.client import GroupNameTaken, PeopleClient
+from hub.connectors.ids import InvalidId, check_id
 from hub.errors import Fatal, NeedsReauth, Retriable
 from hub.events import trace
 from hub.oauth.tokens import ConnectionTokens
@@ -92,8 +93,11 @@ def validate(services: Any, session, installation_id: int, data: Mapping[str, An
             elif len(new_name) > 200:
                 errors["new_group_name"] = "at most 200 characters"
             out["new_group_name"] = new_name
-        elif group.startswith("contactGroups/") and group not in ("contactGroups/myContacts", "contactGroups/starred"):
-            out["group_resource_name"] = group
+        elif group and group not in ("contactGroups/myContacts", "contactGroups/starred") and conn_id in conns:
+            try:   # the label's name goes into API paths: its connector says what a valid one is
+                out["group_resource_name"] = check_id(conns[conn_id].provider, "contact_group", group, "group")
+            except InvalidId as exc:
+                errors["group"] = f"pick one of the account's labels or create a new one ({exc.message})"
         else:
             errors["group"] = "pick one of the account's labels or create a new one"
     out["direction"] = str(pick("direction", "two_way"))
