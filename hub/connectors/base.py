@@ -3,7 +3,11 @@
 
 A connector's client subclasses `ApiClient` and adds typed methods; it never builds its own
 `requests` retry loop. Tokens come from a `TokenSource` (the hub's connection store in production,
-a small test double in connector tests), so clients know nothing about how tokens are kept."""
+a small test double in connector tests), so clients know nothing about how tokens are kept.
+
+Paths are literal templates and ids travel separately (`self.json("GET", "deals/{deal_id}",
+path_params={"deal_id": deal_id})`), each quoted as one segment: an id can never change which
+endpoint is called with the account's token. A template with an id formatted into it is refused."""
 from __future__ import annotations
 
 import email.utils
