@@ -64,7 +64,7 @@ def run(engine_name: str, workers: int, jobs: int, tmp: Path) -> dict:
     t0 = time.perf_counter()
     for n in range(jobs):  # one transaction per job, as a webhook does
         with db.begin() as session:
-            queue.enqueue(session, "bench.noop", {"n": n})
+            queue.enqueue(session, "bench.noop", {"n": n}, installation_id=None)
     enqueue_rate = jobs / (time.perf_counter() - t0)
     procs = [subprocess.Popen([sys.executable, "-m", "flask", "--app", "hub", "worker", "--concurrency", "1"],
                               env=env, cwd=REPO, stdout=subprocess.DEVNULL) for _ in range(workers)]

@@ -10,6 +10,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
+from .jobs.queue import scope_filter
 from .store import Job
 from .store import migrate as migrations
 
@@ -113,17 +114,33 @@ def register_cli(app: Flask) -> None:
 
     jobs_cli = AppGroup("jobs", help="Inspect the job queue, replay dead jobs.")
 
+    def _scope(installation: int | None, global_only: bool):
+        from .jobs import EVERY_INSTALLATION
+        if installation is not None and global_only:
+            raise click.UsageError("--installation and --global exclude each other")
+        return None if global_only else (EVERY_INSTALLATION if installation is None else installation)
+
+    installation_option = click.option("--installation", "installation", type=int, default=None,
+                                       help="only this installation's jobs (filtered in SQL)")
+    global_option = click.option("--global", "global_only", is_flag=True,
+                                 help="only global jobs (no installation: housekeeping, schedule fan-outs)")
+
     @jobs_cli.command("list")
     @click.option("--status", type=click.Choice(["queued", "running", "done", "dead"]), default=None)
+    @click.option("--kind", default=None)
+    @installation_option
+    @global_option
+    @click.option("--before", type=int, default=None, help="page on: only jobs with a smaller id")
     @click.option("--limit", type=int, default=50, show_default=True)
-    def jobs_list(status: str | None, limit: int) -> None:
-        with _services().db.begin() as session:
-            query = select(Job).order_by(Job.id.desc()).limit(limit)
-            if status:
-                query = query.where(Job.status == status)
-            for job in session.scalars(query):
-                error = (job.last_error or "").splitlines()[0][:100] if job.last_error else ""
-                click.echo(f"{job.id:>8}  {job.status:<8} {job.kind:<28} attempts {job.attempts}/{job.max_attempts}  {error}")
+    def jobs_list(status: str | None, kind: str | None, installation: int | None, global_only: bool,
+                  before: int | None, limit: int) -> None:
+        jobs = _services().queue.list_jobs(installation_id=_scope(installation, global_only), status=status,
+                                           kind=kind, before_id=before, limit=limit)
+        for job in jobs:
+            error = (job.last_error or "").splitlines()[0][:100] if job.last_error else ""
+            tenant = "-" if job.installation_id is None else job.installation_id
+            click.echo(f"{job.id:>8}  {job.status:<8} {tenant!s:>6} {job.kind:<28} "
+                       f"attempts {job.attempts}/{job.max_attempts}  {error}")
 
     @jobs_cli.command("show")
     @click.argument("job_id", type=int)
@@ -135,28 +152,35 @@ def register_cli(app: Flask) -> None:
 
     @jobs_cli.command("replay")
     @click.argument("job_ids", type=int, nargs=-1)
-    @click.option("--all-dead", is_flag=True, help="replay every dead job (optionally of --kind)")
+    @click.option("--all-dead", is_flag=True, help="replay every dead job (optionally of --kind, --installation)")
     @click.option("--kind", default=None)
-    def jobs_replay(job_ids: tuple[int, ...], all_dead: bool, kind: str | None) -> None:
-        """Give dead jobs a fresh set of attempts."""
+    @installation_option
+    @global_option
+    def jobs_replay(job_ids: tuple[int, ...], all_dead: bool, kind: str | None, installation: int | None,
+                    global_only: bool) -> None:
+        """Give dead jobs a fresh set of attempts (only of --installation when given)."""
         queue = _services().queue
+        scope = _scope(installation, global_only)
         ids = list(job_ids)
         if all_dead:
             with queue.db.begin() as session:
-                query = select(Job.id).where(Job.status == "dead")
+                query = select(Job.id).where(Job.status == "dead", *scope_filter(scope))
                 if kind:
                     query = query.where(Job.kind == kind)
                 ids += list(session.scalars(query))
         if not ids:
             raise click.ClickException("name a job id, or use --all-dead")
-        failed = [i for i in ids if not queue.replay(i)]
+        failed = [i for i in ids if not queue.replay(i, installation_id=scope)]
         click.echo(f"replayed {len(ids) - len(failed)} job(s)")
         if failed:
-            raise click.ClickException(f"not dead (or unknown), left alone: {', '.join(map(str, failed))}")
+            raise click.ClickException(f"not dead (or unknown, or another installation's), left alone: "
+                                       f"{', '.join(map(str, failed))}")
 
     @jobs_cli.command("stats")
-    def jobs_stats() -> None:
-        counts = _services().queue.counts()
+    @installation_option
+    @global_option
+    def jobs_stats(installation: int | None, global_only: bool) -> None:
+        counts = _services().queue.counts(installation_id=_scope(installation, global_only))
         click.echo("  ".join(f"{k}={counts.get(k, 0)}" for k in ("queued", "running", "done", "dead")))
 
     app.cli.add_command(jobs_cli)

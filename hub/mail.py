@@ -15,9 +15,11 @@ from .jobs import JobContext, handler
 log = logging.getLogger("hub.mail")
 
 
-def queue_mail(services, session: Session, to: str, subject: str, body: str, *, dedupe_key: str | None = None) -> None:
+def queue_mail(services, session: Session, to: str, subject: str, body: str, *, installation_id: int | None,
+               dedupe_key: str | None = None) -> None:
+    """`installation_id`: the tenant the message is about (its dead letter shows a failed send)."""
     services.queue.enqueue(session, "mail.send", {"to": to, "subject": subject, "body": body},
-                           dedupe_key=dedupe_key, max_attempts=6)
+                           installation_id=installation_id, dedupe_key=dedupe_key, max_attempts=6)
 
 
 def send_now(settings, to: str, subject: str, body: str) -> None:

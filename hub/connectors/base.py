@@ -3,16 +3,23 @@ rate limiting, token refresh on 401, and the mapping of responses to Retriable /
 
 A connector's client subclasses `ApiClient` and adds typed methods; it never builds its own
 `requests` retry loop. Tokens come from a `TokenSource` (the hub's connection store in production,
-a small test double in connector tests), so clients know nothing about how tokens are kept."""
+a small test double in connector tests), so clients know nothing about how tokens are kept.
+
+Paths are literal templates and ids travel separately (`self.json("GET", "deals/{deal_id}",
+path_params={"deal_id": deal_id})`), each quoted as one segment: an id can never change which
+endpoint is called with the account's token. A template with an id formatted into it is refused."""
 from __future__ import annotations
 
 import email.utils
 import logging
+import re
+import string
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterator, Protocol
+from typing import Any, Iterator, Mapping, Protocol
+from urllib.parse import quote
 
 import requests
 import urllib3
@@ -96,6 +103,52 @@ def parse_retry_after(value: str | None) -> float | None:
             return None
 
 
+_LITERAL = re.compile(r"[A-Za-z0-9/_.:-]*")
+_FIELD = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def path_segment(value: Any) -> str:
+    """One value as exactly one URL path segment: '/', '?', '#' and '%' are percent-encoded, so no
+    value can reach another endpoint (`../me`, `%2e%2e`, `1/../me`, `1?x=`, `1#`). Empty, `.` and
+    `..` are refused: they would name the parent endpoint, and requests decodes `%2E` back to `.`."""
+    text = str(value)
+    if text in ("", ".", ".."):
+        raise ValueError(f"{text!r} is not an id: as a path segment it would name another endpoint")
+    return quote(text, safe="")
+
+
+def build_path(template: str, path_params: Mapping[str, Any] | None = None) -> str:
+    """Fill `{name}` placeholders of a literal path template, each value quoted as one segment.
+
+    Ids are never formatted into the template: its literal text may hold only letters, digits and
+    `/_.:-`, every literal segment starts with a letter, and no segment is `.` or `..`. So
+    `f"deals/{deal_id}"` fails at once (a numeric segment), and a hostile id fails loudly too."""
+    params = dict(path_params or {})
+    out: list[str] = []
+    used: set[str] = set()
+    for literal, name, spec, conversion in string.Formatter().parse(template):
+        if not _LITERAL.fullmatch(literal) or "//" in literal:
+            raise ValueError(f"path template {template!r}: ids go in path_params, not the template")
+        out.append(literal)
+        if name is None:
+            continue
+        if not _FIELD.fullmatch(name) or spec or conversion:
+            raise ValueError(f"path template {template!r}: placeholders are plain names like {{deal_id}}")
+        if name not in params:
+            raise ValueError(f"path template {template!r}: no value for {{{name}}}")
+        out.append("{}")   # marks the spot for the segment check below
+        used.add(name)
+    if set(params) - used:
+        raise ValueError(f"path template {template!r}: unused path params {sorted(set(params) - used)}")
+    for segment in "".join(out).split("/"):
+        fixed = segment.split("{}", 1)[0]
+        if segment in (".", "..") or (segment and segment != "{}" and fixed and not fixed[0].isalpha()):
+            raise ValueError(f"path template {template!r}: ids go in path_params, not the template")
+    filled = iter(path_segment(params[name]) for _, name, _, _ in string.Formatter().parse(template)
+                  if name is not None)
+    return "".join(part if part != "{}" else next(filled) for part in out)
+
+
 REFRESHES_PER_CALL = 2   # refreshes one call may make when the provider refuses its access token
 
 
@@ -138,12 +191,18 @@ class ApiClient:
         return str(body)[:300]
 
     # -- the call -------------------------------------------------------------------------------
-    def request(self, method: str, path: str, *, params: dict | None = None, json: Any = None,
+    def url(self, path: str, path_params: Mapping[str, Any] | None = None) -> str:
+        """The URL of a path template under the API base (see `build_path`)."""
+        return f"{self.base_url}/{build_path(path, path_params).lstrip('/')}"
+
+    def request(self, method: str, path: str, *, path_params: Mapping[str, Any] | None = None,
+                params: dict | None = None, json: Any = None,
                 data: Any = None, files: Any = None, headers: dict | None = None, stream: bool = False,
                 ok: tuple[int, ...] = ()) -> requests.Response:
         """One API call, retried inside only as the policy allows; returns the response for 2xx
-        (and statuses in `ok`)."""
-        url = path if path.startswith("http") else f"{self.base_url}/{path.lstrip('/')}"
+        (and statuses in `ok`). `path` is a literal template such as "deals/{deal_id}"; ids go in
+        `path_params`."""
+        url = self.url(path, path_params)
         return self._call(method, lambda: self._send(method, url, params, json, data, files, headers, stream, ok),
                           rewind=(lambda: _rewind(files)) if files is not None else None)
 
@@ -203,9 +262,10 @@ class ApiClient:
             return None
         return response.json()
 
-    def iter_download(self, path: str, chunk_size: int = 64 * 1024) -> Iterator[bytes]:
+    def iter_download(self, path: str, chunk_size: int = 64 * 1024, *,
+                      path_params: Mapping[str, Any] | None = None) -> Iterator[bytes]:
         """Stream a file body without holding it in memory."""
-        response = self.request("GET", path, stream=True, headers={"Accept": "*/*"})
+        response = self.request("GET", path, path_params=path_params, stream=True, headers={"Accept": "*/*"})
         try:
             yield from response.iter_content(chunk_size)
         finally:

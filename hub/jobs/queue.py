@@ -9,9 +9,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any, Callable, Final
 
-from sqlalchemy import DateTime, bindparam, event, select, text, update
+from sqlalchemy import DateTime, bindparam, event, func, select, text, update
 from sqlalchemy.orm import Session
 
 from ..store import Clock, Database, Job
@@ -23,6 +23,16 @@ NOTIFY_CHANNEL = "hub_jobs"
 _AFTER_COMMIT_KEY = "hub.jobs.enqueued"
 
 
+class _EveryInstallation:
+    def __repr__(self) -> str:
+        return "EVERY_INSTALLATION"
+
+
+# Operator tools (the CLI) act across tenants and say so with this; tenant pages pass their id.
+EVERY_INSTALLATION: Final = _EveryInstallation()
+Scope = int | None | _EveryInstallation
+
+
 @dataclass(frozen=True)
 class ClaimedJob:
     id: int
@@ -32,6 +42,7 @@ class ClaimedJob:
     max_attempts: int
     ordering_key: str | None
     failed_calls: int = 0      # failed provider requests of its effect so far (hub/connectors/retry.py)
+    installation_id: int | None = None
 
 
 def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random | None = None) -> float:
@@ -55,12 +66,18 @@ class JobQueue:
 
     # -- producers ------------------------------------------------------------------------------
     def enqueue(self, session: Session, kind: str, payload: dict[str, Any] | None = None, *,
-                ordering_key: str | None = None, dedupe_key: str | None = None,
+                installation_id: int | None, ordering_key: str | None = None, dedupe_key: str | None = None,
                 run_at: datetime | None = None, delay: float = 0.0, max_attempts: int | None = None) -> int | None:
         """Add a job inside `session`'s transaction. With `dedupe_key`, a second enqueue of the same key
-        is a no-op and returns None (used by schedules, so a failover never fires twice)."""
+        is a no-op and returns None (used by schedules, so a failover never fires twice).
+
+        `installation_id` has no default on purpose: every job belongs to the tenant whose work it
+        is (its run log, dead letter and replay are filtered by it), and only truly global work
+        (housekeeping, the fan-out of a schedule over all installations) passes None."""
+        if installation_id is not None and (isinstance(installation_id, bool) or not isinstance(installation_id, int)):
+            raise TypeError(f"installation_id must be an int or None, not {installation_id!r}")
         now = self.clock.now()
-        values = dict(kind=kind, payload=payload or {}, status=QUEUED, attempts=0,
+        values = dict(kind=kind, payload=payload or {}, installation_id=installation_id, status=QUEUED, attempts=0,
                       max_attempts=max_attempts or self.max_attempts,
                       run_at=run_at or (now + timedelta(seconds=delay)), ordering_key=ordering_key,
                       dedupe_key=dedupe_key, created_at=now, updated_at=now)
@@ -125,7 +142,7 @@ class JobQueue:
                 ORDER BY j.run_at, j.id
                 LIMIT :limit
                 {lock})
-            RETURNING id, kind, payload, attempts, max_attempts, ordering_key, failed_calls
+            RETURNING id, kind, payload, attempts, max_attempts, ordering_key, failed_calls, installation_id
         """
         stmt = text(sql).bindparams(bindparam("now", type_=DateTime()), bindparam("lease_until", type_=DateTime()),
                                     bindparam("started", type_=DateTime()))
@@ -138,7 +155,7 @@ class JobQueue:
         with self.db.begin() as session:
             rows = session.execute(stmt, params).all()
         claimed = [ClaimedJob(r.id, r.kind, r.payload or {}, r.attempts, r.max_attempts, r.ordering_key,
-                              r.failed_calls or 0) for r in rows]
+                              r.failed_calls or 0, r.installation_id) for r in rows]
         return sorted(claimed, key=lambda c: c.id)
 
     def mark_started(self, job: ClaimedJob, worker_id: str) -> bool:
@@ -220,23 +237,49 @@ class JobQueue:
         self.fail(job, worker_id, f"lease expired {job.attempts - 1} times (worker lost while running)", fatal=True)
 
     # -- operators ------------------------------------------------------------------------------
-    def replay(self, job_id: int) -> bool:
-        """Give a dead job a fresh set of attempts and calls; its last error stays visible until it runs."""
+    def replay(self, job_id: int, *, installation_id: Scope) -> bool:
+        """Give a dead job of `installation_id` (None: a global job; EVERY_INSTALLATION: any, for
+        operators) a fresh set of attempts and calls; its last error stays visible until it runs."""
         now = self.clock.now()
         with self.db.begin() as session:
-            result = session.execute(update(Job).where(Job.id == job_id, Job.status == DEAD).values(
+            result = session.execute(update(Job).where(Job.id == job_id, Job.status == DEAD,
+                                                       *scope_filter(installation_id)).values(
                 status=QUEUED, attempts=0, failed_calls=0, run_at=now, finished_at=None, locked_by=None,
                 lease_until=None, updated_at=now))
             if result.rowcount:
                 self._wake_after_commit(session)
             return result.rowcount == 1
 
-    def get(self, job_id: int) -> Job | None:
+    def list_jobs(self, *, installation_id: Scope, status: str | None = None, kind: str | None = None,
+             before_id: int | None = None, limit: int = 100) -> list[Job]:
+        """Jobs of one installation, newest first, filtered in SQL (an index on installation, status,
+        id), so no other tenant's rows can push them off a page. Page on with `before_id` = the
+        last id of the previous page."""
+        query = select(Job).where(*scope_filter(installation_id))
+        if status:
+            query = query.where(Job.status == status)
+        if kind:
+            query = query.where(Job.kind == kind)
+        if before_id is not None:
+            query = query.where(Job.id < before_id)
         with self.db.begin() as session:
-            return session.get(Job, job_id)
+            return list(session.scalars(query.order_by(Job.id.desc()).limit(max(1, limit))))
 
-    def counts(self) -> dict[str, int]:
-        from sqlalchemy import func
+    def get(self, job_id: int, *, installation_id: Scope = EVERY_INSTALLATION) -> Job | None:
         with self.db.begin() as session:
-            rows = session.execute(select(Job.status, func.count()).group_by(Job.status)).all()
+            return session.scalar(select(Job).where(Job.id == job_id, *scope_filter(installation_id)))
+
+    def counts(self, *, installation_id: Scope = EVERY_INSTALLATION) -> dict[str, int]:
+        with self.db.begin() as session:
+            rows = session.execute(select(Job.status, func.count()).where(*scope_filter(installation_id))
+                                   .group_by(Job.status)).all()
         return {status: count for status, count in rows}
+
+
+def scope_filter(installation_id: Scope) -> tuple:
+    """SQL conditions selecting the jobs of `installation_id` (see `Scope`)."""
+    if isinstance(installation_id, _EveryInstallation):
+        return ()
+    if installation_id is None:
+        return (Job.installation_id.is_(None),)
+    return (Job.installation_id == installation_id,)

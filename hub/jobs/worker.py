@@ -71,9 +71,8 @@ class Worker:
         written meanwhile (JSON format) names the job, its kind, attempt, worker and installation.
         `start_next` (batch claims): when this job is done, the next one is marked started in the
         same transaction."""
-        payload = job.payload if isinstance(job.payload, dict) else {}
         with log_context(job_id=job.id, job_kind=job.kind, attempt=job.attempts, worker=self.worker_id,
-                         installation_id=payload.get("installation_id")):
+                         installation_id=job.installation_id):
             return self._run_job(job, start_next)
 
     def _run_job(self, job: ClaimedJob, start_next: ClaimedJob | None = None) -> str:

@@ -264,7 +264,7 @@ def set_visibility(services: Any, installation_id: int, actor: str, visibility: 
                     queue_mail(services, session, email, f"You can now use Relay Hub at {installation.company_name}",
                                f"Hello,\n\n{installation.installer_name or 'Your admin'} gave you access to Relay Hub "
                                f"for {installation.company_name}.\nSign in with Pipedrive here: "
-                               f"{services.base_url}/login/pipedrive\n")
+                               f"{services.base_url}/login/pipedrive\n", installation_id=installation.id)
                     mailed.append(email)
                     rows_now = session.scalar(select(InstallationUser).where(
                         InstallationUser.installation_id == installation_id, InstallationUser.crm_user_id == uid))
@@ -413,5 +413,5 @@ def notify_needs_reconnection(services: Any, session, installation: Installation
                f"{connection.account_email or connection.account_name or connection.account_id}.\n"
                f"Work that needs it is waiting, not lost. Reconnect it on the settings page:\n"
                f"{services.base_url}/i/{installation.id}/settings\n",
-               dedupe_key=f"reauth:{connection.id}:{utcnow():%Y%m%d%H%M%S%f}")
+               installation_id=installation.id, dedupe_key=f"reauth:{connection.id}:{utcnow():%Y%m%d%H%M%S%f}")
 

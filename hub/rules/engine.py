@@ -58,7 +58,7 @@ def enqueue_run(services: Any, session, run: Any, *, retry_of: int | None = None
     dedupe = f"{JOB_KIND}:{run.rule_id}:{run.hub_event_id}"
     if retry_of is not None:
         dedupe += f":retry:{run.id}:{retry_of}"
-    return services.queue.enqueue(session, JOB_KIND, {"run_id": run.id},
+    return services.queue.enqueue(session, JOB_KIND, {"run_id": run.id}, installation_id=run.installation_id,
                                   ordering_key=f"rules:{run.installation_id}:{run.object_type}:{run.object_id}",
                                   dedupe_key=dedupe[:200])
 
@@ -385,7 +385,7 @@ def _fail(services: Any, ctx: JobContext, plan: Plan | None, run_id: int, reason
                    f"The rule “{rule.name}” could not handle {run.object_type} {run.object_id}:\n\n{reason}\n\n"
                    f"Fix the rule, then retry the run from its run log: {link}\n\n"
                    "You get this message once per version of the rule; later failures are only in the run log.",
-                   dedupe_key=f"rule-failed:{rule.id}:v{rule.version}:{to}"[:200])
+                   installation_id=run.installation_id, dedupe_key=f"rule-failed:{rule.id}:v{rule.version}:{to}"[:200])
 
 
 def _progress(services: Any, run_id: int, job_id: int, status: str, message: str, trace_status: str,

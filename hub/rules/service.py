@@ -17,11 +17,11 @@ from typing import Any
 from marshmallow import ValidationError
 from sqlalchemy import delete, select
 
+from ..connectors.ids import InvalidId, check_id, check_ids
 from ..errors import Fatal, NeedsReauth, Retriable
-from ..inputs import InputError, to_int
 from ..mappings import Carry, Limits, Mapping, TargetRenderer, TemplateProblem
 from ..oauth.installs import audit
-from ..store import Connection, RunLog, utcnow
+from ..store import Connection, Installation, RunLog, utcnow
 from ..store.models import Rule, RuleFieldMapping, RuleLink, RuleRun
 from . import connections, schemas
 from .actions import ACTIONS
@@ -245,6 +245,7 @@ def check(services: Any, installation_id: int, data: dict[str, Any], *, complete
         carry["attachments"] = False
         notices.append(f"Attachments were switched off: {trigger.label.lower()} has no files to carry.")
     data["target"] = {k: (v if k == "connection_id" or k in action.keys else None) for k, v in data["target"].items()}
+    id_errors = _id_errors(services, installation_id, data, action)
 
     renderer = TargetRenderer(Limits.from_settings(services.settings))
     errors.update(renderer.check(data["name_template"], data["description_template"]))
@@ -321,7 +322,36 @@ def check(services: Any, installation_id: int, data: dict[str, Any], *, complete
                 errors["target.workspace_gid"] = cat.errors.get(f"asana:{connection_id}", "Asana is unavailable")
             errors.update({k: v for k, v in action.validate(data["target"], workspaces, complete).items()
                            if k not in errors})
+    errors.update(id_errors)   # "not an id at all" says more than "not in the catalog"
     return errors, notices, mappings
+
+
+# which kind of provider id each rule field holds (checked by the provider's own `ids` module)
+CRM_ID_KINDS = {"pipeline_id": "pipeline", "stage_id": "stage"}
+TARGET_ID_KINDS = {"workspace_gid": "workspace", "project_gid": "project", "team_gid": "team", "assignee_gid": "user"}
+
+
+def _crm_provider(services: Any, installation_id: int) -> str | None:
+    with services.db.begin() as session:
+        installation = session.get(Installation, installation_id)
+        return installation.provider if installation is not None else None
+
+
+def _id_errors(services: Any, installation_id: int, data: dict[str, Any], action: Any) -> dict[str, str]:
+    """Ids in a rule are checked by the provider that issued them before they are stored or sent
+    anywhere (they end up in API paths and bodies); valid ones are put in canonical form."""
+    errors: dict[str, str] = {}
+    crm = _crm_provider(services, installation_id)
+    if crm is not None:
+        good, bad = check_ids(crm, {k: (kind, data.get(k)) for k, kind in CRM_ID_KINDS.items()})
+        data.update(good)
+        errors.update(bad)
+    target = data["target"]
+    good, bad = check_ids(action.provider, {f"target.{k}": (kind, target.get(k)) for k, kind in TARGET_ID_KINDS.items()
+                                            if k in action.keys})
+    target.update({k.split(".", 1)[1]: v for k, v in good.items()})
+    errors.update(bad)
+    return errors
 
 
 def _store(session, rule: Rule, data: dict[str, Any], mappings: list[Mapping]) -> None:
@@ -492,6 +522,15 @@ def preview(services: Any, installation_id: int, body: dict[str, Any], object_id
 
     data = parse(body)
     data.pop("status")
+    trigger = TRIGGERS[data["trigger"]]
+    if not object_id:
+        raise Invalid({"object_id": f"give the id of a {trigger.object_type} to preview with"})
+    crm = _crm_provider(services, installation_id)
+    if crm is not None:   # the id goes into an API path: the CRM's connector says what a valid one is
+        try:
+            object_id = check_id(crm, trigger.object_type, object_id, "object_id")
+        except InvalidId as exc:
+            raise Invalid({exc.field: exc.message}) from None
     errors, notices, mappings = check(services, installation_id, data, complete=False)
     template_errors = {k: v for k, v in errors.items() if k in ("name_template", "description_template")}
     if template_errors:
@@ -499,13 +538,6 @@ def preview(services: Any, installation_id: int, body: dict[str, Any], object_id
     trigger, action = TRIGGERS[data["trigger"]], ACTIONS[data["action"]]
     carry = Carry.from_dict(data["carry"])
     warnings: list[str] = list(notices)
-    if not object_id:
-        raise Invalid({"object_id": f"give the id of a {trigger.object_type} to preview with"})
-    if trigger.object_type == "deal":
-        try:
-            object_id = str(to_int(str(object_id), "object_id", low=1, high=MAX_ID))
-        except InputError:
-            raise Invalid({"object_id": "a deal id is a number"}) from None
     with services.db.begin() as session:
         conn = connections.crm_connection(session, installation_id)
     source = PipedriveSource(services, conn)

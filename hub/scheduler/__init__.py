@@ -28,6 +28,7 @@ class Periodic:
     kind: str
     seconds: float
     payload: dict[str, Any] = field(default_factory=dict)
+    installation_id: int | None = field(kw_only=True)   # whose job it is; None only for global work
 
 
 _periodics: dict[str, Periodic] = {}
@@ -35,7 +36,9 @@ _dynamic_sources: list[Callable[[Any], list[Periodic]]] = []
 
 
 def periodic(name: str, kind: str, seconds: float, payload: dict[str, Any] | None = None) -> None:
-    _periodics[name] = Periodic(name, kind, seconds, payload or {})
+    """A schedule fixed at import time: global work (housekeeping); per-tenant schedules come from
+    `dynamic_schedules`, which name their installation."""
+    _periodics[name] = Periodic(name, kind, seconds, payload or {}, installation_id=None)
 
 
 def dynamic_schedules(source: Callable[[Any], list[Periodic]]) -> Callable[[Any], list[Periodic]]:
@@ -79,6 +82,7 @@ class HubScheduler:
         slot = int((at if at is not None else time.time()) // schedule.seconds)
         with self.queue.db.begin() as session:
             return self.queue.enqueue(session, schedule.kind, dict(schedule.payload, schedule=schedule.name, slot=slot),
+                                      installation_id=schedule.installation_id,
                                       dedupe_key=f"schedule:{schedule.name}:{slot}")
 
     def all_schedules(self) -> list[Periodic]:

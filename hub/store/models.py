@@ -25,6 +25,8 @@ class Job(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(String(100))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # whose work this is: lists, the dead letter and replay filter on it (None: global work only)
+    installation_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
     status: Mapped[str] = mapped_column(String(16), default="queued")  # queued running done dead
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer)
@@ -43,6 +45,7 @@ class Job(Base):
     __table_args__ = (
         Index("ix_jobs_claim", "status", "run_at"),
         Index("ix_jobs_ordering", "ordering_key", "status"),
+        Index("ix_jobs_installation", "installation_id", "status", "id"),
     )
 
 

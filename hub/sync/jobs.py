@@ -30,12 +30,15 @@ def ordering_key(sync_id: int) -> str:
 
 def request_run(services: Any, session, sync_id: int, trigger: str) -> int | None:
     """Enqueue a run of the sync inside `session` unless one is already waiting; the job id or None."""
+    sync = session.get(ContactSync, sync_id)
+    if sync is None:
+        return None   # deleted meanwhile: nothing to run
     waiting = session.scalar(select(Job.id).where(Job.kind == RUN_KIND, Job.ordering_key == ordering_key(sync_id),
                                                   Job.status == "queued").limit(1))
     if waiting is not None:
         return None
     return services.queue.enqueue(session, RUN_KIND, {"sync_id": sync_id, "trigger": trigger},
-                                  ordering_key=ordering_key(sync_id))
+                                  installation_id=sync.installation_id, ordering_key=ordering_key(sync_id))
 
 
 @handler(RUN_KIND)
@@ -66,9 +69,10 @@ def tick(ctx) -> None:
 def sync_schedules(app) -> list[Periodic]:
     services = app.extensions["hub"]
     with services.db.begin() as s:
-        rows = s.execute(select(ContactSync.id, ContactSync.schedule_seconds).where(
+        rows = s.execute(select(ContactSync.id, ContactSync.installation_id, ContactSync.schedule_seconds).where(
             ContactSync.enabled.is_(True), ContactSync.schedule_seconds > 0)).all()
-    return [Periodic(f"sync:{r.id}", TICK_KIND, float(r.schedule_seconds), {"sync_id": r.id}) for r in rows]
+    return [Periodic(f"sync:{r.id}", TICK_KIND, float(r.schedule_seconds), {"sync_id": r.id},
+                     installation_id=r.installation_id) for r in rows]
 
 
 @subscribe

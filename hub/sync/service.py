@@ -10,6 +10,7 @@ from typing import Any, Mapping
 from sqlalchemy import func, select
 
 from hub.connectors.google.client import GroupNameTaken, PeopleClient
+from hub.connectors.ids import InvalidId, check_id
 from hub.errors import Fatal, NeedsReauth, Retriable
 from hub.events import trace
 from hub.inputs import MAX_INT, InputError, to_int, to_number
@@ -102,8 +103,11 @@ def validate(services: Any, session, installation_id: int, data: Mapping[str, An
             elif len(new_name) > 200:
                 errors["new_group_name"] = "at most 200 characters"
             out["new_group_name"] = new_name
-        elif group.startswith("contactGroups/") and group not in ("contactGroups/myContacts", "contactGroups/starred"):
-            out["group_resource_name"] = group
+        elif group and group not in ("contactGroups/myContacts", "contactGroups/starred") and conn_id in conns:
+            try:   # the label's name goes into API paths: its connector says what a valid one is
+                out["group_resource_name"] = check_id(conns[conn_id].provider, "contact_group", group, "group")
+            except InvalidId as exc:
+                errors["group"] = f"pick one of the account's labels or create a new one ({exc.message})"
         else:
             errors["group"] = "pick one of the account's labels or create a new one"
     out["direction"] = str(pick("direction", "two_way"))
@@ -432,7 +436,7 @@ def _notify_share(services: Any, session, share: ContactSync, parent: ContactSyn
             f"{connection.account_email or connection.account_name} as the label “{share.group_name}” "
             f"({SHARE_MODES[share.share_mode]}).\n{rights}\n\n"
             f"See it in Relay Hub: {services.base_url}/i/{share.installation_id}/sync/{parent.id}\n")
-    queue_mail(services, session, to, subject, body,
+    queue_mail(services, session, to, subject, body, installation_id=share.installation_id,
                dedupe_key=f"sync-share:{share.id}:{share.share_mode}:{utcnow():%Y%m%d%H%M%S%f}")
 
 

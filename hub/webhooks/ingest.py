@@ -97,6 +97,7 @@ def receive(provider: str, token: str):
         entity = meta.get("entity") or meta.get("object") or ""
         object_id = meta.get("entity_id") or meta.get("id") or ""
         services.queue.enqueue(session, "webhook.process", {"inbox_event_id": inbox_id, "installation_id": installation_id},
+                               installation_id=installation_id,
                                ordering_key=f"{installation_id}:{entity}:{object_id}"[:200])
     # the inbox row is the record of receipt; the run log shows it as the path's first step
     return jsonify({"ok": True})

@@ -50,6 +50,7 @@ def replay_inbox(services, installation_id: int, inbox_event_id: int) -> bool:
         if inbox is None or inbox.installation_id != installation_id or inbox.status == "processed":
             return False
         inbox.status = "received"
-        services.queue.enqueue(session, "webhook.process", {"inbox_event_id": inbox.id, "installation_id": installation_id})
+        services.queue.enqueue(session, "webhook.process", {"inbox_event_id": inbox.id, "installation_id": installation_id},
+                               installation_id=installation_id)
         trace(session, installation_id, "replayed", f"inbox event {inbox.id} replayed", inbox_event_id=inbox.id)
         return True

@@ -31,7 +31,7 @@ def reconcile_schedules(app: Any) -> list[Periodic]:
     if app is None:
         return []
     seconds = app.extensions["hub"].settings["webhooks.reconcile_seconds"]
-    return [Periodic("webhooks.reconcile_all", "webhooks.reconcile_all", seconds)]
+    return [Periodic("webhooks.reconcile_all", "webhooks.reconcile_all", seconds, installation_id=None)]  # fans out
 
 
 @handler("webhooks.reconcile_all")
@@ -40,12 +40,13 @@ def reconcile_all(ctx: JobContext) -> None:
     ids = list(ctx.session.scalars(select(Installation.id).where(Installation.status == "active")))
     # an installation whose last poll is still queued or running gets no second one: polls would
     # pile up behind each other and each repeat the same work
-    pending = {(job.payload or {}).get("installation_id") for job in ctx.session.scalars(
-        select(Job).where(Job.kind == "webhooks.reconcile", Job.status.in_(("queued", "running"))))}
+    pending = set(ctx.session.scalars(select(Job.installation_id).where(
+        Job.kind == "webhooks.reconcile", Job.status.in_(("queued", "running")))))
     for installation_id in ids:
         if installation_id in pending:
             continue
         services.queue.enqueue(ctx.session, "webhooks.reconcile", {"installation_id": installation_id},
+                               installation_id=installation_id,
                                dedupe_key=f"reconcile:{installation_id}:{ctx.payload.get('slot', ctx.job_id)}",
                                ordering_key=f"{installation_id}:reconcile")
 

@@ -25,7 +25,7 @@ def hook_url(services: Any, installation: Installation) -> str:
 def schedule_registration(services: Any, session, installation: Installation) -> None:
     webhook_credentials(services, session, installation.id, create=True)
     services.queue.enqueue(session, "webhooks.register", {"installation_id": installation.id},
-                           ordering_key=f"{installation.id}:webhooks")
+                           installation_id=installation.id, ordering_key=f"{installation.id}:webhooks")
 
 
 @handler("webhooks.register")

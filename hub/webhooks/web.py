@@ -25,10 +25,19 @@ def _limit() -> int:
     return 100 if value is None else max(1, min(500, value))
 
 
-def _dead_jobs(installation_id: int, limit: int = 200) -> list[Job]:
-    with services().db.begin() as session:
-        jobs = session.scalars(select(Job).where(Job.status == "dead").order_by(Job.id.desc()).limit(1000)).all()
-    return [j for j in jobs if (j.payload or {}).get("installation_id") == installation_id][:limit]
+def _before() -> int | None:
+    raw = request.args.get("before")
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit():
+        abort(400, "before: must be a job id (a whole number)")
+    return int(raw)
+
+
+def _dead_jobs(installation_id: int, limit: int = 200, before: int | None = None) -> list[Job]:
+    """This installation's dead letter, newest first, filtered in SQL: no tenant's junk can push
+    another's dead jobs off the page."""
+    return services().queue.list_jobs(installation_id=installation_id, status="dead", before_id=before, limit=limit)
 
 
 def _trace(installation_id: int, hub_event: HubEvent | None = None, inbox_id: int | None = None) -> list[RunLog]:
@@ -90,7 +99,7 @@ def events_page(installation_id: int):
         log = session.scalars(select(RunLog).where(RunLog.installation_id == installation_id)
                               .order_by(RunLog.id.desc()).limit(limit)).all()
     return render_template("webhooks/events.html", installation=g.installation, events=events, inbox=inbox,
-                           dead=_dead_jobs(installation_id), log=log)
+                           dead=_dead_jobs(installation_id, limit, _before()), dead_limit=limit, log=log)
 
 
 @bp.get("/i/<int:installation_id>/events/<int:event_id>")
@@ -114,9 +123,7 @@ def replay_inbox_page(installation_id: int, inbox_id: int):
 
 
 def _replay_job(installation_id: int, job_id: int) -> bool:
-    if job_id not in {j.id for j in _dead_jobs(installation_id, limit=1000)}:
-        return False
-    return services().queue.replay(job_id)
+    return services().queue.replay(job_id, installation_id=installation_id)
 
 
 @bp.post("/i/<int:installation_id>/jobs/<int:job_id>/replay")
@@ -173,7 +180,11 @@ def replay_inbox_api(installation_id: int, inbox_id: int):
 
 @bp.get(f"{API}/jobs/dead")
 def dead_jobs_api(installation_id: int):
-    return jsonify({"jobs": [_job_json(j) for j in _dead_jobs(installation_id)]})
+    """Paged by id: `next_before` is the `before` of the next (older) page, null on the last one."""
+    limit = _limit()
+    jobs = _dead_jobs(installation_id, limit, _before())
+    return jsonify({"jobs": [_job_json(j) for j in jobs],
+                    "next_before": jobs[-1].id if len(jobs) == limit else None})
 
 
 @bp.post(f"{API}/jobs/<int:job_id>/replay")

@@ -60,7 +60,7 @@ def test_four_workers_one_killed_every_effect_exactly_once(pg_url, tmp_path):
     queue = JobQueue(db)
     with db.begin() as session:
         for n in range(N_JOBS):
-            queue.enqueue(session, "test.effect", {"n": n})
+            queue.enqueue(session, "test.effect", {"n": n}, installation_id=None)
 
     env = worker_env(pg_url, tmp_path / "instance")
     cmd = [sys.executable, "-m", "flask", "--app", "hub", "worker", "--concurrency", "2"]

@@ -59,18 +59,18 @@ def test_enqueue_in_rolled_back_transaction_leaves_no_job(hub):
     services, _ = hub
     with pytest.raises(RuntimeError):
         with services.db.begin() as s:
-            services.queue.enqueue(s, "test.ok", {"x": 1})
+            services.queue.enqueue(s, "test.ok", {"x": 1}, installation_id=None)
             raise RuntimeError("the business change failed")
     assert services.queue.counts() == {}
     with services.db.begin() as s:
-        job_id = services.queue.enqueue(s, "test.ok", {"x": 1})
+        job_id = services.queue.enqueue(s, "test.ok", {"x": 1}, installation_id=None)
     assert job(services, job_id).status == "queued"
 
 
 def test_claim_run_complete(hub):
     services, _ = hub
     with services.db.begin() as s:
-        job_id = services.queue.enqueue(s, "test.ok", {"x": 1})
+        job_id = services.queue.enqueue(s, "test.ok", {"x": 1}, installation_id=None)
     worker = Worker(services.queue, worker_id="w1")
     assert worker.drain() == 1
     assert calls == [(job_id, 1)]
@@ -81,7 +81,7 @@ def test_claim_run_complete(hub):
 def test_future_job_waits_for_its_time(hub):
     services, clock = hub
     with services.db.begin() as s:
-        services.queue.enqueue(s, "test.ok", delay=60)
+        services.queue.enqueue(s, "test.ok", delay=60, installation_id=None)
     worker = Worker(services.queue, worker_id="w1")
     assert worker.run_once() == 0
     clock.advance(61)
@@ -101,7 +101,7 @@ def test_retries_follow_backoff_then_dead_letter(hub):
     services, clock = hub
     behaviour["action"] = "fail"
     with services.db.begin() as s:
-        job_id = services.queue.enqueue(s, "test.flaky")
+        job_id = services.queue.enqueue(s, "test.flaky", installation_id=None)
     worker = Worker(services.queue, worker_id="w1")
     expected_rng = random.Random(7)
     for attempt in range(1, 4):
@@ -124,7 +124,7 @@ def test_retry_after_from_handler_wins(hub):
     services, clock = hub
     behaviour["action"] = "retry_after"
     with services.db.begin() as s:
-        job_id = services.queue.enqueue(s, "test.flaky")
+        job_id = services.queue.enqueue(s, "test.flaky", installation_id=None)
     Worker(services.queue, worker_id="w1").run_once()
     row = job(services, job_id)
     assert (row.run_at - clock.now()) == timedelta(seconds=42)
@@ -135,13 +135,13 @@ def test_fatal_goes_to_dead_letter_at_once_and_replay_runs_it_again(hub):
     services, clock = hub
     behaviour["action"] = "fatal"
     with services.db.begin() as s:
-        job_id = services.queue.enqueue(s, "test.flaky")
+        job_id = services.queue.enqueue(s, "test.flaky", installation_id=None)
     worker = Worker(services.queue, worker_id="w1")
     worker.run_once()
     row = job(services, job_id)
     assert row.status == "dead" and row.attempts == 1 and row.last_error == "Fatal: project was deleted"
-    assert services.queue.replay(job_id) is True
-    assert services.queue.replay(job_id) is False  # only dead jobs are replayed
+    assert services.queue.replay(job_id, installation_id=None) is True
+    assert services.queue.replay(job_id, installation_id=None) is False  # only dead jobs are replayed
     behaviour.clear()
     assert worker.run_once() == 1
     row = job(services, job_id)
@@ -152,7 +152,7 @@ def test_defer_does_not_use_an_attempt(hub):
     services, clock = hub
     behaviour["action"] = "defer"
     with services.db.begin() as s:
-        job_id = services.queue.enqueue(s, "test.flaky")
+        job_id = services.queue.enqueue(s, "test.flaky", installation_id=None)
     worker = Worker(services.queue, worker_id="w1")
     for _ in range(6):  # more than max_attempts: a waiting job never dies of waiting
         assert worker.run_once() == 1
@@ -164,7 +164,7 @@ def test_defer_does_not_use_an_attempt(hub):
 def test_unknown_kind_is_dead_with_reason(hub):
     services, _ = hub
     with services.db.begin() as s:
-        job_id = services.queue.enqueue(s, "no.such.kind")
+        job_id = services.queue.enqueue(s, "no.such.kind", installation_id=None)
     Worker(services.queue, worker_id="w1").run_once()
     row = job(services, job_id)
     assert row.status == "dead" and "no handler" in row.last_error
@@ -174,7 +174,7 @@ def test_expired_lease_is_claimed_again_and_the_old_owner_cannot_complete(hub):
     services, clock = hub
     queue = services.queue
     with services.db.begin() as s:
-        job_id = queue.enqueue(s, "test.ok")
+        job_id = queue.enqueue(s, "test.ok", installation_id=None)
     [claimed] = queue.claim("dead-worker")
     assert queue.claim("w2") == []  # leased
     clock.advance(31)
@@ -190,7 +190,7 @@ def test_job_whose_workers_keep_dying_ends_in_dead_letter(hub):
     services, clock = hub
     queue = services.queue
     with services.db.begin() as s:
-        job_id = queue.enqueue(s, "test.ok")
+        job_id = queue.enqueue(s, "test.ok", installation_id=None)
     for n in range(4):
         assert len(queue.claim(f"w{n}")) == 1
         clock.advance(31)
@@ -205,10 +205,10 @@ def test_ordering_key_runs_jobs_of_one_object_one_at_a_time_in_order(hub):
     services, _ = hub
     queue = services.queue
     with services.db.begin() as s:
-        a1 = queue.enqueue(s, "test.ok", {"n": 1}, ordering_key="deal:1")
-        a2 = queue.enqueue(s, "test.ok", {"n": 2}, ordering_key="deal:1")
-        b1 = queue.enqueue(s, "test.ok", {"n": 3}, ordering_key="deal:2")
-        free = queue.enqueue(s, "test.ok", {"n": 4})
+        a1 = queue.enqueue(s, "test.ok", {"n": 1}, ordering_key="deal:1", installation_id=None)
+        a2 = queue.enqueue(s, "test.ok", {"n": 2}, ordering_key="deal:1", installation_id=None)
+        b1 = queue.enqueue(s, "test.ok", {"n": 3}, ordering_key="deal:2", installation_id=None)
+        free = queue.enqueue(s, "test.ok", {"n": 4}, installation_id=None)
     first = queue.claim("w1", limit=10)
     assert sorted(j.id for j in first) == sorted([a1, b1, free])
     assert queue.claim("w2", limit=10) == []  # a2 waits for a1
@@ -223,8 +223,8 @@ def test_ordering_key_waits_for_an_earlier_job_in_backoff(hub):
     queue = services.queue
     behaviour["action"] = "fail"
     with services.db.begin() as s:
-        first = queue.enqueue(s, "test.flaky", ordering_key="deal:9")
-        second = queue.enqueue(s, "test.ok", ordering_key="deal:9")
+        first = queue.enqueue(s, "test.flaky", ordering_key="deal:9", installation_id=None)
+        second = queue.enqueue(s, "test.ok", ordering_key="deal:9", installation_id=None)
     worker = Worker(queue, worker_id="w1")
     assert worker.run_once() == 1  # first fails, goes to backoff
     clock.advance(0.0001)
@@ -235,8 +235,8 @@ def test_ordering_key_waits_for_an_earlier_job_in_backoff(hub):
 def test_dedupe_key_makes_a_second_enqueue_a_no_op(hub):
     services, _ = hub
     with services.db.begin() as s:
-        first = services.queue.enqueue(s, "test.ok", dedupe_key="schedule:x:1")
-        again = services.queue.enqueue(s, "test.ok", dedupe_key="schedule:x:1")
+        first = services.queue.enqueue(s, "test.ok", dedupe_key="schedule:x:1", installation_id=None)
+        again = services.queue.enqueue(s, "test.ok", dedupe_key="schedule:x:1", installation_id=None)
     assert first is not None and again is None
     with services.db.begin() as s:
         assert s.scalar(select(func.count()).select_from(Job)) == 1
@@ -254,7 +254,7 @@ def test_worker_threads_wake_on_enqueue(make_hub):
     worker = services.start_worker(app, concurrency=2)
     try:
         with services.db.begin() as s:
-            services.queue.enqueue(s, "test.signal")
+            services.queue.enqueue(s, "test.signal", installation_id=None)
         assert done.wait(10), "the worker did not pick up the job"
     finally:
         worker.stop()

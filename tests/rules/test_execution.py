@@ -232,7 +232,7 @@ def test_duplicate_deliveries_and_replays_make_one_task(make_env, db_url):
     # the job itself delivered again after success (at least once): nothing repeated
     [run] = env.runs()
     with env.services.db.begin() as s:
-        env.services.queue.enqueue(s, engine.JOB_KIND, {"run_id": run.id})
+        env.services.queue.enqueue(s, engine.JOB_KIND, {"run_id": run.id}, installation_id=run.installation_id)
     env.hub.run_jobs()
     assert len(env.tasks()) == 1
     assert steps(env, rule["id"])[-1] == "rule.skipped"

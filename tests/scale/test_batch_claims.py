@@ -27,7 +27,7 @@ def test_jobs_claimed_in_a_batch_but_never_started_keep_their_attempts(make_hub)
     services = app.extensions["hub"]
     queue = services.queue
     with services.db.begin() as s:
-        ids = [queue.enqueue(s, "test.batch.ok", {"n": n}) for n in range(4)]
+        ids = [queue.enqueue(s, "test.batch.ok", {"n": n}, installation_id=None) for n in range(4)]
     # ten workers in a row claim the batch and die (kill -9) before starting anything in it
     for n in range(10):
         claimed = queue.claim(f"doomed-{n}", limit=10)
@@ -47,8 +47,8 @@ def test_a_job_started_in_a_batch_that_kills_its_workers_still_ends_dead(make_hu
     services = app.extensions["hub"]
     queue = services.queue
     with services.db.begin() as s:
-        poison = queue.enqueue(s, "test.batch.ok", {"n": 1})
-        waiting = queue.enqueue(s, "test.batch.ok", {"n": 2})
+        poison = queue.enqueue(s, "test.batch.ok", {"n": 1}, installation_id=None)
+        waiting = queue.enqueue(s, "test.batch.ok", {"n": 2}, installation_id=None)
     for n in range(3):   # each worker starts the first job of its batch, then dies inside it
         first, second = queue.claim(f"w{n}", limit=10)
         assert first.id == poison and queue.mark_started(first, f"w{n}")
@@ -66,7 +66,7 @@ def test_a_batch_job_taken_over_before_it_started_does_not_run_twice(make_hub):
     services = app.extensions["hub"]
     queue = services.queue
     with services.db.begin() as s:
-        job_id = queue.enqueue(s, "test.batch.ok", {"n": 7})
+        job_id = queue.enqueue(s, "test.batch.ok", {"n": 7}, installation_id=None)
     [stale] = queue.claim("slow", limit=10)
     clock.advance(6)                                        # "slow" stalls past its lease ...
     [fresh] = queue.claim("fast", limit=10)                 # ... and another worker takes the job

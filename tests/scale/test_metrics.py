@@ -60,10 +60,10 @@ def test_queue_depth_backlog_dead_letter_latency_retries(make_hub):
     queue = services.queue
     with services.db.begin() as s:
         for n in range(3):
-            queue.enqueue(s, "test.metrics.ok", {"n": n})
-        queue.enqueue(s, "test.metrics.fatal", {})
-        queue.enqueue(s, "test.metrics.flaky", {})
-        queue.enqueue(s, "test.metrics.ok", {"n": 99}, delay=3600)   # not due yet
+            queue.enqueue(s, "test.metrics.ok", {"n": n}, installation_id=None)
+        queue.enqueue(s, "test.metrics.fatal", {}, installation_id=None)
+        queue.enqueue(s, "test.metrics.flaky", {}, installation_id=None)
+        queue.enqueue(s, "test.metrics.ok", {"n": 99}, delay=3600, installation_id=None)   # not due yet
     client = app.test_client()
     before = scrape(client)
     assert value(before, "hub_database_up") == 1
@@ -189,7 +189,7 @@ def test_json_log_lines_name_the_job_kind_and_installation(make_hub):
     logger.setLevel(logging.INFO)
     try:
         with services.db.begin() as s:
-            job_id = services.queue.enqueue(s, "test.metrics.ok", {"n": 1, "installation_id": 42})
+            job_id = services.queue.enqueue(s, "test.metrics.ok", {"n": 1}, installation_id=42)
         Worker(services.queue, app=app, worker_id="w-json").drain()
         with log_context(installation_id=7):
             logger.info("outside a job, password=%s", "abcdefgh-secret")

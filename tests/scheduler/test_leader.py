@@ -46,7 +46,7 @@ def test_fire_enqueues_once_per_slot(make_hub):
     app = make_hub()
     services = app.extensions["hub"]
     sched = HubScheduler.for_database(services.queue, services.instance_path)
-    schedule = Periodic("report", "test.ok", seconds=60)
+    schedule = Periodic("report", "test.ok", seconds=60, installation_id=None)
     assert sched.fire(schedule, at=600.0) is not None
     assert sched.fire(schedule, at=659.0) is None  # same slot: a second leader's firing is a no-op
     assert sched.fire(schedule, at=660.0) is not None

@@ -56,7 +56,7 @@ def test_google_quota_refusals_forever_end_the_sync_job_after_six_requests(db_se
         assert run.status == "failed" and "google 429" in run.message
 
     setup.google.faults.update({"burst_429": 0})
-    assert hub.services.queue.replay(job.id)                # a fresh budget: the sync goes through
+    assert hub.services.queue.replay(job.id, installation_id=job.installation_id)                # a fresh budget: the sync goes through
     hub.run_jobs()
     assert sync_job(hub).status == "done" and len(setup.label_contacts()) == 3
 

@@ -105,7 +105,7 @@ def test_refused_refresh_marks_needs_reconnection_mails_once_and_jobs_wait(live_
     emulator.tokens.revoke(refresh_token)  # the admin revoked the app in the CRM, say
     emulator.tokens.expire_all_now()
     with services.db.begin() as s:
-        job_id = services.queue.enqueue(s, "test.crm_call", {"connection_id": connection_id, "api": api})
+        job_id = services.queue.enqueue(s, "test.crm_call", {"connection_id": connection_id, "api": api}, installation_id=None)
     worker = Worker(services.queue, app=live_hub.app, worker_id="w")
     assert worker.run_once() == 1
     with services.db.begin() as s:

@@ -59,7 +59,7 @@ def test_ban_then_reconciliation_recovers_missed_events_exactly_once(make_live_h
 
     outage.down = False
     with hub.services.db.begin() as s:  # the scheduled poll, as the leader would fire it
-        hub.services.queue.enqueue(s, "webhooks.reconcile", {"installation_id": iid})
+        hub.services.queue.enqueue(s, "webhooks.reconcile", {"installation_id": iid}, installation_id=iid)
     hub.run_jobs()
     for deal in won:
         assert occurrences(hub, "deal.won", deal["id"]) == 1
@@ -90,7 +90,7 @@ def test_a_poll_still_pending_gets_no_second_one(make_live_hub):
     only_fan_out = Worker(services.queue, app=hub.app, worker_id="w", kinds=["webhooks.reconcile_all"])
     for slot in (1, 2):  # two firings of the schedule while the first poll has not run yet
         with services.db.begin() as s:
-            services.queue.enqueue(s, "webhooks.reconcile_all", {"slot": slot})
+            services.queue.enqueue(s, "webhooks.reconcile_all", {"slot": slot}, installation_id=None)
         assert only_fan_out.run_once() == 1
     with services.db.begin() as s:
         polls = s.scalars(select(Job).where(Job.kind == "webhooks.reconcile")).all()

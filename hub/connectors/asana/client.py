@@ -99,18 +99,21 @@ class AsanaClient(ApiClient):
     def _fields(fields: Sequence[str] | None) -> dict[str, str]:
         return {"opt_fields": ",".join(fields)} if fields else {}
 
-    def _get(self, path: str, *, params: dict | None = None, fields: Sequence[str] | None = None) -> dict:
-        return self.json("GET", path, params={**(params or {}), **self._fields(fields)})["data"]
+    def _get(self, path: str, *, path_params: dict | None = None, params: dict | None = None,
+             fields: Sequence[str] | None = None) -> dict:
+        return self.json("GET", path, path_params=path_params, params={**(params or {}), **self._fields(fields)})["data"]
 
-    def _post(self, path: str, data: dict, *, fields: Sequence[str] | None = None) -> dict:
-        return self.json("POST", path, params=self._fields(fields) or None, json={"data": data})["data"]
+    def _post(self, path: str, data: dict, *, path_params: dict | None = None,
+              fields: Sequence[str] | None = None) -> dict:
+        return self.json("POST", path, path_params=path_params, params=self._fields(fields) or None,
+                         json={"data": data})["data"]
 
-    def paginate(self, path: str, *, params: dict | None = None,
+    def paginate(self, path: str, *, path_params: dict | None = None, params: dict | None = None,
                  fields: Sequence[str] | None = None) -> Iterator[dict]:
         """Every record of a list endpoint, page by page (`limit` + the server's opaque `offset`)."""
         query = {**(params or {}), **self._fields(fields), "limit": self.page_limit}
         while True:
-            body = self.json("GET", path, params=query)
+            body = self.json("GET", path, path_params=path_params, params=query)
             yield from body["data"]
             next_page = body.get("next_page")
             if not next_page or not next_page.get("offset"):
@@ -128,15 +131,18 @@ class AsanaClient(ApiClient):
 
     def teams(self, workspace_gid: str) -> Iterator[dict]:
         """Teams of an organization (a plain workspace has none; Asana answers 400 -> Fatal)."""
-        return self.paginate(f"workspaces/{_seg(workspace_gid)}/teams", fields=TEAM_FIELDS)
+        return self.paginate("workspaces/{workspace_gid}/teams", path_params={"workspace_gid": workspace_gid},
+                             fields=TEAM_FIELDS)
 
     def projects(self, workspace_gid: str, team_gid: str | None = None,
                  archived: bool | None = False) -> Iterator[dict]:
         """Projects of a workspace, or of one team; `archived=None` lists both kinds."""
         params = {} if archived is None else {"archived": "true" if archived else "false"}
-        path = (f"teams/{_seg(team_gid)}/projects" if team_gid
-                else f"workspaces/{_seg(workspace_gid)}/projects")
-        return self.paginate(path, params=params, fields=PROJECT_FIELDS)
+        if team_gid:
+            return self.paginate("teams/{team_gid}/projects", path_params={"team_gid": team_gid}, params=params,
+                                 fields=PROJECT_FIELDS)
+        return self.paginate("workspaces/{workspace_gid}/projects", path_params={"workspace_gid": workspace_gid},
+                             params=params, fields=PROJECT_FIELDS)
 
     def users(self, workspace_gid: str) -> Iterator[dict]:
         """Users of a workspace through GET /users (paginated; the per-workspace route stops at 2000)."""
@@ -164,12 +170,12 @@ class AsanaClient(ApiClient):
 
     def task(self, gid: str, fields: Sequence[str] | None = None) -> dict:
         """GET /tasks/{gid}; `html_notes` and `external` are opt-in fields."""
-        return self._get(f"tasks/{_seg(gid)}", fields=fields)
+        return self._get("tasks/{task_gid}", path_params={"task_gid": gid}, fields=fields)
 
     def task_by_external(self, external_gid: str, fields: Sequence[str] | None = None) -> dict | None:
         """The task this app tagged with `external_gid`, or None. External ids are private to the
         OAuth app, so another app's tasks never match."""
-        response = self.request("GET", f"tasks/external:{_seg(external_gid)}",
+        response = self.request("GET", "tasks/external:{external_gid}", path_params={"external_gid": external_gid},
                                 params=self._fields(fields) or None, ok=(404,))
         if response.status_code == 404:
             return None
@@ -203,7 +209,7 @@ class AsanaClient(ApiClient):
         if html_notes is not None:
             data["html_notes"] = html_notes
         if team_gid:
-            return self._post(f"teams/{_seg(team_gid)}/projects", data, fields=fields)
+            return self._post("teams/{team_gid}/projects", data, path_params={"team_gid": team_gid}, fields=fields)
         return self._post("projects", {**data, "workspace": workspace_gid}, fields=fields)
 
     # -- attachments ----------------------------------------------------------------------------
@@ -230,13 +236,6 @@ class AsanaClient(ApiClient):
 
 
 # -- helpers ------------------------------------------------------------------------------------
-
-def _seg(value: str | None) -> str:
-    """One URL path segment: ids (external ids especially) may hold '/', '?', spaces."""
-    if not value:
-        raise ValueError("an Asana gid is required")
-    return quote(str(value), safe="")
-
 
 def _external(gid: str | None, data: str | None) -> dict[str, str]:
     out: dict[str, str] = {}

@@ -258,13 +258,13 @@ class PeopleClient(ApiClient):
         params: dict[str, Any] = {"groupFields": _mask(group_fields)}
         if max_members:
             params["maxMembers"] = max_members
-        return self.json("GET", f"v1/{resource_name}", params=params)
+        return self.json("GET", "v1/contactGroups/{group_id}", path_params=_group(resource_name), params=params)
 
     def delete_group(self, resource_name: str, *, delete_contacts: bool = False) -> bool:
         """Delete a user label (contacts stay unless `delete_contacts`); False if already gone."""
         try:
             with self._writes:
-                self.json("DELETE", f"v1/{resource_name}",
+                self.json("DELETE", "v1/contactGroups/{group_id}", path_params=_group(resource_name),
                           params={"deleteContacts": "true" if delete_contacts else "false"})
             return True
         except NotFound:
@@ -281,7 +281,8 @@ class PeopleClient(ApiClient):
             for key, name in chunk:
                 body.setdefault(key, []).append(name)
             with self._writes:
-                answer = self.json("POST", f"v1/{group}/members:modify", json=body) or {}
+                answer = self.json("POST", "v1/contactGroups/{group_id}/members:modify", path_params=_group(group),
+                                   json=body) or {}
             for key in result:
                 result[key].extend(answer.get(key) or [])
         return result
@@ -317,7 +318,8 @@ class PeopleClient(ApiClient):
             token = next_token
 
     def get_person(self, resource_name: str, person_fields: Mask) -> dict:
-        return self.json("GET", f"v1/{resource_name}", params={"personFields": _mask(person_fields)})
+        return self.json("GET", "v1/people/{person_id}", path_params=_person(resource_name),
+                         params={"personFields": _mask(person_fields)})
 
     def batch_get(self, resource_names: Sequence[str], person_fields: Mask) -> dict[str, dict | None]:
         """People by resource name (<= 200 per call), keyed by the REQUESTED name (Google may answer
@@ -355,14 +357,15 @@ class PeopleClient(ApiClient):
         if not person.get("etag"):
             raise ValueError("update_contact needs person['etag'] (Google refuses an update without it)")
         with self._writes:
-            return self.json("PATCH", f"v1/{resource_name}:updateContact", json=dict(person),
+            return self.json("PATCH", "v1/people/{person_id}:updateContact", path_params=_person(resource_name),
+                             json=dict(person),
                              params={"updatePersonFields": _mask(update_fields), "personFields": _mask(person_fields)})
 
     def delete_contact(self, resource_name: str) -> bool:
         """Delete one contact; False if it was already gone (deletes are idempotent for the caller)."""
         try:
             with self._writes:
-                self.json("DELETE", f"v1/{resource_name}:deleteContact")
+                self.json("DELETE", "v1/people/{person_id}:deleteContact", path_params=_person(resource_name))
             return True
         except NotFound:
             return False
@@ -423,7 +426,7 @@ class PeopleClient(ApiClient):
     def _create(self, path: str, params: dict[str, Any] | None, body: dict[str, Any]) -> Any:
         """A non-idempotent write: retried inside the call only after a quota refusal or a failed
         connection (nothing was done); any other Retriable becomes WriteOutcomeUnknown."""
-        url = f"{self.base_url}/{path}"
+        url = self.url(path)
         try:
             with self._writes:
                 send = lambda: self._send("POST", url, params, body, None, None, None, False, ())  # noqa: E731
@@ -434,6 +437,23 @@ class PeopleClient(ApiClient):
             raise WriteOutcomeUnknown(f"{exc} (the create may have happened: reconcile by clientData marker "
                                       "before retrying)", exc.retry_after) from exc
         return response.json() if response.content else None
+
+
+def _resource_id(resource_name: str, collection: str, key: str) -> dict[str, str]:
+    """`people/c123` -> {key: "c123"}: the collection is fixed by the caller's template, the id is
+    quoted as one segment, so a name like `people/../contactGroups/x` cannot reach another endpoint."""
+    prefix = f"{collection}/"
+    if not isinstance(resource_name, str) or not resource_name.startswith(prefix) or resource_name == prefix:
+        raise ValueError(f"not a {collection} resource name: {resource_name!r}")
+    return {key: resource_name[len(prefix):]}
+
+
+def _person(resource_name: str) -> dict[str, str]:
+    return _resource_id(resource_name, "people", "person_id")
+
+
+def _group(resource_name: str) -> dict[str, str]:
+    return _resource_id(resource_name, "contactGroups", "group_id")
 
 
 def _is_etag_error(status: Mapping[str, Any]) -> bool:

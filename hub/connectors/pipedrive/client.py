@@ -118,13 +118,14 @@ class PipedriveClient(ApiClient):
             query["cursor"] = cursor
 
     def iter_offset(self, path: str, params: dict[str, Any] | None = None, *,
-                    max_limit: int = MAX_PAGE_SIZE) -> Iterator[dict]:
+                    path_params: dict[str, Any] | None = None, max_limit: int = MAX_PAGE_SIZE) -> Iterator[dict]:
         """v1 lists: `start`/`limit`; pagination sits under `additional_data.pagination` in the docs
         but directly under `additional_data` in some schemas (FACTS §12): accept both."""
         limit = min(self.page_size, max_limit)
         start = 0
         while True:
-            body = self.json("GET", path, params={**_drop_none(params or {}), "start": start, "limit": limit}) or {}
+            body = self.json("GET", path, path_params=path_params,
+                             params={**_drop_none(params or {}), "start": start, "limit": limit}) or {}
             items = body.get("data") or []
             yield from items
             extra = body.get("additional_data") or {}
@@ -170,11 +171,11 @@ class PipedriveClient(ApiClient):
 
     def deal(self, deal_id: int, *, include_fields: Iterable[str] | None = None) -> Deal:
         params = {"include_fields": ",".join(include_fields)} if include_fields else None
-        return self._data("GET", f"/api/v2/deals/{int(deal_id)}", params=params)
+        return self._data("GET", "/api/v2/deals/{deal_id}", path_params={"deal_id": int(deal_id)}, params=params)
 
     def update_deal(self, deal_id: int, **fields: Any) -> Deal:
         """PATCH with v2's strict types (ints, booleans, `custom_fields: {hash: value}`)."""
-        return self._data("PATCH", f"/api/v2/deals/{int(deal_id)}", json=fields)
+        return self._data("PATCH", "/api/v2/deals/{deal_id}", path_params={"deal_id": int(deal_id)}, json=fields)
 
     # -- persons / organizations (v2) -------------------------------------------------------------
     def iter_persons(self, updated_since: Timestamp | None = None, *, updated_until: Timestamp | None = None,
@@ -186,7 +187,7 @@ class PipedriveClient(ApiClient):
         return self.iter_cursor("/api/v2/persons", params)
 
     def person(self, person_id: int) -> Person:
-        return self._data("GET", f"/api/v2/persons/{int(person_id)}")
+        return self._data("GET", "/api/v2/persons/{person_id}", path_params={"person_id": int(person_id)})
 
     def create_person(self, name: str | None = None, *, first_name: str | None = None, last_name: str | None = None,
                       emails: Iterable[str | dict] | None = None, phones: Iterable[str | dict] | None = None,
@@ -204,15 +205,16 @@ class PipedriveClient(ApiClient):
         for kind in ("emails", "phones"):
             if kind in fields and fields[kind] is not None:
                 fields[kind] = _contacts(fields[kind])
-        return self._data("PATCH", f"/api/v2/persons/{int(person_id)}", json=fields)
+        return self._data("PATCH", "/api/v2/persons/{person_id}", path_params={"person_id": int(person_id)},
+                          json=fields)
 
     def delete_person(self, person_id: int) -> int:
         """Soft delete (Pipedrive purges after 30 days); returns the deleted id."""
-        data = self._data("DELETE", f"/api/v2/persons/{int(person_id)}") or {}
+        data = self._data("DELETE", "/api/v2/persons/{person_id}", path_params={"person_id": int(person_id)}) or {}
         return int(data.get("id", person_id))
 
     def organization(self, org_id: int) -> Organization:
-        return self._data("GET", f"/api/v2/organizations/{int(org_id)}")
+        return self._data("GET", "/api/v2/organizations/{org_id}", path_params={"org_id": int(org_id)})
 
     # -- leads (v1) -------------------------------------------------------------------------------
     def iter_leads(self, updated_since: Timestamp | None = None, *, owner_id: int | None = None,
@@ -224,7 +226,7 @@ class PipedriveClient(ApiClient):
         return self.iter_offset("/api/v1/leads", params)
 
     def lead(self, lead_id: str) -> Lead:
-        return self._data("GET", f"/api/v1/leads/{lead_id}")
+        return self._data("GET", "/api/v1/leads/{lead_id}", path_params={"lead_id": lead_id})
 
     # -- notes and files (v1) ---------------------------------------------------------------------
     def deal_notes(self, deal_id: int, pinned_only: bool = True) -> list[Note]:
@@ -233,11 +235,12 @@ class PipedriveClient(ApiClient):
         return list(self.iter_offset("/api/v1/notes", params))
 
     def deal_files(self, deal_id: int) -> list[FileInfo]:
-        return list(self.iter_offset(f"/api/v1/deals/{int(deal_id)}/files", max_limit=MAX_FILES_PAGE_SIZE))
+        return list(self.iter_offset("/api/v1/deals/{deal_id}/files", path_params={"deal_id": int(deal_id)},
+                                     max_limit=MAX_FILES_PAGE_SIZE))
 
     def download_file(self, file_id: int, chunk_size: int = 64 * 1024) -> Iterator[bytes]:
         """The file's bytes in chunks, never whole in memory (attachments can be large)."""
-        return self.iter_download(f"/api/v1/files/{int(file_id)}/download", chunk_size)
+        return self.iter_download("/api/v1/files/{file_id}/download", chunk_size, path_params={"file_id": int(file_id)})
 
     # -- custom fields (v2) -----------------------------------------------------------------------
     def deal_fields(self) -> list[Field]:
@@ -264,4 +267,4 @@ class PipedriveClient(ApiClient):
         return self._data("POST", "/api/v1/webhooks", json=body)
 
     def delete_webhook(self, webhook_id: int) -> None:
-        self.json("DELETE", f"/api/v1/webhooks/{int(webhook_id)}")
+        self.json("DELETE", "/api/v1/webhooks/{webhook_id}", path_params={"webhook_id": int(webhook_id)})

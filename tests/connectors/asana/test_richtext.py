@@ -57,7 +57,7 @@ def test_project_notes_drop_task_only_tags(dana, ids, name):
     html = to_html_notes(NASTY[name][0], target="project")
     assert "<h1>" not in html and "<h2>" not in html and "<hr" not in html
     project = dana.client.create_project(ids["personal"], name, html_notes=html)
-    stored = dana.client.json("GET", f"projects/{project['gid']}", params={"opt_fields": "html_notes"})["data"]
+    stored = dana.client.json("GET", "projects/{project_gid}", path_params={"project_gid": project["gid"]}, params={"opt_fields": "html_notes"})["data"]
     assert canonical(stored["html_notes"]) == canonical(html)
 
 
