@@ -69,6 +69,8 @@ class DeadJob(Schema):
 
 class DeadJobs(Schema):
     jobs = fields.List(fields.Nested(DeadJob), required=True)
+    next_before = fields.Integer(allow_none=True, metadata={"description": "`before` of the next (older) "
+                                                                           "page; null on the last one"})
 
 
 class RunLog(Schema):
@@ -85,7 +87,9 @@ OPERATIONS: list = [
      _LIMIT + [{"name": "status", "in": "query", "schema": {"type": "string",
                                                             "enum": ["received", "processed", "ignored", "failed"]}}]),
     ("post", "/inbox/{inbox_id}/replay", "Run a failed or unprocessed webhook again", None, (200, Ok), []),
-    ("get", "/jobs/dead", "Jobs that used up their attempts", None, (200, DeadJobs), []),
+    ("get", "/jobs/dead", "Jobs that used up their attempts, newest first", None, (200, DeadJobs),
+     _LIMIT + [{"name": "before", "in": "query", "schema": {"type": "integer", "minimum": 1},
+                "description": "only jobs older than this id (paging)"}]),
     ("post", "/jobs/{job_id}/replay", "Queue a dead job again", None, (200, Ok), []),
     ("get", "/runlog", "The run log, newest first", None, (200, RunLog), _LIMIT),
 ]

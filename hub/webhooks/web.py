@@ -26,12 +26,8 @@ def _limit() -> int:
 
 
 def _before() -> int | None:
-    raw = request.args.get("before")
-    if raw is None or raw == "":
-        return None
-    if not raw.isdigit():
-        abort(400, "before: must be a job id (a whole number)")
-    return int(raw)
+    """`?before=`: the job id a page of older dead jobs ends at; InputError (400) when not one."""
+    return optional_int(request.args.get("before"), "before", low=1)
 
 
 def _dead_jobs(installation_id: int, limit: int = 200, before: int | None = None) -> list[Job]:
