@@ -1,4 +1,4 @@
-"""Migration 0007 gives jobs queued before it their installation wherever the payload leads to one
+"""Migration 0012 gives jobs queued before it their installation wherever the payload leads to one
 (on both engines); global jobs and old e-mails stay without one."""
 from sqlalchemy import JSON, Column, MetaData, Table, create_engine, select
 
@@ -8,9 +8,9 @@ from hub.store.models import ContactSync, RuleRun
 
 def test_backfill_follows_payload_rule_runs_and_syncs(db_url):
     engine = create_engine(db_url)
-    migrate.upgrade(engine, "0006_merge")
-    if migrate.current(engine) != {"0006_merge"}:   # the shared PostgreSQL database is at the head
-        migrate.downgrade(engine, "0006_merge")
+    migrate.upgrade(engine, "0011_web_sessions")
+    if migrate.current(engine) != {"0011_web_sessions"}:   # the shared PostgreSQL database is at the head
+        migrate.downgrade(engine, "0011_web_sessions")
     now = utcnow()
     with engine.begin() as conn:
         run_id = conn.execute(RuleRun.__table__.insert().values(

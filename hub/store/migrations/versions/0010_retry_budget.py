@@ -1,14 +1,14 @@
 """jobs.failed_calls: the failed provider requests of a job's effect, over all its attempts
 
-Revision ID: 0007_retry_budget
-Revises: 0007_syncsafety
+Revision ID: 0010_retry_budget
+Revises: 0009_sync_delete_policy
 Create Date: 2026-12-04
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007_retry_budget"
-down_revision = "0007_syncsafety"
+revision = "0010_retry_budget"
+down_revision = "0009_sync_delete_policy"
 branch_labels = None
 depends_on = None
 

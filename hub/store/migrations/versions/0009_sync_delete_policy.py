@@ -1,14 +1,14 @@
 """contact sync safety: a delete policy per sync, conflict entries that say what happened
 
-Revision ID: 0007_syncsafety
-Revises: 0007_roles
+Revision ID: 0009_sync_delete_policy
+Revises: 0008_roles
 Create Date: 2026-12-04
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007_syncsafety"
-down_revision = "0007_roles"
+revision = "0009_sync_delete_policy"
+down_revision = "0008_roles"
 branch_labels = None
 depends_on = None
 

@@ -1,6 +1,6 @@
 """roles per installation member (admin / user) and who owns each connection
 
-Revision ID: 0007_roles
+Revision ID: 0008_roles
 Revises: 0007_rule_fires
 Create Date: 2026-12-04
 """
@@ -9,7 +9,7 @@ import re
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007_roles"
+revision = "0008_roles"
 down_revision = "0007_rule_fires"
 branch_labels = None
 depends_on = None

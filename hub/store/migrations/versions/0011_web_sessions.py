@@ -1,14 +1,14 @@
 """server-side sign-in sessions: sign-out and removal from an installation end them everywhere
 
-Revision ID: 0007_web_sessions
-Revises: 0007_retry_budget
+Revision ID: 0011_web_sessions
+Revises: 0010_retry_budget
 Create Date: 2026-12-04
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007_web_sessions"
-down_revision = "0007_retry_budget"
+revision = "0011_web_sessions"
+down_revision = "0010_retry_budget"
 branch_labels = None
 depends_on = None
 

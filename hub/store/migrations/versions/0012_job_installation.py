@@ -1,7 +1,7 @@
 """every job records its installation: dead letter, run log and replay filter on it in SQL
 
-Revision ID: 0007_job_installation
-Revises: 0007_web_sessions
+Revision ID: 0012_job_installation
+Revises: 0011_web_sessions
 Create Date: 2026-12-04
 
 Backfill, where the payload leads to an installation:
@@ -15,8 +15,8 @@ jobs whose run or sync was deleted since.
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007_job_installation"
-down_revision = "0007_web_sessions"
+revision = "0012_job_installation"
+down_revision = "0011_web_sessions"
 branch_labels = None
 depends_on = None
 
