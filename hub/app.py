@@ -29,6 +29,7 @@ class HubServices:
     secrets: SecretStore
     instance_path: Path
     base_url: str = ""
+    retry_policy: Any = None      # this hub's hub.connectors.retry.RetryPolicy (its clients use it)
     worker: Worker | None = None
     scheduler: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
@@ -90,7 +91,8 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
     do that, so tests and gunicorn get a plain WSGI app."""
     settings = load_settings(config)
     configure_logging(settings["hub.log_level"], settings["hub.log_format"])
-    retry.configure(retry.RetryPolicy.from_settings(settings))   # process-wide, like logging
+    retry_policy = retry.RetryPolicy.from_settings(settings)
+    retry.configure(retry_policy)   # the default for clients made outside a hub (CLI tools, benches)
     instance = _instance_path(settings)
     instance.mkdir(parents=True, exist_ok=True)
     url = settings["hub.database_url"] or f"sqlite:///{instance / 'hub.db'}"
@@ -108,6 +110,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
     ring = load_key_ring(settings["hub.secret_keys"], instance, allow_generate=embedded_db)
     base_url = (settings["hub.base_url"] or f"http://{settings['hub.host']}:{settings['hub.port']}").rstrip("/")
     services = HubServices(settings=settings, db=db, queue=queue, secrets=SecretStore(ring), instance_path=instance,
+                           retry_policy=retry_policy,
                            base_url=base_url)
     app.extensions["hub"] = services
 

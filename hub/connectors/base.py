@@ -172,7 +172,10 @@ class ApiClient:
 
     @property
     def policy(self) -> retry.RetryPolicy:
-        return self._policy or retry.policy()
+        """Given, or the policy of the hub whose connection's tokens it uses (several hubs in one
+        process, as in tests, each keep their own), or the process's."""
+        return (self._policy or getattr(getattr(self.tokens, "services", None), "retry_policy", None)
+                or retry.policy())
 
     @property
     def timeout(self) -> tuple[float, float]:

@@ -151,8 +151,10 @@ def app_sharing_callback(provider: str):
     body = json_body()
     if not isinstance(body, dict) or "company_id" not in body or "isShared" not in body:
         return jsonify({"error": "bad_request", "message": "expected JSON with company_id, user_id and isShared"}), 400
-    known = installs.record_sharing_signal(services(), provider, str(body["company_id"]), bool(body["isShared"]))
-    return jsonify({"ok": True, "known": known})
+    installs.record_sharing_signal(services(), provider, str(body["company_id"]), bool(body["isShared"]))
+    # the same answer whether the company has the hub or not: anyone can send this, so it must not
+    # tell who the hub's customers are
+    return jsonify({"ok": True})
 
 
 @bp.delete("/oauth/<provider>/callback")

@@ -208,7 +208,9 @@ def test_uninstall_in_the_crm_reaches_the_hub(live_hub):
 def test_sharing_callback_is_a_hint_never_a_permission(live_hub):
     admin, iid = install(live_hub, visibility_in_crm="all", hub_visibility="all")
     url = f"{live_hub.url}/oauth/pipedrive/callback"
-    assert requests.post(url, json={"company_id": 7004211, "user_id": ADMIN, "isShared": False}).json()["known"]
+    known = requests.post(url, json={"company_id": 7004211, "user_id": ADMIN, "isShared": False})
+    unknown = requests.post(url, json={"company_id": 9999999, "user_id": ADMIN, "isShared": False})
+    assert known.status_code == unknown.status_code == 200 and known.json() == unknown.json()  # tells nobody who is a customer
     assert installation(live_hub, iid).visibility == "all"  # anyone can send this POST: access is unchanged
     assert "Pipedrive reports the app is private now" in admin.get(f"/i/{iid}/settings").text
     assert requests.post(url, data="x").status_code == 400
