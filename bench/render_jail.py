@@ -2,6 +2,7 @@
 it in-process, per render: `python -m bench.render_jail [renders]`."""
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -24,7 +25,7 @@ def _children_cpu() -> float:
     return total
 
 
-def measure(label: str, fn, n: int) -> None:
+def measure(label: str, fn, n: int) -> dict:
     fn()                                          # warm-up: process start, compile
     wall, cpu, child = time.perf_counter(), time.process_time(), _children_cpu()
     for _ in range(n):
@@ -32,18 +33,24 @@ def measure(label: str, fn, n: int) -> None:
     wall, cpu, child = time.perf_counter() - wall, time.process_time() - cpu, _children_cpu() - child
     print(f"{label:<44} {wall / n * 1e6:7.1f} us wall {cpu / n * 1e6:7.1f} us CPU here {child / n * 1e6:7.1f} us CPU "
           "in render processes")
+    return {"wall_us": round(wall / n * 1e6, 1), "cpu_us": round(cpu / n * 1e6, 1),
+            "render_process_cpu_us": round(child / n * 1e6, 1)}
 
 
 def main(n: int) -> None:
     limits = Limits()
     ctx = template_context(sample_record(), Carry(), [], event={"kind": "deal.won"}, rule_name="bench")
     renderer = Renderer(limits, html=False)
-    measure("name template, in-process", lambda: renderer.render(NAME, ctx), n)
-    measure("name template, render process", lambda: pool.render(limits, ctx, [Job(False, NAME)]), n)
+    figures = {"renders": n,
+               "in_process": measure("name template, in-process", lambda: renderer.render(NAME, ctx), n),
+               "render_process": measure("name template, render process",
+                                         lambda: pool.render(limits, ctx, [Job(False, NAME)]), n)}
     target = TargetRenderer(limits)
     record = sample_record()
-    measure("TargetRenderer.render (name + description)",
-            lambda: target.render(NAME, "Won by {{ deal.owner }}", record, Carry(), [], target="task"), n)
+    figures["full_render"] = measure("TargetRenderer.render (name + description)",
+                                     lambda: target.render(NAME, "Won by {{ deal.owner }}", record, Carry(), [],
+                                                           target="task"), n)
+    print(json.dumps(figures))
 
 
 if __name__ == "__main__":
