@@ -202,6 +202,7 @@ def test_api_conforms_to_its_openapi_document(target):
     pytest 9, so the strategies are driven with hypothesis directly.)"""
     failures: list[str] = []
     statuses: dict[tuple[str, str], Counter] = {}
+    last_refusal: dict[str, str] = {}
     sent = 0
     ops = operations(target)
     assert len(ops) >= 43, [op.label for op in ops]
@@ -219,6 +220,7 @@ def test_api_conforms_to_its_openapi_document(target):
                                                   checks=CHECKS)
                 statuses.setdefault((operation.label, mode.value), Counter())[response.status_code] += 1
                 if 400 <= response.status_code < 500:
+                    last_refusal[operation.label] = response.text[:300]
                     after = target.snapshot()
                     assert after == before, f"refused ({response.status_code}), yet stored: " + str(
                         {k: (before[k], after[k]) for k in after if after[k] != before[k]})
@@ -232,5 +234,6 @@ def test_api_conforms_to_its_openapi_document(target):
     assert sent >= len(ops) * EXAMPLES
     # not a vacuous pass: every operation also succeeded on something that exists
     succeeded = {label for (label, _), counts in statuses.items() if any(200 <= c < 300 for c in counts)}
-    assert succeeded == {op.label for op in ops}, {(label, mode): dict(counts) for (label, mode), counts
-                                                   in statuses.items() if label not in succeeded}
+    assert succeeded == {op.label for op in ops}, [(label, mode, dict(counts), last_refusal.get(label))
+                                                   for (label, mode), counts in statuses.items()
+                                                   if label not in succeeded]
