@@ -73,6 +73,7 @@ class Target:
         self._sync_setup()
         self._runlog_setup()
         self.serial = itertools.count(1)
+        self.turns = itertools.count(1)   # bodies are aimed three times in four, whatever hypothesis draws
 
     def _sync_setup(self) -> None:
         env, hub = self.env, self.env.hub
@@ -163,19 +164,19 @@ class Target:
         body = case.body
         if not isinstance(body, dict):
             return
-        odd = len(repr(sorted(body))) % 2
+        aimed = next(self.turns) % 4 != 0
         if path.endswith("/preview") and isinstance(body.get("rule"), dict) \
                 and len(str(body.get("object_id"))) % 2 and body["rule"].get("trigger") != "lead.added":
             body["object_id"] = self.deal_id
-        elif path.endswith("/sync") and method == "POST" and odd:
+        elif path.endswith("/sync") and method == "POST" and aimed:
             for key in ("field_map", "schedule_seconds", "contact_cap", "group"):
                 body.pop(key, None)
-            body.update(google_connection_id=self.google, group="__new__",
+            body.update(google_connection_id=self.google, group="__new__", name=f"Sync {next(self.serial)}",
                         new_group_name=f"Label {next(self.serial)}")
-        elif path.endswith("/sync/{sync_id}") and method == "PATCH" and odd:
+        elif path.endswith("/sync/{sync_id}") and method == "PATCH" and aimed:
             for key in ("field_map", "schedule_seconds", "contact_cap", "group", "person_filter"):
                 body.pop(key, None)
-        elif path.endswith("/shares") and method == "POST" and odd:
+        elif path.endswith("/shares") and method == "POST" and aimed:
             with self.env.services.db.begin() as s:
                 share = s.scalar(select(ContactSync.id).where(ContactSync.parent_id == self.sync_id))
             if share is not None:   # free the colleague's account so the share can be made again
