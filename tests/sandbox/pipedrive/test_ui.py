@@ -56,3 +56,42 @@ def test_ui_person_notes_files_and_faults(client, emu, faults):
     assert faults.settings.burst_429 == 2 and faults.settings.webhooks_paused is True
     bad = client.post("/_sandbox/ui/deals", data={"title": "", "stage_id": "1"})
     assert bad.status_code == 400 and b"title is required" in bad.data
+
+
+def test_every_dropdown_lists_what_the_account_has(client, emu):
+    """The forms' selects (stage, person, organization, owner) come from the account, so a deal can be
+    moved and a lead added by clicking alone."""
+    import re
+
+    def options(path: str, name: str) -> set[str]:
+        page = client.get("/_sandbox/ui" + path).get_data(as_text=True)
+        select = re.search(rf'<select name="{name}">(.*?)</select>', page, re.S)
+        assert select, (path, name)
+        return set(re.findall(r'<option value="([^"]+)"', select.group(1)))
+
+    stages = {str(s["id"]) for s in emu.data["pd_stages"].values()}
+    persons = {str(p["id"]) for p in emu.data["pd_persons"].values() if not p.get("is_deleted")}
+    orgs = {str(o["id"]) for o in emu.data["pd_orgs"].values()}
+    users = {str(u["id"]) for u in emu.users()}
+    assert stages and persons and orgs and users
+    assert options("/", "stage_id") == stages
+    assert options("/", "person_id") == persons and options("/", "org_id") == orgs
+    assert options("/", "owner_id") == users
+    assert options("/deals/100", "stage_id") == stages
+    assert options("/leads", "person_id") == persons and options("/leads", "organization_id") == orgs
+
+
+def test_saving_a_person_as_the_form_shows_it_keeps_the_organization(client, emu):
+    """The edit form must show (and so send back) every field it can change: before, its empty
+    organization select erased the person's organization on every save."""
+    import re
+
+    person = next(p for p in emu.data["pd_persons"].values() if p.get("org_id") and not p.get("is_deleted"))
+    page = client.get("/_sandbox/ui/persons").get_data(as_text=True)
+    form = re.search(rf'action="[^"]*/persons/{person["id"]}">(.*?)</form>', page, re.S).group(1)
+    chosen = re.search(r'<select name="org_id">.*?<option value="([^"]*)" selected', form, re.S)
+    assert chosen and chosen.group(1) == str(person["org_id"])
+    sent = {"name": person["name"], "emails": "", "phones": "", "org_id": chosen.group(1)}
+    assert client.post(f"/_sandbox/ui/persons/{person['id']}", data=sent).status_code in (200, 302)
+    saved = next(p for p in emu.data["pd_persons"].values() if p["id"] == person["id"])
+    assert saved["org_id"] == person["org_id"]
