@@ -42,18 +42,25 @@ def delete_event(setup: Setup, person_id: int, merged_to: int | None = None) -> 
             occurred_at=None, current=None, previous={"id": person_id}, extra=extra), source="webhook")
 
 
-def emails_of(contact: dict) -> set[str]:
-    return {e["value"].lower() for e in contact.get("emailAddresses") or []}
-
-
-def test_crm_delete_of_a_contact_edited_in_google_recreates_the_person(db_setup: Setup):
-    setup = db_setup
+def katrin_deleted_in_crm_while_edited_in_google(setup: Setup) -> tuple[dict, str]:
+    """After a first run: Katrin's person is deleted in the CRM (with its delete event) while her
+    contact is renamed in Google. Returns the deleted person and the contact's resource name."""
     setup.run()
     katrin = setup.persons()["Katrin Vogel"]
     rn = link_of(setup, katrin["id"]).resource_name
     setup.pipedrive.delete_person(katrin["id"])
     delete_event(setup, katrin["id"])
     setup.google.update_contact(setup.account, rn, {"names": [{"givenName": "Katrin", "familyName": "Vogel-Neu"}]})
+    return katrin, rn
+
+
+def emails_of(contact: dict) -> set[str]:
+    return {e["value"].lower() for e in contact.get("emailAddresses") or []}
+
+
+def test_crm_delete_of_a_contact_edited_in_google_recreates_the_person(db_setup: Setup):
+    setup = db_setup
+    katrin, rn = katrin_deleted_in_crm_while_edited_in_google(setup)
     result = setup.run()
     assert result["deleted_google"] == 0 and result["created_crm"] == 1, result
     contact = setup.google.contact(setup.account, rn)                     # kept, with the edit
@@ -188,12 +195,7 @@ def test_restore_killed_between_write_ahead_and_create_finishes_on_resume(db_set
     from hub.connectors.pipedrive.client import PipedriveClient
 
     setup = db_setup
-    setup.run()
-    katrin = setup.persons()["Katrin Vogel"]
-    rn = link_of(setup, katrin["id"]).resource_name
-    setup.pipedrive.delete_person(katrin["id"])
-    delete_event(setup, katrin["id"])
-    setup.google.update_contact(setup.account, rn, {"names": [{"givenName": "Katrin", "familyName": "Vogel-Neu"}]})
+    katrin, rn = katrin_deleted_in_crm_while_edited_in_google(setup)
     real = PipedriveClient._data
 
     def killed_on_create(self, method, path, *args, **kw):
