@@ -6,3 +6,14 @@ into rich text Asana accepts; `resources.workspace_catalog` feeds the settings d
 from .manifest import MANIFEST
 
 __all__ = ["MANIFEST"]
+
+from ..contract import Connector
+from . import ids
+
+CONNECTOR = Connector(
+    name="asana",
+    title="Asana",
+    roles=frozenset({"task_target", "project_target"}),
+    auth=MANIFEST,
+    ids=ids,
+)

@@ -5,3 +5,14 @@ is the typed HTTP client; `contacts` maps between the hub's neutral person and G
 from .manifest import MANIFEST
 
 __all__ = ["MANIFEST"]
+
+from ..contract import Connector
+from . import ids
+
+CONNECTOR = Connector(
+    name="google",
+    title="Google Contacts",
+    roles=frozenset({"contact_store"}),
+    auth=MANIFEST,
+    ids=ids,
+)
