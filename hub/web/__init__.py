@@ -54,10 +54,12 @@ def register_web(app: Flask) -> None:
 
     from .access import install_access_checks
     from .bodies import install_bodies
+    from .errors import install_error_handlers
     from .headers import configure_session_cookie, install_security_headers
     from .signin import install_session_check
 
     install_bodies(app)
+    install_error_handlers(app)  # hub/web/errors.py: pages for browsers, JSON for the API
 
     app.config.update(PERMANENT_SESSION_LIFETIME=timedelta(days=7))
     configure_session_cookie(app, app.extensions["hub"].base_url)

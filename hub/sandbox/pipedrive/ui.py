@@ -99,6 +99,8 @@ def ui_blueprint() -> Blueprint:
 
     @bp.errorhandler(BadRequest)
     def bad(exc: BadRequest):
+        if request.accept_mimetypes.best_match(["text/html", "application/json"]) == "application/json":
+            return {"success": False, "error": exc.message}, exc.status   # `flask --app hub sandbox ...`
         return render_template("pipedrive/message.html", title="Not saved", message=exc.message), exc.status
 
     def back(endpoint: str, msg: str, **kw):
