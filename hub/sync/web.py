@@ -12,13 +12,13 @@ from flask import Blueprint, abort, current_app, flash, g, jsonify, redirect, re
 from sqlalchemy import select
 
 from hub.errors import Fatal, NeedsReauth, Retriable
-from hub.inputs import InputError, optional_int, to_number
+from hub.inputs import optional_int
 from hub.web.bodies import json_body
 from hub.store import Connection
 from hub.store.models import ContactSync, SyncRun
 from hub.web.access import admin, current_user, member, requires, restricted_to
 
-from . import service
+from . import forms, service
 from .engine import SyncBusy, SyncEngine
 from .mapping import DEFAULT_FIELD_MAP
 from .policy import DELETE_POLICIES
@@ -54,42 +54,25 @@ def _labels(connections: list[Connection]) -> tuple[dict[int, list[dict]], str |
     return out, problem
 
 
-def _form_data() -> dict[str, Any]:
-    """The settings form as the service's input (the same keys as the JSON API)."""
+def _form_data() -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
+    """The settings form as the service's input (the same keys as the JSON API), the values to show
+    again as typed, and the errors of the form's own fields (hub/sync/forms.py)."""
     f = request.form
-    rows = [{"crm": c.strip(), "google": t.strip()} for c, t in zip(f.getlist("map_crm"), f.getlist("map_google"))
-            if c.strip() or t.strip()]
+    pairs = list(zip(f.getlist("map_crm"), f.getlist("map_google")))
+    kept = [(n, c.strip(), t.strip()) for n, (c, t) in enumerate(pairs, start=1) if c.strip() or t.strip()]
     data: dict[str, Any] = {
         "name": f.get("name", ""), "direction": f.get("direction", ""), "conflict_policy": f.get("conflict_policy", ""),
         "delete_policy": f.get("delete_policy") or None,
-        "schedule_seconds": f.get("schedule_minutes") and _minutes(f.get("schedule_minutes")),
-        "field_map": rows, "enabled": bool(f.get("enabled")),
-        "person_filter": {k: f.get(f"filter_{k}", "") for k in ("owner_id", "org_id") if f.get("persons") == "filter"},
-        "delete_share": _percent(f.get("delete_percent")), "contact_cap": f.get("contact_cap", ""),
+        "field_map": [{"crm": c, "google": t} for _, c, t in kept], "enabled": bool(f.get("enabled")),
     }
+    numbers, shown, errors = forms.read(f, services().settings["sync.contact_cap"])
+    data.update(numbers)
     if "google_connection_id" in f:
         data["google_connection_id"] = f.get("google_connection_id")
         data["group"] = f.get("group", "")
         data["new_group_name"] = f.get("new_group_name", "")
-    if f.get("schedule_minutes", None) == "0":
-        data["schedule_seconds"] = 0
-    return {k: v for k, v in data.items() if v is not None}
-
-
-def _minutes(raw: str) -> Any:
-    try:
-        return int(to_number(raw, "schedule_minutes", low=0, high=1e9) * 60)
-    except InputError:
-        return raw  # the service names the field
-
-
-def _percent(raw: str | None) -> Any:
-    if raw in (None, ""):
-        return None
-    try:
-        return to_number(raw, "delete_percent", low=0, high=100) / 100
-    except InputError:
-        return raw
+    shown.update(field_map_rows=[{"crm": c, "google": t} for c, t in pairs], row_numbers=[n for n, _, _ in kept])
+    return {k: v for k, v in data.items() if v is not None}, shown, errors
 
 
 # -- pages ----------------------------------------------------------------------------------------
@@ -110,18 +93,20 @@ def index(installation_id: int):
                               "person_filter": {}, "name": "", "new_group_name": "", "group": "__new__",
                               "google_connection_id": ""}
     if request.method == "POST":
-        data = _form_data()
+        data, shown, form_errors = _form_data()
         try:
+            forms.refuse_if_invalid(services(), installation_id, data, form_errors)
             sync = service.create(services(), installation_id, _who(), data)
         except service.SyncInputError as exc:
             errors = exc.fields
-            values.update(data)
+            values.update(data, **shown)
         else:
             flash(f"Sync “{sync.name}” created with label “{sync.group_name}”.")
             return redirect(url_for("sync.detail", installation_id=installation_id, sync_id=sync.id))
     labels, labels_error = _labels(connections) if connections else ({}, None)
     return render_template("sync/index.html", installation=g.installation, syncs=syncs, connections=connections,
                            labels=labels, labels_error=labels_error, errors=errors, values=values,
+                           row_errors=forms.row_errors(errors, values.get("row_numbers", [])),
                            directions=DIRECTION_TEXT, policies=POLICY_TEXT, targets=GOOGLE_TARGETS), \
         (400 if errors else 200)
 
@@ -148,19 +133,21 @@ def detail(installation_id: int, sync_id: int):
     errors: dict[str, str] = {}
     form_values = None
     if request.method == "POST":
-        data = _form_data()
+        data, shown, form_errors = _form_data()
         try:
+            forms.refuse_if_invalid(services(), installation_id, data, form_errors, sync_id)
             service.change(services(), installation_id, sync_id, _who(), data)
         except LookupError:
             abort(404, "no such sync")
         except service.SyncInputError as exc:
-            errors, form_values = exc.fields, data
+            errors, form_values = exc.fields, {**data, **shown}
         else:
             flash("Sync settings saved.")
             return redirect(url_for("sync.detail", installation_id=installation_id, sync_id=sync_id))
     page = _load(installation_id, sync_id)
     values = dict(page["sync"], **(form_values or {}))
     return render_template("sync/detail.html", installation=g.installation, errors=errors, values=values,
+                           row_errors=forms.row_errors(errors, values.get("row_numbers", [])),
                            directions=DIRECTION_TEXT, policies=POLICY_TEXT, targets=GOOGLE_TARGETS, **page), \
         (400 if errors else 200)
 
