@@ -14,6 +14,7 @@ from sqlalchemy import select
 from ..errors import Fatal
 from ..mail import queue_mail
 from ..store import AuditEvent, Connection, Installation, InstallationUser, utcnow
+from . import early_signals
 from .flow import ProviderApp, id_token_claims, provider_app, revoke
 from .members import Refused, admins_contact, check_may_manage_connection, role_of, sign_out_outsiders
 from .tokens import access_ref, refresh_ref, store_tokens
@@ -143,6 +144,10 @@ def complete_crm_authorization(services: Any, app: ProviderApp, token: dict[str,
             installation.updated_at = utcnow()
             session.flush()
             audit(session, installation.id, f"{who.name} ({who.user_id})" if who.name else who.user_id, action)
+            early = early_signals.take(app.provider, who.company_id)
+            if early is not None and installation.shared_signal is not early:
+                installation.shared_signal = early
+                _audit_sharing_signal(session, installation.id, app.provider, early)
             for hook in _install_hooks:
                 hook(services, session, installation)
         else:
@@ -203,6 +208,7 @@ def record_sharing_signal(services: Any, provider: str, company_id: str, is_shar
         installation = session.scalar(select(Installation).where(
             Installation.provider == provider, Installation.company_id == str(company_id)).with_for_update())
         if installation is None:
+            early_signals.remember(provider, company_id, is_shared)   # the install is on its way
             return False
         # the callback carries no credentials, so it never changes access by itself: it is recorded,
         # and the settings page asks the installer to review access when it disagrees with the hub

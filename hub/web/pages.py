@@ -20,7 +20,7 @@ from ..store import AuditEvent, Connection, Installation, InstallationUser
 from ..oauth.members import Refused, members, set_roles
 from .access import admin, current_user, forbidden, member, public, sign_in
 from .bodies import json_body
-from .returns import safe_return_target
+from .returns import came_from, safe_return_target
 from .signin import end_session
 
 log = logging.getLogger("hub.web")
@@ -123,7 +123,8 @@ def oauth_callback(provider: str):
         installs.complete_target_connection(services(), app, token, user.installation_id, user.actor,
                                             user.crm_user_id, role)
         flash(f"{manifest.title} connected.")
-        return redirect(url_for("pages.settings", installation_id=user.installation_id))
+        return redirect(safe_return_target(flow.get("next"),
+                                           url_for("pages.settings", installation_id=user.installation_id)))
     except installs.AccessDenied as exc:
         return forbidden(str(exc), exc.contact)
     except Retriable as exc:
@@ -269,7 +270,8 @@ def _targets(installation_id: int) -> list[dict]:
 def connect(installation_id: int, provider: str):
     if _manifest(provider).kind != "target":
         abort(404, f"{provider} is not an account the hub connects to")
-    return _begin(provider, "connect", installation_id=installation_id)
+    return _begin(provider, "connect", installation_id=installation_id,   # back where the person started
+                  next=came_from(request.form.get("next"), request.referrer, request.host))
 
 
 @bp.post("/i/<int:installation_id>/connections/<int:connection_id>/disconnect")

@@ -89,7 +89,7 @@ def test_the_readme_by_clicking(walk):
     page.wait_for_url("**/visibility?setup=1")
     iid = int(re.search(r"/i/(\d+)/", page.url).group(1))
     walk.shot("02-who-may-use-it")
-    page.get_by_label("All users of the company").check()
+    assert page.get_by_label("All users of the company").is_checked()    # as chosen on the CRM's screen
     page.get_by_role("button", name="Continue").click()
     page.wait_for_url("**/setup/connect")
     walk.settle()                                       # the hub registers its webhooks at the CRM
@@ -99,14 +99,16 @@ def test_the_readme_by_clicking(walk):
     page.get_by_role("button", name="Connect Asana").click()
     page.get_by_label("Signed in as").select_option(label="Dana Whitfield <dana.whitfield@acme.example>")
     page.get_by_role("button", name="Allow").click()
-    page.wait_for_load_state()
-    page.goto(f"{hub.url}/i/{iid}/setup/connect")
+    page.wait_for_url("**/setup/connect")                # the wizard goes on to the next account
+    assert walk.text("[role=status]") == "Asana connected."
+    assert walk.text("[aria-current=step]") == "4. Connect Google Contacts"
     page.get_by_role("button", name="Connect Google Contacts").click()
     page.get_by_label("Anna Schmidt <anna@sandbox.example>").check()
     page.get_by_role("button", name="Continue").click()
-    page.wait_for_load_state()
-    page.goto(f"{hub.url}/i/{iid}/settings")
-    walk.shot("04-settings")
+    page.wait_for_url("**/setup/connect")
+    walk.shot("04-connected")
+    page.get_by_role("link", name="Done: continue to the settings page").click()
+    walk.shot("05-settings")
     connections = walk.text("#connections")
     assert "Asana · Dana Whitfield" in connections and "anna@sandbox.example" in connections
 
@@ -127,20 +129,20 @@ def test_the_readme_by_clicking(walk):
     page.get_by_role("link", name="Set up contact sync").click()
     page.get_by_label("Name", exact=True).fill("Team contacts")
     page.get_by_label("New label's name").fill("Acme CRM")
-    walk.shot("05-new-sync")
+    walk.shot("06-new-sync")
     page.get_by_role("button", name="Create sync").click()
     assert "Sync “Team contacts” created with label “Acme CRM”" in walk.text("[role=status]")
     page.get_by_role("button", name="Sync now").click()
     walk.settle()
     page.reload()
-    walk.shot("06-sync-done")
+    walk.shot("07-sync-done")
     assert "done · created google 3" in walk.text("#run")
 
     # 3. play the CRM user on the sandbox's Pipedrive page
     page.goto(f"{hub.url}/i/{iid}/settings")
     page.get_by_role("link", name="Sandbox").first.click()
     page.get_by_role("link", name="Pipedrive").first.click()
-    walk.shot("07-crm-deals")
+    walk.shot("08-crm-deals")
     page.get_by_label("Title").fill("Kask & Sons - warehouse")
     page.get_by_label("Stage").select_option(label="Sales › Qualified")
     page.get_by_label("Value").fill("4200")
@@ -153,7 +155,7 @@ def test_the_readme_by_clicking(walk):
     assert "Stage changed" in walk.text(".msg")
     page.get_by_role("button", name="Won", exact=True).click()
     assert "(won)" in walk.text("h2")
-    walk.shot("08-crm-deal-won")
+    walk.shot("09-crm-deal-won")
 
     page.get_by_role("link", name="Deals").click()
     page.get_by_role("link", name="Parnu Logistics - fleet tracking").click()
@@ -171,39 +173,39 @@ def test_the_readme_by_clicking(walk):
     page.get_by_label("Value").fill("1500")
     page.get_by_role("button", name="Add lead").click()
     assert "Lead added" in walk.text(".msg")
-    walk.shot("09-crm-lead")
+    walk.shot("10-crm-lead")
 
     page.get_by_role("link", name="Persons").click()
     aino = page.locator("form", has=page.locator("input[name=name][value='Aino Laine']"))
     aino.locator("textarea[name=phones]").fill("work: +358 40 555 0101*\nmobile: +358 50 555 0199")
     aino.get_by_role("button", name="Save").click()
     assert "Person saved" in walk.text(".msg")
-    walk.shot("10-crm-person")
+    walk.shot("11-crm-person")
     walk.settle()
 
     # what landed in Asana
     page.get_by_role("link", name="Asana").first.click()
     page.get_by_role("link", name="Won deals – onboarding").click()
-    walk.shot("11-asana-project")
+    walk.shot("12-asana-project")
     tasks = walk.text("table")
     for name in ("Onboard Kask & Sons - warehouse", "Negotiate Kask & Sons - warehouse",
                  "Lost: Parnu Logistics - fleet tracking (No budget)", "Call Inbound: Lumo support desk"):
         assert name in tasks, name
     page.get_by_role("link", name="Onboard Kask & Sons - warehouse").click()
     assert "4,200 EUR" in walk.text(".notes") and "Tonis Kask" in walk.text(".notes")
-    walk.shot("12-asana-task")
+    walk.shot("13-asana-task")
 
     # and in Google Contacts: the new phone, the organization kept
     page.get_by_role("link", name="Google Contacts").first.click()
     page.get_by_role("link", name="Anna Schmidt").click()
     row = page.locator("tr", has=page.get_by_role("link", name="Aino Laine"))
     assert "+358 50 555 0199" in " ".join(row.inner_text().split()) and "Lumo Oy" in row.inner_text()
-    walk.shot("13-google-contacts")
+    walk.shot("14-google-contacts")
 
     # the hub's run log shows the events
     page.get_by_role("link", name="Relay Hub").first.click()
     page.get_by_role("link", name="Open the run log").click()
-    walk.shot("14-run-log")
+    walk.shot("15-run-log")
     log = walk.text("main")
     for kind in ("deal.won", "deal.lost", "lead.added", "person.updated"):
         assert kind in log, kind
