@@ -104,3 +104,9 @@ def _is_echo(sync: ContactSync, link: SyncLink, current: dict, version: str) -> 
     record = fields.from_crm(current, {})
     comparable = [t for t in ("names", "emailAddresses", "phoneNumbers") if t in record]
     return bool(comparable) and all(record[t] == (link.base or {}).get(t) for t in comparable)
+
+
+def run_waiting(session, sync_id: int) -> bool:
+    """A run of the sync is queued and not started yet (the sync page then watches for it)."""
+    return session.scalar(select(Job.id).where(Job.kind == RUN_KIND, Job.ordering_key == ordering_key(sync_id),
+                                               Job.status == "queued").limit(1)) is not None

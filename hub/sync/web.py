@@ -4,6 +4,7 @@ the `flask --app hub sync ...` commands (this blueprint's CLI group).
 Pages and API call the same `service` functions, so validation and effects are identical."""
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any
 
@@ -20,6 +21,7 @@ from hub.web.access import admin, current_user, member, requires, restricted_to
 
 from . import forms, service
 from .engine import SyncBusy, SyncEngine
+from .jobs import run_waiting
 from .mapping import DEFAULT_FIELD_MAP
 from .policy import DELETE_POLICIES
 
@@ -124,7 +126,8 @@ def _load(installation_id: int, sync_id: int) -> dict[str, Any]:
                 "parent": {"id": parent.id, "name": parent.name} if parent else None,
                 "share_modes": service.SHARE_MODES,
                 "left_out": service.left_out(s, sync_id, 200), "log": service.run_log(s, installation_id, sync_id, 30),
-                "runs": service.runs(s, sync_id, 10), "pending": dict(sync.pending_deletes or {})}
+                "runs": service.runs(s, sync_id, 10), "pending": dict(sync.pending_deletes or {}),
+                "run_waiting": run_waiting(s, sync_id)}
 
 
 @bp.route("/i/<int:installation_id>/sync/<int:sync_id>", methods=["GET", "POST"])
@@ -411,32 +414,58 @@ def api_log(installation_id: int, sync_id: int):
 
 # -- CLI: flask --app hub sync ... ----------------------------------------------------------------------
 class ProgressBar:
-    """One terminal line per phase: `create_google [#####.....] 200/253`."""
+    """One line per phase: `create_google  [#####.....] 200/253`. On a terminal the line is redrawn
+    in place (`\r`); anywhere else (a pipe, a log file, CI) it is written as plain lines, without
+    control characters: a phase's state at most every `plain_every` seconds, and its end."""
 
-    def __init__(self, echo=click.echo, width: int = 30):
+    def __init__(self, echo=click.echo, width: int = 30, tty: bool | None = None, plain_every: float = 5.0):
         self.echo, self.width = echo, width
+        self.tty = sys.stdout.isatty() if tty is None else tty
+        self.plain_every = plain_every
         self.phase: str | None = None
         self.last = 0.0
+        self.pending: str | None = None   # plain mode: the newest line not written yet
+        self.written: str | None = None
+
+    def _line(self, phase: str, done: int, total: int | None) -> str:
+        if total:
+            filled = int(self.width * min(done, total) / total)
+            return f"{phase:<14} [{'#' * filled + '.' * (self.width - filled)}] {done}/{total}"
+        return f"{phase:<14} {done}"
 
     def __call__(self, phase: str, done: int, total: int | None) -> None:
         now = time.monotonic()
         final = total is not None and done >= total
+        line = self._line(phase, done, total)
+        if not self.tty:
+            if self.phase and phase != self.phase and self.pending:
+                self._plain(self.pending)              # the previous phase's last state
+            if phase != self.phase or final or now - self.last >= self.plain_every:
+                self._plain(line)
+                self.last = now
+            else:
+                self.pending = line
+            self.phase = phase
+            return
         if phase == self.phase and not final and now - self.last < 0.2:
             return
         if self.phase and phase != self.phase:
-            click.echo("", err=False)
+            self.echo("")
         self.phase, self.last = phase, now
-        if total:
-            filled = int(self.width * min(done, total) / total)
-            bar = "#" * filled + "." * (self.width - filled)
-            line = f"\r{phase:<14} [{bar}] {done}/{total}"
-        else:
-            line = f"\r{phase:<14} {done}"
-        click.echo(line, nl=False)
+        self.echo("\r" + line, nl=False)
+
+    def _plain(self, line: str) -> None:
+        if line != self.written:     # a phase reports its end more than once
+            self.echo(line)
+            self.written = line
+        self.pending = None
 
     def close(self) -> None:
-        if self.phase:
-            click.echo("")
+        if not self.tty:
+            if self.pending:
+                self._plain(self.pending)
+        elif self.phase:
+            self.echo("")
 
 
 @bp.cli.command("run")

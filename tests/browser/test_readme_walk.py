@@ -133,10 +133,14 @@ def test_the_readme_by_clicking(walk):
     page.get_by_role("button", name="Create sync").click()
     assert "Sync “Team contacts” created with label “Acme CRM”" in walk.text("[role=status]")
     page.get_by_role("button", name="Sync now").click()
-    walk.settle()
-    page.reload()
+    assert "A run is waiting to start" in walk.text("#run")
+    walk.settle()                                       # the worker runs it; the page follows, no reload
+    page.locator("#run-progress b", has_text="done").wait_for()
+    progress = walk.text("#run-progress")
+    assert "Run 1 (started by hand): done · created google 3" in progress
+    assert "Reading the CRM's persons 3/3 Reading the label's contacts 5/5 Creating contacts 3/3" in progress
+    assert page.locator("#run-finished").is_visible() and not page.locator("#run-waiting").is_visible()
     walk.shot("07-sync-done")
-    assert "done · created google 3" in walk.text("#run")
 
     # 3. play the CRM user on the sandbox's Pipedrive page
     page.goto(f"{hub.url}/i/{iid}/settings")
