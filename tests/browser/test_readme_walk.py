@@ -7,8 +7,9 @@
    Google pages, and the events in the hub's run log.
 
 Rules are the one thing not clicked here (their editor is tested in tests/rules/test_browser.py):
-the admin's four rules are made with the same helper the rule tests use. Screenshots of every step
-go to test-artifacts/readme-<width>-<step>.png."""
+the admin's four rules are made with the same helper the rule tests use. The walk runs at a desktop
+width (1280 px) and a phone's (390 px); no page may scroll sideways at either. Screenshots of every
+step go to test-artifacts/readme-<width>-<step>.png."""
 from __future__ import annotations
 
 import os
@@ -48,10 +49,14 @@ class Walk:
         self.shots: list[str] = []
 
     def shot(self, name: str) -> None:
+        """A screenshot of the page, which must not scroll sideways at this width (its tables may,
+        inside their box)."""
         ARTIFACTS.mkdir(exist_ok=True)
         path = ARTIFACTS / f"readme-{self.width}-{name}.png"
         self.page.screenshot(path=str(path), full_page=True)
         self.shots.append(path.name)
+        wide = self.page.evaluate("document.documentElement.scrollWidth")
+        assert wide <= self.width, f"{name}: {self.page.url} is {wide} px wide at {self.width} px"
 
     def settle(self) -> None:
         """What the CRM sent is delivered and every job due has run (webhooks, rules, syncs)."""
@@ -64,14 +69,14 @@ class Walk:
         return " ".join(self.page.locator(selector).first.inner_text().split())
 
 
-@pytest.fixture
-def walk(make_live_hub, browser):
+@pytest.fixture(params=[1280, 390], ids=["desktop", "phone"])
+def walk(request, make_live_hub, browser):
     CACHE.clear()
     hub = make_live_hub(**SCALE)
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context = browser.new_context(viewport={"width": request.param, "height": 900})
     page = context.new_page()
     page.set_default_timeout(15000)
-    yield Walk(hub, page, 1280)
+    yield Walk(hub, page, request.param)
     context.close()
     CACHE.clear()
 
@@ -145,6 +150,7 @@ def test_the_readme_by_clicking(walk):
     # 3. play the CRM user on the sandbox's Pipedrive page
     page.goto(f"{hub.url}/i/{iid}/settings")
     page.get_by_role("link", name="Sandbox").first.click()
+    walk.shot("07b-sandbox")
     page.get_by_role("link", name="Pipedrive").first.click()
     walk.shot("08-crm-deals")
     page.get_by_label("Title").fill("Kask & Sons - warehouse")
