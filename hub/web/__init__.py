@@ -47,10 +47,7 @@ def register_web(app: Flask) -> None:
         from .. import connectors
         provider = (request.view_args or {}).get("provider")
         if provider is not None and provider not in connectors.available():
-            if request.accept_mimetypes.best == "text/html" and not request.path.startswith("/hooks/"):
-                abort(404, "provider: no such provider")
-            from flask import jsonify
-            return jsonify({"error": "not_found", "message": "provider: no such provider"}), 404
+            abort(404, "provider: no such provider")   # a page or JSON, as hub/web/errors.py decides
 
     from .access import install_access_checks
     from .bodies import install_bodies

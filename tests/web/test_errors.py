@@ -32,6 +32,10 @@ def test_an_unknown_address_is_a_page_for_a_browser_and_json_for_programs(live_h
     assert set(program.json()) == {"error", "message"}
     api = browser.get("/api/v1/no/such/thing", headers=CHROMIUM)   # the API never answers with a page
     assert api.status_code == 404 and api.json()["error"] == "not_found"
+    provider = browser.get("/install/nope", headers=CHROMIUM)
+    assert provider.status_code == 404 and is_hub_page(provider) and "no such provider" in provider.text
+    hook = browser.post("/hooks/nope/token", headers=CHROMIUM, data="{}")   # webhooks: JSON whatever they accept
+    assert hook.status_code == 404 and hook.json() == {"error": "not_found", "message": "provider: no such provider"}
 
 
 def test_a_missing_object_leads_back_to_the_page_the_browser_came_from(live_hub):
