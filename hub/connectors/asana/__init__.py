@@ -9,11 +9,15 @@ __all__ = ["MANIFEST"]
 
 from ..contract import Connector
 from . import ids
+from .catalogs import CATALOGS
+from .targets import TARGETS
 
 CONNECTOR = Connector(
     name="asana",
     title="Asana",
     roles=frozenset({"task_target", "project_target"}),
     auth=MANIFEST,
+    catalogs=CATALOGS,
+    targets=TARGETS,
     ids=ids,
 )
