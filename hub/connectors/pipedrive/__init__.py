@@ -5,6 +5,7 @@ from .manifest import MANIFEST
 from . import ids
 from .catalogs import CATALOGS
 from .records import PipedriveSource
+from .targets import TARGETS
 
 CONNECTOR = Connector(
     name="pipedrive",
@@ -13,5 +14,6 @@ CONNECTOR = Connector(
     auth=MANIFEST,
     source=PipedriveSource,
     catalogs=CATALOGS,
+    targets=TARGETS,
     ids=ids,
 )
