@@ -11,6 +11,7 @@ from ..contract import Connector
 from . import ids
 from .catalogs import CATALOGS
 from .targets import TARGETS
+from .triggers import PRESETS
 
 CONNECTOR = Connector(
     name="asana",
@@ -19,5 +20,6 @@ CONNECTOR = Connector(
     auth=MANIFEST,
     catalogs=CATALOGS,
     targets=TARGETS,
+    presets=PRESETS,
     ids=ids,
 )

@@ -6,6 +6,7 @@ from . import ids
 from .catalogs import CATALOGS
 from .records import PipedriveSource
 from .targets import TARGETS
+from .triggers import TRIGGERS
 
 CONNECTOR = Connector(
     name="pipedrive",
@@ -15,5 +16,6 @@ CONNECTOR = Connector(
     source=PipedriveSource,
     catalogs=CATALOGS,
     targets=TARGETS,
+    triggers=TRIGGERS,
     ids=ids,
 )

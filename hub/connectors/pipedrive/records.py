@@ -17,14 +17,15 @@ from ..contract.records import Carry, FieldInfo, SourceContext, SourceRecord
 from . import fields as f
 from .client import PipedriveClient
 
-KINDS = ("deal", "lead", "person", "organization")
+KINDS = ("deal", "lead", "person", "organization", "task")      # task: an activity
 
 # kind -> (notes filter, the flag a pinned note carries)
 _NOTES = {"deal": ("deal_id", "pinned_to_deal_flag"), "lead": ("lead_id", "pinned_to_lead_flag"),
           "person": ("person_id", "pinned_to_person_flag"), "organization": ("org_id", "pinned_to_organization_flag")}
 # kind -> the catalog of its fields (organizations have no field catalog here)
 _FIELD_CATALOG = {"deal": "deal_fields", "lead": "deal_fields", "person": "person_fields"}
-_URL = {"deal": "deal/{}", "lead": "leads/inbox/{}", "person": "person/{}", "organization": "organization/{}"}
+_URL = {"deal": "deal/{}", "lead": "leads/inbox/{}", "person": "person/{}", "organization": "organization/{}",
+        "task": "activities/list"}
 
 # The standard fields conditions and templates may name: (key, label, neutral type)
 _STANDARD: dict[str, tuple[tuple[str, str, str], ...]] = {
@@ -42,6 +43,10 @@ _STANDARD: dict[str, tuple[tuple[str, str, str], ...]] = {
                ("owner_id", "Owner", "user"), ("org_id", "Organization", "text"), ("add_time", "Created", "date")),
     "organization": (("name", "Name", "text"), ("address", "Address", "text"), ("owner_id", "Owner", "user"),
                      ("add_time", "Created", "date")),
+    "task": (("subject", "Subject", "text"), ("type", "Type", "enum"), ("owner_id", "Assigned to", "user"),
+             ("done", "Done", "bool"), ("due_date", "Due date", "date"), ("deal_id", "Deal", "text"),
+             ("person_id", "Contact person", "text"), ("org_id", "Organization", "text"),
+             ("note", "Note", "text")),
 }
 
 
@@ -63,6 +68,8 @@ def status(kind: str, data: dict) -> str | None:
         return "deleted" if data.get("is_deleted") else data.get("status")
     if kind == "lead":
         return "archived" if data.get("is_archived") else "open"
+    if kind == "task":
+        return "deleted" if data.get("is_deleted") else "completed" if data.get("done") else "open"
     return None
 
 
@@ -74,7 +81,9 @@ class PipedriveSource:
         self.client: PipedriveClient = ctx.client
         self.base = ctx.api_base.rstrip("/")
 
-    def url(self, kind: str, object_id: Any) -> str:
+    def url(self, kind: str, object_id: Any, data: dict | None = None) -> str:
+        if kind == "task" and data and data.get("deal_id"):      # an activity opens on its deal
+            return self.url("deal", data["deal_id"])
         return f"{self.base}/{_URL[kind].format(object_id)}"
 
     # -- reading ----------------------------------------------------------------------------------
@@ -86,6 +95,8 @@ class PipedriveSource:
             number = int(object_id)
         except (TypeError, ValueError):
             raise Fatal(f"pipedrive: {object_id!r} is not a {kind} id", 400) from None
+        if kind == "task":
+            return c.json("GET", "/api/v2/activities/{activity_id}", path_params={"activity_id": number})["data"]
         return {"deal": c.deal, "person": c.person, "organization": c.organization}[kind](number)
 
     def load(self, kind: str, object_id: str, current: dict | None, carry: Carry,
@@ -96,8 +107,9 @@ class PipedriveSource:
         if not data:
             raise Fatal(f"pipedrive: {kind} {object_id} was not found", 404)
         ident = data.get("id", object_id)
-        record = SourceRecord(kind=kind, id=str(ident), data=data, raw=dict(data), url=self.url(kind, ident),
-                              title=str(data.get("title") or data.get("name") or ""), status=status(kind, data),
+        record = SourceRecord(kind=kind, id=str(ident), data=data, raw=dict(data), url=self.url(kind, ident, data),
+                              title=str(data.get("title") or data.get("name") or data.get("subject") or ""),
+                              status=status(kind, data),
                               amount=amount(kind, data))
         self._names(record, warnings)
         self._custom(record, warnings)
@@ -109,7 +121,7 @@ class PipedriveSource:
                 self._optional(lambda: c.person(int(person_id)), "person", person_id, warnings) if person_id else None
             record.org = data if kind == "organization" else \
                 self._optional(lambda: c.organization(int(org_id)), "organization", org_id, warnings) if org_id else None
-        if carry.notes:
+        if carry.notes and kind in _NOTES:
             record.notes = self.pinned_notes(kind, ident)
         if carry.attachments and kind == "deal":
             record.files = [_file(x) for x in c.deal_files(int(ident)) if x.get("active_flag", True)]
@@ -175,7 +187,8 @@ class PipedriveSource:
             body = self.client.json("GET", "/api/v1/leads", params={"sort": "update_time DESC", "start": 0,
                                                                    "limit": limit})
         else:
-            path = {"deal": "/api/v2/deals", "person": "/api/v2/persons", "organization": "/api/v2/organizations"}[kind]
+            path = {"deal": "/api/v2/deals", "person": "/api/v2/persons", "organization": "/api/v2/organizations",
+                    "task": "/api/v2/activities"}[kind]
             body = self.client.json("GET", path, params={"sort_by": "update_time", "sort_direction": "desc",
                                                         "limit": limit})
         items = (body or {}).get("data") or []
@@ -198,6 +211,8 @@ class PipedriveSource:
             pipelines = self.ctx.catalog("pipelines")
             options["pipeline_id"] = tuple((p["id"], p["name"]) for p in pipelines)
             options["stage_id"] = tuple((s["id"], f"{p['name']}: {s['name']}") for p in pipelines for s in p["stages"])
+        if kind == "task":
+            options["type"] = tuple((t["key"], t["name"]) for t in self.ctx.catalog("activity_types"))
         options["owner_id"] = tuple((u["id"], u["name"]) for u in self.ctx.catalog("users"))
         out = [FieldInfo(key, label, kind_, options.get(key, ())) for key, label, kind_ in _STANDARD[kind]]
         name = _FIELD_CATALOG.get(kind)
