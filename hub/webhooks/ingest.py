@@ -76,7 +76,7 @@ def _app_secret(services: Any, name: str):
         from ..oauth.flow import provider_app
         try:
             return provider_app(services, name).client_secret
-        except (KeyError, ConfigError):
+        except (KeyError, ImportError, ConfigError):   # a connector without an app of its own
             return ""
     return read
 
