@@ -184,7 +184,7 @@ class ApiClient:
 
     def _call(self, method: str, send, *, rewind=None, may_retry=None) -> requests.Response:
         return retry.call(send, method, sleep=self._sleep, rewind=rewind, may_retry=may_retry,
-                          retry_policy=self.policy)
+                          retry_policy=self.policy, provider=self.provider)
 
     def _send(self, method, url, params, json, data, files, headers, stream, ok) -> requests.Response:
         if self.limiter:
