@@ -3,6 +3,7 @@
 from ..contract import Connector
 from .manifest import MANIFEST
 from . import ids
+from .contacts import PipedriveContacts
 
 CONNECTOR = Connector(
     name="pipedrive",
@@ -10,4 +11,5 @@ CONNECTOR = Connector(
     roles=frozenset({"crm", "task_target", "contact_source"}),
     auth=MANIFEST,
     ids=ids,
+    contacts=PipedriveContacts,
 )
