@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Callable
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from hub.connectors.contract.contacts import ContactSource, ContactStore
 from hub.errors import Defer, Fatal, NeedsReauth
@@ -48,7 +48,7 @@ from .merges import MergeSteps
 from .planner import DIRECTIONS, POLICIES, Plan, Planner  # noqa: F401  (DIRECTIONS, POLICIES: re-exported)
 from .reading import ReadSteps
 from .shares import ShareSteps
-from .sides import open_source, open_store, source_title, store_title
+from .sides import crm_connection, open_source, open_store, source_title, store_title
 from .writing import WriteSteps
 
 log = logging.getLogger("hub.sync")
@@ -253,9 +253,7 @@ class SyncEngine(LinkSteps, ReadSteps, WriteSteps, BatchSteps, DeletionSteps, Me
                 raise Fatal(f"sync {self.sync_id}: its {self.store_title} account is no longer connected")
             if store_conn.status == "needs_reconnection":
                 raise NeedsReauth(f"the {self.store_title} connection needs to be reconnected", store_conn.id)
-            crm_conn = s.scalar(select(Connection).where(
-                Connection.installation_id == sync.installation_id, Connection.role == "crm",
-                Connection.account_id == installation.installer_user_id, Connection.status != "disconnected"))
+            crm_conn = crm_connection(s, installation)
             if crm_conn is None:
                 raise NeedsReauth(f"the installer's {self.source_title} connection is missing")
             self.bookmark = get_bookmark(s, sync.installation_id, bookmark_name(sync.id)) or {}

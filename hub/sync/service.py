@@ -22,7 +22,7 @@ from .mapping import DEFAULT_FIELD_MAP, STORE_TARGETS, MappingError, validate_fi
 from .planner import DIRECTIONS, POLICIES
 from .policy import DEFAULT_DELETE_POLICY, DELETE_POLICIES
 from .shares import share_direction
-from .sides import open_store, source_title, store_connections, store_title, stores
+from .sides import crm_connection, open_source, open_store, source_title, store_connections, store_title, stores
 from .trigger import request_run
 
 SHARE_MODES = {"edit": "can edit", "read": "read only"}
@@ -58,6 +58,21 @@ def page_texts(session, installation_id: int, connection_id: int | None = None) 
             "directions": {"two_way": "Two-way", "crm_to_store": f"{crm} → {store}", "store_to_crm": f"{store} → {crm}"},
             "policies": {"newest": "Newest change wins (per field)", "crm": f"{crm} wins", "store": f"{store} wins"},
             "targets": STORE_TARGETS}
+
+
+def crm_fields(services: Any, installation_id: int) -> list[dict[str, str]]:
+    """The CRM's person fields a mapping may use (the page's suggestions); none when unreadable."""
+    with services.db.begin() as s:
+        installation = s.get(Installation, installation_id)
+        connection = crm_connection(s, installation) if installation is not None else None
+        if connection is None:
+            return []
+        s.expunge(connection)
+        provider = installation.provider
+    try:
+        return [{"key": f.key, "label": f.label} for f in open_source(services, provider, connection).field_catalog()]
+    except (Fatal, Retriable, NeedsReauth, LookupError):
+        return []
 
 
 def labels(services: Any, connection: Connection) -> list[dict[str, Any]]:

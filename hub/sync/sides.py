@@ -11,7 +11,7 @@ from hub.connectors import connector, connectors
 from hub.connectors.contract import Connector
 from hub.connectors.contract.contacts import ContactsContext, ContactSource, ContactStore
 from hub.oauth.tokens import ConnectionTokens
-from hub.store import Connection
+from hub.store import Connection, Installation
 
 SOURCE_ROLE, STORE_ROLE = "contact_source", "contact_store"
 
@@ -43,6 +43,13 @@ def store_connections(session, installation_id: int) -> list[Connection]:
     return list(session.scalars(select(Connection).where(
         Connection.installation_id == installation_id, Connection.provider.in_(names),
         Connection.role == "target", Connection.status != "disconnected").order_by(Connection.id)))
+
+
+def crm_connection(session, installation: Installation) -> Connection | None:
+    """The installer's CRM connection: the sync reads and writes persons as the installer."""
+    return session.scalar(select(Connection).where(
+        Connection.installation_id == installation.id, Connection.role == "crm",
+        Connection.account_id == installation.installer_user_id, Connection.status != "disconnected"))
 
 
 def open_store(services: Any, connection: Connection) -> ContactStore:

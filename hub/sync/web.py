@@ -119,7 +119,8 @@ def index(installation_id: int):
             return redirect(url_for("sync.detail", installation_id=installation_id, sync_id=sync.id))
     labels, labels_error = _labels(connections) if connections else ({}, None)
     return render_template("sync/index.html", installation=g.installation, syncs=syncs, connections=connections,
-                           labels=labels, labels_error=labels_error, errors=errors, values=values, **texts), \
+                           labels=labels, labels_error=labels_error, errors=errors, values=values,
+                           crm_fields=service.crm_fields(services(), installation_id), **texts), \
         (400 if errors else 200)
 
 
@@ -158,7 +159,8 @@ def detail(installation_id: int, sync_id: int):
             return redirect(url_for("sync.detail", installation_id=installation_id, sync_id=sync_id))
     page = _load(installation_id, sync_id)
     values = dict(page["sync"], **(form_values or {}))
-    return render_template("sync/detail.html", installation=g.installation, errors=errors, values=values, **page), \
+    return render_template("sync/detail.html", installation=g.installation, errors=errors, values=values,
+                           crm_fields=service.crm_fields(services(), installation_id), **page), \
         (400 if errors else 200)
 
 

@@ -353,3 +353,29 @@ def test_listing_without_deletion_signal_deletes_nothing(setup: Setup):
     result = setup.run()
     assert result["deleted_store"] == 0 and result["deleted_crm"] == 0
     assert len(setup.label_contacts()) == 3 and len(setup.persons()) == 3
+
+
+@pytest.mark.parametrize("target", ["custom:Language", "notes"])
+def test_a_text_custom_field_maps_both_ways(live_hub, target):
+    """A text custom field of the person <-> a custom field (or the notes) of the contact."""
+    setup = make_setup(live_hub)
+    [language] = [f["key"] for f in setup.pipedrive.fields("person") if f["name"] == "Preferred language"]
+    setup.change(field_map=[{"crm": "name", "store": "name"}, {"crm": language, "store": target}])
+
+    def value(contact):
+        if target == "notes":
+            return (contact.get("biographies") or [{}])[0].get("value")
+        return {u["key"]: u["value"] for u in contact.get("userDefined") or []}.get("Language")
+
+    aino = setup.persons()["Aino Laine"]
+    setup.pipedrive.update_person(aino["id"], {"custom_fields": {language: "fi"}})
+    assert setup.run()["created_store"] == 3
+    contact = setup.by_name("Aino")
+    assert value(contact) == "fi"
+    edit = {"biographies": [{"value": "sv", "contentType": "TEXT_PLAIN"}]} if target == "notes" else \
+        {"userDefined": [{"key": "Language", "value": "sv"}]}
+    setup.google.update_contact(setup.account, contact["resourceName"], edit)
+    result = setup.run()
+    assert result["updated_crm"] == 1 and result["conflicts"] == 0, result
+    assert setup.pipedrive.data["pd_persons"][str(aino["id"])]["custom_fields"][language] == "sv"
+    assert setup.run()["message"] == "nothing to do"

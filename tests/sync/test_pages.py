@@ -72,6 +72,7 @@ def test_api_create_change_conflicts_left_out_and_deletion_confirmation(live_hub
     assert [l["name"] for l in left] == ["Tonis Kask"] and "cap is" in left[0]["reason"]
     page = admin.get(f"/i/{iid}/sync/{setup.sync_id}")
     assert "Tonis Kask" in page.text
+    assert '<option value="org_name">' in page.text and "Preferred language</option>" in page.text  # CRM fields
     # a conflict, shown on the page and in the API
     persons = setup.persons()
     aino = persons["Aino Laine"]
