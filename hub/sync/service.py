@@ -5,6 +5,8 @@ name the field (`SyncInputError.fields`)."""
 from __future__ import annotations
 
 import re
+import threading
+import time
 from typing import Any, Mapping
 
 from sqlalchemy import func, select
@@ -60,8 +62,13 @@ def page_texts(session, installation_id: int, connection_id: int | None = None) 
             "targets": STORE_TARGETS}
 
 
+_FIELDS_CACHE: dict[tuple[int, int], tuple[float, list[dict[str, str]]]] = {}
+_FIELDS_LOCK = threading.Lock()
+
+
 def crm_fields(services: Any, installation_id: int) -> list[dict[str, str]]:
-    """The CRM's person fields a mapping may use (the page's suggestions); none when unreadable."""
+    """The CRM's person fields a mapping may use (the page's suggestions); none when unreadable.
+    Kept per connection for the catalog time (`rules.catalog_seconds`): every page view shows them."""
     with services.db.begin() as s:
         installation = s.get(Installation, installation_id)
         connection = crm_connection(s, installation) if installation is not None else None
@@ -69,10 +76,19 @@ def crm_fields(services: Any, installation_id: int) -> list[dict[str, str]]:
             return []
         s.expunge(connection)
         provider = installation.provider
+    now, key = time.monotonic(), (id(services), connection.id)
+    with _FIELDS_LOCK:
+        cached = _FIELDS_CACHE.get(key)
+    if cached is not None and cached[0] > now:
+        return cached[1]
     try:
-        return [{"key": f.key, "label": f.label} for f in open_source(services, provider, connection).field_catalog()]
+        found = [{"key": f.key, "label": f.label}
+                 for f in open_source(services, provider, connection).field_catalog()]
     except (Fatal, Retriable, NeedsReauth, LookupError):
         return []
+    with _FIELDS_LOCK:
+        _FIELDS_CACHE[key] = (now + float(services.settings.get("rules.catalog_seconds", 300.0)), found)
+    return found
 
 
 def labels(services: Any, connection: Connection) -> list[dict[str, Any]]:
