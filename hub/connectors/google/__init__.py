@@ -1,13 +1,15 @@
 """Google Contacts (People API v1) as a sync target: labels and contacts of one Google account.
 
 `manifest.MANIFEST` tells the generic OAuth code the endpoints and scopes; `client.PeopleClient`
-is the typed HTTP client; `contacts` maps between the hub's neutral person and Google's Person."""
+is the typed HTTP client; `contacts` maps between a neutral person and Google's Person; `store`
+is the contact sync's `ContactStore`."""
 from .manifest import MANIFEST
 
 __all__ = ["MANIFEST"]
 
 from ..contract import Connector
 from . import ids
+from .store import GoogleContacts
 
 CONNECTOR = Connector(
     name="google",
@@ -15,4 +17,5 @@ CONNECTOR = Connector(
     roles=frozenset({"contact_store"}),
     auth=MANIFEST,
     ids=ids,
+    contacts=GoogleContacts,
 )

@@ -8,6 +8,7 @@ from .records import PipedriveSource
 from .targets import TARGETS
 from .triggers import TRIGGERS
 from .webhooks import WEBHOOKS
+from .contacts import PipedriveContacts
 
 CONNECTOR = Connector(
     name="pipedrive",
@@ -20,4 +21,5 @@ CONNECTOR = Connector(
     triggers=TRIGGERS,
     ids=ids,
     webhooks=WEBHOOKS,
+    contacts=PipedriveContacts,
 )
