@@ -9,11 +9,15 @@ __all__ = ["MANIFEST"]
 
 from ..contract import Connector
 from . import ids
+from .client import AsanaClient
+from .identity import identity
 
 CONNECTOR = Connector(
     name="asana",
     title="Asana",
     roles=frozenset({"task_target", "project_target"}),
     auth=MANIFEST,
+    client=AsanaClient,
+    identity=identity,
     ids=ids,
 )
