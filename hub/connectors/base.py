@@ -45,8 +45,9 @@ class Authenticator(Protocol):
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest | None:
         """Sign `request` in place (or return the signed replacement)."""
 
-    def rejected(self, message: str) -> None:
-        """Optional: the provider refused the credentials (401); the connection waits for its admin."""
+    def rejected(self, message: str) -> str | None:
+        """Optional: the provider refused the credentials (401); the connection waits for its admin.
+        May return the message as it may be shown (without anything secret the provider echoed)."""
 
 
 class MalformedPayload(ValueError):
@@ -253,8 +254,8 @@ class ApiClient:
         """The provider refused the API key (a client whose provider says so otherwise, e.g. in a
         200 body, raises this too): the connection is marked for its admin, the work waits."""
         hook = getattr(self.authenticator, "rejected", None)
-        if hook is not None:
-            hook(message)
+        shown = hook(message) if hook is not None else None
+        message = shown if isinstance(shown, str) else message
         return NeedsReauth(f"{self.provider} refused the API key: {message}",
                            getattr(self.authenticator, "connection_id", None))
 

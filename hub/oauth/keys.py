@@ -133,13 +133,16 @@ class StoredKey:
         fresh_keys(self.services)[self.connection_id] = (key, secret)
         return key, secret
 
-    def rejected(self, message: str) -> None:
+    def rejected(self, message: str) -> str:
+        """Mark the connection (once) and return the provider's message without the key in it."""
+        message = redactor.scrub(message)[:300]
         fresh_keys(self.services).pop(self.connection_id, None)
         with self.services.db.begin() as session:
             connection = session.get(Connection, self.connection_id)
             if connection is not None and connection.status == "connected":
                 mark_needs_reconnection(self.services, session, connection,
-                                        f"the provider refused the API key ({message[:200]}); enter a new one")
+                                        f"the provider refused the API key ({message}); enter a new one")
+        return message
 
 
 def check_key(services: Any, provider: str, form: Any) -> tuple[KeyForm, Identity, str]:
