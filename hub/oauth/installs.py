@@ -204,7 +204,8 @@ def set_visibility(services: Any, installation_id: int, actor: str, visibility: 
                 if email:
                     queue_mail(services, session, email, f"You can now use Relay Hub at {installation.company_name}",
                                f"Hello,\n\n{installation.installer_name or 'Your admin'} gave you access to Relay Hub "
-                               f"for {installation.company_name}.\nSign in with {title_of(installation.provider)} here: "
+                               f"for {installation.company_name}.\n"
+                               f"Sign in with {title_of(installation.provider)} here: "
                                f"{services.base_url}/login/{installation.provider}\n", installation_id=installation.id)
                     mailed.append(email)
                     rows_now = session.scalar(select(InstallationUser).where(

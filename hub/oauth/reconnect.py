@@ -34,7 +34,8 @@ def mark_needs_reconnection(services: Any, session, connection: Connection, reas
         connection.reauth_notified_at = utcnow()
 
 
-def notify_needs_reconnection(services: Any, session, installation: Installation | None, connection: Connection) -> None:
+def notify_needs_reconnection(services: Any, session, installation: Installation | None,
+                              connection: Connection) -> None:
     if installation is None or not installation.installer_email:
         return
     title = title_of(connection.provider)

@@ -134,8 +134,9 @@ class ConnectionTokens:
                     token = refresh(app, connection.token_url or app.auth.token_url, refresh_token)
                 except InvalidGrant as exc:
                     refused = str(exc)
-                    mark_needs_reconnection(services, session, connection,
-                                            f"the provider refused the refresh token ({refused}); reconnect the account")
+                    mark_needs_reconnection(
+                        services, session, connection,
+                        f"the provider refused the refresh token ({refused}); reconnect the account")
                 else:
                     fields = kept_fields(app, token)
                     store_tokens(services, session, connection, token, fields)

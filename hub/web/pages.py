@@ -44,7 +44,8 @@ def _connector(provider: str, *roles: str) -> Connector:
     except KeyError:
         abort(404, f"unknown provider {provider}")
     if roles and not any(connector.has(role) for role in roles):
-        abort(404, f"{connector.title} is not {'a CRM the hub installs into' if 'crm' in roles else 'an account the hub connects to'}")
+        what = "a CRM the hub installs into" if "crm" in roles else "an account the hub connects to"
+        abort(404, f"{connector.title} is not {what}")
     return connector
 
 
