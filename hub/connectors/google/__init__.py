@@ -10,12 +10,16 @@ __all__ = ["MANIFEST"]
 from ..contract import Connector
 from . import ids
 from .store import GoogleContacts
+from .client import PeopleClient
+from .identity import identity
 
 CONNECTOR = Connector(
     name="google",
     title="Google Contacts",
     roles=frozenset({"contact_store"}),
     auth=MANIFEST,
+    client=PeopleClient,
+    identity=identity,
     ids=ids,
     contacts=GoogleContacts,
 )

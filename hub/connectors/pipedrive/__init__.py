@@ -9,6 +9,8 @@ from .targets import TARGETS
 from .triggers import TRIGGERS
 from .webhooks import WEBHOOKS
 from .contacts import PipedriveContacts
+from .client import PipedriveClient
+from .identity import identity
 
 CONNECTOR = Connector(
     name="pipedrive",
@@ -19,6 +21,8 @@ CONNECTOR = Connector(
     catalogs=CATALOGS,
     targets=TARGETS,
     triggers=TRIGGERS,
+    client=PipedriveClient,
+    identity=identity,
     ids=ids,
     webhooks=WEBHOOKS,
     contacts=PipedriveContacts,
