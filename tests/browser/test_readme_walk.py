@@ -142,8 +142,9 @@ def test_the_readme_by_clicking(walk):
     walk.settle()                                       # the worker runs it; the page follows, no reload
     page.locator("#run-progress b", has_text="done").wait_for()
     progress = walk.text("#run-progress")
-    assert "Run 1 (started by hand): done · created google 3" in progress
-    assert "Reading the CRM's persons 3/3 Reading the label's contacts 5/5 Creating contacts 3/3" in progress
+    assert "Run 1 (started by hand): done · created in Google Contacts 3" in progress
+    assert ("Reading Pipedrive persons 3/3 Reading the label in Google Contacts 5/5 "
+            "Creating contacts in Google Contacts 3/3") in progress
     assert page.locator("#run-finished").is_visible() and not page.locator("#run-waiting").is_visible()
     walk.shot("07-sync-done")
 

@@ -33,15 +33,15 @@ def field(page: str, name: str) -> tuple[str, str | None]:
 def team(live_hub):
     setup = make_setup(live_hub)
     with live_hub.services.db.begin() as s:
-        setup.connection_id = service.google_connections(s, setup.iid)[0].id
+        setup.connection_id = service.store_connections(s, setup.iid)[0].id
     return setup
 
 
 def new_form(team, **values) -> dict:
-    form = {"google_connection_id": str(team.connection_id), "group": "__new__", "new_group_name": "Second label",
+    form = {"store_connection_id": str(team.connection_id), "group": "__new__", "new_group_name": "Second label",
             "name": "Second", "direction": "two_way", "persons": "all", "conflict_policy": "newest",
             "delete_policy": "edit_wins", "schedule_minutes": "15", "delete_percent": "20", "contact_cap": "25000",
-            "enabled": "1", "map_crm": ["name", "emails", ""], "map_google": ["names", "emailAddresses", ""]}
+            "enabled": "1", "map_crm": ["name", "emails", ""], "map_store": ["name", "emails", ""]}
     form.update(values)
     return form
 
@@ -83,7 +83,7 @@ def test_bad_numbers_come_back_typed_with_a_message_in_the_fields_unit(team, pag
 
 def test_every_problem_is_shown_at_once_and_a_half_filled_mapping_row_is_named(team):
     form = new_form(team, name="", schedule_minutes="often", delete_percent="101",
-                    map_crm=["name", "", "emails"], map_google=["names", "", ""], persons="filter",
+                    map_crm=["name", "", "emails"], map_store=["name", "", ""], persons="filter",
                     filter_owner_id="", filter_org_id="")
     refused = team.admin.form_post(f"/i/{team.iid}/sync", form)
     assert refused.status_code == 400
@@ -94,7 +94,7 @@ def test_every_problem_is_shown_at_once_and_a_half_filled_mapping_row_is_named(t
     assert "give an owner id, an organization id or both (or choose all persons)" in text
     # the third row of the page was half filled (the blank second row is not counted by the service)
     assert '<p class="error" id="error-field-map-3">Row 3: fill in both fields of the row, or neither</p>' in text
-    assert re.search(r'<input name="map_crm" value="emails" aria-label="[^"]*row 3"[^>]* aria-invalid="true"', text)
+    assert re.search(r'<input name="map_crm" value="emails"[^>]* aria-label="[^"]*row 3"[^>]* aria-invalid="true"', text)
     assert len(syncs(team)) == 1
 
 

@@ -9,11 +9,21 @@ __all__ = ["MANIFEST"]
 
 from ..contract import Connector
 from . import ids
+from .catalogs import CATALOGS
+from .targets import TARGETS
+from .triggers import PRESETS
+from .client import AsanaClient
+from .identity import identity
 
 CONNECTOR = Connector(
     name="asana",
     title="Asana",
     roles=frozenset({"task_target", "project_target"}),
     auth=MANIFEST,
+    catalogs=CATALOGS,
+    targets=TARGETS,
+    presets=PRESETS,
+    client=AsanaClient,
+    identity=identity,
     ids=ids,
 )
