@@ -8,12 +8,11 @@ Browsers are told apart by what they ask for: a request that lists `text/html` i
 from __future__ import annotations
 
 import logging
-from urllib.parse import urlsplit
 
 from flask import Flask, jsonify, make_response, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
-from .returns import safe_return_target
+from .returns import came_from
 
 log = logging.getLogger("hub.web")
 JSON_PREFIXES = ("/api/", "/hooks/")
@@ -45,15 +44,10 @@ def wants_html() -> bool:
 
 def back_target() -> tuple[str, str]:
     """Where "back" leads: the page of this hub the browser came from, else the hub's start page."""
-    home = url_for("pages.index")
-    referrer = request.referrer or ""
-    parts = urlsplit(referrer)
-    if parts.netloc and parts.netloc == request.host:
-        path = parts.path + (f"?{parts.query}" if parts.query else "")
-        target = safe_return_target(path, "")
-        if target and path != request.full_path.rstrip("?"):
-            return target, "Back to the previous page"
-    return home, "Back to Relay Hub"
+    came = came_from(None, request.referrer, request.host)
+    if came and came != request.full_path.rstrip("?"):
+        return came, "Back to the previous page"
+    return url_for("pages.index"), "Back to Relay Hub"
 
 
 def _message(exc: HTTPException, code: int) -> str:
