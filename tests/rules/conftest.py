@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from hub.rules import service
-from hub.rules.connections import CACHE
+from hub.rules.catalogs import CACHE
 from hub.store import Connection
 from hub.store.models import RuleLink, RuleRun
 from tests.web.conftest import ADMIN, install
