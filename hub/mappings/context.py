@@ -112,7 +112,7 @@ def template_context(record: SourceRecord, carry: Carry, mappings: list[Mapping]
     d = record.data
     main = {k: v for k, v in d.items() if isinstance(k, str) and _scalar(v)}        # the CRM's own fields
     main.update({k: v for k, v in (record.fields or {}).items() if isinstance(k, str) and _scalar(v)})
-    main.update({"id": d.get("id", record.id) if record.id in (None, "") else record.id, "title": title_of(record),
+    main.update({"id": d.get("id", record.id), "title": title_of(record),
                  "status": record.status or d.get("status"), "url": record.url, "pipeline": record.pipeline,
                  "stage": record.stage, "owner": record.owner, "value": money_of(record) if carry.value else None})
     person = org = None

@@ -3,11 +3,14 @@ saw it, so a decision never depends on when its job runs) and by a step (on the 
 sees it: before a wait as the event saw it, after a wait as it is then).
 
 A condition names a field by its key (`value`, a custom field's key, or `deal.value` with the
-object's kind in front) and compares whatever shape the record holds it in."""
+object's kind in front). The CRM's source reads the value (`CrmSource.value`); `comparable` is the
+fallback for a source without a reader."""
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Callable
+
+Value = Callable[[dict[str, Any], str], Any]      # (object data, field key) -> what a condition compares
 
 OPERATORS = {
     "eq": "is", "ne": "is not", "gt": "greater than", "gte": "at least", "lt": "less than", "lte": "at most",
@@ -73,9 +76,19 @@ def _texts(value: Any, options: dict[str, str]) -> list[str]:
     return out
 
 
-def condition_holds(condition: dict[str, Any], record: dict[str, Any]) -> bool:
+def condition_holds(condition: dict[str, Any], record: dict[str, Any], value_of: Value | None = None) -> bool:
+    """Does the condition hold on `record` (an object's data)? `value_of` reads the field the way
+    its CRM stores it (the connector's `CrmSource.value`); without one, `comparable` does."""
     op = condition.get("op")
-    value = comparable(record or {}, str(condition.get("field", "")))
+    key = str(condition.get("field", ""))
+    value = None
+    if value_of is not None:
+        try:
+            value = value_of(record or {}, key)
+        except (LookupError, TypeError, ValueError):
+            value = None
+    if value is None:
+        value = comparable(record or {}, key)
     empty = value in (None, "", [])
     if op == "empty":
         return empty

@@ -3,6 +3,7 @@ and the step list's buttons (add a step of a kind, move a step up or down, remov
 the form's values without saving, so the admin sees the result and saves when it is right."""
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ..inputs import InputError, optional_int
@@ -19,6 +20,17 @@ def _form_int(value: str | None, name: str) -> Any:
         return optional_int(value, name, low=1, high=schemas.MAX_ID)
     except InputError:
         return value
+
+
+def _setting(text: str) -> Any:
+    """A setting as typed: several values are written as JSON (a list or a mapping)."""
+    text = text.strip()
+    if text[:1] in ("{", "["):
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text          # refused by the rule's schema, naming the setting
+    return text
 
 
 def _delay(form, n: int) -> Any:
@@ -50,8 +62,8 @@ def _step(form, n: int) -> dict[str, Any]:
                             "settings": {}, "templates": {}, "carry": {}, "field_mappings": [], "condition": None,
                             "delay_seconds": _delay(form, n), "due_in_days": None}
     for key in form:
-        if key.startswith(p + "setting_") and form.get(key):
-            step["settings"][key[len(p + "setting_"):]] = form.get(key)
+        if key.startswith(p + "setting_") and form.get(key, "").strip():
+            step["settings"][key[len(p + "setting_"):]] = _setting(form.get(key))
         elif key.startswith(p + "tpl_"):
             step["templates"][key[len(p + "tpl_"):]] = form.get(key, "")
     step["carry"] = {k: bool(form.get(f"{p}carry_{k}")) for k in CARRY}

@@ -26,10 +26,10 @@ from typing import Any
 from sqlalchemy import select
 
 from ..events import subscribe, trace
-from ..store import HubEvent, utcnow
+from ..store import HubEvent, Installation, utcnow
 from ..store.models import Rule, RuleRun
 from ..store.sql import insert_ignore
-from .triggers import trigger as find_trigger
+from .triggers import reader, trigger as find_trigger
 
 JOB_KIND = "rule.execute"
 
@@ -73,11 +73,14 @@ def match_rules(services: Any, session, event: HubEvent) -> None:
                             .order_by(Rule.id)).all()
     if not rules:
         return
-    trigger = find_trigger(event.kind)
+    installation = session.get(Installation, event.installation_id)
+    provider = installation.provider if installation is not None else None
+    trigger = find_trigger(event.kind, provider)
     if trigger is None:
         return
+    value = reader(provider, trigger.object_type)
     for rule in rules:
-        if trigger.mismatch(rule, event.data or {}) is not None:
+        if trigger.mismatch(rule, event.data or {}, value) is not None:
             continue
         if rule.fires == "once" and _ran_for(session, rule.id, event):
             trace(session, event.installation_id, "rule.once",

@@ -9,7 +9,7 @@ branch           a condition choosing which following steps run (continue, stop,
 Every step may also carry a condition (skipped when it does not hold) and a delay (a wait before it)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .. import connectors
@@ -20,7 +20,8 @@ CORE_KINDS = ("complete_linked", "email", "wait", "branch")
 @dataclass(frozen=True)
 class Setting:
     """One setting of a step as the editor shows it: a key, a label, and where its choices come
-    from (a catalog of the step's connector; `parent`: another setting whose value narrows them)."""
+    from: a catalog of the step's connector (`path`: a list inside each catalog entry, whose
+    options then belong to that entry, chosen by the setting `parent`), or fixed `choices`."""
 
     key: str
     label: str
@@ -28,6 +29,8 @@ class Setting:
     parent: str | None = None
     required: bool = False
     choices: tuple[tuple[str, str], ...] = ()      # fixed (value, label) choices
+    path: str | None = None
+    many: bool = False                             # holds several values (a list or a mapping)
 
 
 @dataclass(frozen=True)
@@ -44,14 +47,78 @@ class Kind:
     carries: bool = False                          # offers the data toggles and field mappings
 
 
-def _setting(item: Any) -> Setting:
-    """A StepKind setting: a key, or an object describing it (key, label, catalog, parent, required)."""
-    if isinstance(item, str):
-        return Setting(item, item.replace("_", " ").capitalize())
-    key = getattr(item, "key")
-    return Setting(key, getattr(item, "label", None) or key.replace("_", " ").capitalize(),
-                   getattr(item, "catalog", None), getattr(item, "parent", None), bool(getattr(item, "required", False)),
-                   tuple(tuple(c) for c in getattr(item, "choices", ()) or ()))
+# a setting's words for the list its options come from, where the plural of its name is not it
+LISTS = {"assignee": "users", "owner": "users", "user": "users", "person": "persons"}
+
+
+def _stem(key: str) -> str:
+    for suffix in ("_gid", "_id", "_key"):
+        if key.endswith(suffix):
+            return key[:-len(suffix)]
+    return key
+
+
+def _settings(keys: tuple[str, ...], catalogs: tuple[str, ...]) -> tuple[Setting, ...]:
+    """The editor's view of a step kind's settings, from their names and the catalogs the kind
+    names (`StepKind.catalogs`): a setting `<thing>_id` (or `_gid`) takes its options from the
+    catalog `<things>` (or `<prefix>_<things>`), or else from the list `<things>` inside each
+    entry of a catalog another setting takes its options from (projects of a workspace ...)."""
+    def plural(key: str) -> str:
+        stem = _stem(key)
+        return LISTS.get(stem, stem if stem.endswith("s") else stem + "s")
+
+    def top(key: str) -> str | None:
+        want = plural(key)
+        return next((c for c in catalogs if c == want or c.endswith("_" + want)), None)
+
+    tops = {top(k): k for k in keys if top(k) and _stem(k) != k}
+    out = []
+    for key in keys:
+        label = _stem(key).replace("_", " ").capitalize()
+        catalog = top(key)
+        if _stem(key) == key and key.endswith("s"):        # `fields`: several values, no single choice
+            out.append(Setting(key, label, many=True))
+        elif catalog is not None:
+            out.append(Setting(key, label, catalog=catalog))
+        elif tops:
+            catalog, parent = next(iter(tops.items()))
+            out.append(Setting(key, label, catalog=catalog, parent=parent, path=plural(key)))
+        else:
+            out.append(Setting(key, label))
+    return tuple(out)
+
+
+def _ident(entry: Any) -> str | None:
+    if not isinstance(entry, dict):
+        return str(entry) if isinstance(entry, (str, int)) else None
+    for key in ("id", "gid", "key"):
+        if entry.get(key) not in (None, ""):
+            return str(entry[key])
+    return None
+
+
+def options(setting: Setting, value: Any) -> list[dict[str, str]] | None:
+    """The (id, name, parent) choices of `setting` from its catalog's value; None when the value
+    has no list shape the editor can offer."""
+    if not isinstance(value, list):
+        return None
+    out = []
+    for entry in value:
+        if setting.path is None:
+            ident = _ident(entry)
+            if ident is not None:
+                name = entry.get("name") or entry.get("label") if isinstance(entry, dict) else None
+                out.append({"id": ident, "name": str(name or ident), "parent": ""})
+            continue
+        parent = _ident(entry)
+        for item in (entry.get(setting.path) or []) if isinstance(entry, dict) else []:
+            ident = _ident(item)
+            if ident is not None:
+                name = item.get("name") or item.get("label") if isinstance(item, dict) else None
+                email = item.get("email") if isinstance(item, dict) else None
+                out.append({"id": ident, "name": str(name or ident) + (f" <{email}>" if email else ""),
+                            "parent": parent or ""})
+    return out
 
 
 BRANCH_GOTO = (("next", "continue with the next step"), ("stop", "stop the run"))
@@ -72,8 +139,9 @@ def connector_kinds() -> dict[str, Kind]:
     for c in connectors.connectors():
         for step in c.targets.values():
             kind = f"{c.name}.{step.what}"
+            settings = _settings(tuple(str(s) for s in step.settings), tuple(getattr(step, "catalogs", ()) or ()))
             out[kind] = Kind(kind, step.label, connector=c.name, step=step, templates=("name", "description"),
-                             settings=tuple(_setting(s) for s in step.settings), makes=step.makes,
+                             settings=settings, makes=step.makes,
                              attachments=bool(step.attachments), completes=bool(step.completes), carries=True)
     return out
 

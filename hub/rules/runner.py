@@ -106,7 +106,6 @@ class Plan:
     steps: list[Step]
     states: dict[str, State]
     start: int
-    first_try: bool                  # no earlier attempt of this part of the run can have called anyone
     detail: dict[str, Any]
     wake: str | None = None          # the step whose delay is over (this job is its wake-up)
 
@@ -164,14 +163,12 @@ def plan_run(services: Any, run_id: int, job_id: int, wake: str | None) -> tuple
         provider = installation.provider if installation else "crm"
         company = installation.company_id if installation else str(run.installation_id)
         detail = dict(run.detail or {})
-        tries = int(detail.get("tries", run.attempts))
-        detail["tries"] = tries + 1
         plan = Plan(run_id=run.id, installation_id=run.installation_id, rule_id=rule.id, rule_name=rule.name,
                     rule_version=rule.version, hub_event_id=event.id, kind=event.kind, object_type=run.object_type,
                     object_id=run.object_id, current=None if run.step_uid else (event.data or {}).get("current"),
                     occurred_at=event.occurred_at, run_key=run.effect_key,
                     key_prefix=f"relayhub:{provider}:{company}:", steps=steps, states=states,
-                    start=_start(steps, states, run.step_uid), first_try=tries == 0, detail=detail, wake=wake)
+                    start=_start(steps, states, run.step_uid), detail=detail, wake=wake)
         run.status, run.attempts, run.detail, run.updated_at = "running", run.attempts + 1, detail, utcnow()
         return plan, None
 
@@ -252,6 +249,13 @@ class Execution:
             self.warnings.extend(warnings)
         return self._record
 
+    def holds(self, condition: dict[str, Any]) -> bool:
+        """A step's condition on the record as this part of the run sees it."""
+        record = self.record()
+        read = getattr(self.source(), "value", None)
+        value = (lambda data, key: read(record.kind, data, key)) if read is not None else None
+        return condition_holds(condition, record.data, value)
+
     # -- what steps record ----------------------------------------------------------------------
     def note(self, message: str) -> None:
         self.warnings.append(message)
@@ -329,15 +333,14 @@ def run_steps(ex: Execution) -> None:
         if step.delay_seconds > 0 and not state.detail.get("waited"):
             ex.wait = (step, utcnow() + timedelta(seconds=step.delay_seconds))
             return
-        if step.condition and step.kind != "branch" and not condition_holds(step.condition, ex.record().data):
+        if step.condition and step.kind != "branch" and not ex.holds(step.condition):
             state.status, state.detail["reason"] = "skipped", f"its condition ({describe(step.condition)}) does not hold"
             ex.save(state, trace_step="rule.step_skipped", message=f"{step.label} skipped: {state.detail['reason']}",
                     status="info")
             index += 1
             continue
         ex.flush()       # what earlier steps did is saved before this one calls anyone
-        first_try = plan.first_try and state.external_id is None
-        goto = run_step(ex, step, state, first_try)
+        goto = run_step(ex, step, state)
         state.status, state.wake_at = "done", None
         if goto:
             state.detail["goto"] = goto
@@ -447,7 +450,7 @@ def finish(services: Any, ctx: JobContext, ex: Execution) -> None:
         state = ex.state(step)
         state.status, state.wake_at = "waiting", wake_at
         _store_state(session, plan, state)
-        detail["tries"], detail["earlier_warnings"] = 0, warnings
+        detail["earlier_warnings"] = warnings
         run.status, run.error, run.detail, run.step_uid, run.wake_at = "waiting", None, detail, step.uid, wake_at
         run.updated_at = utcnow()
         enqueue_wake(services, session, run, step.uid, wake_at)

@@ -2,6 +2,7 @@
 OpenAPI document (`/api/v1/openapi.json`)."""
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
@@ -49,8 +50,27 @@ class Carry(Schema):
                                  metadata={"description": "switched off automatically where files cannot go"})
 
 
-SETTING = fields.Raw(validate=lambda v: v is None or (isinstance(v, (str, int, float, bool))
-                                                       and len(str(v)) <= 500))
+def _scalar(value: Any) -> bool:
+    if isinstance(value, float) and not math.isfinite(value):
+        return False
+    return value is None or (isinstance(value, (str, int, float, bool)) and len(str(value)) <= 500)
+
+
+def _setting_value(value: Any) -> bool:
+    """A step setting: a scalar, or a small list or flat mapping of scalars (`fields` to set ...)."""
+    if isinstance(value, list):
+        return len(value) <= 50 and all(_scalar(v) for v in value)
+    if isinstance(value, dict):
+        return len(value) <= 50 and all(isinstance(k, str) and len(k) <= 100 and _scalar(v) for k, v in value.items())
+    return _scalar(value)
+
+
+def _check_setting(value: Any) -> None:
+    if not _setting_value(value):
+        raise ValidationError("a setting is a value, or a short list or mapping of values")
+
+
+SETTING = fields.Raw(allow_none=True, validate=_check_setting)
 
 
 class Target(Schema):
@@ -322,9 +342,11 @@ class CrmField(Schema):
 class SettingOut(Schema):
     key = fields.String()
     label = fields.String()
-    catalog = fields.String(allow_none=True)
-    parent = fields.String(allow_none=True)
+    catalog = fields.String(allow_none=True, metadata={"description": "the connection's catalog of its options"})
+    path = fields.String(allow_none=True, metadata={"description": "the list inside each catalog entry"})
+    parent = fields.String(allow_none=True, metadata={"description": "the setting whose value narrows them"})
     required = fields.Boolean()
+    many = fields.Boolean(metadata={"description": "several values (a list or a mapping)"})
     choices = fields.List(fields.List(fields.String()))
 
 

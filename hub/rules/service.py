@@ -19,7 +19,7 @@ from ..store import RunLog, utcnow
 from ..store.models import Rule, RuleLink, RuleRun, RuleStep, RuleStepRun
 from . import connections, kinds, schemas
 from .steps.email import recipients
-from .triggers import triggers as crm_triggers
+from .triggers import PARAMS, triggers as crm_triggers
 from .validation import (Crm, Invalid, Previous, check, flatten, parse, shorthand_errors, step_input,
                          strip_read_only)
 
@@ -158,16 +158,42 @@ def _resolve_kind(services: Any, installation_id: int, kind: str) -> tuple[str, 
     return (f"{offering[0]}.{what}" if offering else kind), None
 
 
+def preset_body(rule: dict[str, Any]) -> dict[str, Any]:
+    """A preset's rule (the contract's shape: `trigger` {kind, params}, step templates `name` and
+    `notes`, `delay` in seconds) in the rule API's shape."""
+    body = {k: v for k, v in rule.items() if k in ("name", "fires", "conditions", "pipeline_id", "stage_id")}
+    trigger = rule.get("trigger")
+    if isinstance(trigger, dict):
+        body["trigger"] = trigger.get("kind")
+        for param, value in (trigger.get("params") or {}).items():
+            if value not in (None, "") and param in PARAMS:
+                body[PARAMS[param][0]] = str(value)
+    elif trigger is not None:
+        body["trigger"] = trigger
+    steps = []
+    for given in rule.get("steps") or []:
+        step = {k: v for k, v in dict(given).items() if k != "delay"}
+        templates = dict(step.get("templates") or {})
+        if "notes" in templates:
+            templates.setdefault("description", templates.pop("notes"))
+        step["templates"] = templates
+        if isinstance(given.get("delay"), int) and not isinstance(given.get("delay"), bool):
+            step.setdefault("delay_seconds", given["delay"])
+        steps.append(step)
+    body["steps"] = steps
+    return body
+
+
 def from_preset(services: Any, installation_id: int, key: str) -> dict[str, Any]:
     """The body of a new draft from a ready automation, prefilled where the choice is obvious."""
     found = {p.key: p for p in presets(services, installation_id)}
     preset = found.get(key)
     if preset is None:
         raise Invalid({"preset": f"unknown ready automation; one of {', '.join(found) or 'none'}"})
-    body: dict[str, Any] = {"name": preset.title, **{k: v for k, v in (preset.rule or {}).items() if k != "steps"}}
+    shaped = preset_body(preset.rule or {})
+    body: dict[str, Any] = {"name": preset.title, **{k: v for k, v in shaped.items() if k != "steps"}}
     steps = []
-    for step in (preset.rule or {}).get("steps") or []:
-        step = dict(step)
+    for step in shaped["steps"]:
         if "." in str(step.get("kind", "")):
             step["kind"], connection_id = _resolve_kind(services, installation_id, str(step["kind"]))
             if connection_id is not None and not step.get("connection_id"):
@@ -267,7 +293,7 @@ def remove(services: Any, installation_id: int, rule_id: int, actor: str) -> Non
 def run_dict(run: RuleRun, steps: list[RuleStepRun], links: list[RuleLink]) -> dict[str, Any]:
     return {"id": run.id, "rule_id": run.rule_id, "hub_event_id": run.hub_event_id, "object_type": run.object_type,
             "object_id": run.object_id, "status": run.status, "attempts": run.attempts, "error": run.error,
-            "wake_at": _iso(run.wake_at), "detail": {k: v for k, v in (run.detail or {}).items() if k != "tries"},
+            "wake_at": _iso(run.wake_at), "detail": dict(run.detail or {}),
             "steps": [{"step_id": s.step_uid, "position": s.position, "kind": s.kind, "status": s.status,
                        "external_id": s.external_id, "wake_at": _iso(s.wake_at), "detail": dict(s.detail or {})}
                       for s in sorted(steps, key=lambda s: (s.position, s.id))],

@@ -44,8 +44,9 @@ def actor() -> str:
 # -- shared views of the data ---------------------------------------------------------------------
 def kind_dict(kind: kinds.Kind) -> dict[str, Any]:
     return {"kind": kind.kind, "label": kind.label, "connector": kind.connector, "templates": list(kind.templates),
-            "settings": [{"key": s.key, "label": s.label, "catalog": s.catalog, "parent": s.parent,
-                          "required": s.required, "choices": [list(c) for c in s.choices]} for s in kind.settings],
+            "settings": [{"key": s.key, "label": s.label, "catalog": s.catalog, "path": s.path, "parent": s.parent,
+                          "required": s.required, "many": s.many, "choices": [list(c) for c in s.choices]}
+                         for s in kind.settings],
             "makes": kind.makes, "attachments": kind.attachments, "completes": kind.completes, "carries": kind.carries}
 
 
@@ -71,7 +72,7 @@ def catalog_view(installation_id: int, *, refresh: bool = False, connection_id: 
     wanted: dict[str, set[str]] = {}
     for kind in all_kinds.values():
         if kind.connector:
-            wanted.setdefault(kind.connector, set()).update(s.catalog for s in kind.settings if s.catalog)
+            wanted.setdefault(kind.connector, set()).update(s.catalog for s in kind.settings if s.catalog and not s.many)
     out_connections = []
     errors = {k: v for k, v in crm.errors.items()}
     for c in step_connections(installation_id):
@@ -142,7 +143,7 @@ def _editor(installation_id: int, rule: dict[str, Any], values: dict[str, Any], 
     return render_template("rules/edit.html", installation=g.installation, rule=rule, values=values,
                            errors=errors or {}, catalog=catalog, preview=preview, triggers=offered,
                            kinds=kinds.all_kinds(), operators=OPERATORS, fires=FIRES, object_id=object_id,
-                           delay_parts=delay_parts,
+                           delay_parts=delay_parts, setting_options=kinds.options,
                            trigger=offered.get(values.get("trigger"))), status
 
 

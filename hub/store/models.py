@@ -490,7 +490,7 @@ class RuleRun(Base):
 class RuleStepRun(Base):
     """One step of one run: its own effect key (the run's key and the step's uid), its status, and
     what it made (`external_id`), so a retry, a replay or a second worker never repeats a step
-    that completed. `creating_since`: a create was sent whose answer may have been lost."""
+    that completed. `detail.sent`: the write-ahead mark of a create whose answer may be lost."""
 
     __tablename__ = "rule_step_runs"
 
@@ -503,9 +503,8 @@ class RuleStepRun(Base):
     effect_key: Mapped[str] = mapped_column(String(220))
     status: Mapped[str] = mapped_column(String(20), default="pending")  # pending waiting done skipped
     external_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    creating_since: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     wake_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
-    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # attachments, completed links, reason
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # sent, attachments, completed links, reason
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)

@@ -92,13 +92,26 @@ class Target:
     def status(self, external_id):
         return WORLD.tasks[external_id]["status"]
 
-    def attach(self, external_id, file, chunks):
-        WORLD.call("attach", external_id, file["name"])
-        WORLD.tasks[external_id]["files"].append((file["name"], b"".join(chunks)))
-        return f"a{len(WORLD.tasks[external_id]['files'])}"
+    max_attachment_bytes = 1000
 
-    def attachments(self, external_id):
-        return [name for name, _ in WORLD.tasks[external_id]["files"]]
+    def attach(self, external_id, file, chunks, *, maybe_sent=False):
+        WORLD.call("attach", external_id, file["name"], maybe_sent)
+        files = WORLD.tasks[external_id]["files"]
+        if maybe_sent and file["name"] in [name for name, _ in files]:
+            return "found"
+        if file["size"] > self.max_attachment_bytes:
+            raise TooLarge(f"{file['name']} is {file['size']} bytes; the limit is {self.max_attachment_bytes} bytes")
+        files.append((file["name"], b"".join(chunks)))
+        return f"a{len(files)}"
+
+
+class TooLarge(Fatal):
+    """What the contract's AttachmentRefused says: this one file, and why."""
+
+    reason = "too_large"
+
+    def __init__(self, message):
+        super().__init__(message, 413)
 
 
 def validate_task(settings, catalogs, complete):

@@ -66,8 +66,8 @@ def test_old_rules_become_one_step_rules_and_come_back(db_url):
     with engine.connect() as conn:
         steps = conn.execute(text("SELECT rule_id, position, uid, kind, connection_id, settings, templates, carry, "
                                   "mappings, condition, delay_seconds FROM rule_steps ORDER BY rule_id")).all()
-        step_runs = conn.execute(text("SELECT run_id, step_uid, kind, effect_key, status, external_id, creating_since, "
-                                      "detail FROM rule_step_runs ORDER BY run_id")).all()
+        step_runs = conn.execute(text("SELECT run_id, step_uid, kind, effect_key, status, external_id, detail "
+                                      "FROM rule_step_runs ORDER BY run_id")).all()
         [link] = conn.execute(text("SELECT run_id, step_uid, connector, connection_id, made, external_id, name, url, "
                                    "status FROM rule_links")).all()
         columns = {c for c in conn.execute(text("SELECT * FROM rules")).keys()}
@@ -87,7 +87,7 @@ def test_old_rules_become_one_step_rules_and_come_back(db_url):
         (10, "1", "asana.task", "r1:deal:42:abc", "done", "1203")
     assert _json(done.detail)["attachments"]["7"]["status"] == "copied"
     assert (failed.status, failed.external_id, failed.effect_key) == ("pending", None, "r2:deal:42:abc")
-    assert failed.creating_since is not None            # a create was in flight: the retry looks first
+    assert _json(failed.detail) == {"sent": True}       # tried before: the retry looks before creating
     assert tuple(link) == (10, "1", "asana", 5, "task", "1203", "Onboard X", "https://t/1203", "open")
     assert not columns & {"action", "target", "carry", "name_template", "description_template"}
 

@@ -119,7 +119,9 @@ def test_a_retry_never_repeats_a_completed_step(world):
     fake.won(services, iid, "7")
     fake.drain(app)
     assert runs(services)[0].status == "retrying"
-    assert [s.status for s in step_runs(services)] == ["done"]          # step 1 saved before step 2 called
+    done, second = step_runs(services)
+    assert done.status == "done"                                          # saved before step 2 called anyone
+    assert (second.status, second.detail) == ("pending", {"sent": True})  # the write-ahead mark of step 2
     make_due(services)
     fake.drain(app)
     del WORLD.call
@@ -256,13 +258,13 @@ def test_complete_linked_completes_what_earlier_runs_made_for_the_record(world):
 
 def test_attachments_are_copied_once_even_when_an_upload_answer_is_lost(world, monkeypatch):
     app, services, iid, tasks_id = world
-    WORLD.files = {"quote.pdf": b"%PDF", "notes.txt": b"hello"}
+    WORLD.files = {"quote.pdf": b"%PDF", "notes.txt": b"hello", "scan.tif": b"x" * 5000}
     make_rule(services, iid, [task_step(tasks_id, carry={"attachments": True})])
     real = fake.Target.attach
     lost = {"n": 0}
 
-    def attach_then_lose(self, *args):
-        result = real(self, *args)
+    def attach_then_lose(self, *args, **kwargs):
+        result = real(self, *args, **kwargs)
         if lost["n"] == 0:
             lost["n"] += 1
             raise TimeoutError("answer lost after the upload")
@@ -275,7 +277,12 @@ def test_attachments_are_copied_once_even_when_an_upload_answer_is_lost(world, m
     fake.drain(app)
     [task] = WORLD.tasks.values()
     assert sorted(name for name, _ in task["files"]) == ["notes.txt", "quote.pdf"]
-    assert runs(services)[0].status == "done" and WORLD.count("ensure") == 1
+    [run] = runs(services)
+    assert run.status == "done" and WORLD.count("ensure") == 1
+    assert [c[3] for c in WORLD.calls if c[0] == "attach"] == [False, True, False, False]   # looked after the loss
+    assert "scan.tif: too large" in run.detail["warnings"]
+    report = {a["name"]: a for a in step_runs(services)[0].detail["attachments"].values()}
+    assert report["scan.tif"]["status"] == "too_large" and "5000 bytes" in report["scan.tif"]["message"]
 
 
 def test_a_fatal_step_fails_the_run_once_per_rule_version_and_its_retry_continues(world):

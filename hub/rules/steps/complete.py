@@ -22,7 +22,7 @@ def _completer(connector: str, made: str) -> Any:
                  if k.connector == connector and k.makes == made and k.completes), None)
 
 
-def run(ex: Any, step: Any, state: Any, first_try: bool) -> None:
+def run(ex: Any, step: Any, state: Any) -> None:
     p = ex.plan
     scope = step.settings.get("scope") or "record"
     with ex.services.db.begin() as session:

@@ -18,7 +18,7 @@ def recipients(text: str) -> list[str]:
     return found[:MAX_RECIPIENTS]
 
 
-def run(ex: Any, step: Any, state: Any, first_try: bool) -> None:
+def run(ex: Any, step: Any, state: Any) -> None:
     from ..runner import RunFailed
 
     record = ex.record()

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..conditions import condition_holds, describe
+from ..conditions import describe
 
 
-def run_wait(ex: Any, step: Any, state: Any, first_try: bool) -> None:
+def run_wait(ex: Any, step: Any, state: Any) -> None:
     return None
 
 
-def run_branch(ex: Any, step: Any, state: Any, first_try: bool) -> str | None:
-    holds = True if not step.condition else condition_holds(step.condition, ex.record().data)
+def run_branch(ex: Any, step: Any, state: Any) -> str | None:
+    holds = True if not step.condition else ex.holds(step.condition)
     goto = str(step.settings.get("if_true" if holds else "if_false") or "next")
     state.detail["holds"] = holds
     where = {"next": "the next step runs", "stop": "the run stops here"}.get(goto)

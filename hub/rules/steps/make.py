@@ -3,9 +3,10 @@ target make the object once (`TaskTarget.ensure(spec, effect_key, first_try=...)
 the step's effect key, so a retry after a lost answer finds what an earlier try made), link it to
 the record, and copy the record's files when the step carries them.
 
-Progress is kept as it happens: the object's id before its files are copied, each file when it
-is copied (and, before an upload, which file is on its way, so a lost answer is checked against
-the target's files instead of uploading twice)."""
+Progress is kept as it happens: a write-ahead mark before the first `ensure` (a later try that
+finds it passes `first_try=False`, so the target looks before creating), the object's id before
+its files are copied, each file when it is copied (and, before an upload, which file is on its
+way: `attach(..., maybe_sent=True)` then looks before sending again)."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -14,7 +15,7 @@ from typing import Any
 from ...connectors.contract.targets import TargetContext, TaskSpec
 from ...connectors.retry import BudgetExhausted
 from ...errors import Fatal
-from ...mappings import file_name, file_size
+from ...mappings import file_name
 from ...store import utcnow
 from .. import catalogs, connections
 
@@ -40,7 +41,7 @@ def record_made(ex: Any, step: Any, state: Any, kind: Any, connection: Any, made
             trace_step=step.kind[:40], message=f"{who} {kind.makes} {made.external_id} {verb}: {made.name}"[:4000])
 
 
-def run(ex: Any, step: Any, state: Any, first_try: bool, kind: Any) -> None:
+def run(ex: Any, step: Any, state: Any, kind: Any) -> None:
     connection = ex.connection(step.connection_id, kind.connector)
     record = ex.record()
     files = list(record.files) if step.carry.attachments and kind.attachments else []
@@ -56,6 +57,10 @@ def run(ex: Any, step: Any, state: Any, first_try: bool, kind: Any) -> None:
             due = (utcnow() + timedelta(days=step.due_in_days)).date().isoformat()
         spec = TaskSpec(name=rendered.name, notes_html=rendered.html_notes, due=due, settings=dict(step.settings),
                         record=record)
+        first_try = not state.detail.get("sent")
+        if first_try:                         # the write-ahead mark: a later try knows a create may be out
+            state.detail["sent"] = True
+            ex.save(state, now=True)
         made = target.ensure(spec, ex.external_key(state), first_try=first_try)
         if not made.name:
             made.name = rendered.name
@@ -70,31 +75,22 @@ def run(ex: Any, step: Any, state: Any, first_try: bool, kind: Any) -> None:
 
 
 def copy_files(ex: Any, step: Any, state: Any, kind: Any, target: Any, files: list[dict]) -> None:
-    """Stream each file from the CRM to the target once. Too large or refused files are reported on
-    the run and skipped; a retry skips files already copied (and, after an upload whose answer was
-    lost, files the target already has, where it can list them)."""
+    """Stream each file from the CRM to the target once. Files the target refuses (too large ...)
+    are reported on the run and skipped; a retry skips files already copied, and asks the target
+    to look first for a file whose upload may have landed with its answer lost."""
     detail = state.detail
     report: dict[str, dict] = dict(detail.get("attachments") or {})
-    limit = int(ex.services.settings["rules.attachment_max_bytes"])
-    existing: set[str] | None = None
     for f in files:
         file_id = str(f.get("id"))
         if file_id in report:
             continue
-        name, size = file_name(f), file_size(f)
-        entry: dict[str, Any] = {"name": name, "size": size}
-        if size is not None and size > limit:
-            entry.update(status="too_large", message=f"{name} is {size} bytes; the limit is {limit} bytes")
-        else:
-            listing = getattr(target, "attachments", None)
-            if detail.get("uploading") == file_id and existing is None and listing is not None:
-                existing = {str(a) for a in listing(state.external_id)}         # a lost answer: look first
-            if existing is not None and name in existing:
-                entry.update(status="copied", message="found on the target (copied by an earlier attempt)")
-            else:
-                detail["uploading"] = file_id
-                ex.save(state, now=True)
-                entry.update(_upload(ex, target, state, f))
+        name = file_name(f)
+        entry: dict[str, Any] = {"name": name, "size": f.get("size", f.get("file_size"))}
+        maybe_sent = detail.get("uploading") == file_id
+        detail["uploading"] = file_id
+        if not maybe_sent:
+            ex.save(state, now=True)
+        entry.update(_upload(ex, target, state, f, maybe_sent))
         report[file_id] = entry
         detail["attachments"] = report
         detail.pop("uploading", None)
@@ -104,14 +100,16 @@ def copy_files(ex: Any, step: Any, state: Any, kind: Any, target: Any, files: li
                         + (f" ({entry['message']})" if entry.get("message") else ""))
 
 
-def _upload(ex: Any, target: Any, state: Any, f: dict) -> dict[str, Any]:
+def _upload(ex: Any, target: Any, state: Any, f: dict, maybe_sent: bool) -> dict[str, Any]:
     try:
-        attachment = target.attach(state.external_id, f, ex.source().file_chunks(f))
+        chunks = ex.source().file_chunks(f)
+        if maybe_sent:
+            target.attach(state.external_id, f, chunks, maybe_sent=True)
+        else:
+            target.attach(state.external_id, f, chunks)
     except BudgetExhausted:
         raise          # not this file's problem: the whole run gives up
-    except Fatal as exc:
-        too_large = "too large" in str(exc).lower()
-        return {"status": "too_large" if too_large else "failed", "message": str(exc)}
-    if attachment is None:
-        return {"status": "refused", "message": "the target did not take the file"}
+    except Fatal as exc:           # AttachmentRefused says why (too_large | refused); others say it in words
+        reason = getattr(exc, "reason", None) or ("too_large" if "too large" in str(exc).lower() else "failed")
+        return {"status": reason, "message": str(exc)}
     return {"status": "copied"}

@@ -4,8 +4,9 @@ A rule was a trigger, conditions and one action (a task or a project in one targ
 templates, carried data and field mappings). Now it is a trigger, conditions and ordered steps.
 Every existing rule keeps its action as step 1 (uid "1", kind = its action, e.g. `asana.task`),
 its field mappings move into that step, and every existing run gets a step run for it that keeps
-the run's own effect key and what it made (target id, a create in flight, copied attachments),
-so a failed run retried after the upgrade finds the task an earlier attempt made. Links lose
+the run's own effect key and what it made (target id, copied attachments) and, for a run tried
+before, the write-ahead mark `sent`, so a failed run retried after the upgrade looks for the task
+or project an earlier attempt may have made before creating one. Links lose
 their provider-named columns (target_gid -> external_id ...) and may be several per run.
 
 Revision ID: 0013_rules_steps
@@ -74,7 +75,6 @@ def upgrade() -> None:
         sa.Column("effect_key", sa.String(220), nullable=False),
         sa.Column("status", sa.String(20), nullable=False),
         sa.Column("external_id", sa.String(200), nullable=True),
-        sa.Column("creating_since", sa.DateTime(), nullable=True),
         sa.Column("wake_at", sa.DateTime(), nullable=True),
         sa.Column("detail", sa.JSON(), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
@@ -103,11 +103,22 @@ def upgrade() -> None:
     # each run's progress becomes the progress of its step 1, under the run's own effect key
     op.execute(
         "INSERT INTO rule_step_runs (installation_id, run_id, step_uid, position, kind, effect_key, status, "
-        "external_id, creating_since, wake_at, detail, created_at, updated_at, finished_at) "
+        "external_id, wake_at, detail, created_at, updated_at, finished_at) "
         f"SELECT r.installation_id, r.id, '{LEGACY_UID}', 0, COALESCE(rl.action, ''), r.effect_key, "
-        "CASE WHEN r.status = 'done' THEN 'done' ELSE 'pending' END, r.target_gid, r.creating_since, NULL, "
+        "CASE WHEN r.status = 'done' THEN 'done' ELSE 'pending' END, r.target_gid, NULL, "
         "r.detail, r.created_at, r.updated_at, CASE WHEN r.status = 'done' THEN r.finished_at END "
         "FROM rule_runs r LEFT JOIN rules rl ON rl.id = r.rule_id")
+    # a run tried before (or with a create in flight) may have made its object: its step carries the
+    # write-ahead mark, so the retry looks before creating (first_try=False)
+    step_runs = sa.table("rule_step_runs", sa.column("id", BigId), sa.column("run_id", BigId),
+                         sa.column("detail", sa.JSON()))
+    tried = sa.table("rule_runs", sa.column("id", BigId), sa.column("status", sa.String(20)),
+                     sa.column("attempts", sa.Integer()), sa.column("creating_since", sa.DateTime()))
+    for row in bind.execute(sa.select(step_runs.c.id, step_runs.c.detail).join(tried, tried.c.id == step_runs.c.run_id)
+                            .where(tried.c.status != "done",
+                                   sa.or_(tried.c.attempts > 0, tried.c.creating_since.is_not(None)))):
+        bind.execute(step_runs.update().where(step_runs.c.id == row.id).values(detail={**(row.detail or {}),
+                                                                                       "sent": True}))
 
     with op.batch_alter_table("rule_links") as batch:
         batch.drop_index("ux_rule_links_run")
@@ -186,9 +197,15 @@ def downgrade() -> None:
         batch.add_column(sa.Column("target_gid", sa.String(100), nullable=True))
         batch.add_column(sa.Column("creating_since", sa.DateTime(), nullable=True))
     op.execute("UPDATE rule_runs SET target_gid = (SELECT SUBSTR(s.external_id, 1, 100) FROM rule_step_runs s "
-               "WHERE s.run_id = rule_runs.id ORDER BY s.position LIMIT 1), creating_since = "
-               "(SELECT s.creating_since FROM rule_step_runs s WHERE s.run_id = rule_runs.id "
-               "ORDER BY s.position LIMIT 1)")
+               "WHERE s.run_id = rule_runs.id ORDER BY s.position LIMIT 1)")
+    # a step whose create may be out (its write-ahead mark) was a run with a create in flight
+    step_runs = sa.table("rule_step_runs", sa.column("run_id", BigId), sa.column("position", sa.Integer()),
+                         sa.column("detail", sa.JSON()), sa.column("updated_at", sa.DateTime()),
+                         sa.column("external_id", sa.String(200)))
+    runs = sa.table("rule_runs", sa.column("id", BigId), sa.column("creating_since", sa.DateTime()))
+    for row in bind.execute(sa.select(step_runs).where(step_runs.c.position == 0, step_runs.c.external_id.is_(None))):
+        if (row.detail or {}).get("sent"):
+            bind.execute(runs.update().where(runs.c.id == row.run_id).values(creating_since=row.updated_at))
 
     op.drop_index("ux_rule_links_step", table_name="rule_links")
     op.execute("DELETE FROM rule_links WHERE id NOT IN (SELECT MIN(l.id) FROM rule_links l GROUP BY l.run_id)")
