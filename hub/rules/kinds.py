@@ -49,6 +49,13 @@ class Kind:
 
 # a setting's words for the list its options come from, where the plural of its name is not it
 LISTS = {"assignee": "users", "owner": "users", "user": "users", "person": "persons"}
+# ... and for the kind of id it holds (a connector's ids module checks it)
+ID_WORDS = {"assignee": "user", "owner": "user"}
+
+
+def setting_stem(key: str) -> str:
+    """`project_gid` -> `project`: what a setting names."""
+    return _stem(key)
 
 
 def _stem(key: str) -> str:

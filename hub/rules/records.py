@@ -27,10 +27,11 @@ def crm_source(services: Any, connection: Connection, *, refresh: bool = False) 
 def _field_dict(info: Any) -> dict[str, Any]:
     if isinstance(info, dict):
         return {"key": str(info.get("key")), "label": str(info.get("label") or info.get("key")),
-                "type": str(info.get("type") or ""), "options": [
+                "type": str(info.get("type") or ""), "custom": bool(info.get("custom")), "options": [
                     {"id": str(o.get("id")), "label": str(o.get("label", ""))} for o in info.get("options") or []
                     if isinstance(o, dict)]}
     return {"key": info.key, "label": info.label or info.key, "type": info.type or "",
+            "custom": bool(getattr(info, "custom", False)),
             "options": [{"id": str(value), "label": str(label)} for value, label in info.options or ()]}
 
 

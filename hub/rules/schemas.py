@@ -336,6 +336,7 @@ class CrmField(Schema):
     key = fields.String()
     label = fields.String()
     type = fields.String()
+    custom = fields.Boolean()
     options = fields.List(fields.Dict())
 
 

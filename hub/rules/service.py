@@ -133,11 +133,12 @@ def presets(services: Any, installation_id: int) -> list[Any]:
         for preset in c.presets:
             if c.name == crm.provider or c.has("task_target") or c.has("project_target"):
                 out.setdefault(preset.key, preset)
-    return [p for p in out.values() if (p.rule or {}).get("trigger") in crm_triggers(crm.provider)]
+    offered = crm_triggers(crm.provider)
+    return [p for p in out.values() if preset_body(p.rule or {}).get("trigger") in offered]
 
 
 def preset_dict(preset: Any) -> dict[str, Any]:
-    rule = preset.rule or {}
+    rule = preset_body(preset.rule or {})
     return {"key": preset.key, "title": preset.title, "summary": preset.description, "trigger": rule.get("trigger"),
             "steps": [str(s.get("kind")) for s in rule.get("steps") or [] if isinstance(s, dict)]}
 

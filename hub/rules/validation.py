@@ -321,7 +321,7 @@ def check(services: Any, installation_id: int, data: dict[str, Any], *, complete
         errors["trigger"] = f"not a trigger {crm.title()} emits; one of {', '.join(sorted(offered)) or 'none'}"
         return errors, notices
     for param in ("pipeline_id", "stage_id"):
-        if param not in trigger.params:
+        if param not in trigger.rule_params:
             data[param] = None
     if not trigger.repeats or not data.get("fires"):
         data["fires"] = trigger.default_fires
@@ -452,6 +452,7 @@ def _check_connector(services: Any, installation_id: int, step: dict[str, Any], 
                 session.expunge(connection)
             except Fatal as exc:
                 errors[f"{prefix}.connection_id"] = str(exc)
+    id_errors = _setting_id_errors(step["settings"], kind.connector, prefix)
     found: dict[str, str] = {}
     try:
         loader = catalogs.Loader(services, connection) if connection is not None else None
@@ -464,6 +465,26 @@ def _check_connector(services: Any, installation_id: int, step: dict[str, Any], 
     for key, message in found.items():
         name = key.split(".", 1)[1] if key.startswith(("settings.", "target.")) else key
         errors.setdefault(f"{prefix}.settings.{name}", message)
+    errors.update(id_errors)       # "not an id at all" says more than "not in the list"
+
+
+def _setting_id_errors(settings: dict[str, Any], connector: str, prefix: str) -> dict[str, str]:
+    """Settings that hold ids (`<thing>_id`, `<thing>_gid`) are checked by the connector's own ids
+    module before they are stored or sent anywhere (they end up in API paths); valid ones are put
+    in canonical form."""
+    try:
+        known = id_kinds(connector)
+    except (KeyError, ModuleNotFoundError, AttributeError):
+        return {}
+    wanted = {}
+    for key, value in settings.items():
+        stem = kinds.setting_stem(key)
+        thing = kinds.ID_WORDS.get(stem, stem)
+        if stem != key and thing in known and isinstance(value, (str, int)) and not isinstance(value, bool):
+            wanted[key] = (thing, value)
+    good, bad = check_ids(connector, wanted)
+    settings.update(good)
+    return {f"{prefix}.settings.{key}": message for key, message in bad.items()}
 
 
 def _mappings(step: dict[str, Any], trigger: Any, crm: Crm, previous: Previous, prefix: str, complete: bool,

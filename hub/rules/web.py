@@ -18,6 +18,7 @@ from marshmallow import ValidationError
 
 from ..errors import Fatal, NeedsReauth, Retriable
 from ..inputs import InputError, optional_int
+from ..mappings.fields import BUILT_IN
 from ..web.access import admin, current_user
 from ..web.bodies import json_body
 from ..web.returns import safe_return_target
@@ -143,7 +144,7 @@ def _editor(installation_id: int, rule: dict[str, Any], values: dict[str, Any], 
     return render_template("rules/edit.html", installation=g.installation, rule=rule, values=values,
                            errors=errors or {}, catalog=catalog, preview=preview, triggers=offered,
                            kinds=kinds.all_kinds(), operators=OPERATORS, fires=FIRES, object_id=object_id,
-                           delay_parts=delay_parts, setting_options=kinds.options,
+                           delay_parts=delay_parts, setting_options=kinds.options, builtin=BUILT_IN,
                            trigger=offered.get(values.get("trigger"))), status
 
 
