@@ -7,8 +7,20 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
+from .. import connectors
 from .conditions import OPERATORS
-from .triggers import FIRES
+from .kinds import all_kinds
+from .triggers import FIRES, triggers
+
+
+def _offered() -> tuple[list[str], list[str], list[str]]:
+    """What the installed connectors offer (triggers, step kinds, presets), for the document's
+    enums; the rule's checks decide what one installation may use."""
+    presets = sorted({p.key for c in connectors.connectors() for p in c.presets})
+    return sorted(triggers()), sorted(all_kinds()), presets
+
+
+TRIGGERS, KINDS, PRESETS = _offered()
 
 GID = validate.Length(max=100)
 MAX_ID = 2**63 - 1   # the hub's ids are 64-bit in both databases; JSON and URLs may carry any integer
@@ -109,7 +121,7 @@ class Step(Schema):
                        metadata={"description": "kept across edits (send it back); new steps get one"})
     kind = fields.String(required=True, validate=validate.Length(min=1, max=80),
                          metadata={"description": "`<connector>.<what>` or complete_linked, email, wait, branch "
-                                                  "(see /catalog)"})
+                                                  "(see /catalog)", "enum": KINDS})
     connection_id = fields.Integer(load_default=None, allow_none=True, strict=True,
                                    validate=validate.Range(min=1, max=MAX_ID, error="no such connection"),
                                    metadata={"description": "the account a connector's step uses"})
@@ -134,7 +146,7 @@ class Step(Schema):
 class RuleIn(Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     trigger = fields.String(required=True, validate=validate.Length(min=1, max=40),
-                            metadata={"description": "an event kind the CRM emits (see /catalog)"})
+                            metadata={"description": "an event kind the CRM emits (see /catalog)", "enum": TRIGGERS})
     pipeline_id = Id(load_default=None, allow_none=True, metadata={"type": "string", "nullable": True})
     stage_id = Id(load_default=None, allow_none=True, metadata={"type": "string", "nullable": True})
     fires = fields.String(validate=validate.OneOf(list(FIRES)),
@@ -145,7 +157,8 @@ class RuleIn(Schema):
                         metadata={"description": "what the rule does, in order"})
     # the shorthand of rules made before steps: one connector step
     action = fields.String(validate=validate.Length(min=1, max=80),
-                           metadata={"description": "shorthand for one step: its kind (instead of `steps`)"})
+                           metadata={"description": "shorthand for one step: its kind (instead of `steps`)",
+                                     "enum": [k for k in KINDS if "." in k]})
     target = fields.Nested(Target, metadata={"description": "shorthand: the step's account and settings"})
     carry = fields.Nested(Carry, metadata={"description": "shorthand: the step's data toggles"})
     name_template = fields.String(validate=[
@@ -177,7 +190,8 @@ RuleChange = _all_optional(RuleIn, "RuleChange")
 
 class _RuleCreate(RuleIn):
     preset = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=80),
-                           metadata={"description": "create from a ready automation (see /presets); the other "
+                           metadata={"enum": PRESETS + [None],
+                                     "description": "create from a ready automation (see /presets); the other "
                                                     "fields then are optional, otherwise name, trigger and steps "
                                                     "(or the shorthand action and name_template) are required"})
 
