@@ -147,7 +147,8 @@ def connector_kinds() -> dict[str, Kind]:
         for step in c.targets.values():
             kind = f"{c.name}.{step.what}"
             settings = _settings(tuple(str(s) for s in step.settings), tuple(getattr(step, "catalogs", ()) or ()))
-            out[kind] = Kind(kind, step.label, connector=c.name, step=step, templates=("name", "description"),
+            templates = ("name", "description") if step.makes != "record" else ()   # an update names nothing
+            out[kind] = Kind(kind, step.label, connector=c.name, step=step, templates=templates,
                              settings=settings, makes=step.makes,
                              attachments=bool(step.attachments), completes=bool(step.completes), carries=True)
     return out

@@ -413,8 +413,9 @@ def _check_steps(services: Any, installation_id: int, data: dict[str, Any], trig
         errors[f"steps.{n}.templates.{slot}"] = problem
     for n, step in enumerate(steps):
         kind = kinds.get(step["kind"])
-        required = {"name": "the name template is empty", "to": "say whom to send it to",
-                    "subject": "the subject is empty"}
+        required = {"to": "say whom to send it to", "subject": "the subject is empty"}
+        if kind is not None and kind.makes in ("task", "project"):
+            required["name"] = "the name template is empty"
         for slot in kind.templates if kind else ():
             if slot in required and not step["templates"][slot].strip():
                 errors.setdefault(f"steps.{n}.templates.{slot}", required[slot])

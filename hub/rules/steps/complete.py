@@ -1,5 +1,5 @@
-"""Complete the tasks steps made for this record (links of this rule, or of every rule), each
-through its own connector's `TaskTarget.complete`. Each completed link is recorded as it happens,
+"""Complete the tasks steps made for this record (links of this rule, or of every rule; earlier
+steps of this run included), each through its own connector's `TaskTarget.complete`. Each completed link is recorded as it happens,
 so a retry completes only the rest (and completing twice is harmless anyway)."""
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def run(ex: Any, step: Any, state: Any) -> None:
     with ex.services.db.begin() as session:
         query = select(RuleLink).where(RuleLink.installation_id == p.installation_id,
                                        RuleLink.object_type == p.object_type, RuleLink.object_id == p.object_id,
-                                       RuleLink.status == "open", RuleLink.run_id != p.run_id)
+                                       RuleLink.made == "task", RuleLink.status == "open")
         if scope == "rule":
             query = query.where(RuleLink.rule_id == p.rule_id)
         links = [(link.id, link.connector, link.connection_id, link.made, link.external_id, link.name)

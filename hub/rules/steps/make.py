@@ -15,7 +15,7 @@ from typing import Any
 from ...connectors.contract.targets import TargetContext, TaskSpec
 from ...connectors.retry import BudgetExhausted
 from ...errors import Fatal
-from ...mappings import file_name
+from ...mappings import Rendered, file_name, title_of
 from ...store import utcnow
 from .. import catalogs, connections
 
@@ -49,8 +49,12 @@ def run(ex: Any, step: Any, state: Any, kind: Any) -> None:
     if state.external_id:                     # an earlier attempt made it and recorded that
         ex.made.append(f"{connections.title(kind.connector)} {kind.makes} {state.external_id}")
     else:
-        rendered = ex.renderer.render(step.templates.get("name", ""), step.templates.get("description", ""), record,
-                                      step.carry, step.mappings, event=ex.event(), rule_name=ex.plan.rule_name)
+        if kind.templates:
+            rendered = ex.renderer.render(step.templates.get("name", ""), step.templates.get("description", ""),
+                                          record, step.carry, step.mappings, event=ex.event(),
+                                          rule_name=ex.plan.rule_name)
+        else:                                 # a record update: its settings say it all
+            rendered = Rendered(title_of(record), "")
         ex.warnings.extend(rendered.warnings)
         due = None
         if step.due_in_days is not None and kind.makes == "task":
