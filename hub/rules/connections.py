@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from .. import connectors
 from ..errors import Fatal
-from ..oauth.tokens import ConnectionTokens
+from ..oauth.clients import client_for
 from ..store import Connection, Installation
 
 
@@ -57,33 +57,9 @@ def usable(session, installation_id: int, connector: str) -> list[Connection]:
 
 
 def client(services: Any, connection: Connection) -> Any:
-    """The connector's API client for a stored connection (tokens refreshed single-flight):
-    hub.oauth's `client_for` where it exists (it also signs API-key connections)."""
-    try:
-        from ..oauth.clients import client_for
-    except ImportError:
-        client_for = None
-    if client_for is not None:
-        return client_for(services, connection)
-    make = connectors.connector(connection.provider).client or _client_class(connection.provider)
-    if make is None:
-        raise NoConnection(f"{title(connection.provider)} offers no API client")
-    return make(connection.api_base, ConnectionTokens(services, connection.id))
-
-
-def _client_class(name: str) -> Any:
-    """A connector that does not declare `client` yet: the ApiClient its folder's client module
-    defines (until every CONNECTOR names its client)."""
-    import importlib
-    import inspect
-
-    from ..connectors.base import ApiClient
-    try:
-        module = importlib.import_module(f"{connectors.__name__}.{name}.client")
-    except ImportError:
-        return None
-    return next((c for _, c in inspect.getmembers(module, inspect.isclass)
-                 if issubclass(c, ApiClient) and c is not ApiClient and c.__module__ == module.__name__), None)
+    """The connector's API client for a stored connection (hub.oauth: tokens refreshed
+    single-flight, or an API key signing each request)."""
+    return client_for(services, connection)
 
 
 def settings_for(services: Any, connector: str) -> dict[str, Any]:

@@ -334,7 +334,8 @@ def run_steps(ex: Execution) -> None:
             ex.wait = (step, utcnow() + timedelta(seconds=step.delay_seconds))
             return
         if step.condition and step.kind != "branch" and not ex.holds(step.condition):
-            state.status, state.detail["reason"] = "skipped", f"its condition ({describe(step.condition)}) does not hold"
+            state.status = "skipped"
+            state.detail["reason"] = f"its condition ({describe(step.condition)}) does not hold"
             ex.save(state, trace_step="rule.step_skipped", message=f"{step.label} skipped: {state.detail['reason']}",
                     status="info")
             index += 1

@@ -216,7 +216,8 @@ def create(services: Any, installation_id: int, body: dict[str, Any], actor: str
     preset = body.pop("preset", None)
     if preset:
         base = from_preset(services, installation_id, preset)
-        if any(k in body for k in ("action", "target", "name_template", "description_template")) and "steps" not in body:
+        shorthand = ("action", "target", "name_template", "description_template")
+        if any(k in body for k in shorthand) and "steps" not in body:
             base.pop("steps", None)
             body = {**base, **body}
             if "action" not in body:

@@ -73,7 +73,8 @@ def catalog_view(installation_id: int, *, refresh: bool = False, connection_id: 
     wanted: dict[str, set[str]] = {}
     for kind in all_kinds.values():
         if kind.connector:
-            wanted.setdefault(kind.connector, set()).update(s.catalog for s in kind.settings if s.catalog and not s.many)
+            wanted.setdefault(kind.connector, set()).update(s.catalog for s in kind.settings
+                                                            if s.catalog and not s.many)
     out_connections = []
     errors = {k: v for k, v in crm.errors.items()}
     for c in step_connections(installation_id):

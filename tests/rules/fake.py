@@ -10,12 +10,12 @@ from typing import Any
 from sqlalchemy import select
 
 from hub import connectors
-from hub.connectors.base import CrmEvent
+from hub.connectors.contract.webhooks import CrmEvent
 from hub.connectors.contract import Connector
 from hub.connectors.contract.records import Catalog, FieldInfo, SourceRecord
 from hub.connectors.contract.targets import Made, StepKind
 from hub.connectors.contract.triggers import Preset, Trigger
-from hub.errors import Fatal, Retriable
+from hub.errors import Fatal
 from hub.events import record
 from hub.jobs import Worker
 from hub.store import Connection, Installation, utcnow
@@ -80,8 +80,8 @@ class Target:
         if found is not None:
             return Made(effect_key, url=found["url"], name=found["name"], created=False)
         WORLD.tasks[effect_key] = {"name": spec.name, "notes": spec.notes_html, "due": spec.due,
-                                   "settings": dict(spec.settings), "status": "open", "url": f"https://t/{len(WORLD.tasks)}",
-                                   "files": []}
+                                   "settings": dict(spec.settings), "status": "open",
+                                   "url": f"https://t/{len(WORLD.tasks)}", "files": []}
         return Made(effect_key, url=WORLD.tasks[effect_key]["url"], name=spec.name)
 
     def complete(self, external_id):
@@ -130,8 +130,9 @@ CRM_CONNECTOR = Connector(
     triggers=(Trigger("deal.won", "Deal won", "deal", ("pipeline_id",)),
               Trigger("deal.lost", "Deal lost", "deal", ("pipeline_id",))),
     presets=(Preset("fake_handoff", "Hand off won deals", "a task when a deal is won",
-                    {"trigger": "deal.won", "steps": [{"kind": "*.task", "templates": {"name": "Onboard {{ deal.title }}"},
-                                                       "settings": {"list": "L1"}}]}),))
+                    {"trigger": {"kind": "deal.won", "params": {}},
+                     "steps": [{"kind": "*.task", "templates": {"name": "Onboard {{ deal.title }}", "notes": "Won"},
+                                "settings": {"list": "L1"}}]}),))
 TASKS_CONNECTOR = Connector(
     name=TASKS, title="Fake Tasks", roles=frozenset({"task_target"}), auth=None,
     client=lambda api_base, tokens: object(),

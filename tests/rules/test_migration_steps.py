@@ -40,8 +40,8 @@ def _old_rules(conn) -> None:
                  {"k": "a" * 40, "o": json.dumps({"3": "Gold"})})
     run = text("INSERT INTO rule_runs (id, installation_id, rule_id, hub_event_id, effect_key, object_type, object_id, "
                "status, attempts, target_gid, creating_since, error, detail, created_at, updated_at, finished_at) "
-               "VALUES (:id, 1, :rule, :id, :key, 'deal', '42', :status, 1, :gid, :creating, NULL, :detail, :now, :now, "
-               ":finished)")
+               "VALUES (:id, 1, :rule, :id, :key, 'deal', '42', :status, 1, :gid, :creating, NULL, :detail, :now, "
+               ":now, :finished)")
     conn.execute(run, {"id": 10, "rule": 1, "key": "r1:deal:42:abc", "status": "done", "gid": "1203",
                        "creating": None, "now": NOW, "finished": NOW,
                        "detail": json.dumps({"attachments": {"7": {"name": "q.pdf", "status": "copied"}}})})
@@ -95,7 +95,8 @@ def test_old_rules_become_one_step_rules_and_come_back(db_url):
     with engine.connect() as conn:
         rule = conn.execute(text("SELECT action, target_connection_id, target, carry, name_template "
                                  "FROM rules WHERE id = 1")).one()
-        mappings = conn.execute(text("SELECT source, field_key, label FROM rule_field_mappings ORDER BY position")).all()
+        mappings = conn.execute(text("SELECT source, field_key, label FROM rule_field_mappings "
+                                     "ORDER BY position")).all()
         runs = conn.execute(text("SELECT id, target_gid, creating_since FROM rule_runs ORDER BY id")).all()
         [old_link] = conn.execute(text("SELECT target_provider, target_type, target_gid FROM rule_links")).all()
     assert (rule.action, rule.target_connection_id, rule.name_template) == ("asana.task", 5, "Onboard {{ deal.title }}")

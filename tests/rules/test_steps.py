@@ -245,7 +245,7 @@ def test_complete_linked_completes_what_earlier_runs_made_for_the_record(world):
     deal = {**WORLD.deals["3"], "status": "lost"}
     from datetime import datetime
 
-    from hub.connectors.base import CrmEvent
+    from hub.connectors.contract.webhooks import CrmEvent
     from hub.events import record
     with services.db.begin() as s:
         record(services, s, iid, CrmEvent("deal.lost", "deal", "3", "lost-3", datetime(2026, 12, 2), deal, None,
@@ -347,6 +347,7 @@ def test_the_api_checks_steps(world):
     # presets come from the connectors; `*.task` becomes the connected app's task step
     draft = service.create(services, iid, {"preset": "fake_handoff"}, "u1")
     assert draft["pipeline_id"] == "1" and draft["steps"][0]["kind"] == "faketasks.task"
+    assert draft["steps"][0]["templates"] == {"name": "Onboard {{ deal.title }}", "description": "Won"}
     assert draft["steps"][0]["connection_id"] == tasks_id
     with services.db.begin() as s:
         assert s.scalar(select(Rule.preset).where(Rule.id == draft["id"])) == "fake_handoff"

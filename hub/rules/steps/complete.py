@@ -1,6 +1,7 @@
 """Complete the tasks steps made for this record (links of this rule, or of every rule; earlier
-steps of this run included), each through its own connector's `TaskTarget.complete`. Each completed link is recorded as it happens,
-so a retry completes only the rest (and completing twice is harmless anyway)."""
+steps of this run included), each through its own connector's `TaskTarget.complete`. Each
+completed link is recorded as it happens, so a retry completes only the rest (and completing twice
+is harmless anyway)."""
 from __future__ import annotations
 
 from typing import Any
