@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from hub.rules.connections import CACHE
+from hub.rules.catalogs import CACHE
 from hub.store import Connection
 from tests.rules.conftest import SCALE, Env
 
