@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import requests
 from sqlalchemy import select, update
 
 from hub.store import HubEvent, Job, RunLog
@@ -84,7 +85,18 @@ def test_replay_from_the_event_page(make_env):
     page = env.browser.get(f"/i/{env.iid}/events/{event_id}")
     assert "Replay this event" in page.text and "Hand off won deals" in page.text
     task = env.tasks("Won deals – onboarding")[0]
-    assert re.search(r'<a href="[^"]+"[^>]*>' + re.escape(task["name"]) + "</a>", page.text)
+    # in sandbox mode the links open the sandbox's pages: the task the rule made, and the deal
+    # its description links to (not the real providers' sites, not a 404)
+    link = re.search(r'<a href="([^"]+)"[^>]*>' + re.escape(task["name"]) + "</a>", page.text).group(1)
+    assert link.startswith(f"{env.hub.url}/sandbox/asana/")
+    opened = requests.get(link)
+    assert opened.status_code == 200 and "/_sandbox/ui/tasks/" in opened.url and task["name"] in opened.text
+    html = env.asana.get("tasks", task["gid"])
+    deal_link = re.search(r'<a href="([^"]+)">' + re.escape(deal["title"]), html.get("html_notes") or html["notes"])
+    assert deal_link and deal_link.group(1).startswith(f"{env.hub.url}/sandbox/pipedrive/")
+    opened = requests.get(deal_link.group(1))
+    assert opened.status_code == 200 and opened.url.endswith(f"/_sandbox/ui/deals/{deal['id']}")
+    assert deal["title"] in opened.text
     done = env.browser.form_post(f"/i/{env.iid}/events/{event_id}/replay", {}, csrf_from=f"/i/{env.iid}/events")
     assert done.status_code == 200 and f"Event {event_id} replayed" in done.text
     env.settle()
