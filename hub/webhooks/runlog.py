@@ -89,11 +89,15 @@ def _runs(installation_id: int, *statuses: str):
 
 def concerns_a_rule(installation_id: int):
     """The SQL condition on HubEvent: a rule ran for it, left a trace on it, or listened for its kind."""
-    traced = select(RunLog.hub_event_id).where(RunLog.installation_id == installation_id,
-                                               RunLog.rule_id.is_not(None), RunLog.hub_event_id.is_not(None))
     listening = exists().where(Rule.installation_id == installation_id, Rule.trigger == HubEvent.kind,
                                Rule.activated_at.is_not(None), Rule.activated_at <= HubEvent.created_at)
-    return or_(HubEvent.id.in_(_runs(installation_id)), HubEvent.id.in_(traced), listening)
+    return or_(HubEvent.id.in_(_runs(installation_id)), _traced(RunLog.rule_id.is_not(None)), listening)
+
+
+def _traced(*where):
+    """A run log entry on the event (correlated: probed through the log's index on the event, so
+    a page walks the newest events without reading the whole log)."""
+    return exists().where(RunLog.hub_event_id == HubEvent.id, *where)
 
 
 def title_of(data: dict | None) -> str:
@@ -127,9 +131,8 @@ def conditions(installation_id: int, f: Filters) -> list:
     if f.q:
         where.append(or_(HubEvent.object_id == f.q, _title_sql().ilike(_like(f.q), escape="\\")))
     if f.rule_id is not None:
-        where.append(or_(HubEvent.id.in_(select(RunLog.hub_event_id).where(
-            RunLog.installation_id == installation_id, RunLog.rule_id == f.rule_id)),
-            HubEvent.id.in_(_runs(installation_id).where(RuleRun.rule_id == f.rule_id))))
+        where.append(or_(_traced(RunLog.rule_id == f.rule_id),
+                         HubEvent.id.in_(_runs(installation_id).where(RuleRun.rule_id == f.rule_id))))
     concerned = concerns_a_rule(installation_id)
     if f.status == "failed":
         where.append(HubEvent.id.in_(_runs(installation_id, "failed")))
