@@ -192,6 +192,7 @@ class RuleOutcome:
     name: str
     status: str                 # a run's status, or "skipped" (looked and did not run)
     reason: str = ""            # why it was skipped, in words, when the log says
+    exists: bool = True         # False: the rule was deleted since
 
 
 @dataclass
@@ -208,6 +209,10 @@ def _worst(statuses: list[str]) -> str:
     if "done" in statuses:
         return "done"
     return "skipped" if statuses else "none"
+
+
+def _name(rules: dict, rule_id: int) -> str:
+    return rules[rule_id].name if rule_id in rules else f"rule {rule_id} (deleted)"
 
 
 def summaries(session, installation_id: int, events: list[HubEvent]) -> dict[int, Summary]:
@@ -239,9 +244,8 @@ def summaries(session, installation_id: int, events: list[HubEvent]) -> dict[int
         for rule in rules.values():
             if rule.trigger == e.kind and rule.activated_at is not None and rule.activated_at <= e.created_at:
                 looked.setdefault(rule.id, "")
-        found = [RuleOutcome(rid, rules[rid].name if rid in rules else f"rule {rid} (deleted)", status)
-                 for rid, status in ran.items()]
-        found += [RuleOutcome(rid, rules[rid].name if rid in rules else f"rule {rid} (deleted)", "skipped", reason)
+        found = [RuleOutcome(rid, _name(rules, rid), status, exists=rid in rules) for rid, status in ran.items()]
+        found += [RuleOutcome(rid, _name(rules, rid), "skipped", reason, exists=rid in rules)
                   for rid, reason in looked.items() if rid not in ran]
         out[e.id] = Summary(_worst([r.status for r in found]), found)
     return out
