@@ -228,13 +228,15 @@ def summaries(session, installation_id: int, events: list[HubEvent]) -> dict[int
                                                      .order_by(RuleRun.id)):
         runs.setdefault(event_id, {})[rule_id] = status
     reasons: dict[int, dict[int, str]] = {}
-    for event_id, rule_id, step, message in session.execute(
-            select(RunLog.hub_event_id, RunLog.rule_id, RunLog.step, RunLog.message)
+    for event_id, rule_id, step, detail in session.execute(
+            select(RunLog.hub_event_id, RunLog.rule_id, RunLog.step, RunLog.detail)
             .where(RunLog.installation_id == installation_id, RunLog.hub_event_id.in_(ids),
                    RunLog.rule_id.is_not(None)).order_by(RunLog.id)):
         seen = reasons.setdefault(event_id, {})
-        if step in ("rule.not_matched", "rule.once"):
-            seen[rule_id] = message
+        if step == "rule.not_matched":
+            seen[rule_id] = str((detail or {}).get("reason") or "it does not fit the rule")
+        elif step == "rule.once":
+            seen[rule_id] = "it fires once per object and already ran for this one"
         else:
             seen.setdefault(rule_id, "")
     out: dict[int, Summary] = {}

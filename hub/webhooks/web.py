@@ -77,11 +77,8 @@ def _links(session, installation_id: int, event_id: int) -> list[dict]:
     out = []
     for link in session.scalars(select(RuleLink).where(RuleLink.installation_id == installation_id,
                                                        RuleLink.run_id.in_(run_ids)).order_by(RuleLink.id)):
-        # the columns before and after rules with steps (url/name/made, target_url/...)
-        made = getattr(link, "made", None) or getattr(link, "target_type", "")
-        out.append({"rule_id": link.rule_id, "run_id": link.run_id, "made": made,
-                    "name": getattr(link, "name", None) or getattr(link, "target_name", ""),
-                    "url": getattr(link, "url", None) or getattr(link, "target_url", "")})
+        out.append({"rule_id": link.rule_id, "run_id": link.run_id, "made": link.made, "name": link.name or "",
+                    "url": link.url or ""})
     return out
 
 

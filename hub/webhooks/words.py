@@ -22,6 +22,7 @@ STEPS = {
     "webhooks": "Webhooks",
     "rule.matched": "Rule matched",
     "rule.requeued": "Run queued again",
+    "rule.not_requeued": "Run not run again",
     "rule.not_matched": "Rule skipped this event",
     "rule.once": "Rule already ran for this object",
     "rule.done": "Rule done",

@@ -8,9 +8,11 @@ import re
 import requests
 from sqlalchemy import select, update
 
+from hub.rules import service
 from hub.store import HubEvent, Job, RunLog
 from hub.store.models import RuleRun
 from tests.rules.conftest import make_env  # noqa: F401  (fixture)
+from tests.web.conftest import ADMIN
 
 
 def _won_event(env, deal_id) -> int:
@@ -77,7 +79,7 @@ def test_replay_runs_again_and_does_nothing_twice(make_env, db_url):
 
 def test_replay_from_the_event_page(make_env):
     env = make_env()
-    env.rule(name="Hand off won deals")
+    rule = env.rule(name="Hand off won deals")
     deal = env.deal("Nordwind GmbH - 40")
     env.pd.mark_won(deal["id"])
     env.settle()
@@ -103,6 +105,15 @@ def test_replay_from_the_event_page(make_env):
     assert len(env.tasks("Won deals – onboarding")) == 1
     with env.services.db.begin() as s:
         assert s.scalar(select(RunLog.message).where(RunLog.step == "replayed")).startswith("replayed by ")
+
+    # a rule no longer active: matching leaves it out, and its run does not go again either
+    service.set_status(env.services, env.iid, rule["id"], "draft", str(ADMIN))
+    assert _replay(env, event_id)["requeued"] == []
+    env.settle()
+    with env.services.db.begin() as s:
+        assert s.scalar(select(RunLog.message).where(RunLog.step == "rule.not_requeued")).endswith(
+            "does not run again: its rule is not active")
+    assert [r.status for r in env.runs()] == ["done"] and len(env.tasks("Won deals – onboarding")) == 1
 
     # another installation's event, or none: 404, nothing replayed
     headers = {"X-CSRF-Token": env.browser.csrf(f"/i/{env.iid}/events")}
