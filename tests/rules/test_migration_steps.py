@@ -1,4 +1,4 @@
-"""Migration 0013: rules made with one action keep it as step 1 (templates, carried data, field
+"""Migration 0014: rules made with one action keep it as step 1 (templates, carried data, field
 mappings, account), their runs keep what they made under the run's own effect key, and their links
 become neutral; going down restores the old shape. On SQLite and PostgreSQL."""
 from __future__ import annotations

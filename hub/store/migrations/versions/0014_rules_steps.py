@@ -9,15 +9,15 @@ before, the write-ahead mark `sent`, so a failed run retried after the upgrade l
 or project an earlier attempt may have made before creating one. Links lose
 their provider-named columns (target_gid -> external_id ...) and may be several per run.
 
-Revision ID: 0013_rules_steps
-Revises: 0012_job_installation
+Revision ID: 0014_rules_steps
+Revises: 0013_sync_neutral
 Create Date: 2026-12-05
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013_rules_steps"
-down_revision = "0012_job_installation"
+revision = "0014_rules_steps"
+down_revision = "0013_sync_neutral"
 branch_labels = None
 depends_on = None
 
