@@ -76,10 +76,7 @@ def _texts(value: Any, options: dict[str, str]) -> list[str]:
     return out
 
 
-def condition_holds(condition: dict[str, Any], record: dict[str, Any], value_of: Value | None = None) -> bool:
-    """Does the condition hold on `record` (an object's data)? `value_of` reads the field the way
-    its CRM stores it (the connector's `CrmSource.value`); without one, `comparable` does."""
-    op = condition.get("op")
+def _read(condition: dict[str, Any], record: dict[str, Any], value_of: Value | None) -> Any:
     key = str(condition.get("field", ""))
     value = None
     if value_of is not None:
@@ -89,6 +86,61 @@ def condition_holds(condition: dict[str, Any], record: dict[str, Any], value_of:
             value = None
     if value is None:
         value = comparable(record or {}, key)
+    return value
+
+
+def condition_holds(condition: dict[str, Any], record: dict[str, Any], value_of: Value | None = None) -> bool:
+    """Does the condition hold on `record` (an object's data)? `value_of` reads the field the way
+    its CRM stores it (the connector's `CrmSource.value`); without one, `comparable` does."""
+    return _holds(condition, _read(condition, record, value_of))
+
+
+def why_not(condition: dict[str, Any], record: dict[str, Any], value_of: Value | None = None) -> str | None:
+    """Why the condition does not hold on `record`, in words with the value it found ("value 900
+    is less than 1000"); None when it holds. For the run log and the editor's preview."""
+    value = _read(condition, record, value_of)
+    if _holds(condition, value):
+        return None
+    op = condition.get("op")
+    label = condition.get("label") or condition.get("field")
+    options = {str(k): str(v) for k, v in (condition.get("options") or {}).items()}
+    wanted = str(condition.get("value", "")).strip()
+    shown, wanted_shown = _shown(value, options), options.get(wanted, wanted)
+    if op == "empty":
+        return f"{label} is {shown}, not empty"
+    if value in (None, "", []):
+        return f"{label} is empty"
+    if op in _FAILED:
+        left, right = _number(value), _number(wanted)
+        if right is None:
+            return f"the rule compares {label} with {wanted!r}, which is not a number"
+        if left is None:
+            return f"{label} {shown} is not a number"
+        return f"{label} {_plain(left)} {_FAILED[op]} {_plain(right)}"
+    if op == "contains":
+        return f"{label} “{shown}” does not contain “{wanted}”"
+    if op == "eq":
+        return f"{label} is {shown}, not {wanted_shown}"
+    if op == "ne":
+        return f"{label} is {wanted_shown}"
+    return f"{describe(condition)} does not hold"
+
+
+# what a failed comparison found: `gte 1000` on 900 -> "900 is less than 1000"
+_FAILED = {"gt": "is not greater than", "gte": "is less than", "lt": "is not less than", "lte": "is greater than"}
+
+
+def _plain(number: Decimal) -> str:
+    return format(number.normalize(), "f") if number == number.to_integral_value() else str(number)
+
+
+def _shown(value: Any, options: dict[str, str]) -> str:
+    items = value if isinstance(value, list) else [value]
+    return ", ".join(options.get(str(v), str(v)) for v in items)
+
+
+def _holds(condition: dict[str, Any], value: Any) -> bool:
+    op = condition.get("op")
     empty = value in (None, "", [])
     if op == "empty":
         return empty

@@ -67,7 +67,8 @@ def enqueue_wake(services: Any, session, run: Any, step_uid: str, wake_at) -> in
 
 @subscribe
 def match_rules(services: Any, session, event: HubEvent) -> None:
-    """Inside the transaction recording a new event: a run and a job per matching active rule."""
+    """Inside the transaction recording a new event: a run and a job per matching active rule, and
+    for each active rule of its kind that it does not fit, a log entry saying why."""
     rules = session.scalars(select(Rule).where(Rule.installation_id == event.installation_id,
                                                Rule.status == "active", Rule.trigger == event.kind)
                             .order_by(Rule.id)).all()
@@ -80,7 +81,10 @@ def match_rules(services: Any, session, event: HubEvent) -> None:
         return
     value = reader(provider, trigger.object_type)
     for rule in rules:
-        if trigger.mismatch(rule, event.data or {}, value) is not None:
+        reason = trigger.mismatch(rule, event.data or {}, value)
+        if reason is not None:   # the run log says why (the editor's preview says it the same way)
+            trace(session, event.installation_id, "rule.not_matched", f"rule “{rule.name}” skipped it: {reason}",
+                  status="info", hub_event_id=event.id, rule_id=rule.id, reason=reason)
             continue
         if rule.fires == "once" and _ran_for(session, rule.id, event):
             trace(session, event.installation_id, "rule.once",

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import connectors
-from .conditions import Value, condition_holds, describe
+from .conditions import Value, why_not
 
 FIRES = {"every": "every time", "once": "once per object"}
 # trigger param -> (the rule's attribute holding its value, the object's own field as a fallback)
@@ -59,10 +59,15 @@ class Trigger:
                 got = current.get(own)
             if str(got) != str(wanted):
                 what = attribute.removesuffix("_id")
-                return f"{what} {got} is not the rule's {what} {wanted}"
-        for n, condition in enumerate(getattr(rule, "conditions", None) or []):
-            if not condition_holds(condition, current, value):
-                return f"condition {n + 1} ({describe(condition)}) does not hold"
+                if got in (None, ""):
+                    return f"no {what}, the rule wants {what} {wanted}"
+                if param.startswith("to_"):
+                    return f"moved to {what} {got}, the rule wants {what} {wanted}"
+                return f"{what} is {got}, the rule wants {what} {wanted}"
+        for condition in getattr(rule, "conditions", None) or []:
+            why = why_not(condition, current, value)
+            if why is not None:
+                return why
         return None
 
 

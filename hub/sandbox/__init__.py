@@ -35,6 +35,9 @@ def build_emulators(instance_path: Path | None, base_url: str, settings: Any) ->
                   "client_secret": settings[f"{provider}.client_secret"] or SANDBOX_CLIENT_SECRET,
                   "redirect_uris": [f"{base_url.rstrip('/')}/oauth/{provider}/callback"], "name": "Relay Hub"}
         options: dict[str, Any] = {"clients": [client]}
+        # where people reach it (the connector's `origin` setting, else the hub's mount point): the
+        # links it hands out (Asana's permalinks) open its own pages, not the real provider's site
+        options["permalink_base"] = settings.get(f"{provider}.origin") or sandbox_origin(base_url, provider)
         if provider == "pipedrive":
             client["callback_url"] = client["redirect_uris"][0]
             options["time_scale"] = settings["sandbox.webhook_time_scale"]

@@ -1,14 +1,20 @@
-"""The job that turns a stored webhook into hub events (and replays of failed ones)."""
+"""The job that turns a stored webhook into hub events; replays of failed webhooks and of recorded events."""
 from __future__ import annotations
 
 import logging
+from uuid import uuid4
+
+from sqlalchemy import select
 
 from ..connectors.contract.webhooks import Delivery, MalformedPayload
 from ..errors import Fatal
-from ..events import record, trace
+from ..events import record, subscribers, trace
 from ..inputs import InputError
 from ..jobs import JobContext, handler
-from ..store import InboxEvent
+from ..oauth.connections import audit
+from ..rules.replay import requeue_runs
+from ..store import HubEvent, InboxEvent
+from ..store.models import RuleRun
 from .providers import LazyClient, connector_webhooks, crm_api
 
 log = logging.getLogger("hub.webhooks")
@@ -64,3 +70,33 @@ def replay_inbox(services, installation_id: int, inbox_event_id: int) -> bool:
                                installation_id=installation_id)
         trace(session, installation_id, "replayed", f"inbox event {inbox.id} replayed", inbox_event_id=inbox.id)
         return True
+
+
+def replay_event(services, installation_id: int, event_id: int, actor: str) -> dict | None:
+    """Run a recorded event through matching again, and its finished rule runs (None: no such
+    event of this installation). Nothing is done twice: a run keeps its effect key and each step
+    its own (hub/rules/replay.py), and matching adds a run only for a rule that has none for this
+    occurrence (a rule made or fixed since). An event that arrived late and was superseded
+    (`data.stale.acted` false) is not matched again: the newer state already decided."""
+    with services.db.begin() as session:
+        event = session.get(HubEvent, event_id)
+        if event is None or event.installation_id != installation_id:
+            return None
+        before = set(session.scalars(select(RuleRun.id).where(RuleRun.installation_id == installation_id,
+                                                              RuleRun.hub_event_id == event.id)))
+        again = requeue_runs(services, session, event, uuid4().hex[:12])
+        stale = (event.data or {}).get("stale") or {}
+        superseded = bool(stale) and not stale.get("acted")
+        trace(session, installation_id, "replayed",
+              f"replayed by {actor or 'an admin'}: " + (
+                  "a newer state superseded it, so rules are not matched again" if superseded else
+                  "rules matched again") + f"; {len(again)} finished run(s) queued again",
+              hub_event_id=event.id, actor=actor)
+        if not superseded:
+            for fn in subscribers():
+                fn(services, session, event)
+        session.flush()
+        new = sorted(set(session.scalars(select(RuleRun.id).where(RuleRun.installation_id == installation_id,
+                                                                  RuleRun.hub_event_id == event.id))) - before)
+        audit(session, installation_id, actor, "event.replayed", event_id=event.id, requeued=again, new_runs=new)
+        return {"ok": True, "requeued": again, "new_runs": new, "matched_again": not superseded}

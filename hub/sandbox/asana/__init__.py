@@ -13,7 +13,8 @@ Mount points (relative to wherever the app is mounted):
 - `access_ttl`: access-token lifetime in seconds (Asana: 3600).
 - `seed`: create the demo organization, workspace, teams, users and projects on an empty state (True).
 - `attachment_max_bytes`: upload limit per attachment (Asana: 100 MB); larger files get 400.
-- `permalink_base`: base of `permalink_url` values (default `https://app.asana.com`).
+- `permalink_base`: base of `permalink_url` values (default `https://app.asana.com`); the hub's
+  sandbox sets it to where the emulator is served, whose `/1/<ws>/task/<gid>` ... open its pages.
 - `offset_secret`: bytes/str key signing pagination offsets and download URLs (default: random).
 """
 from __future__ import annotations
@@ -24,6 +25,7 @@ from flask import Flask, request
 
 from ..common import Faults, OAuthClient, SandboxState, TokenAuthority, control_blueprint
 from .api import API_PREFIX, api_blueprint, error_response
+from .links import links_blueprint
 from .models import AsanaEmulator
 from .oauth import oauth_blueprint
 from .ui import attachment_urls, ui_blueprint
@@ -55,6 +57,7 @@ def create_app(*, state: SandboxState | None = None, faults: Faults | None = Non
     app.register_blueprint(api_blueprint())
     app.register_blueprint(oauth_blueprint())
     app.register_blueprint(ui_blueprint())
+    app.register_blueprint(links_blueprint())
     app.register_blueprint(control_blueprint(faults, tokens))
 
     @app.errorhandler(413)

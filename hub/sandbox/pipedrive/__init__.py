@@ -6,7 +6,7 @@ mark_lost, add_lead, create_person, pin_note, attach_file, deliveries, flush ...
 
 Routes: `/oauth/authorize|token|token/|revoke` (Pipedrive's OAuth host), `/api/v1/...`, `/api/v2/...`
 (the company's `api_domain`, which is this app's own root URL), `/_sandbox/ui/` (the CRM user's
-page) and `/_sandbox/faults|tokens/expire|oauth/counters` (shared control routes).
+page), `/deal/<id>`, `/person/<id>` ... (the web app's addresses, sent to that page: links.py) and `/_sandbox/faults|tokens/expire|oauth/counters` (shared control routes).
 
 Options (all optional):
 - `clients`: `[{client_id, client_secret, redirect_uris, scopes?, callback_url?, name?}]`; default one
@@ -28,6 +28,7 @@ from flask import Flask
 from ..common import Faults, SandboxState, control_blueprint
 from .api import api_blueprint
 from .emulator import PipedriveSandbox
+from .links import links_blueprint
 from .oauth import oauth_blueprint
 from .ui import ui_blueprint
 
@@ -46,5 +47,6 @@ def create_app(*, state: SandboxState | None = None, faults: Faults | None = Non
     app.register_blueprint(oauth_blueprint())
     app.register_blueprint(api_blueprint(options))
     app.register_blueprint(ui_blueprint())
+    app.register_blueprint(links_blueprint())
     app.register_blueprint(control_blueprint(faults, sandbox.tokens))
     return app
