@@ -2,12 +2,15 @@
 `/sandbox/<provider>/`, so `make run` works with no accounts and no network.
 
 Each emulator is its own Flask app (see `hub/sandbox/<provider>/`), mounted with werkzeug's
-DispatcherMiddleware; state is kept in `<instance>/sandbox/<provider>.json`."""
+DispatcherMiddleware; state is kept in `<instance>/sandbox/<provider>.json`. An emulator that lives
+elsewhere (a test's example connector, a plug-in) joins with `register(name, create_app)` before the
+hub is built, and is mounted the same way."""
 from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Any
+import threading
+from typing import Any, Callable
 
 from flask import Blueprint, Flask, render_template_string, request
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
@@ -18,6 +21,28 @@ PROVIDERS = ("pipedrive", "asana", "google")
 SANDBOX_CLIENT_ID = "relay-hub-sandbox"
 SANDBOX_CLIENT_SECRET = "sandbox-secret"  # a demo app's secret, known to anyone with the sandbox
 
+_registered: dict[str, tuple[Callable[..., Flask], str]] = {}
+_lock = threading.Lock()
+
+
+def register(name: str, create_app: Callable[..., Flask], title: str | None = None) -> None:
+    """Mount `create_app(state=, faults=, options=)` at /sandbox/<name>/ in hubs built from now on.
+    Its options: `clients` (the hub's OAuth client, as the built-in emulators get it) and
+    `base_url` (the emulator's own public root)."""
+    with _lock:
+        _registered[name] = (create_app, title or name)
+
+
+def unregister(name: str) -> None:
+    with _lock:
+        _registered.pop(name, None)
+
+
+def providers() -> tuple[str, ...]:
+    """Every emulator a hub built now mounts: the built-in ones, then the registered ones."""
+    with _lock:
+        return PROVIDERS + tuple(sorted(n for n in _registered if n not in PROVIDERS))
+
 
 def sandbox_origin(base_url: str, provider: str) -> str:
     return f"{base_url.rstrip('/')}/sandbox/{provider}"
@@ -27,17 +52,24 @@ def build_emulators(instance_path: Path | None, base_url: str, settings: Any) ->
     """One app per provider, their OAuth client registered with the hub's callback URLs."""
     apps: dict[str, Flask] = {}
     persist = settings["sandbox.persist"] and instance_path is not None
-    for provider in PROVIDERS:
-        module = importlib.import_module(f"{__name__}.{provider}")
+    with _lock:
+        registered = dict(_registered)
+    for provider in providers():
+        if provider in registered:
+            create_app = registered[provider][0]
+        else:
+            create_app = importlib.import_module(f"{__name__}.{provider}").create_app
         state = SandboxState(Path(instance_path) / "sandbox" / f"{provider}.json" if persist else None)
-        client = {"client_id": settings[f"{provider}.client_id"] or SANDBOX_CLIENT_ID,
-                  "client_secret": settings[f"{provider}.client_secret"] or SANDBOX_CLIENT_SECRET,
+        client = {"client_id": settings.get(f"{provider}.client_id") or SANDBOX_CLIENT_ID,
+                  "client_secret": settings.get(f"{provider}.client_secret") or SANDBOX_CLIENT_SECRET,
                   "redirect_uris": [f"{base_url.rstrip('/')}/oauth/{provider}/callback"], "name": "Relay Hub"}
         options: dict[str, Any] = {"clients": [client]}
+        if provider in registered:
+            options["base_url"] = sandbox_origin(base_url, provider)
         if provider == "pipedrive":
             client["callback_url"] = client["redirect_uris"][0]
             options["time_scale"] = settings["sandbox.webhook_time_scale"]
-        apps[provider] = module.create_app(state=state, faults=Faults(), options=options)
+        apps[provider] = create_app(state=state, faults=Faults(), options=options)
     return apps
 
 
@@ -52,7 +84,8 @@ Nothing here talks to the real services.</p>
 leads, persons, notes, files), see webhooks and deliveries, installs and fault knobs.</li>
 <li><a href="{{ root }}/asana/_sandbox/ui/">Asana</a>: the tasks, projects and attachments the hub created.</li>
 <li><a href="{{ root }}/google/_sandbox/ui/">Google Contacts</a>: labels and contacts per account; edit by hand to try two-way sync.</li>
-</ul>
+{% for name, title in extra %}<li><a href="{{ root }}/{{ name }}/">{{ title }}</a>: a registered emulator.</li>
+{% endfor %}</ul>
 <p>Fault knobs are also scriptable: <code>flask --app hub sandbox faults pipedrive error_rate=0.1</code>.</p>
 </body></html>"""
 
@@ -68,7 +101,8 @@ def mount(app: Flask, instance_path: Path | None, base_url: str, settings: Any) 
 
     @bp.get("/sandbox/")
     def index():
-        return render_template_string(INDEX, root=request.script_root + "/sandbox")
+        extra = [(name, _registered.get(name, (None, name))[1]) for name in emulators if name not in PROVIDERS]
+        return render_template_string(INDEX, root=request.script_root + "/sandbox", extra=extra)
 
     app.register_blueprint(bp)
     return emulators
