@@ -1,58 +1,34 @@
-"""The Example CRM's API client: the shared ApiClient, every request signed with the account's secret.
+"""The Example CRM's API client and its request signing (../API.md "Authentication").
 
-Signing (../API.md): `X-Api-Key` is the key; `X-Signature` is the hex HMAC-SHA256, keyed with the
-secret, of `METHOD\\n<target as sent>\\n<raw body>`. It is computed on the prepared request (what
-really goes on the wire), so the query string's encoding and a retried body sign alike."""
+`sign` is the connector's `ApiKey.sign`: `X-Api-Key` carries the key; `X-Signature` is the hex
+HMAC-SHA256, keyed with the secret, of `METHOD\\n<target as sent>\\n<raw body>`. It runs on the
+prepared request (what really goes on the wire, every retry afresh), so the query string's
+encoding and the body's bytes are exactly what the CRM sees."""
 from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Any, Mapping
+from typing import Any
 
 import requests
-from requests.auth import AuthBase
 
 from hub.connectors.base import ApiClient
-from hub.errors import Fatal
 
 
-class Signer(AuthBase):
-    def __init__(self, api_key: str, api_secret: str):
-        self.api_key = api_key
-        self._secret = api_secret.encode()
-
-    def __call__(self, prepared: requests.PreparedRequest) -> requests.PreparedRequest:
-        body = prepared.body or b""
-        if isinstance(body, str):
-            body = body.encode()
-        message = prepared.method.upper().encode() + b"\n" + prepared.path_url.encode() + b"\n" + body
-        prepared.headers["X-Api-Key"] = self.api_key
-        prepared.headers["X-Signature"] = hmac.new(self._secret, message, hashlib.sha256).hexdigest()
-        return prepared
-
-    def __repr__(self) -> str:  # the secret never shows in a log line or a traceback's locals
-        return f"Signer(api_key={self.api_key!r})"
-
-
-def credentials_of(credentials: Any) -> tuple[str, str]:
-    """(key, secret) from what the hub keeps for an API-key connection (a mapping or an object)."""
-    get = credentials.get if isinstance(credentials, Mapping) else (lambda k: getattr(credentials, k, None))
-    key, secret = get("api_key"), get("api_secret")
-    if not key or not secret:
-        raise Fatal("example: the connection has no API key and secret", 401)
-    return str(key), str(secret)
+def sign(prepared: requests.PreparedRequest, key: str, secret: str) -> requests.PreparedRequest:
+    body = prepared.body or b""
+    if isinstance(body, str):
+        body = body.encode()
+    message = prepared.method.upper().encode() + b"\n" + prepared.path_url.encode() + b"\n" + body
+    prepared.headers["X-Api-Key"] = key
+    prepared.headers["X-Signature"] = hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+    return prepared
 
 
 class ExampleClient(ApiClient):
-    provider = "example"
+    """Made by the core as `ExampleClient(api_base, None, authenticator=...)` for an API-key connection."""
 
-    def __init__(self, api_base: str, credentials: Any, *, session: requests.Session | None = None, **options):
-        # A session of its own signs every request; a given one lends only its transport (adapters).
-        http = requests.Session()
-        if session is not None:
-            http.adapters = session.adapters
-        http.auth = Signer(*credentials_of(credentials))
-        super().__init__(api_base, None, session=http, **options)
+    provider = "example"
 
     def error_message(self, response: requests.Response) -> str:
         try:

@@ -57,6 +57,20 @@ class ExampleSource:
     def file_chunks(self, file: dict[str, Any]) -> Iterator[bytes]:
         raise Fatal("example: deals carry no files", 400)
 
+    def value(self, kind: str, data: dict[str, Any], key: str) -> Any:
+        """Conditions compare ids for enums and users, a plain number for money."""
+        self._kind(kind)
+        name = key.split(".", 1)[1] if key.startswith(f"{kind}.") else key
+        value = data.get(name)
+        if value in (None, ""):
+            return None
+        if name == "amount":
+            try:
+                return float(Decimal(str(value)))
+            except (InvalidOperation, ValueError):
+                return None
+        return str(value) if name in ("stage_id", "owner_id") else value
+
     def fields(self, kind: str) -> list[FieldInfo]:
         self._kind(kind)
         stages = tuple((str(s["id"]), s["name"]) for s in self.ctx.catalog("stages") or ())

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator
 
-from hub.connectors.contract.targets import Made, StepKind, TargetContext, TaskSpec
+from hub.connectors.contract.targets import AttachmentRefused, Made, StepKind, TargetContext, TaskSpec
 from hub.errors import Fatal
 
 
@@ -14,26 +14,23 @@ def external_id(effect_key: str) -> str:
     return "hub-" + hashlib.sha256(effect_key.encode()).hexdigest()[:48]
 
 
-def _users(catalogs: Any) -> set[str] | None:
-    if catalogs is None:
-        return None
-    loaded = catalogs("users") if callable(catalogs) else catalogs.get("users") if isinstance(catalogs, Mapping) else None
-    return None if loaded is None else {str(u["id"]) for u in loaded}
-
-
-def validate_task(settings: dict, catalogs: Any, complete: bool) -> dict[str, str]:
+def validate_task(settings: dict, catalog: Any, complete: bool) -> dict[str, str]:
+    """Nothing is required (an unassigned task is fine); what is given must exist."""
     errors: dict[str, str] = {}
     assignee = settings.get("assignee_id")
-    users = _users(catalogs)
-    if assignee not in (None, "") and users is not None and str(assignee) not in users:
-        errors["target.assignee_id"] = "this user is not in the connected Example CRM account"
-    link = settings.get("link_deal", True)
-    if not isinstance(link, bool):
-        errors["target.link_deal"] = "true or false"
+    if assignee not in (None, ""):
+        if not str(assignee).isdigit():
+            errors["assignee_id"] = "a user of the connected Example CRM account"
+        elif catalog is not None and str(assignee) not in {u["id"] for u in catalog("users")}:
+            errors["assignee_id"] = "this user is not in the connected Example CRM account"
+    if not isinstance(settings.get("link_deal", True), bool):
+        errors["link_deal"] = "true or false"
     return errors
 
 
 class ExampleTasks:
+    max_attachment_bytes = 0   # the CRM's tasks take no files
+
     def __init__(self, ctx: TargetContext):
         self.ctx = ctx
         self.client = ctx.client
@@ -71,12 +68,13 @@ class ExampleTasks:
     def status(self, external_id: str) -> str:
         return self.client.task(external_id)["status"]
 
-    def attach(self, external_id: str, file: dict[str, Any], chunks: Iterator[bytes]) -> str | None:
-        return None   # the CRM's tasks take no files
+    def attach(self, external_id: str, file: dict[str, Any], chunks: Iterator[bytes], *,
+               maybe_sent: bool = False) -> str:
+        raise AttachmentRefused(f"{file.get('name') or 'file'}: Example CRM tasks take no files", "refused")
 
 
 TARGETS = {
     "task": StepKind(what="task", label="Create an Example CRM task", makes="task",
                      settings=("assignee_id", "link_deal"), validate=validate_task, target=ExampleTasks,
-                     attachments=False, completes=True),
+                     attachments=False, completes=True, catalogs=("users",)),
 }
