@@ -12,10 +12,10 @@ Cases that talk to an API use the connector's emulator through its test folder's
     live(tmp_path)            a context manager: the emulator on a loopback port, yielding an object with
         .client               the connector's API client, signed in
         .api_base             the API root the client uses
-        .record_kinds         object kinds its CrmSource loads (the emulator holds some of each)
-        .step_settings(what)  valid settings for the step kind `what` in that emulator
-        .count(makes)         how many objects of that type (task, project ...) the emulator holds
-        .contacts()           (contact roles) what `Connector.contacts` is called with
+        .record_kinds         (crm) object kinds its CrmSource loads (the emulator holds some of each)
+        .step_settings(what)  (targets) valid settings for the step kind `what` in that emulator
+        .count(makes)         (targets) how many objects of that type (task, project ...) it holds
+A contact source's emulator holds some persons.
 
 Webhook fixtures are `tests/connectors/<name>/fixtures/*` (JSON bodies, or form bodies as `.txt`),
 as the provider's documentation shows them. A fixture may come with `<stem>.request.json`:
@@ -329,12 +329,28 @@ def test_step_ensures_one_object_per_effect_key(name, what, lives):
 # -- contacts ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name, role", [p for p in _by_name(_roles)
                                         if p.values[1] in ("contact_source", "contact_store")])
-def test_contacts_part_reads_people(name, role, lives):
+def test_contacts_side_reads_the_emulator(name, role, lives):
     c = _connector(name)
     _needs(c, "contacts", role)
     from hub.connectors.contract import contacts as contract_contacts   # the sync's side of the contract
-    part = c.contacts(lives(name).contacts())
-    protocol = contract_contacts.ContactSource if role == "contact_source" else contract_contacts.ContactStore
-    missing = [m for m in dir(protocol) if not m.startswith("_") and callable(getattr(protocol, m))
-               and not callable(getattr(part, m, None))]
-    assert not missing, f"{role}: missing {missing}"
+    live = lives(name)
+    side = c.contacts(contract_contacts.ContactsContext(api_base=live.api_base, client=live.client))
+    if role == "contact_source":
+        catalog = side.field_catalog()
+        assert contract_contacts.NAME in {f.key for f in catalog}
+        fields = contract_contacts.SOURCE_STANDARD
+        pages = list(side.changes(None, fields=fields, filters={}))
+        people = [p for page in pages for p in page.contacts]
+        assert people and all(isinstance(p, contract_contacts.Contact) and p.id for p in people)
+        again = side.get(people[0].id, fields=fields)
+        assert again is not None and again.id == people[0].id
+        assert side.contact_of(people[0].raw).id == people[0].id
+    else:
+        assert isinstance(side.limits, contract_contacts.StoreLimits)
+        assert isinstance(side.count(), int)
+        label = f"Contract {uuid.uuid4().hex[:8]}"
+        made = side.create_group(label)
+        assert side.create_group(label).id == made.id        # a retried create adopts its own label
+        assert made.id in {g.id for g in side.groups()}
+        first = next(iter(side.changes(None, fields=contract_contacts.STORE_FIELDS)))
+        assert isinstance(first, contract_contacts.ChangesPage) and first.first
