@@ -187,3 +187,14 @@ def test_reconciliation_finds_a_missed_win(client, crm):
     [now] = [s for s in webhooks.poll(client, None) if s.object_id == str(deal["id"])]
     assert [e.kind for e in webhooks.changes(known, now)] == ["deal.updated", "deal.won"]
     assert webhooks.changes(now.data, now) == []
+
+
+def test_a_task_is_a_record_too(client, crm):
+    made = crm.create_task(ACCOUNT, {"title": "Call back", "external_id": "x-1"})
+    crm.complete_task(ACCOUNT, made["id"])
+    source = CONNECTOR.source(SourceContext(client, "", catalog_of(client)))
+    record = source.load("task", str(made["id"]), None, Carry(), [])
+    assert (record.kind, record.title, record.status) == ("task", "Call back", "completed")
+    assert [r.id for r in source.recent("task")] == [str(made["id"])]
+    with pytest.raises(Exception, match="deals and tasks only"):
+        source.load("person", "1", None, Carry(), [])

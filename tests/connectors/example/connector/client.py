@@ -68,6 +68,9 @@ class ExampleClient(ApiClient):
         items = self.json("GET", "api/v1/tasks", params={"external_id": external_id})["items"]
         return items[0] if items else None
 
+    def tasks(self, limit: int = 20) -> list[dict]:
+        return self.json("GET", "api/v1/tasks", params={"limit": max(1, min(int(limit), 100))})["items"]
+
     def task(self, task_id: Any) -> dict:
         return self.json("GET", "api/v1/tasks/{task_id}", path_params={"task_id": task_id})
 

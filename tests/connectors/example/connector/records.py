@@ -1,4 +1,5 @@
-"""Deals as neutral `SourceRecord`s, and the dropdown loaders (stages, users) rules and templates use.
+"""Deals and tasks as neutral `SourceRecord`s, and the dropdown loaders (stages, users) rules and
+templates use.
 
 Names (stage, owner) come from the catalogs through the core's cache, so loading a record costs at
 most one call (none when the event carried the deal)."""
@@ -10,7 +11,7 @@ from typing import Any, Iterator
 from hub.connectors.contract.records import Carry, Catalog, FieldInfo, SourceContext, SourceRecord
 from hub.errors import Fatal
 
-KINDS = ("deal",)
+KINDS = ("deal", "task")
 
 
 def money(amount: Any, currency: Any) -> str | None:
@@ -33,14 +34,20 @@ class ExampleSource:
 
     def _kind(self, kind: str) -> None:
         if kind not in KINDS:
-            raise Fatal(f"example: no {kind} objects (only deals)", 400)
+            raise Fatal(f"example: no {kind} objects (deals and tasks only)", 400)
 
     def load(self, kind: str, object_id: str, current: dict | None, carry: Carry,
              warnings: list[str]) -> SourceRecord:
         self._kind(kind)
-        data = dict(current) if current else self.client.deal(object_id)
-        record = SourceRecord(kind=kind, id=str(data.get("id", object_id)), data=data, raw=dict(data),
-                              url=f"{self.base}/deals/{data.get('id', object_id)}",
+        if current:
+            data = dict(current)
+        else:
+            data = self.client.deal(object_id) if kind == "deal" else self.client.task(object_id)
+        ident = str(data.get("id", object_id))
+        if kind == "task":
+            return SourceRecord(kind=kind, id=ident, data=data, raw=dict(data), url=data.get("url") or "",
+                                title=data.get("title") or "", status=data.get("status"))
+        record = SourceRecord(kind=kind, id=ident, data=data, raw=dict(data), url=f"{self.base}/deals/{ident}",
                               title=data.get("title") or "", status=data.get("status"),
                               amount=money(data.get("amount"), data.get("currency")))
         try:
@@ -52,7 +59,8 @@ class ExampleSource:
 
     def recent(self, kind: str, limit: int = 20) -> list[SourceRecord]:
         self._kind(kind)
-        return [self.load(kind, str(d["id"]), d, Carry(), []) for d in self.client.deals(limit)]
+        rows = self.client.deals(limit) if kind == "deal" else self.client.tasks(limit)
+        return [self.load(kind, str(row["id"]), row, Carry(), []) for row in rows]
 
     def file_chunks(self, file: dict[str, Any]) -> Iterator[bytes]:
         raise Fatal("example: deals carry no files", 400)
@@ -69,10 +77,14 @@ class ExampleSource:
                 return float(Decimal(str(value)))
             except (InvalidOperation, ValueError):
                 return None
-        return str(value) if name in ("stage_id", "owner_id") else value
+        return str(value) if name in ("stage_id", "owner_id", "assignee_id", "deal_id") else value
 
     def fields(self, kind: str) -> list[FieldInfo]:
         self._kind(kind)
+        if kind == "task":
+            return [FieldInfo("task.title", "Title"),
+                    FieldInfo("task.status", "Status", "enum", (("open", "Open"), ("completed", "Completed"))),
+                    FieldInfo("task.assignee_id", "Assignee", "user")]
         stages = tuple((str(s["id"]), s["name"]) for s in self.ctx.catalog("stages") or ())
         return [FieldInfo("deal.title", "Title"),
                 FieldInfo("deal.amount", "Amount", "money"),

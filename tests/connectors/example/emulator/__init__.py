@@ -77,6 +77,12 @@ def api_blueprint(crm: ExampleCrm) -> Blueprint:
     def duplicate(exc: Duplicate):
         return error(409, "duplicate", str(exc), task_id=exc.task_id)
 
+    def limit() -> int:
+        value = request.args.get("limit", "20")
+        if not value.isdigit() or not 1 <= int(value) <= 100:
+            raise Invalid("limit", "limit: a whole number from 1 to 100")
+        return int(value)
+
     def found(row: dict | None, what: str):
         return jsonify(row) if row is not None else error(404, "not_found", f"no such {what}")
 
@@ -96,10 +102,7 @@ def api_blueprint(crm: ExampleCrm) -> Blueprint:
 
     @bp.get("/deals")
     def deals():
-        limit = request.args.get("limit", "20")
-        if not limit.isdigit() or not 1 <= int(limit) <= 100:
-            raise Invalid("limit", "limit: a whole number from 1 to 100")
-        return jsonify({"items": crm.deals(g.account, int(limit))})
+        return jsonify({"items": crm.deals(g.account, limit())})
 
     @bp.get("/deals/<deal_id>")
     def deal(deal_id):
@@ -124,9 +127,9 @@ def api_blueprint(crm: ExampleCrm) -> Blueprint:
     @bp.get("/tasks")
     def tasks():
         external = request.args.get("external_id")
-        if not external:
-            raise Invalid("external_id", "external_id: required")
-        task = crm.task_by_external(g.account, external)
+        if external is None:
+            return jsonify({"items": crm.tasks(g.account)[::-1][:limit()]})
+        task = crm.task_by_external(g.account, external) if external else None
         return jsonify({"items": [task] if task else []})
 
     @bp.get("/tasks/<task_id>")
