@@ -27,7 +27,8 @@ def catalog_of(client):
 
 def raw(body: bytes, secret: str | None = "whsec", **headers) -> RawRequest:
     if secret is not None:
-        headers.setdefault("x-example-signature", "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest())
+        digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        headers.setdefault("x-example-signature", f"sha256={digest}")
     return RawRequest("POST", "https://hub.test/hooks/example/tok", headers, body, "application/json")
 
 
@@ -67,7 +68,8 @@ def test_a_task_is_made_once_per_effect_key(client, crm):
     step = CONNECTOR.targets["task"]
     target = step.target(ctx)
     deal = crm.deals(ACCOUNT)[0]
-    record = CONNECTOR.source(SourceContext(client, "", catalog_of(client))).load("deal", str(deal["id"]), deal, Carry(), [])
+    source = CONNECTOR.source(SourceContext(client, "", catalog_of(client)))
+    record = source.load("deal", str(deal["id"]), deal, Carry(), [])
     spec = TaskSpec(name="Kick-off", notes_html="<p>hi</p>", settings={"link_deal": True}, record=record)
     first = target.ensure(spec, "rule 1 / occurrence A / step 1", first_try=True)
     retry = target.ensure(spec, "rule 1 / occurrence A / step 1", first_try=False)
@@ -81,7 +83,8 @@ def test_a_task_is_made_once_per_effect_key(client, crm):
     assert target.status(first.external_id) == "open"
     assert target.complete(first.external_id) == "completed" == target.status(first.external_id)
     with pytest.raises(AttachmentRefused):
-        target.attach(first.external_id, {"id": "1", "name": "a.pdf", "size": 3, "mime": "application/pdf"}, iter([b"abc"]))
+        target.attach(first.external_id, {"id": "1", "name": "a.pdf", "size": 3, "mime": "application/pdf"},
+                      iter([b"abc"]))
 
 
 def test_task_settings_are_checked_against_the_account(client):
