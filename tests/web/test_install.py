@@ -134,7 +134,7 @@ def test_uninstall_revokes_and_deletes_tokens_and_keeps_the_audit(live_hub):
     admin, iid = install(live_hub)
     live_hub.run_jobs()  # registers the hub's webhooks at the CRM
     pipedrive = live_hub.emulator("pipedrive")
-    assert len([w for w in pipedrive.webhooks("relay-hub-sandbox") if not w.get("is_deleted")]) == 3
+    assert len([w for w in pipedrive.webhooks("relay-hub-sandbox") if not w.get("is_deleted")]) == 4
     admin.authorize_target(iid, "asana", {"decision": "allow", "user": dana(live_hub)})
     with live_hub.services.db.begin() as s:
         conns = s.scalars(select(Connection).where(Connection.installation_id == iid)).all()

@@ -54,13 +54,14 @@ def test_registration_is_idempotent(hub):
     iid = installed(hub)
     pd = hub.emulator("pipedrive")
     hooks = [w for w in pd.webhooks("relay-hub-sandbox") if not w.get("is_deleted")]
-    assert sorted((w["event_action"], w["event_object"]) for w in hooks) == [("*", "deal"), ("*", "person"), ("create", "lead")]
+    assert sorted((w["event_action"], w["event_object"]) for w in hooks) == [
+        ("*", "deal"), ("*", "person"), ("change", "activity"), ("create", "lead")]
     assert all(w["http_auth_user"] == f"relayhub-{iid}" for w in hooks)
     install(hub)  # reinstall: registration runs again
     hub.run_jobs()
     again = [w for w in pd.webhooks("relay-hub-sandbox") if not w.get("is_deleted")]
     assert sorted(w["id"] for w in again) == sorted(w["id"] for w in hooks)
-    assert count(hub, RegisteredWebhook) == 3
+    assert count(hub, RegisteredWebhook) == 4
 
 
 def test_every_event_type_arrives_normalized(hub):

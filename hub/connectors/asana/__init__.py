@@ -9,11 +9,17 @@ __all__ = ["MANIFEST"]
 
 from ..contract import Connector
 from . import ids
+from .catalogs import CATALOGS
+from .targets import TARGETS
+from .triggers import PRESETS
 
 CONNECTOR = Connector(
     name="asana",
     title="Asana",
     roles=frozenset({"task_target", "project_target"}),
     auth=MANIFEST,
+    catalogs=CATALOGS,
+    targets=TARGETS,
+    presets=PRESETS,
     ids=ids,
 )

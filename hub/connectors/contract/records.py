@@ -60,18 +60,26 @@ class CrmSource(Protocol):
         """Recently updated objects of `kind` (the preview's record picker)."""
 
     def file_chunks(self, file: dict[str, Any]) -> Iterator[bytes]:
-        """A file's bytes, streamed (attachments copied to a target)."""
+        """A file's bytes, streamed (attachments copied to a target). The download starts when this
+        is called, so a missing file fails before any upload begins."""
 
     def fields(self, kind: str) -> list["FieldInfo"]:
         """The fields templates and conditions may name for `kind` (custom ones included)."""
+
+    def value(self, kind: str, data: dict[str, Any], key: str) -> Any:
+        """What a condition compares: field `key` (a `FieldInfo.key`) of an object as an event or a
+        read gave it (`SourceRecord.data`), whatever shape the provider used: option ids for enum
+        (a list for set), a plain number for money, None when empty. Makes no API call (conditions
+        are checked while the event is recorded)."""
 
 
 @dataclass(frozen=True)
 class FieldInfo:
     key: str                               # what a template or condition names (`deal.value`)
     label: str
-    type: str = "text"                     # text | number | money | date | enum | user | bool
-    options: tuple[tuple[str, str], ...] = ()   # (value, label) for enum
+    type: str = "text"                     # text | number | money | date | enum | set | user | bool
+    options: tuple[tuple[str, str], ...] = ()   # (value, label) for enum and set
+    custom: bool = False                   # a field the company defined (key is then provider-made)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Protocol
 
+from ...errors import Fatal
 from .records import SourceRecord
+
+
+class AttachmentRefused(Fatal):
+    """This one file cannot be copied (`reason`: too_large | refused); the run goes on without it."""
+
+    def __init__(self, message: str, reason: str = "refused"):
+        super().__init__(message, 413 if reason == "too_large" else 400)
+        self.reason = reason
 
 
 @dataclass
@@ -15,9 +24,9 @@ class TaskSpec:
     """A rendered step, ready to send: the target's own settings plus what the templates gave."""
 
     name: str
-    notes_html: str = ""                   # rich text the target accepts (connectors convert)
+    notes_html: str = ""                   # HTML from the templates; the target converts it to what it accepts
     due: str | None = None                 # ISO date or datetime
-    assignee: str | None = None            # target user id
+    assignee: str | None = None            # target user id (None: the step's settings decide)
     settings: dict[str, Any] = field(default_factory=dict)   # the step's target settings (project id ...)
     fields: dict[str, Any] = field(default_factory=dict)     # mapped custom fields, target ids -> values
     record: SourceRecord | None = None     # the CRM record it comes from (for links back)
@@ -35,16 +44,24 @@ class Made:
 
 @dataclass(frozen=True)
 class TargetContext:
-    client: Any
+    client: Any                            # the connector's ApiClient for the step's connection
     api_base: str
     catalog: Callable[[str], Any]
-    settings: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)   # hub limits: attachment_max_bytes
     file_chunks: Callable[[dict], Iterator[bytes]] | None = None   # the source's files, for attachments
 
 
 class TaskTarget(Protocol):
+    max_attachment_bytes: int | None       # larger files are refused before any byte is read
+
     def ensure(self, spec: TaskSpec, effect_key: str, *, first_try: bool) -> Made:
-        """Create the object once per effect key; on a retry find what an earlier try made."""
+        """Create the object once per effect key; on a retry find what an earlier try made.
+
+        `effect_key` is unique across installations (the core builds it from the connector, the
+        company, the rule, the occurrence and the step) and is used as is, e.g. as an external id.
+        `first_try=True` promises that no earlier try can have sent a create for this key (the core
+        records a write-ahead mark before calling `ensure`, and passes False only when it finds an
+        earlier mark), so the target may skip its look-up."""
 
     def complete(self, external_id: str) -> str:
         """Complete (or send for review) a task; returns the new status in neutral words."""
@@ -52,20 +69,29 @@ class TaskTarget(Protocol):
     def status(self, external_id: str) -> str:
         """open | completed | ... in neutral words."""
 
-    def attach(self, external_id: str, file: dict[str, Any], chunks: Iterator[bytes]) -> str | None:
-        """Copy one file; returns the target's attachment id (None: refused, e.g. too large)."""
+    def attach(self, external_id: str, file: dict[str, Any], chunks: Iterator[bytes], *,
+               maybe_sent: bool = False) -> str:
+        """Copy one file (`{"id", "name", "size", "mime"}`); returns the target's attachment id.
+        `maybe_sent`: an earlier try may have sent it and lost the answer: look before sending.
+        Raises AttachmentRefused for this file only (too large, refused)."""
 
 
 @dataclass(frozen=True)
 class StepKind:
     """A step a connector offers. The rule stores it as `<connector name>.<what>`; `label` is what
-    the editor shows."""
+    the editor shows.
+
+    `validate(settings, catalog, complete)`: `catalog` is the core's `catalog(name) -> value` for
+    the step's connection (None when the lists cannot be loaded: check only what needs none);
+    `complete=False` for a draft (missing settings are fine). Error keys are setting names (the
+    core puts them under the step); messages are for the admin."""
 
     what: str                              # task | project | record | ...
     label: str
     makes: str                             # the object type it creates: task | project | record
     settings: tuple[str, ...]              # setting keys the step uses (validated below)
-    validate: Callable[[dict, Any, bool], dict[str, str]]   # (settings, catalogs or None, complete) -> errors
+    validate: Callable[[dict, Any, bool], dict[str, str]]   # (settings, catalog or None, complete) -> errors
     target: Callable[[TargetContext], TaskTarget]
     attachments: bool = False
     completes: bool = False                # its objects can be completed by "complete linked tasks"
+    catalogs: tuple[str, ...] = ()         # the connector's catalogs its settings' dropdowns use

@@ -8,15 +8,40 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Trigger:
+    """A kind of event and what a rule can narrow it by.
+
+    `params` are keys of the event's data (the `CrmEvent` fields and extras: `pipeline_id`,
+    `to_stage_id` ...). A rule stores `{"kind": ..., "params": {key: value}}`; the event fits when,
+    for every param the rule sets (empty = any), `str(event data[key]) == str(value)`. `choices`
+    names the connector catalog whose entries the editor offers for a param (ids as strings)."""
+
     kind: str                              # deal.won | deal.lost | deal.stage_changed | lead.added | ...
     label: str                             # "Deal won"
-    object_type: str                       # deal | lead | person | task
-    params: tuple[str, ...] = ()           # what the trigger is narrowed by (pipeline_id, stage_id ...)
+    object_type: str                       # deal | lead | person | task: what `CrmSource.load` reads
+    params: tuple[str, ...] = ()           # event data keys a rule may narrow it by
+    choices: tuple[tuple[str, str], ...] = ()   # (param, catalog name) for the editor's dropdowns
+    repeats: bool = True                   # can happen again to the same object (won, reopened, won again)
+    default_fires: str = "every"           # a new rule fires "every" time, or "once" per object
 
 
 @dataclass(frozen=True)
 class Preset:
-    """A rule ready to be created: trigger, conditions and steps as the rule API takes them."""
+    """A rule ready to be created (a draft the admin edits and activates). `rule` is the rule API's
+    shape, exactly:
+
+        {"name": str,
+         "trigger": {"kind": "deal.won", "params": {}},          # params as in Trigger; {} = any
+         "fires": "every" | "once",
+         "conditions": [{"field": FieldInfo.key, "op": "eq", "value": ...}, ...],
+         "steps": [{"kind": "<connector>.<what>",                 # a StepKind of a connected connector
+                    "settings": {...},                           # its StepKind.settings keys; ids the
+                                                                 # admin picks are left out
+                    "templates": {"name": "...", "notes": "..."},   # Jinja, the core's template context
+                    "carry": {"value": bool, "contacts": bool, "notes": bool, "attachments": bool}}]}
+
+    A step may also carry "delay" and "condition" as the rule API defines them (the presets shipped
+    today use neither). `needs` lists roles the installation must have connected besides the connector that
+    ships the preset (an Asana preset needs a `crm`)."""
 
     key: str
     title: str

@@ -14,6 +14,7 @@ SCOPES: tuple[str, ...] = (
     "contacts:full",   # persons/organizations read + write (two-way contact sync)
     "leads:read",      # lead.added trigger and lead details
     "users:read",      # owner pickers on the settings page
+    "activities:full", # activities as a rule's tasks inside the CRM (create, complete, list for look-up)
     "admin",           # the app's own webhooks: the spec puts /webhooks under `admin` only
 )
 # Without these the hub cannot work at all; a grant lacking them fails the connection clearly.

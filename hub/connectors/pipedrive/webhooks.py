@@ -266,6 +266,18 @@ def _ignored(env: _Envelope) -> list[CrmEvent]:
     return []
 
 
+def _activity_changed(env: _Envelope) -> list[CrmEvent]:
+    """An activity marked as done is a `task.completed` of object type `task` (only the change from
+    not done to done: editing a done activity, or undoing it, is no completion)."""
+    activity = _need(env.current, "data")
+    prev = env.previous or {}
+    if "done" not in prev or prev["done"] or not activity.get("done"):
+        return []
+    event = env.event("task.completed")
+    event.object_type = "task"
+    return [event]
+
+
 # Every (entity, action) Pipedrive sends that the hub knows about; anything else -> [].
 DISPATCH: dict[tuple[str, str], Callable[[_Envelope], list[CrmEvent]]] = {
     ("deal", "create"): _deal_created,
@@ -281,6 +293,7 @@ DISPATCH: dict[tuple[str, str], Callable[[_Envelope], list[CrmEvent]]] = {
     # event and the reconciliation poll carry the outcome, so nothing is guessed here.
     ("person", "merge"): _ignored,
     ("deal", "merge"): _ignored,
+    ("activity", "change"): _activity_changed,
 }
 
 
@@ -358,5 +371,6 @@ def event_key(payload: Any) -> str:
 
 
 # What the hub subscribes to: (event_action, event_object). Deals for the rules and reconciliation,
-# leads for "lead added", persons for contact sync.
-SUBSCRIPTIONS: tuple[tuple[str, str], ...] = (("*", "deal"), ("create", "lead"), ("*", "person"))
+# leads for "lead added", persons for contact sync, activity changes for "task completed".
+SUBSCRIPTIONS: tuple[tuple[str, str], ...] = (("*", "deal"), ("create", "lead"), ("*", "person"),
+                                              ("change", "activity"))

@@ -11,7 +11,7 @@ page) and `/_sandbox/faults|tokens/expire|oauth/counters` (shared control routes
 Options (all optional):
 - `clients`: `[{client_id, client_secret, redirect_uris, scopes?, callback_url?, name?}]`; default one
   client `relay-hub-sandbox`/`sandbox-secret` accepting any redirect_uri. `scopes` default
-  base, deals:full, contacts:full, leads:read, users:read, admin; `callback_url` defaults to the
+  base, deals:full, contacts:full, leads:read, users:read, activities:full, admin; `callback_url` defaults to the
   redirect_uri last used by the install (target of app-sharing and uninstall callbacks).
 - `access_ttl`: seconds (default 3600, as Pipedrive documents).
 - `seed`: create the demo company on an empty state (default True).

@@ -586,4 +586,6 @@ def api_blueprint(options: dict) -> Blueprint:
             return hook_error(404, {"id": ["not found"]})
         return jsonify({"status": "ok", "success": True})
 
+    from .activities import activity_routes
+    activity_routes(bp)
     return bp

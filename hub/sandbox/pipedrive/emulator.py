@@ -14,13 +14,14 @@ from typing import Any
 
 from ..common import Faults, OAuthClient, SandboxState, TokenAuthority
 from . import models as m
+from .activities import ActivitiesMixin
 from .installs import Installs
 from .util import BadRequest, ms_time
 from .webhooks import BAN_SECONDS, BAN_THRESHOLD, DELETE_AFTER_SECONDS, Dispatcher
 
-DEFAULT_SCOPES = ["base", "deals:full", "contacts:full", "leads:read", "users:read", "admin"]
+DEFAULT_SCOPES = ["base", "deals:full", "contacts:full", "leads:read", "users:read", "activities:full", "admin"]
 TABLES = ("pd_users", "pd_pipelines", "pd_stages", "pd_orgs", "pd_persons", "pd_deals", "pd_leads",
-          "pd_notes", "pd_files", "pd_webhooks", "pd_installs")
+          "pd_notes", "pd_files", "pd_webhooks", "pd_installs", "pd_activities")
 WEBHOOK_LIMIT = 40
 
 
@@ -29,7 +30,7 @@ class NotFound(BadRequest):
         super().__init__(message, 404, info)
 
 
-class PipedriveSandbox:
+class PipedriveSandbox(ActivitiesMixin):
     def __init__(self, state: SandboxState, faults: Faults, options: dict[str, Any]):
         self.state = state
         self.faults = faults

@@ -118,7 +118,7 @@ def server(app):
 @pytest.fixture
 def tokens(server, emu) -> SandboxTokens:
     grant = {"client_id": CLIENT_ID, "company_id": emu.company()["id"], "user_id": emu.admin_id(),
-             "scopes": ["base", "deals:full", "contacts:full", "leads:read", "users:read", "admin"]}
+             "scopes": ["base", "deals:full", "contacts:full", "leads:read", "users:read", "activities:full", "admin"]}
     issued = emu.tokens.issue(CLIENT_ID, grant)
     return SandboxTokens(server.url, issued["access_token"], issued["refresh_token"])
 

@@ -31,7 +31,7 @@ def test_admin_install_shows_sharing_step_then_consent_and_redirects_with_code(s
     assert query["state"] == ["abc"] and "error" not in query
     body = exchange(api, query["code"][0]).json()
     assert body["token_type"] == "Bearer" and body["expires_in"] == 3599
-    assert body["scope"] == "base,deals:full,contacts:full,leads:read,users:read,admin"
+    assert body["scope"] == "base,deals:full,contacts:full,leads:read,users:read,activities:full,admin"
     assert body["api_domain"] == server.url
     install = emu.installs.get(CLIENT_ID)
     assert install["visibility"] == "specific" and install["user_ids"] == [emu.users()[1]["id"]]
