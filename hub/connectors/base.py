@@ -16,7 +16,6 @@ import re
 import string
 import threading
 import time
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterator, Mapping, Protocol
 from urllib.parse import quote
@@ -26,6 +25,8 @@ import urllib3
 
 from ..errors import Fatal, NeedsReauth, Retriable
 from . import retry
+# moved to the contract (hub/connectors/contract/webhooks.py); still importable from here for now
+from .contract.webhooks import CrmEvent, MalformedPayload  # noqa: F401
 
 log = logging.getLogger("hub.connectors")
 
@@ -37,34 +38,6 @@ class TokenSource(Protocol):
     def refresh_after_rejection(self, rejected: str) -> str:
         """The provider answered 401 to `rejected`: refresh (once, single-flight) and return the new
         token, or raise NeedsReauth when the provider refuses the refresh."""
-
-
-class MalformedPayload(ValueError):
-    """A delivery that is not what the provider sends; `field` is where (a dotted path, or `body`).
-    The ingest answers 400 naming it; found while normalizing, the stored delivery fails visibly."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(message)
-        self.field = field
-
-
-@dataclass
-class CrmEvent:
-    """A provider-neutral CRM event, as rules and sync see it."""
-
-    kind: str                      # deal.created deal.updated deal.won deal.lost deal.stage_changed deal.deleted
-                                   # lead.added person.created person.updated person.deleted
-    object_type: str               # deal | lead | person
-    object_id: str
-    event_id: str                  # the provider's id of this event (dedupe key)
-    occurred_at: datetime | None
-    current: dict[str, Any] | None
-    previous: dict[str, Any] | None
-    pipeline_id: str | None = None
-    from_stage_id: str | None = None
-    to_stage_id: str | None = None
-    version: str | None = None     # orders events of one object (e.g. update_time); later wins
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class RateLimiter:

@@ -13,7 +13,7 @@ from typing import Any, Callable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..connectors.base import CrmEvent
+from ..connectors.contract.webhooks import CrmEvent, canonical_time, default_occurrence
 from ..store import Bookmark, HubEvent, ObjectState, RunLog, utcnow
 from ..store.sql import insert_ignore, upsert
 from .stale import is_older, still_shows
@@ -30,37 +30,9 @@ def subscribe(fn: Subscriber) -> Subscriber:
     return fn
 
 
-def canonical_time(value: Any) -> str:
-    """One spelling per instant, whatever the source wrote (Z, +00:00, milliseconds, space)."""
-    if value in (None, ""):
-        return ""
-    if isinstance(value, datetime):
-        moment = value
-    else:
-        text = str(value).strip().replace(" ", "T")
-        if text.endswith("Z"):
-            text = text[:-1] + "+00:00"
-        try:
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            return str(value)
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
-    return moment.replace(microsecond=0).isoformat()
-
-
 def occurrence_key(event: CrmEvent) -> str:
-    cur = event.current or {}
-    if event.kind == "deal.won":
-        marker = canonical_time(cur.get("won_time")) or event.version
-    elif event.kind == "deal.lost":
-        marker = canonical_time(cur.get("lost_time")) or event.version
-    elif event.kind == "deal.stage_changed":
-        marker = f"{event.to_stage_id}@{canonical_time(cur.get('stage_change_time')) or event.version}"
-    elif event.kind in ("deal.created", "lead.added", "person.created", "deal.deleted", "person.deleted"):
-        marker = "once"
-    else:
-        marker = canonical_time(event.version) if event.version else event.event_id
+    """The event's row: object, kind and the connector's occurrence marker (`CrmEvent.occurrence`)."""
+    marker = event.occurrence or default_occurrence(event)
     return f"{event.object_type}:{event.object_id}:{event.kind}:{marker}"[:300]
 
 

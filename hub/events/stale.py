@@ -1,8 +1,8 @@
 """Events older than the state the hub holds (delivered late or out of order).
 
 Such an event never rolls the object's state back. Whether its transition still counts is judged
-against the newer state: a win the newer state still shows (same `won_time`) did happen and
-nothing since undid it, so it is acted on (otherwise it would be lost for good: the newer event
+against the newer state: a win the newer state still shows (status won, same won time) did happen
+and nothing since undid it, so it is acted on (otherwise it would be lost for good: the newer event
 carries no transition, and reconciliation compares with the newer state). A transition the newer
 state contradicts (the deal moved on to another stage, was reopened) is superseded: recorded and
 traced as stale, with no transition."""
@@ -10,11 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..connectors.base import CrmEvent
-
-# the field that dates each transition, when the CRM gives one
-_TRANSITION_TIME = {"deal.won": "won_time", "deal.lost": "lost_time", "deal.stage_changed": "stage_change_time"}
-_STATUS = {"deal.won": "won", "deal.lost": "lost"}
+from ..connectors.contract.webhooks import CrmEvent, canonical_time
 
 
 def is_older(version: str, known: str) -> bool:
@@ -23,23 +19,16 @@ def is_older(version: str, known: str) -> bool:
 
 
 def still_shows(event: CrmEvent, known: dict[str, Any] | None, known_deleted: bool) -> bool:
-    """Does the newer known state still show what this older event says happened?"""
-    from . import canonical_time
-
+    """Does the newer known state still show what this older event says happened? The connector
+    says what the transition leaves behind (`CrmEvent.shows`); the newer state contradicts it when
+    it holds one of those fields with another value (compared as `canonical_time` spells them)."""
+    if known_deleted or event.shows is None:
+        return False    # updates and deletions carry no transition of their own to keep
     state = known or {}
-    current = event.current or {}
-    if known_deleted:
-        return False
-    if event.kind in _STATUS:
-        if state.get("status") != _STATUS[event.kind]:
+    for name, value in event.shows.items():
+        theirs = state.get(name)
+        if value in (None, "") or theirs in (None, ""):
+            continue    # not dated on one side: nothing to contradict
+        if canonical_time(value) != canonical_time(theirs):
             return False
-    elif event.kind == "deal.stage_changed":
-        if str(state.get("stage_id")) != str(event.to_stage_id):
-            return False
-    elif event.kind.endswith((".created", ".added")):
-        return True   # the object was created; a newer state of it only confirms that
-    else:
-        return False  # updates and deletions carry no transition of their own to keep
-    field = _TRANSITION_TIME[event.kind]
-    ours, theirs = canonical_time(current.get(field)), canonical_time(state.get(field))
-    return not ours or not theirs or ours == theirs
+    return True

@@ -1,20 +1,31 @@
-"""The ingest endpoint. Nothing here calls a provider: the answer depends only on our database."""
+"""The ingest endpoint. Nothing here calls a provider: the answer depends only on our database.
+
+    POST /hooks/<connector>/<token>   routing "token": the installation by its endpoint token
+    POST /hooks/<connector>           routing "account": the installation by the account the
+                                      delivery names (`account_key`), its `company_id`
+
+size limit (413) -> connector (404) -> installation by token (404) -> handshake (answered, nothing
+stored) -> installation by account (400 / 404) -> verify (401) -> split (400) -> each delivery an
+InboxEvent + its job, all in ONE transaction (a known event key is skipped) -> 200 after the commit."""
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy import select
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from ..inputs import InputError, parse_json
+from ..config import ConfigError
+from ..connectors.contract.webhooks import RawRequest, Refused, Secrets, Webhooks
+from ..inputs import InputError
 from ..store import InboxEvent, Installation
-from ..web.access import public
 from ..store.sql import insert_ignore
+from ..web.access import public
 from .credentials import webhook_credentials
-from .providers import provider_webhooks
+from .providers import connector_webhooks
 
 log = logging.getLogger("hub.webhooks")
 bp = Blueprint("hooks", __name__)
@@ -22,43 +33,80 @@ ENDPOINT_CACHE_SECONDS = 10.0  # an uninstall (new token) reaches every web proc
 
 
 class _Endpoints:
-    """Token -> (installation, provider, credentials), cached briefly: a webhook burst costs one
-    transaction per request instead of two plus a decryption."""
+    """(token or account) -> (installation, connector, secrets), cached briefly: a webhook burst
+    costs one transaction per request instead of two plus a decryption."""
 
     def __init__(self):
-        self._entries: dict[str, tuple[float, tuple]] = {}
+        self._entries: dict[tuple, tuple[float, tuple | None]] = {}
         self._lock = threading.Lock()
 
-    def get(self, services, token: str) -> tuple | None:
+    def by_token(self, services, token: str) -> tuple | None:
+        return self._get(services, ("token", token), Installation.endpoint_token == token)
+
+    def by_account(self, services, name: str, account: str) -> tuple | None:
+        return self._get(services, ("account", name, account),
+                         (Installation.provider == name) & (Installation.company_id == account))
+
+    def _get(self, services, key: tuple, where) -> tuple | None:
         now = time.monotonic()
         with self._lock:
-            hit = self._entries.get(token)
+            hit = self._entries.get(key)
         if hit is not None and hit[0] > now:
             return hit[1]
         with services.db.begin() as session:
-            installation = session.scalar(select(Installation).where(Installation.endpoint_token == token))
+            installation = session.scalar(select(Installation).where(where))
             if installation is None or installation.status != "active":
                 entry = None
             else:
+                user, password = webhook_credentials(services, session, installation.id)
                 entry = (installation.id, installation.provider,
-                         *webhook_credentials(services, session, installation.id))
+                         Secrets(user, password, _app_secret(services, installation.provider)))
         with self._lock:
             if len(self._entries) > 10000:
                 self._entries.clear()
-            self._entries[token] = (now + ENDPOINT_CACHE_SECONDS, entry)
+            self._entries[key] = (now + ENDPOINT_CACHE_SECONDS, entry)
         return entry
 
 
 endpoints = _Endpoints()
 
 
-def _reject(status: int, error: str, message: str):
-    return jsonify({"error": error, "message": message}), status
+def _app_secret(services: Any, name: str):
+    def read() -> str:
+        from ..oauth.flow import provider_app
+        try:
+            return provider_app(services, name).client_secret
+        except (KeyError, ImportError, ConfigError):   # a connector without an app of its own
+            return ""
+    return read
+
+
+def _reject(status: int, error: str, message: str, field: str | None = None):
+    body: dict[str, Any] = {"error": error, "message": message[:300]}
+    if field is not None:
+        body["fields"] = {field: message[:300]}
+    return jsonify(body), status
+
+
+def _malformed(exc: ValueError):
+    """A body the connector cannot read: 400 naming the field (InputError or MalformedPayload)."""
+    if isinstance(exc, InputError):
+        return jsonify({"error": "malformed", "message": str(exc)[:300], "fields": exc.fields}), 400
+    field = getattr(exc, "field", None) or "body"
+    return _reject(400, "malformed", f"{field}: {exc}", field)
+
+
+def _raw(services, body: bytes) -> RawRequest:
+    query = request.query_string.decode("latin-1")
+    return RawRequest(method=request.method, url=f"{services.base_url}{request.path}" + (f"?{query}" if query else ""),
+                      headers={k.lower(): v for k, v in request.headers.items()}, body=body,
+                      content_type=request.content_type or "")
 
 
 @bp.post("/hooks/<provider>/<token>")
+@bp.post("/hooks/<provider>", defaults={"token": None})
 @public  # the connector verifies each delivery (signature, credentials, token in the URL)
-def receive(provider: str, token: str):
+def receive(provider: str, token: str | None):
     services = current_app.extensions["hub"]
     limit = services.settings["webhooks.max_body_bytes"]
     if request.content_length is not None and request.content_length > limit:
@@ -68,42 +116,77 @@ def receive(provider: str, token: str):
         body = request.get_data(cache=False)
     except RequestEntityTooLarge:
         return _reject(413, "too_large", f"body: larger than {limit} bytes")
-    module = provider_webhooks(provider)
-    if module is None:
+    hooks = connector_webhooks(provider)
+    if hooks is None or (hooks.routing == "token") != (token is not None):
         return _reject(404, "not_found", "unknown endpoint")
-    found = endpoints.get(services, token)
-    if found is None or found[1] != provider:
-        return _reject(404, "not_found", "unknown endpoint")
-    installation_id, _, user, password = found
-    if not module.verify(request.headers, user, password):
-        log.info("webhook for installation %s refused: bad credentials", installation_id)
-        return _reject(401, "unauthorized", "Authorization: bad or missing credentials")
+    found = None
+    if token is not None:
+        found = endpoints.by_token(services, token)
+        if found is None or found[1] != provider:
+            return _reject(404, "not_found", "unknown endpoint")
+    raw = _raw(services, body)
     try:
-        payload = parse_json(body)
-        key = module.event_key(payload)
-    except InputError as exc:
-        return jsonify({"error": "malformed", "message": str(exc)[:300], "fields": exc.fields}), 400
-    except ValueError as exc:  # the connector's word: not a delivery of this provider (MalformedPayload)
-        field = getattr(exc, "field", "body")
-        return jsonify({"error": "malformed", "message": f"{field}: {exc}"[:300], "fields": {field: str(exc)[:300]}}), 400
-    meta = payload.get("meta") if isinstance(payload, dict) and isinstance(payload.get("meta"), dict) else {}
+        if hooks.handshake is not None:
+            reply = hooks.handshake(raw)
+            if reply is not None:
+                return Response(reply.body, status=reply.status, headers=dict(reply.headers),
+                                content_type=reply.content_type)
+        if found is None:
+            found, refusal = _by_account(services, hooks, provider, raw)
+            if found is None:
+                return refusal
+        installation_id, _, secrets = found
+        try:
+            hooks.verify(raw, secrets)
+        except Refused as exc:
+            log.info("webhook for installation %s refused: %s", installation_id, exc)
+            return _reject(401, "unauthorized", str(exc))
+        deliveries = hooks.split(raw)
+    except ValueError as exc:
+        return _malformed(exc)
+    return _store(services, installation_id, provider, deliveries)
+
+
+def _by_account(services, hooks: Webhooks, name: str, raw: RawRequest):
+    """(the installation an app-wide delivery names, None) or (None, the refusal); ValueError for an
+    unreadable body."""
+    account = hooks.account_key(raw)
+    if not account:
+        return None, _reject(400, "malformed", "body: names no account", "body")
+    account = str(account)
+    found = endpoints.by_account(services, name, account) if len(account) <= 100 else None
+    if found is None:
+        return None, _reject(404, "not_found", "unknown account")
+    return found, None
+
+
+def _store(services, installation_id: int, provider: str, deliveries: list):
+    """Every part of the request, or none of them: one transaction, answered after its commit."""
+    stored = 0
     with services.db.begin() as session:
-        inbox_id = insert_ignore(session, InboxEvent, {
-            "installation_id": installation_id, "provider": provider, "event_key": key[:200],
-            "body": body.decode("utf-8"), "status": "received", "received_at": services.queue.clock.now()},
-            ["installation_id", "event_key"])
-        if inbox_id is None:
-            return jsonify({"ok": True, "duplicate": True})
-        entity = meta.get("entity") or meta.get("object") or ""
-        object_id = meta.get("entity_id") or meta.get("id") or ""
-        services.queue.enqueue(session, "webhook.process", {"inbox_event_id": inbox_id, "installation_id": installation_id},
-                               installation_id=installation_id,
-                               ordering_key=f"{installation_id}:{entity}:{object_id}"[:200])
-    # the inbox row is the record of receipt; the run log shows it as the path's first step
-    return jsonify({"ok": True})
+        for delivery in deliveries:
+            inbox_id = insert_ignore(session, InboxEvent, {
+                "installation_id": installation_id, "provider": provider, "event_key": delivery.key[:200],
+                "body": delivery.body, "status": "received", "received_at": services.queue.clock.now()},
+                ["installation_id", "event_key"])
+            if inbox_id is None:
+                continue
+            stored += 1
+            services.queue.enqueue(session, "webhook.process", {"inbox_event_id": inbox_id,
+                                                                 "installation_id": installation_id},
+                                   installation_id=installation_id,
+                                   ordering_key=f"{installation_id}:{delivery.ordering}"[:200])
+    # the inbox rows are the record of receipt; the run log shows each as its event's first step
+    answer: dict[str, Any] = {"ok": True}
+    if deliveries and not stored:
+        answer["duplicate"] = True
+    if len(deliveries) != 1:
+        answer.update(events=len(deliveries), duplicates=len(deliveries) - stored)
+    return jsonify(answer)
 
 
 @bp.get("/hooks/<provider>/<token>")
-def probe(provider: str, token: str):
+@bp.get("/hooks/<provider>", defaults={"token": None})
+def probe(provider: str, token: str | None):
     """Some providers probe the URL with GET when it is registered; answer without revealing anything."""
     return _reject(405, "method_not_allowed", "webhooks are POSTed")

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import logging
 
+from ..connectors.contract.webhooks import Delivery, MalformedPayload
 from ..errors import Fatal
 from ..events import record, trace
-from ..inputs import parse_json
+from ..inputs import InputError
 from ..jobs import JobContext, handler
 from ..store import InboxEvent
-from .providers import provider_webhooks
+from .providers import LazyClient, connector_webhooks, crm_api
 
 log = logging.getLogger("hub.webhooks")
 
@@ -20,10 +21,19 @@ def process(ctx: JobContext) -> None:
         inbox = session.get(InboxEvent, ctx.payload["inbox_event_id"])
         if inbox is None or inbox.status == "processed":
             return
-        inbox_id, installation_id, provider, body = inbox.id, inbox.installation_id, inbox.provider, inbox.body
+        inbox_id, installation_id, provider = inbox.id, inbox.installation_id, inbox.provider
+        event_key, body = inbox.event_key, inbox.body
+    hooks = connector_webhooks(provider)
+    # the API only if the connector asks (a delivery that carries just an id); its errors retry the
+    # job like any provider call (Retriable, NeedsReauth), outside any transaction
+    client = LazyClient(lambda: crm_api(services, installation_id))
     try:
-        events = provider_webhooks(provider).normalize(parse_json(body))
+        if hooks is None:
+            raise ValueError(f"no connector {provider!r} takes webhooks")
+        events = hooks.normalize(Delivery(event_key, body), client)
     except ValueError as exc:
+        if client.made and not isinstance(exc, (MalformedPayload, InputError)):
+            raise   # an odd API answer, not the delivery's fault: the job retries
         # a payload we cannot read will not improve: keep it visible and replayable, don't retry
         with ctx.db.begin() as session:
             row = session.get(InboxEvent, inbox_id)

@@ -1,27 +1,29 @@
-"""Reconciliation: Pipedrive bans an endpoint that keeps failing and drops its events, so each
-installation's recently changed deals are polled (`updated_since`) and compared with their last
-known state. Missed transitions become events through the same `hub.events.record`, whose
-occurrence keys make an event the hub already has a no-op: nothing is done twice.
+"""Reconciliation: a provider may ban an endpoint that keeps failing and drop its events (Pipedrive
+does), so each installation's recently changed objects are polled (the connector's `poll`, changed
+since the last cursor) and compared with their last known state (its `changes`). Missed
+transitions become events through the same `hub.events.record`, whose occurrence keys make an
+event the hub already has a no-op: nothing is done twice.
 
-The first poll of an installation only stores the baseline (every deal's state), or every deal
+The first poll of an installation only stores the baseline (every object's state), or every deal
 ever won would fire rules on day one."""
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 
+from ..connectors.contract.webhooks import Snapshot
 from ..events import canonical_time, get_bookmark, lock_state, record, set_bookmark, trace
 from ..events.stale import is_older
 from ..jobs import JobContext, handler
-from ..oauth.clients import crm_client
 from ..scheduler import dynamic_schedules, Periodic
 from ..store import Installation, Job, utcnow
+from .providers import connector_webhooks, crm_api
 
 log = logging.getLogger("hub.webhooks")
-BOOKMARK = "reconcile:deals"
+BOOKMARK = "reconcile:deals"   # the name installations' cursors are stored under (kept: no re-baseline)
 OVERLAP = timedelta(seconds=2)  # re-read a little before the cursor: same-second changes are not lost
 BATCH = 100
 
@@ -67,48 +69,46 @@ def reconcile_job(ctx: JobContext) -> None:
 
 
 def reconcile_installation(services: Any, installation_id: int, *, job_id: int | None = None) -> dict[str, int]:
-    from ..connectors.pipedrive.webhooks import reconcile_events
-
     with services.db.begin() as session:
         installation = session.get(Installation, installation_id)
         if installation is None or installation.status != "active":
-            return {"deals": 0, "events": 0}
+            return {"objects": 0, "events": 0}
+        hooks = connector_webhooks(installation.provider)
+        if hooks is None or hooks.poll is None:
+            return {"objects": 0, "events": 0}
         bookmark = get_bookmark(session, installation_id, BOOKMARK)
     baseline = bookmark is None
     since = None if baseline else bookmark["since"]
-    client = crm_client(services, installation_id)
-    counts = {"deals": 0, "events": 0}
+    client = crm_api(services, installation_id)
+    counts = {"objects": 0, "events": 0}
     newest = since
-    batch: list[dict] = []
+    batch: list[Snapshot] = []
 
     def flush() -> None:
         nonlocal batch
         with services.db.begin() as session:
-            for deal in batch:
-                counts["deals"] += 1
+            for snapshot in batch:
+                counts["objects"] += 1
                 if baseline:
-                    _store_baseline(session, installation_id, deal)
+                    _store_baseline(session, installation_id, snapshot)
                     continue
-                # locked, so a webhook of the same deal processed meanwhile waits for this comparison
-                state, _ = lock_state(session, installation_id, "deal", str(deal["id"]))
+                # locked, so a webhook of the same object processed meanwhile waits for this comparison
+                state, _ = lock_state(session, installation_id, snapshot.object_type, snapshot.object_id)
                 before = dict(state.data) if state.data else None
-                for event in reconcile_events(before, deal):
+                for event in hooks.changes(before, snapshot):
                     recorded = record(services, session, installation_id, event, source="reconcile")
                     stale = (recorded.data or {}).get("stale") if recorded is not None else None
                     if recorded is not None and (stale is None or stale["acted"]):
                         counts["events"] += 1   # a stale one recovered nothing: a newer state was there
-                _store_baseline(session, installation_id, deal)
+                _store_baseline(session, installation_id, snapshot)
             if newest:
                 set_bookmark(session, installation_id, BOOKMARK, {"since": newest})
         batch = []
 
-    updated_since = None
-    if since:
-        from datetime import datetime
-        updated_since = datetime.fromisoformat(since) - OVERLAP
-    for deal in client.iter_deals(updated_since=updated_since):
-        batch.append(deal)
-        stamp = canonical_time(deal.get("update_time"))
+    changed_since = datetime.fromisoformat(since) - OVERLAP if since else None
+    for snapshot in hooks.poll(client, changed_since):
+        batch.append(snapshot)
+        stamp = canonical_time(snapshot.version)
         if stamp and (newest is None or stamp > newest):
             newest = stamp
         if len(batch) >= BATCH:
@@ -118,17 +118,17 @@ def reconcile_installation(services: Any, installation_id: int, *, job_id: int |
             newest = canonical_time(services.queue.clock.now())
         flush()
     with services.db.begin() as session:
-        message = (f"baseline of {counts['deals']} deals stored" if baseline else
-                   f"{counts['deals']} changed deals checked, {counts['events']} missed events recovered")
+        message = (f"baseline of {counts['objects']} objects stored" if baseline else
+                   f"{counts['objects']} changed objects checked, {counts['events']} missed events recovered")
         trace(session, installation_id, "reconcile", message, job_id=job_id, **counts)
     return counts
 
 
-def _store_baseline(session, installation_id: int, deal: dict) -> None:
-    """The API's view of the deal becomes its known state, unless a newer webhook state is there."""
-    version = canonical_time(deal.get("update_time"))
-    row, new_object = lock_state(session, installation_id, "deal", str(deal["id"]))
+def _store_baseline(session, installation_id: int, snapshot: Snapshot) -> None:
+    """The API's view of the object becomes its known state, unless a newer webhook state is there."""
+    version = canonical_time(snapshot.version)
+    row, new_object = lock_state(session, installation_id, snapshot.object_type, snapshot.object_id)
     if not new_object and is_older(version, row.version):
         return
-    row.version, row.deleted, row.data = version or "", bool(deal.get("is_deleted")), deal
+    row.version, row.deleted, row.data = version or "", bool(snapshot.deleted), snapshot.data
     row.updated_at = utcnow()

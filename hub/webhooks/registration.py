@@ -7,17 +7,22 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
+from ..connectors.contract.webhooks import Credentials, Webhooks
 from ..events import trace
 from ..jobs import JobContext, handler
 from ..oauth import installs
-from ..oauth.clients import crm_client
 from ..store import Installation, RegisteredWebhook
 from .credentials import webhook_credentials
+from .providers import connector_webhooks, crm_api
 
 log = logging.getLogger("hub.webhooks")
 
 
-def hook_url(services: Any, installation: Installation) -> str:
+def hook_url(services: Any, installation: Installation, hooks: Webhooks | None = None) -> str:
+    """Where the provider delivers: the installation's own URL, or the connector's app-wide one."""
+    hooks = hooks or connector_webhooks(installation.provider)
+    if hooks is not None and hooks.routing == "account":
+        return f"{services.base_url}/hooks/{installation.provider}"
     return f"{services.base_url}/hooks/{installation.provider}/{installation.endpoint_token}"
 
 
@@ -39,38 +44,25 @@ def register(ctx: JobContext) -> None:
 
 
 def ensure_webhooks(services: Any, installation_id: int) -> dict[str, int]:
-    from ..connectors.pipedrive.webhooks import SUBSCRIPTIONS
-
     with services.db.begin() as session:
         installation = session.get(Installation, installation_id)
         if installation is None or installation.status != "active":
             return {"kept": 0, "created": 0, "deleted": 0}
-        url = hook_url(services, installation)
+        hooks = connector_webhooks(installation.provider)
+        if hooks is None or hooks.subscribe is None:
+            return {"kept": 0, "created": 0, "deleted": 0}   # nothing to subscribe (app-level hooks)
+        provider = installation.provider
+        url = hook_url(services, installation, hooks)
         user, password = webhook_credentials(services, session, installation_id, create=True)
-    client = crm_client(services, installation_id)
-    ours_prefix = f"{services.base_url}/hooks/{installation.provider}/"
-    existing = [w for w in client.webhooks() if str(w.get("subscription_url", "")).startswith(ours_prefix)]
-    wanted = set(SUBSCRIPTIONS)
-    kept: dict[tuple[str, str], dict] = {}
-    stale: list[dict] = []
-    for hook in existing:
-        key = (hook.get("event_action"), hook.get("event_object"))
-        good = (hook.get("subscription_url") == url and key in wanted and key not in kept
-                and hook.get("is_active", True) not in (False, 0) and hook.get("http_auth_user") == user
-                and str(hook.get("version", "2.0")).startswith("2"))
-        (kept.__setitem__(key, hook) if good else stale.append(hook))
-    for hook in stale:
-        client.delete_webhook(hook["id"])
-    created = []
-    for action, obj in sorted(wanted - set(kept)):
-        created.append(client.create_webhook(url, action, obj, user, password, f"Relay Hub {obj} {action}"))
+    done = hooks.subscribe(crm_api(services, installation_id), url, Credentials(user, password),
+                           f"{services.base_url}/hooks/{provider}/")
     with services.db.begin() as session:
         session.execute(delete(RegisteredWebhook).where(RegisteredWebhook.installation_id == installation_id))
-        for hook in list(kept.values()) + created:
-            session.add(RegisteredWebhook(installation_id=installation_id, provider=installation.provider,
-                                          remote_id=str(hook["id"]), event_action=hook["event_action"],
-                                          event_object=hook["event_object"], url=url))
-    return {"kept": len(kept), "created": len(created), "deleted": len(stale)}
+        for hook in done.hooks:
+            session.add(RegisteredWebhook(installation_id=installation_id, provider=provider,
+                                          remote_id=hook.remote_id, event_action=hook.action,
+                                          event_object=hook.object, url=url))
+    return {"kept": len(done.kept), "created": len(done.created), "deleted": done.deleted}
 
 
 @installs.on_uninstall
@@ -80,11 +72,12 @@ def remove_webhooks(services: Any, installation: Installation) -> None:
     with services.db.begin() as session:
         hooks = session.scalars(select(RegisteredWebhook).where(
             RegisteredWebhook.installation_id == installation.id)).all()
-    if hooks:
-        client = crm_client(services, installation.id)
+    part = connector_webhooks(installation.provider)
+    if hooks and part is not None and part.unsubscribe is not None:
+        client = crm_api(services, installation.id)
         for hook in hooks:
             try:
-                client.delete_webhook(int(hook.remote_id))
+                part.unsubscribe(client, hook.remote_id)
             except Exception as exc:
                 log.warning("installation %s: webhook %s not deleted: %s", installation.id, hook.remote_id, exc)
     with services.db.begin() as session:

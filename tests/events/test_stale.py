@@ -1,5 +1,6 @@
 """Events older than the state the hub holds: recorded and traced, never rolling the state back;
-their transition counts only while the newer state still shows it. On SQLite and PostgreSQL."""
+their transition counts only while the newer state still shows it (what the connector says the
+transition leaves behind, `CrmEvent.shows`). On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import pytest
@@ -19,9 +20,15 @@ def deal(update_time: str, **fields) -> dict:
 
 
 def event(kind: str, current: dict, previous: dict | None = None, **kw) -> CrmEvent:
+    """As a connector emits it: the occurrence marker, and what a transition leaves in the state."""
+    occurrence, shows = {
+        "deal.won": (current.get("won_time"), {"status": "won", "won_time": current.get("won_time")}),
+        "deal.stage_changed": (f"{kw.get('to_stage_id')}@{current.get('stage_change_time')}",
+                               {"stage_id": kw.get("to_stage_id"), "stage_change_time": current.get("stage_change_time")}),
+    }.get(kind, (None, None))
     return CrmEvent(kind=kind, object_type="deal", object_id="42", event_id=f"{kind}:{current['update_time']}",
                     occurred_at=None, current=current, previous=previous, pipeline_id="1",
-                    version=current["update_time"], **kw)
+                    version=current["update_time"], occurrence=occurrence, shows=shows, **kw)
 
 
 @pytest.fixture
@@ -110,3 +117,43 @@ def test_equal_or_unknown_versions_are_not_stale(hub, db_url):
     hub.record(event("deal.updated", first))
     hub.record(event("deal.updated", deal(T1, title="two"), {"title": "one"}, ))
     assert hub.state().data["title"] == "two" and hub.stale_traces() == []
+
+
+def test_a_late_transition_is_judged_by_instants_not_spellings(hub, db_url):
+    """Won at T1 then reopened and won again at T2 (delivered first): the late win at T1 is
+    contradicted by the newer won time. A late win at T2 written another way (space, no zone; an
+    API and a webhook spell times differently) is the win the newer state shows: acted on."""
+    hub.record(event("deal.updated", deal(T3, status="won", won_time=T2, title="renamed"), {"title": "Nordwind"}))
+    hub.record(event("deal.won", deal(T1, status="won", won_time=T1), {"status": "open"}))
+    assert hub.seen == ["deal.updated"]
+    hub.record(event("deal.won", deal(T2, status="won", won_time=T2.replace("T", " ").rstrip("Z")), {"status": "open"}))
+    assert hub.seen == ["deal.updated", "deal.won"]
+    assert [w.data["stale"]["acted"] for w in hub.stored("deal.won")] == [False, True]
+
+
+def test_an_event_that_shows_nothing_is_no_late_transition(hub, db_url):
+    """A connector that says nothing about what a transition leaves (`shows` None) never has a late
+    delivery of it acted on; {} (a creation) always is."""
+    hub.record(event("deal.updated", deal(T2, title="renamed")))
+    quiet = CrmEvent(kind="deal.won", object_type="deal", object_id="42", event_id="w1", occurred_at=None,
+                     current=deal(T1, status="won"), previous=None, version=T1)
+    created = CrmEvent(kind="deal.created", object_type="deal", object_id="42", event_id="c1", occurred_at=None,
+                       current=deal(T1), previous=None, version=T1, shows={})
+    hub.record(quiet, created)
+    assert hub.seen == ["deal.updated", "deal.created"]
+
+
+def test_the_occurrence_is_the_connectors_marker(hub, db_url):
+    """Two deliveries the connector marks as one occurrence are one row, whatever their ids."""
+    first = event("deal.stage_changed", deal(T1, stage_id=2, stage_change_time=T1), {"stage_id": 1},
+                  from_stage_id="1", to_stage_id="2")
+    again = event("deal.stage_changed", deal(T1, stage_id=2, stage_change_time=T1), {"stage_id": 1},
+                  from_stage_id="1", to_stage_id="2")
+    again.event_id = "another delivery"
+    hub.record(first, again)
+    [stored] = hub.stored("deal.stage_changed")
+    assert stored.occurrence == f"deal:42:deal.stage_changed:2@{T1}" and hub.seen == ["deal.stage_changed"]
+    unmarked = CrmEvent(kind="person.updated", object_type="person", object_id="7", event_id="e1", occurred_at=None,
+                        current={"id": 7}, previous=None, version=T2)
+    hub.record(unmarked)
+    assert hub.stored("person.updated")[0].occurrence == f"person:7:person.updated:{events.canonical_time(T2)}"

@@ -205,3 +205,22 @@ def test_unreadable_event_fails_visibly_in_the_dead_letter(hub):
         dead = s.scalar(select(Job).where(Job.kind == "webhook.process", Job.status == "dead"))
         assert dead is not None and dead.attempts == 1 and "malformed" in dead.last_error
         assert s.scalar(select(RunLog).where(RunLog.inbox_event_id == inbox.id, RunLog.status == "error")) is not None
+
+
+def test_an_activity_marked_done_arrives_as_task_completed(hub):
+    """The sandbox keeps no activities, so the delivery is posted as Pipedrive documents it (FACTS §7)."""
+    installed(hub)
+    url, auth = _hook(hub)
+    done = {"meta": {"action": "change", "entity": "activity", "entity_id": "881", "id": "7c0e2a4d-1111-4b6f-9a3e-5d2c8f1b0e77",
+                     "timestamp": "2026-11-24T09:30:00.412Z", "version": "2.0"},
+            "data": {"id": 881, "subject": "Send the contract", "done": True, "deal_id": 4211,
+                     "marked_as_done_time": "2026-11-24T09:30:00Z", "update_time": "2026-11-24T09:30:00Z"},
+            "previous": {"done": False, "marked_as_done_time": None}}
+    assert requests.post(url, json=done, auth=auth).json() == {"ok": True}
+    retry = {**done, "meta": {**done["meta"], "id": "7c0e2a4d-2222-4b6f-9a3e-5d2c8f1b0e77"}}   # same change, told twice
+    assert requests.post(url, json=retry, auth=auth).json() == {"ok": True}
+    hub.run_jobs()
+    assert events(hub) == [("task.completed", "881")]
+    with hub.services.db.begin() as s:
+        [event] = s.scalars(select(HubEvent)).all()
+        assert event.object_type == "task" and event.data["current"]["deal_id"] == 4211

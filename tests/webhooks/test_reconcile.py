@@ -69,7 +69,7 @@ def test_ban_then_reconciliation_recovers_missed_events_exactly_once(make_live_h
     assert occurrences(hub, "deal.won", before[1]["id"]) == 1
     assert occurrences(hub, "deal.won", before[2]["id"]) == 1
     active = [w for w in pd.webhooks("relay-hub-sandbox") if w.get("is_active") and not w.get("is_deleted")]
-    assert len(active) == 3  # the banned webhook was replaced
+    assert len(active) == 4  # the banned webhook was replaced
 
     with hub.services.db.begin() as s:
         total = s.scalar(select(func.count()).select_from(HubEvent))

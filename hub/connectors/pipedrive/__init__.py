@@ -7,6 +7,7 @@ from .catalogs import CATALOGS
 from .records import PipedriveSource
 from .targets import TARGETS
 from .triggers import TRIGGERS
+from .webhooks import WEBHOOKS
 
 CONNECTOR = Connector(
     name="pipedrive",
@@ -18,4 +19,5 @@ CONNECTOR = Connector(
     targets=TARGETS,
     triggers=TRIGGERS,
     ids=ids,
+    webhooks=WEBHOOKS,
 )

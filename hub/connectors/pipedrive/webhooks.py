@@ -1,4 +1,4 @@
-"""Pipedrive webhook deliveries -> provider-neutral `CrmEvent`s.
+"""Pipedrive webhook deliveries -> provider-neutral `CrmEvent`s, and the connector's `WEBHOOKS` part.
 
 Verification: Pipedrive signs nothing; the hub registers every webhook with HTTP Basic credentials
 of its own and checks them on delivery (FACTS §7).
@@ -19,6 +19,11 @@ What comes out (one dispatch table, `DISPATCH`, lists every (entity, action) we 
 - leads: `lead.added` on create; lead change/delete have no hub kind yet and are listed as ignored.
 - persons: created / updated / deleted. A delete caused by a merge carries `extra["merged_to_id"]`
   (the survivor), the survivor's change `extra["merged_from_id"]`, both as strings.
+- activities: `task.completed` (object type `task`) when a change marks one done (`done` in
+  `previous` and false, true in `data`); nothing else of an activity is used.
+
+Every event carries its occurrence marker and what its transition leaves in the state (`marked`),
+which the hub's event log dedupes and judges late deliveries by.
 
 Ids: the first event of a payload carries the provider's event id (`meta.id` in v2; v1 has none, so
 a deterministic id is derived from company, object, id, action and `timestamp_micro`, which stays
@@ -38,9 +43,12 @@ import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
-from ..base import CrmEvent, MalformedPayload
+from ..contract.webhooks import (CrmEvent, Delivery, MalformedPayload, RawRequest, Refused, Secrets, Snapshot,
+                                 Subscription, Webhooks, canonical_time)
+from . import subscriptions
+from .subscriptions import SUBSCRIPTIONS
 
 _V1_ACTIONS = {"added": "create", "updated": "change", "deleted": "delete", "merged": "merge"}
 _V1_NAMESPACE = uuid.UUID("5b0d4c52-9f3e-4c1e-9a57-6f1f2d6c0a11")
@@ -113,6 +121,41 @@ def _sid(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+# -- occurrences ------------------------------------------------------------------------------------
+
+# the field that dates each transition, and what the object's state shows after it
+_TRANSITION_TIME = {"deal.won": "won_time", "deal.lost": "lost_time", "deal.stage_changed": "stage_change_time",
+                    "task.completed": "marked_as_done_time"}
+
+
+def marked(event: CrmEvent) -> CrmEvent:
+    """Set what makes deliveries the same occurrence, and what the transition leaves in the state.
+
+    A win is the win at its `won_time` (a deal won, reopened and won again is two occurrences; the
+    webhook and the poll of one win are one), a stage move the move to that stage at its
+    `stage_change_time`; a creation or deletion happens once; anything else is one per version.
+    These markers are the ones the hub has always stored: redeliveries of old events still match."""
+    current = event.current or {}
+    when = _TRANSITION_TIME.get(event.kind)
+    stamp = canonical_time(current.get(when)) if when else ""
+    if event.kind in ("deal.won", "deal.lost"):
+        event.occurrence = stamp or event.version
+        event.shows = {"status": event.kind.split(".")[1], when: current.get(when)}
+    elif event.kind == "deal.stage_changed":
+        event.occurrence = f"{event.to_stage_id}@{stamp or event.version}"
+        event.shows = {"stage_id": event.to_stage_id, when: current.get(when)}
+    elif event.kind == "task.completed":
+        event.occurrence = stamp or event.version
+        event.shows = {"done": True, when: current.get(when)}
+    elif event.kind.endswith((".created", ".added")):
+        event.occurrence, event.shows = "once", {}
+    elif event.kind.endswith(".deleted"):
+        event.occurrence = "once"
+    else:
+        event.occurrence = canonical_time(event.version) if event.version else event.event_id
+    return event
+
+
 # -- the envelope both formats reduce to --------------------------------------------------------------
 
 @dataclass
@@ -126,12 +169,12 @@ class _Envelope:
     previous: dict | None           # v2 semantics: changed fields only (delete: last full state)
     extra: dict[str, Any]
 
-    def event(self, kind: str, *, primary: bool = True, **kw: Any) -> CrmEvent:
+    def event(self, kind: str, *, primary: bool = True, object_type: str | None = None, **kw: Any) -> CrmEvent:
         state = self.current if self.current is not None else self.previous or {}
-        return CrmEvent(kind=kind, object_type=self.entity, object_id=self.object_id,
-                        event_id=self.event_id if primary else f"{self.event_id}:{kind}",
-                        occurred_at=self.occurred_at, current=self.current, previous=self.previous,
-                        version=canonical_version(state.get("update_time")), extra=dict(self.extra), **kw)
+        return marked(CrmEvent(kind=kind, object_type=object_type or self.entity, object_id=self.object_id,
+                               event_id=self.event_id if primary else f"{self.event_id}:{kind}",
+                               occurred_at=self.occurred_at, current=self.current, previous=self.previous,
+                               version=canonical_version(state.get("update_time")), extra=dict(self.extra), **kw))
 
 
 def _require(cond: bool, message: str, field: str = "body") -> None:
@@ -262,20 +305,23 @@ def _simple(kind: str, needs: str) -> Callable[[_Envelope], list[CrmEvent]]:
     return handle
 
 
-def _ignored(env: _Envelope) -> list[CrmEvent]:
+def _activity_changed(env: _Envelope) -> list[CrmEvent]:
+    """An activity marked done (`done` false -> true) is a task completed; other edits are not used.
+    An activity created as done (a call logged after the fact) is a record of past work, not a
+    completion, so only a change counts."""
+    activity = _need(env.current, "data")
+    prev = env.previous or {}
+    if "done" in prev and not _done(prev["done"]) and _done(activity.get("done")):
+        return [env.event("task.completed", object_type="task")]
     return []
 
 
-def _activity_changed(env: _Envelope) -> list[CrmEvent]:
-    """An activity marked as done is a `task.completed` of object type `task` (only the change from
-    not done to done: editing a done activity, or undoing it, is no completion)."""
-    activity = _need(env.current, "data")
-    prev = env.previous or {}
-    if "done" not in prev or prev["done"] or not activity.get("done"):
-        return []
-    event = env.event("task.completed")
-    event.object_type = "task"
-    return [event]
+def _done(value: Any) -> bool:
+    return value is True or (isinstance(value, int) and not isinstance(value, bool) and value == 1)
+
+
+def _ignored(env: _Envelope) -> list[CrmEvent]:
+    return []
 
 
 # Every (entity, action) Pipedrive sends that the hub knows about; anything else -> [].
@@ -294,6 +340,8 @@ DISPATCH: dict[tuple[str, str], Callable[[_Envelope], list[CrmEvent]]] = {
     ("person", "merge"): _ignored,
     ("deal", "merge"): _ignored,
     ("activity", "change"): _activity_changed,
+    ("activity", "create"): _ignored,      # created as done: past work logged, not a completion
+    ("activity", "delete"): _ignored,
 }
 
 
@@ -330,11 +378,11 @@ def reconcile_events(deal_before: dict | None, deal_now: dict) -> list[CrmEvent]
     stamp = deal_now.get("update_time")
 
     def event(kind: str, previous: dict | None, **kw: Any) -> CrmEvent:
-        return CrmEvent(kind=kind, object_type="deal", object_id=deal_id,
-                        event_id=f"pipedrive:reconcile:deal:{deal_id}:{kind}:{version or stamp}",
-                        occurred_at=parse_time(stamp), current=deal_now, previous=previous,
-                        pipeline_id=_sid(deal_now.get("pipeline_id")), version=version,
-                        extra={"format": "reconcile"}, **kw)
+        return marked(CrmEvent(kind=kind, object_type="deal", object_id=deal_id,
+                               event_id=f"pipedrive:reconcile:deal:{deal_id}:{kind}:{version or stamp}",
+                               occurred_at=parse_time(stamp), current=deal_now, previous=previous,
+                               pipeline_id=_sid(deal_now.get("pipeline_id")), version=version,
+                               extra={"format": "reconcile"}, **kw))
 
     status = deal_now.get("status")
     if deal_before is None:
@@ -370,7 +418,41 @@ def event_key(payload: Any) -> str:
     return _envelope(payload).event_id
 
 
-# What the hub subscribes to: (event_action, event_object). Deals for the rules and reconciliation,
-# leads for "lead added", persons for contact sync, activity changes for "task completed".
-SUBSCRIPTIONS: tuple[tuple[str, str], ...] = (("*", "deal"), ("create", "lead"), ("*", "person"),
-                                              ("change", "activity"))
+# -- the contract's Webhooks part ---------------------------------------------------------------------
+
+def _verify(raw: RawRequest, secrets: Secrets) -> None:
+    if not verify(raw.headers, secrets.user, secrets.password):
+        raise Refused("Authorization: bad or missing credentials")
+
+
+def _split(raw: RawRequest) -> list[Delivery]:
+    """One event per request, stored as received."""
+    payload = raw.json()
+    env = _envelope(payload)
+    return [Delivery(env.event_id, raw.body.decode("utf-8"), f"{env.entity}:{env.object_id}")]
+
+
+def _normalize(delivery: Delivery, client: Any) -> list[CrmEvent]:
+    return normalize(delivery.json())     # a delivery carries the object: no API call needed
+
+
+def _poll(client: Any, since: datetime | None) -> Iterator[Snapshot]:
+    """Deals changed since `since`, oldest change first (the runner checkpoints as it goes)."""
+    for deal in client.iter_deals(updated_since=since):
+        _require(isinstance(deal, dict) and deal.get("id") not in (None, ""), "a deal without an id", "data.id")
+        yield Snapshot("deal", str(deal["id"]), deal.get("update_time"), bool(deal.get("is_deleted")), deal)
+
+
+def _changes(known: dict | None, now: Snapshot) -> list[CrmEvent]:
+    return reconcile_events(known, now.data)
+
+
+WEBHOOKS = Webhooks(
+    verify=_verify, split=_split, normalize=_normalize,
+    kinds=frozenset({"deal.created", "deal.updated", "deal.won", "deal.lost", "deal.stage_changed", "deal.deleted",
+                     "lead.added", "person.created", "person.updated", "person.deleted", "task.completed"}),
+    routing="token",
+    subscriptions=tuple(Subscription(action, obj) for action, obj in SUBSCRIPTIONS),
+    subscribe=subscriptions.subscribe, unsubscribe=subscriptions.unsubscribe,
+    poll=_poll, changes=_changes,
+)
