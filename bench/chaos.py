@@ -255,8 +255,10 @@ def check(cluster: Cluster, report: Report, made: list[dict], result: dict) -> N
     for kind, error, count in report.dead:
         if not error.strip():
             problems.append(f"{count} dead {kind} jobs without a reason")
-    for status, count in cluster.rows("SELECT status, count(*) FROM rule_runs WHERE status <> 'done' GROUP BY status"):
-        problems.append(f"{count} rule runs ended {status}")
+    for status, count, error in cluster.rows(
+            "SELECT status, count(*), max(substr(coalesce(error, ''), 1, 300)) FROM rule_runs "
+            "WHERE status <> 'done' GROUP BY status"):
+        problems.append(f"{count} rule runs ended {status}" + (f" (e.g. {error})" if error else ""))
     runs = cluster.scalar("SELECT count(*) FROM rule_runs")
     if runs != len(expected):
         problems.append(f"{runs} rule runs for {len(expected)} won/lost/moved deals")

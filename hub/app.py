@@ -114,11 +114,10 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
                            base_url=base_url)
     app.extensions["hub"] = services
 
-    from . import housekeeping, mail, webhooks  # noqa: F401  (register their job handlers and schedules)
     load_modules(settings["jobs.handler_modules"])
 
     from .web import register_web
-    register_web(app)
+    register_web(app, _features())
     _error_handlers(app)
 
     if settings["hub.sandbox"]:
@@ -128,6 +127,19 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
     from .cli import register_cli
     register_cli(app)
     return app
+
+
+def _features() -> list:
+    """The features this hub runs. Importing a feature registers its job handlers, event subscribers,
+    schedules and install hooks; those with pages give their blueprint. This list is the whole of it:
+    nothing else imports a feature into being."""
+    from . import housekeeping, mail  # noqa: F401  (housekeeping and e-mail jobs)
+    from . import rules, sync, webhooks  # noqa: F401  (the rule engine, contact sync, webhook ingest)
+    from .rules import web as rules_web
+    from .sync import web as sync_web
+    from .web import metrics
+    from .webhooks import ingest, web as webhooks_web
+    return [ingest.bp, rules_web.bp, sync_web.bp, webhooks_web.bp, metrics.bp]
 
 
 def _error_handlers(app: Flask) -> None:

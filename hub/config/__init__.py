@@ -1,6 +1,10 @@
 """Settings: `config/hub.toml` defaults, then an optional TOML file (HUB_CONFIG), then `HUB_*`
 environment variables, then the `overrides` a caller passes (tests).
 
+Each connector has a section of its own, named after it and derived from the registry: what its
+kind of auth needs (`origin`; `client_id` and `client_secret` for OAuth 2.0), then the defaults
+of its `CONNECTOR.settings`. So `HUB_<NAME>_CLIENT_ID` exists exactly for the connectors there are.
+
 Every value is checked against the type of its default, so a typo fails at start with one line
 naming the setting instead of surfacing later as a strange runtime error."""
 from __future__ import annotations
@@ -63,6 +67,21 @@ def _load_toml(path: Path) -> dict[str, dict[str, Any]]:
         raise ConfigError(f"HUB_CONFIG: {path} is not valid TOML: {exc}") from None
 
 
+def connector_sections() -> dict[str, dict[str, Any]]:
+    """Each connector's settings section with its defaults (see the module's docstring)."""
+    from .. import connectors
+    from ..connectors.contract.auth import OAuth2
+
+    sections: dict[str, dict[str, Any]] = {}
+    for connector in connectors.connectors():
+        table: dict[str, Any] = {"origin": ""}
+        if isinstance(connector.auth, OAuth2):
+            table.update(client_id="", client_secret="")
+        table.update(connector.settings)
+        sections[connector.name] = table
+    return sections
+
+
 class Settings:
     """Flat, validated settings: `settings["jobs.max_attempts"]` or `settings.jobs_max_attempts`."""
 
@@ -92,6 +111,10 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
     if environ.get("HUB_CONFIG"):
         layers.append(("HUB_CONFIG", _load_toml(Path(environ["HUB_CONFIG"]))))
 
+    for name, table in connector_sections().items():
+        if name in defaults:
+            raise ConfigError(f"connector {name}: its settings section would replace the hub's [{name}]")
+        defaults[name] = table
     values: dict[str, Any] = {}
     for section, table in defaults.items():
         for key, default in table.items():

@@ -51,12 +51,3 @@ def register(c: Connector) -> None:
 def unregister(name: str) -> None:
     with _lock:
         _extra.pop(name, None)
-
-
-def load(name: str):
-    return importlib.import_module(f"{__name__}.{name}")
-
-
-def manifest(name: str):
-    """The connector's OAuthManifest (hub.connectors.<name>.manifest.MANIFEST)."""
-    return importlib.import_module(f"{__name__}.{name}.manifest").MANIFEST

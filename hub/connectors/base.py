@@ -3,7 +3,9 @@ rate limiting, token refresh on 401, and the mapping of responses to Retriable /
 
 A connector's client subclasses `ApiClient` and adds typed methods; it never builds its own
 `requests` retry loop. Tokens come from a `TokenSource` (the hub's connection store in production,
-a small test double in connector tests), so clients know nothing about how tokens are kept.
+a small test double in connector tests), so clients know nothing about how tokens are kept. A
+connection made with an API key has no token: its client gets an `authenticator` instead, which
+signs each prepared request (headers, URL, body) just before it is sent, every retry afresh.
 
 Paths are literal templates and ids travel separately (`self.json("GET", "deals/{deal_id}",
 path_params={"deal_id": deal_id})`), each quoted as one segment: an id can never change which
@@ -38,6 +40,15 @@ class TokenSource(Protocol):
     def refresh_after_rejection(self, rejected: str) -> str:
         """The provider answered 401 to `rejected`: refresh (once, single-flight) and return the new
         token, or raise NeedsReauth when the provider refuses the refresh."""
+
+
+class Authenticator(Protocol):
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest | None:
+        """Sign `request` in place (or return the signed replacement)."""
+
+    def rejected(self, message: str) -> str | None:
+        """Optional: the provider refused the credentials (401); the connection waits for its admin.
+        May return the message as it may be shown (without anything secret the provider echoed)."""
 
 
 class RateLimiter:
@@ -129,15 +140,19 @@ class ApiClient:
     """Subclasses set `provider` and override `error_message(response)` for their error bodies.
     Retries and timeouts follow one `RetryPolicy` (hub/connectors/retry.py), the process's unless
     `retry_policy=` is given; `throttle_statuses` are the statuses that mean "refused, nothing
-    done, come back later" and may be retried inside the call when their Retry-After is short."""
+    done, come back later" and may be retried inside the call when their Retry-After is short.
+    With an `authenticator` (API-key connections) requests are signed by it instead of carrying a
+    bearer token, and a 401 means the key was refused (`key_refused`)."""
 
     provider = "provider"
     throttle_statuses: frozenset[int] = frozenset({429, 503})
 
     def __init__(self, base_url: str, tokens: TokenSource | None, *, session: requests.Session | None = None,
-                 rate_limit: float | None = None, sleep=None, retry_policy: retry.RetryPolicy | None = None):
+                 rate_limit: float | None = None, sleep=None, retry_policy: retry.RetryPolicy | None = None,
+                 authenticator: Authenticator | None = None):
         self.base_url = base_url.rstrip("/")
         self.tokens = tokens
+        self.authenticator = authenticator
         self.http = session or requests.Session()
         self.limiter = RateLimiter(rate_limit) if rate_limit else None
         self._sleep = sleep
@@ -147,7 +162,8 @@ class ApiClient:
     def policy(self) -> retry.RetryPolicy:
         """Given, or the policy of the hub whose connection's tokens it uses (several hubs in one
         process, as in tests, each keep their own), or the process's."""
-        return (self._policy or getattr(getattr(self.tokens, "services", None), "retry_policy", None)
+        owner = self.tokens if self.tokens is not None else self.authenticator
+        return (self._policy or getattr(getattr(owner, "services", None), "retry_policy", None)
                 or retry.policy())
 
     @property
@@ -184,7 +200,7 @@ class ApiClient:
 
     def _call(self, method: str, send, *, rewind=None, may_retry=None) -> requests.Response:
         return retry.call(send, method, sleep=self._sleep, rewind=rewind, may_retry=may_retry,
-                          retry_policy=self.policy)
+                          retry_policy=self.policy, provider=self.provider)
 
     def _send(self, method, url, params, json, data, files, headers, stream, ok) -> requests.Response:
         if self.limiter:
@@ -203,13 +219,26 @@ class ApiClient:
                     break
             else:
                 raise NeedsReauth(f"{self.provider} refused a freshly refreshed token: {self.error_message(response)}")
+        elif response.status_code == 401 and self.authenticator is not None:
+            raise self.key_refused(self.error_message(response))
         return self.check(response, ok)
+
+    def key_refused(self, message: str) -> NeedsReauth:
+        """The provider refused the API key (a client whose provider says so otherwise, e.g. in a
+        200 body, raises this too): the connection is marked for its admin, the work waits."""
+        hook = getattr(self.authenticator, "rejected", None)
+        shown = hook(message) if hook is not None else None
+        message = shown if isinstance(shown, str) else message
+        return NeedsReauth(f"{self.provider} refused the API key: {message}",
+                           getattr(self.authenticator, "connection_id", None))
 
     def _raw(self, method, url, params, json, data, files, headers, stream, token) -> requests.Response:
         all_headers = {"Accept": "application/json", **(headers or {})}
         if token:
             all_headers["Authorization"] = f"Bearer {token}"
         try:
+            if self.authenticator is not None:
+                return self._signed(method, url, params, json, data, files, all_headers, stream)
             return self.http.request(method, url, params=params, json=json, data=data, files=files,
                                      headers=all_headers, stream=stream, timeout=self.timeout)
         except requests.ConnectTimeout:
@@ -220,6 +249,14 @@ class ApiClient:
             if _nothing_sent(exc):
                 raise retry.Unreachable(f"{self.provider} unreachable ({type(exc).__name__})") from None
             raise retry.ConnectionLost(f"{self.provider} dropped the connection before answering") from None
+
+    def _signed(self, method, url, params, json, data, files, headers, stream) -> requests.Response:
+        """Prepared as `requests` would (session headers, cookies), signed, then sent."""
+        prepared = self.http.prepare_request(requests.Request(method, url, params=params, json=json, data=data,
+                                                              files=files, headers=headers))
+        prepared = self.authenticator(prepared) or prepared
+        settings = self.http.merge_environment_settings(prepared.url, {}, stream, None, None)
+        return self.http.send(prepared, timeout=self.timeout, **settings)
 
     def check(self, response: requests.Response, ok: tuple[int, ...] = ()) -> requests.Response:
         status = response.status_code

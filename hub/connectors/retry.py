@@ -8,7 +8,8 @@ missing Retry-After, other 5xx, a read timeout, after which the request may have
 leaves the call as `Retriable` for the job queue, which waits at least the Retry-After.
 
 Across job attempts, an effect (a rule run, a sync batch) has one budget of failed provider
-requests, counted on its job (`jobs.failed_calls`) by the worker. The arithmetic, with the defaults
+requests (a success from the failing provider starts the count again: `CallBudget.answered`),
+counted on its job (`jobs.failed_calls`) by the worker. The arithmetic, with the defaults
 (`[calls]` in config/hub.toml): one failing call makes at most 1 + inline_retries = 2 requests, so
 an effect whose every request fails reaches `failed_calls_per_effect` = 6 failed requests within 3
 to 6 job attempts, below `jobs.max_attempts` = 8; the 6th failure raises `BudgetExhausted` (Fatal)
@@ -110,14 +111,16 @@ class CallBudget:
         self.limit = limit
         self.spent = spent
         self.last: BaseException | str = "the job's last error says why"
+        self.failing: str | None = None     # the provider of this attempt's last failed request
 
     def ensure_left(self) -> None:
         """Before a request: an effect that used up its budget sends nothing more."""
         if self.spent >= self.limit:
             raise BudgetExhausted(f"gave up after {self.spent} failed requests: {self.last}")
 
-    def charge(self, exc: Retriable) -> Exception:
+    def charge(self, exc: Retriable, provider: str | None = None) -> Exception:
         self.spent += 1
+        self.failing = provider
         self.last = exc
         if self.spent >= self.limit:
             return BudgetExhausted(f"gave up after {self.spent} failed requests: {exc}")
@@ -125,6 +128,17 @@ class CallBudget:
 
     def renew(self) -> None:
         self.spent = 0
+
+    def answered(self, provider: str | None) -> None:
+        """A request succeeded. When it went to the provider whose failures this attempt has been
+        counting, that provider works again: the effect is not one that "keeps failing", and the
+        count starts over. So a run against a broken provider stops after `limit` requests to it
+        (successes elsewhere change nothing), but scattered 5xx or a short 429 burst on a working
+        provider do not end a run. A new attempt does not know which provider failed before, so
+        only a recovery it sees itself resets the count."""
+        if provider is not None and provider == self.failing:
+            self.spent = 0
+            self.failing = None
 
 
 _budget: contextvars.ContextVar[CallBudget | None] = contextvars.ContextVar("hub_call_budget", default=None)
@@ -159,7 +173,7 @@ def pause(seconds: float) -> None:
 
 def call(send: Callable[[], Any], method: str, *, sleep: Callable[[float], None] | None = None,
          rewind: Callable[[], None] | None = None, may_retry: Callable[[Retriable], bool] | None = None,
-         retry_policy: RetryPolicy | None = None) -> Any:
+         retry_policy: RetryPolicy | None = None, provider: str | None = None) -> Any:
     """Run `send` (one request) under the policy and the current budget. `may_retry` narrows what
     is retried here (a non-idempotent create retries throttles only). A plain loop rather than
     tenacity: every failed request is charged to the budget before anything is decided, and the
@@ -171,9 +185,9 @@ def call(send: Callable[[], Any], method: str, *, sleep: Callable[[float], None]
         if budget is not None:
             budget.ensure_left()
         try:
-            return send()
+            answer = send()
         except Retriable as exc:
-            outcome = budget.charge(exc) if budget is not None else exc
+            outcome = budget.charge(exc, provider) if budget is not None else exc
             if outcome is not exc:
                 raise outcome from exc
             wait = rules.inline_wait(exc, method) if retries < rules.inline_retries else None
@@ -183,4 +197,8 @@ def call(send: Callable[[], Any], method: str, *, sleep: Callable[[float], None]
             (sleep or pause)(wait)
             if rewind is not None:
                 rewind()
+        else:
+            if budget is not None:
+                budget.answered(provider)
+            return answer
 

@@ -1,4 +1,5 @@
-"""Installations: the marketplace install, who may use it, target connections and uninstall.
+"""Installations: the install from a CRM (OAuth consent or an API key), sign-in, who may use it, and
+uninstall. Target connections are hub/oauth/connections.py (re-exported here for the pages).
 
 Pages and the API call these functions; none of them knows about Flask. Visibility is decided by
 `may_use()` alone, and the web layer asks it for every installation-scoped route."""
@@ -6,19 +7,28 @@ from __future__ import annotations
 
 import logging
 import secrets as pysecrets
-from dataclasses import dataclass
 from typing import Any, Callable
 
 from sqlalchemy import select
 
+from .. import connectors
+from ..connectors.contract import Connector
+from ..connectors.contract.auth import Identity
 from ..errors import Fatal
 from ..mail import queue_mail
 from ..store import AuditEvent, Connection, Installation, InstallationUser, utcnow
-from .flow import ProviderApp, id_token_claims, provider_app, revoke
-from .members import Refused, admins_contact, check_may_manage_connection, role_of, sign_out_outsiders
-from .tokens import access_ref, refresh_ref, store_tokens
+from .connections import (AccessDenied, Credentials, audit, complete_target_connection, connect_target_with_key,
+                          disconnect, disconnect_as, identify, upsert_connection)
+from .flow import ProviderApp, missing_scopes
+from .keys import check_key
+from .members import admins_contact, role_of, sign_out_outsiders
+from .reconnect import notify_needs_reconnection, title_of
 from .web_sessions import end_sessions
 
+__all__ = ["AccessDenied", "VISIBILITIES", "audit", "complete_crm", "complete_crm_authorization",
+           "complete_crm_with_key", "complete_target_connection", "connect_target_with_key", "disconnect",
+           "disconnect_as", "may_use", "notify_needs_reconnection", "on_install", "on_uninstall",
+           "provider_uninstalled_user", "record_sharing_signal", "role_of", "set_visibility", "uninstall"]
 log = logging.getLogger("hub.oauth")
 VISIBILITIES = ("all", "only_me", "specific")
 
@@ -38,31 +48,6 @@ def on_uninstall(fn: Callable[[Any, Installation], None]) -> Callable[[Any, Inst
     return fn
 
 
-class AccessDenied(Exception):
-    """Refused at sign-in or connect; `contact` names the admins (only ever shown to people the CRM
-    vouched for as members of that company)."""
-
-    def __init__(self, message: str, contact: str | None = None):
-        super().__init__(message)
-        self.contact = contact
-
-
-@dataclass
-class CrmIdentity:
-    user_id: str
-    name: str
-    email: str
-    is_admin: bool
-    company_id: str
-    company_name: str
-    company_domain: str
-    api_domain: str
-
-
-def audit(session, installation_id: int | None, actor: str, action: str, **detail: Any) -> None:
-    session.add(AuditEvent(installation_id=installation_id, actor=actor, action=action, detail=detail))
-
-
 # -- who may use an installation ----------------------------------------------------------------
 def may_use(session, installation: Installation, crm_user_id: str | None) -> bool:
     """The one visibility rule: the installer and admins always; others by the installation's visibility."""
@@ -75,53 +60,35 @@ def grantor(installation: Installation) -> str:
 
 
 # -- CRM side: install and sign-in ----------------------------------------------------------------
-def crm_identity(app: ProviderApp, token: dict[str, Any]) -> CrmIdentity:
-    from ..connectors.pipedrive.client import PipedriveClient
-
-    api_domain = token.get("api_domain")
-    if not api_domain:
-        raise Fatal("Pipedrive's token response has no api_domain")
-    client = PipedriveClient(api_domain, _StaticToken(token["access_token"]))
-    me = client.me()
-    admin = bool(me.get("is_admin")) or any(a.get("admin") for a in me.get("access") or [] if isinstance(a, dict))
-    return CrmIdentity(str(me["id"]), me.get("name") or "", me.get("email") or "", admin, str(me["company_id"]),
-                       me.get("company_name") or "", me.get("company_domain") or "", api_domain.rstrip("/"))
-
-
-class _StaticToken:
-    """The token just received, before a connection exists to hold it."""
-
-    def __init__(self, token: str):
-        self.token = token
-
-    def access_token(self) -> str:
-        return self.token
-
-    def refresh_after_rejection(self, rejected: str) -> str:
-        raise Fatal("the provider refused a token it has just issued")
-
-
-def _missing_scopes(app: ProviderApp, token: dict[str, Any]) -> list[str]:
-    granted_raw = token.get("scope") or ""
-    if not granted_raw or not app.manifest.required_scopes:
-        return []
-    granted = set(granted_raw.replace(",", " ").split())
-    return [s for s in app.manifest.required_scopes if s not in granted]
-
-
 def complete_crm_authorization(services: Any, app: ProviderApp, token: dict[str, Any], purpose: str) -> tuple[int, str]:
-    """After the CRM's consent: create or reuse the installation (install) or find it (sign-in),
-    keep this user's tokens, and return (installation id, CRM user id). Raises AccessDenied."""
-    missing = _missing_scopes(app, token)
+    """After the CRM's consent: see `complete_crm`."""
+    missing = missing_scopes(app, token)
     if missing:
-        raise Fatal(f"{app.manifest.title} granted too little: the hub needs the scopes {', '.join(missing)}")
-    who = crm_identity(app, token)
+        raise Fatal(f"{app.title} granted too little: the hub needs the scopes {', '.join(missing)}")
+    who, api_base = identify(app, token)
+    return complete_crm(services, app.connector, who, Credentials.oauth(app, token), api_base, purpose)
+
+
+def complete_crm_with_key(services: Any, provider: str, form: Any, purpose: str) -> tuple[int, str]:
+    """From the key form (FormError for a value that cannot be used): see `complete_crm`."""
+    values, who, api_base = check_key(services, provider, form)
+    return complete_crm(services, connectors.connector(provider), who, Credentials.api_key(values), api_base, purpose)
+
+
+def complete_crm(services: Any, connector: Connector, who: Identity, credentials: Credentials, api_base: str,
+                 purpose: str) -> tuple[int, str]:
+    """Create or reuse the installation of `who`'s account (install) or find it (sign-in), keep this
+    user's credentials, and return (installation id, CRM user id). Whoever installs is its admin.
+    Raises AccessDenied."""
+    if not who.account_key or not who.user_id:
+        raise Fatal(f"{connector.title} did not say which account and user this is")
+    provider = connector.name
     with services.db.begin() as session:
         installation = session.scalar(select(Installation).where(
-            Installation.provider == app.provider, Installation.company_id == who.company_id))
+            Installation.provider == provider, Installation.company_id == who.account_key))
         if purpose == "install":
             if installation is None:
-                installation = Installation(provider=app.provider, company_id=who.company_id,
+                installation = Installation(provider=provider, company_id=who.account_key,
                                             installer_user_id=who.user_id, endpoint_token=pysecrets.token_urlsafe(24),
                                             visibility="only_me")
                 session.add(installation)
@@ -138,8 +105,8 @@ def complete_crm_authorization(services: Any, app: ProviderApp, token: dict[str,
             installation.uninstalled_at = None
             if installation.installer_user_id == who.user_id:
                 installation.installer_name, installation.installer_email = who.name, who.email
-            installation.company_name, installation.company_domain = who.company_name, who.company_domain
-            installation.api_domain = who.api_domain
+            installation.company_name, installation.company_domain = who.account_name, who.account_domain
+            installation.api_domain = api_base
             installation.updated_at = utcnow()
             session.flush()
             audit(session, installation.id, f"{who.name} ({who.user_id})" if who.name else who.user_id, action)
@@ -147,21 +114,21 @@ def complete_crm_authorization(services: Any, app: ProviderApp, token: dict[str,
                 hook(services, session, installation)
         else:
             if installation is None or installation.status != "active":
-                raise AccessDenied(f"Relay Hub is not installed for {who.company_name or 'your company'}: "
-                                   "an admin installs it from the Pipedrive Marketplace first")
+                raise AccessDenied(f"Relay Hub is not installed for {who.account_name or 'your company'}: "
+                                   f"an admin of your {connector.title} account installs it first")
         user = _upsert_user(session, installation.id, who)
         user.last_login_at = utcnow()
         if not may_use(session, installation, who.user_id):
             raise AccessDenied(f"Relay Hub for {installation.company_name} is not shared with you; "
                                f"ask {grantor(installation)} to add you", admins_contact(session, installation))
-        connection = _upsert_connection(session, installation.id, app, role="crm", account_id=who.user_id,
-                                        name=who.name, email=who.email, token=token, by=who.user_id,
-                                        owner=who.user_id, api_base=who.api_domain)
-        store_tokens(services, session, connection, token)
+        connection = upsert_connection(session, installation.id, provider, role="crm", account_id=who.user_id,
+                                       who=who, credentials=credentials, by=who.user_id, owner=who.user_id,
+                                       api_base=api_base)
+        credentials.store(services, session, connection)
         return installation.id, who.user_id
 
 
-def _upsert_user(session, installation_id: int, who: CrmIdentity) -> InstallationUser:
+def _upsert_user(session, installation_id: int, who: Identity) -> InstallationUser:
     user = session.scalar(select(InstallationUser).where(InstallationUser.installation_id == installation_id,
                                                          InstallationUser.crm_user_id == who.user_id))
     if user is None:
@@ -169,32 +136,6 @@ def _upsert_user(session, installation_id: int, who: CrmIdentity) -> Installatio
         session.add(user)
     user.name, user.email, user.is_admin = who.name, who.email, who.is_admin
     return user
-
-
-def _find_connection(session, installation_id: int, provider: str, role: str, account_id: str) -> Connection | None:
-    return session.scalar(select(Connection).where(
-        Connection.installation_id == installation_id, Connection.provider == provider,
-        Connection.role == role, Connection.account_id == account_id))
-
-
-def _upsert_connection(session, installation_id: int, app: ProviderApp, *, role: str, account_id: str, name: str,
-                       email: str, token: dict[str, Any], by: str, owner: str, api_base: str) -> Connection:
-    """New tokens for an account; a live connection keeps its owner (an admin's reconnect of a
-    colleague's account does not make it the admin's)."""
-    connection = _find_connection(session, installation_id, app.provider, role, account_id)
-    if connection is None:
-        connection = Connection(installation_id=installation_id, provider=app.provider, role=role, account_id=account_id)
-        session.add(connection)
-    if connection.status == "disconnected" or not connection.owner_user_id:
-        connection.owner_user_id, connection.connected_by = owner, by
-    connection.account_name, connection.account_email = name, email
-    connection.status, connection.status_reason, connection.reauth_notified_at = "connected", None, None
-    connection.scopes = token.get("scope") or ""
-    connection.api_base = api_base
-    connection.token_url = app.manifest.token_url
-    connection.revoke_url = app.manifest.revoke_url or ""
-    session.flush()
-    return connection
 
 
 def record_sharing_signal(services: Any, provider: str, company_id: str, is_shared: bool) -> bool:
@@ -263,8 +204,9 @@ def set_visibility(services: Any, installation_id: int, actor: str, visibility: 
                 if email:
                     queue_mail(services, session, email, f"You can now use Relay Hub at {installation.company_name}",
                                f"Hello,\n\n{installation.installer_name or 'Your admin'} gave you access to Relay Hub "
-                               f"for {installation.company_name}.\nSign in with Pipedrive here: "
-                               f"{services.base_url}/login/pipedrive\n", installation_id=installation.id)
+                               f"for {installation.company_name}.\n"
+                               f"Sign in with {title_of(installation.provider)} here: "
+                               f"{services.base_url}/login/{installation.provider}\n", installation_id=installation.id)
                     mailed.append(email)
                     rows_now = session.scalar(select(InstallationUser).where(
                         InstallationUser.installation_id == installation_id, InstallationUser.crm_user_id == uid))
@@ -277,83 +219,6 @@ def set_visibility(services: Any, installation_id: int, actor: str, visibility: 
         audit(session, installation_id, actor, "visibility.changed", visibility=visibility,
               users=sorted(chosen), notified=mailed)
     return mailed
-
-
-# -- target accounts (Asana, Google) --------------------------------------------------------------
-def complete_target_connection(services: Any, app: ProviderApp, token: dict[str, Any], installation_id: int,
-                               actor: str, owner: str, role: str | None) -> int:
-    """Keep a target account's tokens for the member `owner`. A user may connect accounts of their
-    own, and reconnect those; only an admin reconnects an account a colleague connected."""
-    missing = _missing_scopes(app, token)
-    if missing:
-        raise Fatal(f"{app.manifest.title} granted too little: allow {', '.join(missing)} to connect it")
-    account = token.get("data") if isinstance(token.get("data"), dict) else {}
-    claims = id_token_claims(token)
-    account_id = str(account.get("gid") or account.get("id") or claims.get("sub") or claims.get("email") or "")
-    email = account.get("email") or claims.get("email") or ""
-    name = account.get("name") or claims.get("name") or email
-    if not account_id:
-        account_id = email or f"{app.provider}-account"
-    with services.db.begin() as session:
-        existing = _find_connection(session, installation_id, app.provider, "target", account_id)
-        if existing is not None and existing.status != "disconnected":
-            try:
-                check_may_manage_connection(session, session.get(Installation, installation_id), existing, owner, role)
-            except Refused as exc:
-                raise AccessDenied(f"This {app.manifest.title} account was connected by a colleague: only an admin "
-                                   "can reconnect it. Nothing was changed.", exc.contact) from None
-        connection = _upsert_connection(session, installation_id, app, role="target", account_id=account_id,
-                                        name=name, email=email, token=token, by=actor, owner=owner,
-                                        api_base=app.manifest.api_url or "")
-        store_tokens(services, session, connection, token)
-        audit(session, installation_id, actor, "connection.connected", provider=app.provider, account=email or account_id)
-        return connection.id
-
-
-def disconnect_as(services: Any, installation_id: int, connection_id: int, crm_user_id: str, role: str | None,
-                  actor: str) -> None:
-    """A member disconnects a connection: LookupError if it is not this installation's, ValueError
-    for the installer's own CRM connection (that is the installation), Refused unless it is theirs
-    or they are an admin."""
-    with services.db.begin() as session:
-        connection = session.get(Connection, connection_id)
-        if connection is None or connection.installation_id != installation_id:
-            raise LookupError("connection_id: no such connection")
-        installation = session.get(Installation, installation_id)
-        if connection.role == "crm" and connection.account_id == installation.installer_user_id:
-            raise ValueError("connection_id: the installer's CRM connection ends only with uninstall")
-        check_may_manage_connection(session, installation, connection, crm_user_id, role)
-    disconnect(services, connection_id, actor)
-
-
-def disconnect(services: Any, connection_id: int, actor: str, *, revoke_at_provider: bool = True) -> None:
-    """Revoke at the provider (best effort), forget the tokens, keep the row for the record."""
-    from .tokens import fresh_tokens
-    fresh_tokens(services).pop(connection_id, None)
-    with services.db.begin() as session:
-        connection = session.get(Connection, connection_id)
-        if connection is None or connection.status == "disconnected":
-            return
-        refresh_token = services.secrets.get(session, refresh_ref(connection_id))
-        access_token = services.secrets.get(session, access_ref(connection_id))
-        provider, installation_id = connection.provider, connection.installation_id
-        revoke_url = connection.revoke_url
-    revoked = False
-    if revoke_at_provider:
-        app = provider_app(services, provider)
-        if refresh_token:
-            revoked = revoke(app, revoke_url, refresh_token, "refresh_token")
-        elif access_token:
-            revoked = revoke(app, revoke_url, access_token, "access_token")
-    with services.db.begin() as session:
-        connection = session.get(Connection, connection_id)
-        services.secrets.delete_prefix(session, f"connection:{connection_id}:")
-        connection.status = "disconnected"
-        connection.status_reason = None
-        connection.token_expires_at = None
-        connection.updated_at = utcnow()
-        audit(session, installation_id, actor, "connection.disconnected", provider=provider,
-              connection_id=connection_id, revoked=revoked)
 
 
 def uninstall(services: Any, installation_id: int, actor: str, *, revoke_at_provider: bool = True) -> None:
@@ -383,8 +248,8 @@ def uninstall(services: Any, installation_id: int, actor: str, *, revoke_at_prov
 
 
 def provider_uninstalled_user(services: Any, provider: str, company_id: str, user_id: str) -> str:
-    """Pipedrive's uninstall callback for one user: the installer's uninstall ends the installation;
-    another user's only ends that user's own CRM connection. Their tokens are already revoked."""
+    """A CRM's uninstall callback for one user (Pipedrive sends one): the installer's uninstall ends
+    the installation; another user's only ends that user's own CRM connection. Their tokens are already revoked."""
     with services.db.begin() as session:
         installation = session.scalar(select(Installation).where(
             Installation.provider == provider, Installation.company_id == str(company_id)))
@@ -402,16 +267,3 @@ def provider_uninstalled_user(services: Any, provider: str, company_id: str, use
     if connection_id is not None:
         disconnect(services, connection_id, f"{provider}:user {user_id}", revoke_at_provider=False)
     return "user"
-
-
-def notify_needs_reconnection(services: Any, session, installation: Installation | None, connection: Connection) -> None:
-    if installation is None or not installation.installer_email:
-        return
-    queue_mail(services, session, installation.installer_email,
-               f"Relay Hub: reconnect {connection.provider.title()} for {installation.company_name}",
-               f"Hello,\n\n{connection.provider.title()} refused Relay Hub's access for the account "
-               f"{connection.account_email or connection.account_name or connection.account_id}.\n"
-               f"Work that needs it is waiting, not lost. Reconnect it on the settings page:\n"
-               f"{services.base_url}/i/{installation.id}/settings\n",
-               installation_id=installation.id, dedupe_key=f"reauth:{connection.id}:{utcnow():%Y%m%d%H%M%S%f}")
-

@@ -11,7 +11,9 @@ from typing import Any, Iterable
 
 from sqlalchemy import select
 
+from .. import connectors
 from ..store import AuditEvent, Connection, Installation, InstallationUser, WebSession, utcnow
+from .clients import crm_client
 from .web_sessions import end_sessions
 
 ROLES = ("admin", "user")
@@ -40,6 +42,23 @@ def role_of(session, installation: Installation | None, crm_user_id: str | None)
     if installation.visibility == "specific" and row is not None and row.allowed:
         return "user"
     return None
+
+
+def directory(services: Any, installation_id: int) -> list[dict[str, Any]]:
+    """The account's active people as the CRM lists them (the connector's `members` hook, read with
+    the installer's connection): whom the installer may share the hub with. Empty when the connector
+    has no such hook; provider failures (Retriable, Fatal, NeedsReauth) pass through."""
+    with services.db.begin() as session:
+        installation = session.get(Installation, installation_id)
+        provider = installation.provider if installation is not None else ""
+    try:
+        hook = connectors.connector(provider).auth.members
+    except KeyError:
+        return []
+    if hook is None:
+        return []
+    return [{"id": who.user_id, "name": who.name, "email": who.email, "is_admin": who.is_admin, "active_flag": True}
+            for who in hook(crm_client(services, installation_id))]
 
 
 def admin_ids(session, installation: Installation) -> list[str]:

@@ -4,9 +4,12 @@ Single flight across threads and processes: the refresh runs while holding the c
 lock (`SELECT ... FOR UPDATE` on PostgreSQL; SQLite transactions begin IMMEDIATE, which holds the
 database's write lock). Whoever gets the lock second finds the token already fresh and uses it,
 so a provider that rotates refresh tokens (strict mode, Bitrix24) never sees an old one twice.
-Whatever refresh token a response carries is stored; a response without one keeps the old."""
+Whatever refresh token a response carries is stored; a response without one keeps the old. The
+token-response fields a connector keeps (`OAuth2.token_fields`) are stored beside the tokens, and
+a refresh that names the account's API root anew moves the connection there."""
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from datetime import timedelta
@@ -15,8 +18,9 @@ from typing import Any
 from sqlalchemy import select
 
 from ..errors import NeedsReauth
-from ..store import AuditEvent, Connection, utcnow
-from .flow import InvalidGrant, ProviderApp, provider_app, refresh
+from ..store import Connection
+from .flow import InvalidGrant, ProviderApp, kept_fields, provider_app, refresh
+from .reconnect import mark_needs_reconnection
 
 log = logging.getLogger("hub.oauth")
 REFRESH_MARGIN = 60.0  # refresh this long before expiry (at most a quarter of a short token's life)
@@ -39,17 +43,32 @@ def refresh_ref(connection_id: int) -> str:
     return f"connection:{connection_id}:refresh_token"
 
 
+def fields_ref(connection_id: int) -> str:
+    return f"connection:{connection_id}:token_fields"
+
+
+def token_fields(services: Any, session, connection_id: int) -> dict[str, str]:
+    """The token-response fields kept for a connection (`OAuth2.token_fields`)."""
+    raw = services.secrets.get(session, fields_ref(connection_id))
+    return json.loads(raw) if raw else {}
+
+
 def _local_lock(connection_id: int) -> threading.Lock:
     with _local_guard:
         return _local_locks.setdefault(connection_id, threading.Lock())
 
 
-def store_tokens(services: Any, session, connection: Connection, token: dict[str, Any]) -> None:
-    """Keep a token response on the connection (inside the caller's transaction)."""
+def store_tokens(services: Any, session, connection: Connection, token: dict[str, Any],
+                 fields: dict[str, str] | None = None) -> None:
+    """Keep a token response on the connection (inside the caller's transaction); `fields` are the
+    token-response fields its connector keeps."""
     fresh_tokens(services).pop(connection.id, None)
     services.secrets.put(session, access_ref(connection.id), token["access_token"])
     if token.get("refresh_token"):
         services.secrets.put(session, refresh_ref(connection.id), token["refresh_token"])
+    if fields:
+        kept = {**token_fields(services, session, connection.id), **fields}
+        services.secrets.put(session, fields_ref(connection.id), json.dumps(kept, sort_keys=True))
     expires_in = float(token["expires_in"]) if token.get("expires_in") else None
     now = services.queue.clock.now()
     connection.token_expires_at = now + timedelta(seconds=expires_in) if expires_in else None
@@ -112,30 +131,20 @@ class ConnectionTokens:
                 try:
                     if not refresh_token:
                         raise InvalidGrant("no refresh token was granted")
-                    token = refresh(app, connection.token_url or app.manifest.token_url, refresh_token)
+                    token = refresh(app, connection.token_url or app.auth.token_url, refresh_token)
                 except InvalidGrant as exc:
                     refused = str(exc)
-                    self._mark_needs_reconnection(session, connection, refused)
+                    mark_needs_reconnection(
+                        services, session, connection,
+                        f"the provider refused the refresh token ({refused}); reconnect the account")
                 else:
-                    store_tokens(services, session, connection, token)
+                    fields = kept_fields(app, token)
+                    store_tokens(services, session, connection, token, fields)
+                    if app.auth.api_base_field and fields.get(app.auth.api_base_field):
+                        connection.api_base = fields[app.auth.api_base_field].rstrip("/")
                     connection.refresh_count += 1
                     connection.last_refreshed_at = services.queue.clock.now()
                     fresh_tokens(services)[self.connection_id] = (token["access_token"], connection.refresh_due_at)
                     return token["access_token"]
         raise NeedsReauth(f"{connection.provider} connection needs reconnection: the provider refused the refresh "
                           f"({refused})", self.connection_id)
-
-    def _mark_needs_reconnection(self, session, connection: Connection, reason: str) -> None:
-        from ..store import Installation
-        from .installs import notify_needs_reconnection
-
-        connection.status = "needs_reconnection"
-        connection.status_reason = f"the provider refused the refresh token ({reason}); reconnect the account"
-        connection.updated_at = utcnow()
-        session.add(AuditEvent(installation_id=connection.installation_id, actor="hub", action="connection.needs_reconnection",
-                               detail={"connection_id": connection.id, "provider": connection.provider}))
-        log.warning("connection %s (%s) needs reconnection", connection.id, connection.provider)
-        if connection.reauth_notified_at is None:
-            installation = session.get(Installation, connection.installation_id)
-            notify_needs_reconnection(self.services, session, installation, connection)
-            connection.reauth_notified_at = utcnow()

@@ -297,7 +297,7 @@ class Bookmark(Base):
 
 # --- contact sync ---
 class ContactSync(Base):
-    """One CRM persons <-> Google Contacts label sync. `lease_until`/`lease_owner` make sure only one
+    """One CRM persons <-> address book label sync. `lease_until`/`lease_owner` make sure only one
     run works on it at a time (a killed run's lease runs out and the next run resumes its work)."""
 
     __tablename__ = "contact_syncs"
@@ -305,13 +305,13 @@ class ContactSync(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     installation_id: Mapped[int] = mapped_column(BigId, index=True)
     name: Mapped[str] = mapped_column(String(200), default="")
-    google_connection_id: Mapped[int] = mapped_column(BigId)
+    store_connection_id: Mapped[int] = mapped_column(BigId)  # the address book account (a contact_store connection)
     group_resource_name: Mapped[str] = mapped_column(String(200), default="")
     group_name: Mapped[str] = mapped_column(String(300), default="")
-    direction: Mapped[str] = mapped_column(String(20), default="two_way")  # two_way crm_to_google google_to_crm
+    direction: Mapped[str] = mapped_column(String(20), default="two_way")  # two_way crm_to_store store_to_crm
     person_filter: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # {} = all; owner_id / org_id
     field_map: Mapped[list[Any]] = mapped_column(JSON, default=list)
-    conflict_policy: Mapped[str] = mapped_column(String(20), default="newest")  # newest crm google
+    conflict_policy: Mapped[str] = mapped_column(String(20), default="newest")  # newest crm store
     # a record deleted on one side and edited on the other since the last run: edit_wins | delete_wins
     delete_policy: Mapped[str] = mapped_column(String(20), default="edit_wins", server_default="edit_wins")
     schedule_seconds: Mapped[int] = mapped_column(Integer, default=900)  # 0 = only on demand
@@ -327,7 +327,7 @@ class ContactSync(Base):
     created_by: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    # a share of sync `parent_id` with a colleague's own Google account: "edit" or "read" ("" = not a share)
+    # a share of sync `parent_id` with a colleague's own address book account: "edit" or "read" ("" = not a share)
     parent_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
     share_mode: Mapped[str] = mapped_column(String(10), default="", server_default="")
 
@@ -356,7 +356,7 @@ class SyncRun(Base):
 
 
 class SyncLink(Base):
-    """CRM person <-> Google contact, with the last synced values (`base`, for the per-field 3-way
+    """CRM person <-> stored contact, with the last synced values (`base`, for the per-field 3-way
     merge) and each side's fingerprint/version as the hub last wrote or read it (echo suppression).
     state: linked | left_out (not created: cap) | crm_creating (write-ahead of a CRM create)."""
 
@@ -372,8 +372,8 @@ class SyncLink(Base):
     base: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     crm_fingerprint: Mapped[str] = mapped_column(String(64), default="")
     crm_version: Mapped[str] = mapped_column(String(60), default="")
-    google_fingerprint: Mapped[str] = mapped_column(String(64), default="")
-    google_etag: Mapped[str] = mapped_column(String(200), default="")
+    store_fingerprint: Mapped[str] = mapped_column(String(64), default="")
+    store_etag: Mapped[str] = mapped_column(String(200), default="")
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     __table_args__ = (Index("ux_sync_links_crm", "sync_id", "crm_id", unique=True),
@@ -392,7 +392,7 @@ class SyncConflict(Base):
     resource_name: Mapped[str] = mapped_column(String(200), default="")
     field: Mapped[str] = mapped_column(String(120))
     crm_value: Mapped[Any] = mapped_column(JSON, nullable=True)
-    google_value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    store_value: Mapped[Any] = mapped_column(JSON, nullable=True)
     winner: Mapped[str] = mapped_column(String(10))
     policy: Mapped[str] = mapped_column(String(20))
     message: Mapped[str] = mapped_column(Text, default="", server_default="")  # in words, e.g. a delete beaten by an edit

@@ -1,7 +1,5 @@
 """How sync runs get started: the schedule (one `Periodic` per enabled sync), "Sync now", the CLI,
-and CRM person events (an early run). Every path goes through `request_run`, which enqueues a
-`sync.run` job with the sync's ordering key (runs of one sync never overlap in the queue) and
-coalesces: while a run of the sync is already waiting, another request adds nothing."""
+and CRM person events (an early run). Every path goes through `trigger.request_run`."""
 from __future__ import annotations
 
 import logging
@@ -14,37 +12,19 @@ from hub.errors import Fatal
 from hub.events import canonical_time, subscribe
 from hub.jobs import handler
 from hub.scheduler import Periodic, dynamic_schedules
-from hub.store import HubEvent, Job
+from hub.store import HubEvent, Installation
 from hub.store.models import ContactSync, SyncLink
 
+from .engine import SyncEngine
 from .mapping import DEFAULT_FIELD_MAP, FieldMap
+from .sides import source_connector
+from .trigger import RUN_KIND, TICK_KIND, ordering_key, request_run  # noqa: F401  (re-exported)
 
 log = logging.getLogger("hub.sync")
-RUN_KIND = "sync.run"
-TICK_KIND = "sync.tick"
-
-
-def ordering_key(sync_id: int) -> str:
-    return f"sync:{sync_id}"
-
-
-def request_run(services: Any, session, sync_id: int, trigger: str) -> int | None:
-    """Enqueue a run of the sync inside `session` unless one is already waiting; the job id or None."""
-    sync = session.get(ContactSync, sync_id)
-    if sync is None:
-        return None   # deleted meanwhile: nothing to run
-    waiting = session.scalar(select(Job.id).where(Job.kind == RUN_KIND, Job.ordering_key == ordering_key(sync_id),
-                                                  Job.status == "queued").limit(1))
-    if waiting is not None:
-        return None
-    return services.queue.enqueue(session, RUN_KIND, {"sync_id": sync_id, "trigger": trigger},
-                                  installation_id=sync.installation_id, ordering_key=ordering_key(sync_id))
 
 
 @handler(RUN_KIND)
 def run_sync(ctx) -> None:
-    from .engine import SyncEngine
-
     services = ctx.app.extensions["hub"]
     sync_id = int(ctx.payload["sync_id"])
     with ctx.db.begin() as s:
@@ -78,29 +58,33 @@ def sync_schedules(app) -> list[Periodic]:
 @subscribe
 def on_person_event(services: Any, session, event: HubEvent) -> None:
     """A person changed in the CRM: run the syncs of the installation early, except when the event
-    is the echo of the hub's own write (its update_time is the one the link recorded)."""
+    is the echo of the hub's own write (its update time is the one the link recorded)."""
     if event.object_type != "person":
         return
     syncs = session.scalars(select(ContactSync).where(ContactSync.installation_id == event.installation_id,
                                                       ContactSync.enabled.is_(True))).all()
+    if not syncs:
+        return
+    installation = session.get(Installation, event.installation_id)
+    source = source_connector(installation.provider) if installation is not None else None
     current = (event.data or {}).get("current") or {}
-    version = canonical_time(current.get("update_time") or (event.data or {}).get("version"))
+    person = source.contacts.contact_of(current) if source is not None and current else None
+    version = canonical_time((person.updated if person is not None else "") or (event.data or {}).get("version"))
     for sync in syncs:
-        if event.kind == "person.updated" and version and current:
+        if event.kind == "person.updated" and version and person is not None:
             link = session.scalar(select(SyncLink).where(SyncLink.sync_id == sync.id,
                                                          SyncLink.crm_id == str(event.object_id)))
-            if link is not None and _is_echo(sync, link, current, version):
+            if link is not None and _is_echo(sync, link, person, version):
                 continue
         request_run(services, session, sync.id, "event")
 
 
-def _is_echo(sync: ContactSync, link: SyncLink, current: dict, version: str) -> bool:
-    """Our own write coming back: the update_time the write answered with, and the values we wrote
-    (those that need no API call to compare: names, e-mails, phones). Both, because timestamps have
+def _is_echo(sync: ContactSync, link: SyncLink, person, version: str) -> bool:
+    """Our own write coming back: the update time the write answered with, and the values we wrote
+    (those that need no call to compare: names, e-mails, phones). Both, because timestamps have
     second resolution and a user may edit in the same second."""
     if link.crm_version != version:
         return False
-    fields = FieldMap(list(sync.field_map or DEFAULT_FIELD_MAP))
-    record = fields.from_crm(current, {})
-    comparable = [t for t in ("names", "emailAddresses", "phoneNumbers") if t in record]
+    record = FieldMap(list(sync.field_map or DEFAULT_FIELD_MAP)).from_source(person)
+    comparable = [t for t in ("name", "emails", "phones") if t in record]
     return bool(comparable) and all(record[t] == (link.base or {}).get(t) for t in comparable)

@@ -14,7 +14,6 @@ change for the next run.
 from __future__ import annotations
 
 
-from hub.errors import Fatal
 from hub.events import trace
 from hub.store import utcnow
 from hub.store.models import SyncConflict
@@ -24,39 +23,33 @@ from .policy import fold
 
 
 class MergeSteps:
-    """Mixed into SyncEngine: uses its links, clients and writers."""
+    """Mixed into SyncEngine: uses its links, sides and writers."""
 
-    def _apply_merges(self, merges: dict[str, str], crm_seen: dict, google_seen: dict) -> set[str]:
+    def _apply_merges(self, merges: dict[str, str], crm_seen: dict, store_seen: dict) -> set[str]:
         """Handle the merged persons; returns those to treat as plain deletions (survivor gone)."""
         plain: set[str] = set()
-        if not hasattr(self, "plan"):
-            self.plan = {"crm_updates": {}}
         for loser, survivor in merges.items():
             link = self.links.get(loser)
             if link is None or survivor == loser:
                 continue
-            if link.state != "linked" or not link.resource_name:  # nothing in Google to keep: the link goes
+            if link.state != "linked" or not link.resource_name:  # nothing in the store to keep: the link goes
                 self._forget(loser)
                 continue
-            try:
-                person = self.crm.person(int(survivor))
-            except (Fatal, ValueError):
-                person = None
-            if not person or person.get("is_deleted"):
+            s_side = self._crm_get(survivor)
+            if s_side is None:
                 plain.add(loser)
                 continue
-            s_side = self._crm_record(person)
             s_link = self.links.get(survivor)
             s_name = s_link.resource_name if s_link is not None and s_link.state == "linked" else None
-            fresh = self.google.batch_get([n for n in (link.resource_name, s_name) if n], self.read_mask)
+            fresh = self.store.get([n for n in (link.resource_name, s_name) if n], fields=self.fields.store_fields)
             contact = fresh.get(link.resource_name)
             if contact is None:  # its contact is gone already: the survivor syncs as usual
                 self._forget(loser)
                 continue
-            g_loser = self._google_side(contact)
+            g_loser = self._store_side(contact)
             policy = self.sync.conflict_policy
             if s_name and fresh.get(s_name):
-                g_surv = self._google_side(fresh[s_name])
+                g_surv = self._store_side(fresh[s_name])
                 own, found = merge(s_link.base, s_side.record, g_surv.record, self.fields.targets, policy=policy,
                                    crm_newer=s_side.version >= g_surv.updated)
                 combined, dropped = fold(own, g_loser.record, self.fields.targets)
@@ -78,12 +71,11 @@ class MergeSteps:
                     self._save_link(s, link)
                     self._index_link(link, loser)
             self._merge_conflicts(loser, survivor, note, found, dropped, link.resource_name)
-            self._current = getattr(self, "_current", {})
-            self._current[key] = current.raw
+            self.current[key] = current.contact
             updates = {key: combined}
             if fingerprint(combined) != current.fp:
-                self._apply_google_updates(updates, {"crm_updates": {}})  # may merge an edit made meanwhile
-                self.counts.updated_google -= 1
+                self._apply_store_updates(updates, ())  # may merge an edit made meanwhile
+                self.counts.updated_store -= 1
             combined = updates[key]
             target.base = dict(combined)
             if fingerprint(combined) != s_side.fp:
@@ -92,14 +84,14 @@ class MergeSteps:
                 with self.db.begin() as s:
                     self._save_link(s, target)
             if target is not link:  # the merged person's contact is folded in: it goes
-                self.google_writes += 1
+                self.store_writes += 1
                 self.deleted_names.add(link.resource_name)
-                self.google.batch_delete([link.resource_name])
+                self.store.delete([link.resource_name])
                 self._forget(loser)
             self.counts.merged += 1
             crm_seen.pop(survivor, None)
             for name in (link.resource_name, s_name):
-                google_seen.pop(name, None)
+                store_seen.pop(name, None)
         return plain
 
     def _merge_conflicts(self, loser: str, survivor: str, note: str, found, dropped, resource_name: str) -> None:
@@ -107,12 +99,12 @@ class MergeSteps:
             rows = [(f, c, g, w) for f, c, g, w in found] + [(f, kept, lost, "crm") for f, kept, lost in dropped]
             if not rows:
                 rows = [("(merged)", None, None, "crm")]
-            for field, crm_value, google_value, winner in rows:
-                kept = crm_value if winner == "crm" else google_value
+            for field, crm_value, store_value, winner in rows:
+                kept = crm_value if winner == "crm" else store_value
                 message = note if field == "(merged)" else f"{note}; {field} kept as {kept!r}"
                 s.add(SyncConflict(sync_id=self.sync_id, run_id=self.run_id, crm_id=survivor,
                                    resource_name=resource_name or "", field=field, crm_value=crm_value,
-                                   google_value=google_value, winner=winner, policy=self.sync.conflict_policy,
+                                   store_value=store_value, winner=winner, policy=self.sync.conflict_policy,
                                    message=message[:4000], created_at=utcnow()))
             self.counts.conflicts += len(rows)
             trace(s, self.sync.installation_id, "sync.merged", note, status="info", sync_id=self.sync_id,

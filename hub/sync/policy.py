@@ -33,15 +33,16 @@ def was_edited(now_fp: str | None, link_fp: str) -> bool:
     return now_fp is not None and now_fp != link_fp
 
 
-def describe_delete(deleted_on: str, crm_id: str, name: str, verdict: str, outcome: str = "") -> str:
-    """E.g. "person 12 deleted in the CRM while contact “Ana Berg” was edited in Google: contact
-    kept, person re-created as 57"."""
+def describe_delete(deleted_on: str, crm_id: str, name: str, verdict: str, outcome: str = "",
+                    store: str = "the address book") -> str:
+    """E.g. "person 12 deleted in the CRM while contact “Ana Berg” was edited in <store>: contact
+    kept, person re-created as 57" (`store`: the store's title)."""
     who = f"“{name}”" if name else ""
     if deleted_on == "crm":
-        head = f"person {crm_id} deleted in the CRM while contact {who} was edited in Google".replace("  ", " ")
+        head = f"person {crm_id} deleted in the CRM while contact {who} was edited in {store}".replace("  ", " ")
         kept, other = "contact", "person"
     else:
-        head = f"contact {who} deleted in Google while person {crm_id} was edited in the CRM".replace("  ", " ")
+        head = f"contact {who} deleted in {store} while person {crm_id} was edited in the CRM".replace("  ", " ")
         kept, other = "person", "contact"
     if verdict == "restore":
         return f"{head}: {kept} kept, {other} re-created as {outcome}"

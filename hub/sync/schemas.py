@@ -8,7 +8,7 @@ from marshmallow import Schema, fields, validate
 from hub import inputs
 from hub.inputs import MAX_INT
 
-from .engine import DIRECTIONS, POLICIES
+from .planner import DIRECTIONS, POLICIES
 from .policy import DELETE_POLICIES
 from .service import SHARE_MODES
 
@@ -20,9 +20,8 @@ class Label(Schema):
 
 class FieldRow(Schema):
     crm = fields.String(required=True, metadata={"description": "a CRM person field key"})
-    google = fields.String(required=True, metadata={"description": "names, emailAddresses, phoneNumbers, "
-                                                                   "organizations.name, organizations.title, "
-                                                                   "title or userDefined:<label>"})
+    store = fields.String(required=True, metadata={"description": "a contact field: name, emails, phones, "
+                                                                  "organization, title, notes or custom:<key>"})
 
 
 class PersonFilter(Schema):
@@ -48,7 +47,7 @@ class SyncChange(Schema):
 
 class SyncIn(SyncChange):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    google_connection_id = inputs.Integer(required=True, validate=validate.Range(min=1, max=MAX_INT))
+    store_connection_id = inputs.Integer(required=True, validate=validate.Range(min=1, max=MAX_INT))
     group = fields.String(metadata={"description": "an existing label's resource name, or __new__"})
     new_group_name = fields.String(validate=validate.Length(min=1, max=200))
 
@@ -82,14 +81,14 @@ class ShareOut(Schema):
 
 class PendingDeletes(Schema):
     crm = fields.Integer(required=True)
-    google = fields.Integer(required=True)
+    store = fields.Integer(required=True)
     confirmed = fields.Boolean(required=True)
 
 
 class SyncOut(Schema):
     id = fields.Integer(required=True)
     name = fields.String(required=True)
-    google_connection_id = fields.Integer(required=True)
+    store_connection_id = fields.Integer(required=True)
     label = fields.Nested(Label, required=True)
     direction = fields.String(required=True)
     person_filter = fields.Dict(allow_none=True)
@@ -171,7 +170,7 @@ class Conflict(Schema):
     resource_name = fields.String(allow_none=True)
     field = fields.String(required=True)
     crm_value = fields.Raw(allow_none=True)
-    google_value = fields.Raw(allow_none=True)
+    store_value = fields.Raw(allow_none=True)
     winner = fields.String(required=True)
     policy = fields.String(required=True)
     message = fields.String(allow_none=True, metadata={"description": "what happened, in words"})

@@ -5,28 +5,31 @@ name the field (`SyncInputError.fields`)."""
 from __future__ import annotations
 
 import re
+import threading
+import time
 from typing import Any, Mapping
 
 from sqlalchemy import func, select
 
-from hub.connectors.google.client import GroupNameTaken, PeopleClient
+from hub.connectors.contract.contacts import GroupNameTaken
 from hub.connectors.ids import InvalidId, check_id
 from hub.errors import Fatal, NeedsReauth, Retriable
 from hub.events import trace
 from hub.inputs import MAX_INT, InputError, to_int, to_number
-from hub.oauth.tokens import ConnectionTokens
 from hub.mail import queue_mail
-from hub.store import AuditEvent, Bookmark, Connection, InstallationUser, RunLog, utcnow
+from hub.store import AuditEvent, Bookmark, Connection, Installation, InstallationUser, RunLog, utcnow
 from hub.store.models import ContactSync, SyncConflict, SyncLink, SyncRun
 
-from .engine import DIRECTIONS, POLICIES
-from .jobs import request_run
-from .mapping import DEFAULT_FIELD_MAP, MappingError, validate_field_map
+from .mapping import DEFAULT_FIELD_MAP, STORE_TARGETS, MappingError, validate_field_map
+from .planner import DIRECTIONS, POLICIES
 from .policy import DEFAULT_DELETE_POLICY, DELETE_POLICIES
+from .shares import share_direction
+from .sides import crm_connection, open_source, open_store, source_title, store_connections, store_title, stores
+from .trigger import request_run
 
 SHARE_MODES = {"edit": "can edit", "read": "read only"}
-LABEL_MARKER = {"relayhub.label": "1"}
-FIELDS = ("name", "google_connection_id", "group", "new_group_name", "direction", "person_filter", "field_map",
+PERSON_FILTERS = ("owner_id", "org_id")
+FIELDS = ("name", "store_connection_id", "group", "new_group_name", "direction", "person_filter", "field_map",
           "conflict_policy", "delete_policy", "schedule_seconds", "delete_share", "contact_cap", "enabled")
 
 
@@ -40,20 +43,58 @@ class SyncInputError(ValueError):
         self.fields = fields
 
 
-def google_connections(session, installation_id: int) -> list[Connection]:
-    return list(session.scalars(select(Connection).where(
-        Connection.installation_id == installation_id, Connection.provider == "google",
-        Connection.role == "target", Connection.status != "disconnected").order_by(Connection.id)))
+def crm_title(session, installation_id: int) -> str:
+    installation = session.get(Installation, installation_id)
+    return source_title(installation.provider if installation is not None else None)
 
 
-def people_client(services: Any, connection: Connection) -> PeopleClient:
-    return PeopleClient(connection.api_base, ConnectionTokens(services, connection.id))
+def page_texts(session, installation_id: int, connection_id: int | None = None) -> dict[str, Any]:
+    """What the pages call the two sides and offer to choose, in the connectors' own titles."""
+    crm = crm_title(session, installation_id)
+    connection = session.get(Connection, connection_id) if connection_id else None
+    store = store_title(connection.provider if connection is not None else None)
+    known = stores()
+    store_name = connection.provider if connection is not None else (known[0].name if known else "")
+    return {"titles": {"crm": crm, "store": store, "store_name": store_name},
+            "stores": [{"name": c.name, "title": c.title} for c in known],
+            "directions": {"two_way": "Two-way", "crm_to_store": f"{crm} → {store}", "store_to_crm": f"{store} → {crm}"},
+            "policies": {"newest": "Newest change wins (per field)", "crm": f"{crm} wins", "store": f"{store} wins"},
+            "targets": STORE_TARGETS}
+
+
+_FIELDS_CACHE: dict[tuple[int, int], tuple[float, list[dict[str, str]]]] = {}
+_FIELDS_LOCK = threading.Lock()
+
+
+def crm_fields(services: Any, installation_id: int) -> list[dict[str, str]]:
+    """The CRM's person fields a mapping may use (the page's suggestions); none when unreadable.
+    Kept per connection for the catalog time (`rules.catalog_seconds`): every page view shows them."""
+    with services.db.begin() as s:
+        installation = s.get(Installation, installation_id)
+        connection = crm_connection(s, installation) if installation is not None else None
+        if connection is None:
+            return []
+        s.expunge(connection)
+        provider = installation.provider
+    now, key = time.monotonic(), (id(services), connection.id)
+    with _FIELDS_LOCK:
+        cached = _FIELDS_CACHE.get(key)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    try:
+        found = [{"key": f.key, "label": f.label}
+                 for f in open_source(services, provider, connection).field_catalog()]
+    except (Fatal, Retriable, NeedsReauth, LookupError):
+        return []
+    with _FIELDS_LOCK:
+        _FIELDS_CACHE[key] = (now + float(services.settings.get("rules.catalog_seconds", 300.0)), found)
+    return found
 
 
 def labels(services: Any, connection: Connection) -> list[dict[str, Any]]:
     """The account's own labels (system groups cannot be a sync's label)."""
-    return [{"resource_name": g["resourceName"], "name": g.get("name", ""), "members": g.get("memberCount", 0)}
-            for g in people_client(services, connection).groups() if g.get("groupType") == "USER_CONTACT_GROUP"]
+    return [{"resource_name": g.id, "name": g.name, "members": g.members}
+            for g in open_store(services, connection).groups()]
 
 
 def _int(data: Mapping[str, Any], key: str, errors: dict[str, str], low: int, high: int, default: int) -> int:
@@ -88,12 +129,13 @@ def validate(services: Any, session, installation_id: int, data: Mapping[str, An
     out["name"] = str(pick("name", "") or "").strip()[:200]
     if not out["name"]:
         errors["name"] = "give the sync a name"
-    conns = {c.id: c for c in google_connections(session, installation_id)}
-    conn_id = _id(pick("google_connection_id", 0))
+    conns = {c.id: c for c in store_connections(session, installation_id)}
+    conn_id = _id(pick("store_connection_id", 0))
     if conn_id not in conns:
-        errors["google_connection_id"] = "connect a Google account first, then choose it" if not conns \
-            else "choose one of the connected Google accounts"
-    out["google_connection_id"] = conn_id
+        title = store_title(next(iter(conns.values())).provider if conns else None)
+        errors["store_connection_id"] = f"connect a {title} account first, then choose it" if not conns \
+            else f"choose one of the connected {title} accounts"
+    out["store_connection_id"] = conn_id
     group = str(data.get("group") or "").strip()
     new_name = str(data.get("new_group_name") or "").strip()
     if existing is None or "group" in data or new_name:
@@ -103,7 +145,7 @@ def validate(services: Any, session, installation_id: int, data: Mapping[str, An
             elif len(new_name) > 200:
                 errors["new_group_name"] = "at most 200 characters"
             out["new_group_name"] = new_name
-        elif group and group not in ("contactGroups/myContacts", "contactGroups/starred") and conn_id in conns:
+        elif group and conn_id in conns:
             try:   # the label's name goes into API paths: its connector says what a valid one is
                 out["group_resource_name"] = check_id(conns[conn_id].provider, "contact_group", group, "group")
             except InvalidId as exc:
@@ -124,17 +166,18 @@ def validate(services: Any, session, installation_id: int, data: Mapping[str, An
         errors["person_filter"] = "expected {owner_id} or {org_id} (or nothing for all persons)"
         raw_filter = {}
     clean_filter = {}
+    crm = crm_title(session, installation_id)
     for key in raw_filter:
-        if key not in ("owner_id", "org_id"):
-            errors["person_filter"] = f"unknown filter {key} (owner_id, org_id)"
+        if key not in PERSON_FILTERS:
+            errors["person_filter"] = f"unknown filter {key} ({', '.join(PERSON_FILTERS)})"
         elif raw_filter[key] not in (None, ""):
             try:
                 clean_filter[key] = to_int(raw_filter[key], f"person_filter.{key}", low=1, high=MAX_INT)
             except InputError:
-                errors[f"person_filter.{key}"] = "expected a Pipedrive id"
+                errors[f"person_filter.{key}"] = f"expected a {crm} id"
     out["person_filter"] = clean_filter
     try:
-        out["field_map"] = validate_field_map(pick("field_map", DEFAULT_FIELD_MAP))
+        out["field_map"] = validate_field_map(pick("field_map", DEFAULT_FIELD_MAP), source_title=crm)
     except MappingError as exc:
         errors[exc.field] = exc.message
     out["schedule_seconds"] = _int(data, "schedule_seconds", errors, 0, 7 * 86400,
@@ -157,21 +200,23 @@ def validate(services: Any, session, installation_id: int, data: Mapping[str, An
 
 def _label(services: Any, connection: Connection, values: dict[str, Any]) -> tuple[str, str]:
     """Create the new label (a retried create adopts the existing one), or check the chosen one."""
-    client = people_client(services, connection)
+    store = open_store(services, connection)
     try:
         if values.get("new_group_name"):
-            group = client.create_group(values["new_group_name"], {"relayhub.label": "1"})
-            return group["resourceName"], group.get("name", values["new_group_name"])
-        group = client.group(values["group_resource_name"])
-        return group["resourceName"], group.get("name", "")
+            group = store.create_group(values["new_group_name"])
+            return group.id, group.name or values["new_group_name"]
+        group = store.group(values["group_resource_name"])
     except (Fatal, Retriable, NeedsReauth) as exc:
-        raise SyncInputError({"group": f"Google refused: {exc}"}) from None
+        raise SyncInputError({"group": f"{store_title(connection.provider)} refused: {exc}"}) from None
+    if group is None:  # gone, or a system group: no label a sync can hold
+        raise SyncInputError({"group": "pick one of the account's labels or create a new one"})
+    return group.id, group.name
 
 
 def create(services: Any, installation_id: int, by: str, data: Mapping[str, Any]) -> ContactSync:
     with services.db.begin() as s:
         values = validate(services, s, installation_id, data)
-        connection = s.get(Connection, values["google_connection_id"])
+        connection = s.get(Connection, values["store_connection_id"])
         s.expunge(connection)
     group, group_name = _label(services, connection, values)
     values.pop("new_group_name", None)
@@ -193,7 +238,7 @@ def change(services: Any, installation_id: int, sync_id: int, by: str, data: Map
         if sync.parent_id is not None:
             raise SyncInputError({"sync_id": "this is a share of another sync: change its mode on that sync's page"})
         values = validate(services, s, installation_id, data, existing=sync)
-        connection = s.get(Connection, values["google_connection_id"])
+        connection = s.get(Connection, values["store_connection_id"])
         s.expunge(connection)
     if "new_group_name" in values or "group_resource_name" in values:
         group, group_name = _label(services, connection, values)
@@ -201,7 +246,7 @@ def change(services: Any, installation_id: int, sync_id: int, by: str, data: Map
         values.update(group_resource_name=group, group_name=group_name)
     with services.db.begin() as s:
         sync = get(s, installation_id, sync_id)
-        if (values["google_connection_id"] != sync.google_connection_id
+        if (values["store_connection_id"] != sync.store_connection_id
                 or values.get("group_resource_name", sync.group_resource_name) != sync.group_resource_name):
             raise SyncInputError({"group": "the account and label of a sync cannot change: create another sync"})
         for key, value in values.items():
@@ -244,7 +289,7 @@ def decide_deletes(services: Any, installation_id: int, sync_id: int, by: str, c
             sync.pending_deletes = pending
             request_run(services, s, sync_id, "manual")
         else:
-            names = set(pending.get("google") or [])
+            names = set(pending.get("store") or [])
             crm_ids = set(pending.get("crm") or [])
             for link in s.scalars(select(SyncLink).where(SyncLink.sync_id == sync_id)):
                 if link.crm_id in crm_ids or link.resource_name in names:
@@ -252,7 +297,7 @@ def decide_deletes(services: Any, installation_id: int, sync_id: int, by: str, c
             sync.pending_deletes = {}
         sync.status = "idle"
         sync.status_message = "deletions confirmed: the next run applies them" if confirm else "deletions discarded"
-        count = len(pending.get("google") or []) + len(pending.get("crm") or [])
+        count = len(pending.get("store") or []) + len(pending.get("crm") or [])
         s.add(AuditEvent(installation_id=installation_id, actor=by,
                          action="sync.deletions_confirmed" if confirm else "sync.deletions_discarded",
                          detail={"sync_id": sync_id, "count": count}))
@@ -266,7 +311,7 @@ def summary(session, sync: ContactSync) -> dict[str, Any]:
     run = session.get(SyncRun, sync.last_run_id) if sync.last_run_id else None
     counts = dict(session.execute(select(SyncLink.state, func.count()).where(SyncLink.sync_id == sync.id)
                                   .group_by(SyncLink.state)).all())
-    return {"id": sync.id, "name": sync.name, "google_connection_id": sync.google_connection_id,
+    return {"id": sync.id, "name": sync.name, "store_connection_id": sync.store_connection_id,
             "label": {"resource_name": sync.group_resource_name, "name": sync.group_name},
             "direction": sync.direction, "person_filter": sync.person_filter, "field_map": sync.field_map,
             "conflict_policy": sync.conflict_policy, "delete_policy": sync.delete_policy or DEFAULT_DELETE_POLICY,
@@ -274,7 +319,7 @@ def summary(session, sync: ContactSync) -> dict[str, Any]:
             "delete_share": sync.delete_share, "contact_cap": sync.contact_cap, "enabled": sync.enabled,
             "status": sync.status, "status_message": sync.status_message,
             "pending_deletes": {"crm": len((sync.pending_deletes or {}).get("crm") or []),
-                                "google": len((sync.pending_deletes or {}).get("google") or []),
+                                "store": len((sync.pending_deletes or {}).get("store") or []),
                                 "confirmed": bool((sync.pending_deletes or {}).get("confirmed"))}
             if sync.pending_deletes else None,
             "linked": counts.get("linked", 0), "left_out": counts.get("left_out", 0),
@@ -294,7 +339,7 @@ def conflicts(session, sync_id: int, limit: int = 100) -> list[dict[str, Any]]:
     rows = session.scalars(select(SyncConflict).where(SyncConflict.sync_id == sync_id)
                            .order_by(SyncConflict.id.desc()).limit(limit))
     return [{"id": c.id, "run_id": c.run_id, "crm_id": c.crm_id, "resource_name": c.resource_name, "field": c.field,
-             "crm_value": c.crm_value, "google_value": c.google_value, "winner": c.winner, "policy": c.policy,
+             "crm_value": c.crm_value, "store_value": c.store_value, "winner": c.winner, "policy": c.policy,
              "message": c.message or "", "at": c.created_at.isoformat() + "Z"} for c in rows]
 
 
@@ -318,12 +363,12 @@ def runs(session, sync_id: int, limit: int = 20) -> list[dict[str, Any]]:
 
 # -- sharing the label with colleagues ---------------------------------------------------------------
 def share_candidates(session, sync: ContactSync) -> list[Connection]:
-    """Google accounts a colleague connected themselves that may receive the label: not the sync's own
-    account and not already holding a share of it."""
-    own = session.get(Connection, sync.google_connection_id)
-    taken = set(session.scalars(select(ContactSync.google_connection_id).where(ContactSync.parent_id == sync.id)))
-    return [c for c in google_connections(session, sync.installation_id)
-            if c.id != sync.google_connection_id and c.id not in taken and c.status == "connected"
+    """Address book accounts a colleague connected themselves that may receive the label: not the
+    sync's own account and not already holding a share of it."""
+    own = session.get(Connection, sync.store_connection_id)
+    taken = set(session.scalars(select(ContactSync.store_connection_id).where(ContactSync.parent_id == sync.id)))
+    return [c for c in store_connections(session, sync.installation_id)
+            if c.id != sync.store_connection_id and c.id not in taken and c.status == "connected"
             and (own is None or c.account_id != own.account_id)]
 
 
@@ -347,20 +392,19 @@ def _share_label(services: Any, connection: Connection, name: str) -> tuple[str,
     """The label in the colleague's account: the shared label's name, or `<name> (shared)` when the
     colleague has a label of that name of their own (theirs is never taken over); a retried create
     adopts the label the hub made (its clientData marker says so)."""
-    client = people_client(services, connection)
+    store = open_store(services, connection)
     try:
         for candidate in (name, f"{name} (shared)"):
             try:
-                group = client.create_group(candidate, LABEL_MARKER, adopt_existing=False)
-                return group["resourceName"], group.get("name", candidate)
+                group = store.create_group(candidate, adopt_existing=False)
+                return group.id, group.name or candidate
             except GroupNameTaken:
-                for existing in client.groups():
-                    ours = {c.get("key"): c.get("value") for c in existing.get("clientData") or []}
-                    if existing.get("name", "").strip() == candidate and ours.get("relayhub.label") == "1":
-                        return existing["resourceName"], existing.get("name", candidate)
+                for existing in store.groups():
+                    if existing.name.strip() == candidate and existing.ours:
+                        return existing.id, existing.name or candidate
         raise SyncInputError({"connection_id": f"the account already has labels named “{name}” and “{name} (shared)”"})
     except (Fatal, Retriable, NeedsReauth) as exc:
-        raise SyncInputError({"connection_id": f"Google refused: {exc}"}) from None
+        raise SyncInputError({"connection_id": f"{store_title(connection.provider)} refused: {exc}"}) from None
 
 
 def _share_input(data: Mapping[str, Any], errors: dict[str, str]) -> str:
@@ -371,7 +415,7 @@ def _share_input(data: Mapping[str, Any], errors: dict[str, str]) -> str:
 
 
 def create_share(services: Any, installation_id: int, sync_id: int, by: str, data: Mapping[str, Any]) -> ContactSync:
-    """Share the sync's label with a colleague's Google account: a label of the same name there, a
+    """Share the sync's label with a colleague's own account: a label of the same name there, a
     child sync that keeps it filled, an e-mail to the colleague, and a first run."""
     errors: dict[str, str] = {}
     with services.db.begin() as s:
@@ -381,10 +425,12 @@ def create_share(services: Any, installation_id: int, sync_id: int, by: str, dat
         mode = _share_input(data, errors)
         candidates = {c.id: c for c in share_candidates(s, parent)}
         conn_id = _id(data.get("connection_id"))
+        own = s.get(Connection, parent.store_connection_id)
+        title = store_title(own.provider if own is not None else None)
         if conn_id not in candidates:
-            errors["connection_id"] = ("no colleague has connected a Google account yet: they sign in to the hub and "
-                                       "connect their own" if not candidates else
-                                       "choose a Google account a colleague connected (not this sync's own, not "
+            errors["connection_id"] = (f"no colleague has connected a {title} account yet: they sign in to the hub "
+                                       "and connect their own" if not candidates else
+                                       f"choose a {title} account a colleague connected (not this sync's own, not "
                                        "one it is already shared with)")
         if errors:
             raise SyncInputError(errors)
@@ -394,13 +440,13 @@ def create_share(services: Any, installation_id: int, sync_id: int, by: str, dat
     group, group_name = _share_label(services, connection, parent.group_name or parent.name)
     with services.db.begin() as s:
         if s.scalar(select(ContactSync.id).where(ContactSync.parent_id == sync_id,
-                                                 ContactSync.google_connection_id == conn_id)) is not None:
+                                                 ContactSync.store_connection_id == conn_id)) is not None:
             raise SyncInputError({"connection_id": "already shared with this account"})  # a concurrent request won
         share = ContactSync(
-            installation_id=installation_id, parent_id=sync_id, share_mode=mode, google_connection_id=conn_id,
+            installation_id=installation_id, parent_id=sync_id, share_mode=mode, store_connection_id=conn_id,
             name=f"{parent.name} → {connection.account_email or connection.account_name}"[:200],
             group_resource_name=group, group_name=group_name,
-            direction="two_way" if mode == "edit" else "crm_to_google", person_filter=dict(parent.person_filter or {}),
+            direction=share_direction(mode), person_filter=dict(parent.person_filter or {}),
             field_map=list(parent.field_map or DEFAULT_FIELD_MAP), conflict_policy=parent.conflict_policy,
             schedule_seconds=0, delete_share=parent.delete_share, contact_cap=parent.contact_cap,
             enabled=parent.enabled, status="idle", status_message="", pending_deletes={}, created_by=by,
@@ -426,13 +472,14 @@ def _notify_share(services: Any, session, share: ContactSync, parent: ContactSyn
     to = (user.email if user is not None and user.email else "") or connection.account_email
     if not to:
         return
-    rights = ("You can edit these contacts: your changes reach Pipedrive and everyone the label is shared with."
+    crm = crm_title(session, share.installation_id)
+    rights = (f"You can edit these contacts: your changes reach {crm} and everyone the label is shared with."
               if share.share_mode == "edit" else
               "The label is read only for you: changes you make to its contacts are undone on the next sync.")
     subject = (f"{by} shared the contact label “{parent.group_name}” with you" if created else
                f"Your access to the contact label “{parent.group_name}” changed")
     body = (f"Hello{(' ' + user.name) if user is not None and user.name else ''},\n\n"
-            f"{by} shared the Pipedrive contacts of “{parent.name}” with your Google account "
+            f"{by} shared the {crm} contacts of “{parent.name}” with your {store_title(connection.provider)} account "
             f"{connection.account_email or connection.account_name} as the label “{share.group_name}” "
             f"({SHARE_MODES[share.share_mode]}).\n{rights}\n\n"
             f"See it in Relay Hub: {services.base_url}/i/{share.installation_id}/sync/{parent.id}\n")
@@ -449,10 +496,10 @@ def _get_share(session, installation_id: int, sync_id: int, share_id: int) -> Co
 
 def _check_own_share(session, share: ContactSync, as_user: str | None) -> None:
     """`as_user`: None for an admin (or the CLI); else the CRM user id of a user, who may change
-    only a share that goes to a Google account they connected themselves."""
+    only a share that goes to an account they connected themselves."""
     if as_user is None:
         return
-    connection = session.get(Connection, share.google_connection_id)
+    connection = session.get(Connection, share.store_connection_id)
     if connection is None or connection.owner_user_id != as_user:
         raise ShareRefused("share_id: only an admin can change another colleague's share")
 
@@ -472,9 +519,9 @@ def change_share(services: Any, installation_id: int, sync_id: int, share_id: in
         if as_user is not None and mode == "edit" and share.share_mode != "edit":
             raise ShareRefused("mode: only an admin can make a share can-edit")
         if share.share_mode != mode:
-            share.share_mode, share.direction = mode, ("two_way" if mode == "edit" else "crm_to_google")
+            share.share_mode, share.direction = mode, share_direction(mode)
             share.updated_at = utcnow()
-            connection = s.get(Connection, share.google_connection_id)
+            connection = s.get(Connection, share.store_connection_id)
             s.add(AuditEvent(installation_id=installation_id, actor=by, action="sync.share_changed",
                              detail={"sync_id": sync_id, "share_id": share_id, "mode": mode}))
             trace(s, installation_id, "sync.share_changed", f"{by} made the share with "
@@ -495,7 +542,7 @@ def remove_share(services: Any, installation_id: int, sync_id: int, share_id: in
     with services.db.begin() as s:
         share = _get_share(s, installation_id, sync_id, share_id)
         _check_own_share(s, share, as_user)
-        connection = s.get(Connection, share.google_connection_id)
+        connection = s.get(Connection, share.store_connection_id)
         s.query(SyncLink).filter(SyncLink.sync_id == share_id).delete(synchronize_session=False)
         s.query(SyncConflict).filter(SyncConflict.sync_id == share_id).delete(synchronize_session=False)
         s.query(Bookmark).filter(Bookmark.installation_id == installation_id,
@@ -510,10 +557,10 @@ def remove_share(services: Any, installation_id: int, sync_id: int, share_id: in
 def shares(session, sync: ContactSync) -> list[dict[str, Any]]:
     out = []
     for share in session.scalars(select(ContactSync).where(ContactSync.parent_id == sync.id).order_by(ContactSync.id)):
-        connection = session.get(Connection, share.google_connection_id)
+        connection = session.get(Connection, share.store_connection_id)
         user = _connected_by(session, connection) if connection is not None else None
         run = session.get(SyncRun, share.last_run_id) if share.last_run_id else None
-        out.append({"id": share.id, "mode": share.share_mode, "connection_id": share.google_connection_id,
+        out.append({"id": share.id, "mode": share.share_mode, "connection_id": share.store_connection_id,
                     "owner_user_id": connection.owner_user_id if connection else "",
                     "account": (connection.account_email or connection.account_name) if connection else "",
                     "colleague": (user.name or user.email) if user is not None else (connection.connected_by

@@ -25,9 +25,6 @@ from .policy import DELETE_POLICIES
 
 bp = Blueprint("sync", __name__, template_folder="templates", cli_group="sync")
 API = "/api/v1/installations/<int:installation_id>/sync"
-DIRECTION_TEXT = {"two_way": "Two-way", "crm_to_google": "Pipedrive → Google", "google_to_crm": "Google → Pipedrive"}
-POLICY_TEXT = {"newest": "Newest change wins (per field)", "crm": "Pipedrive wins", "google": "Google wins"}
-GOOGLE_TARGETS = ["names", "emailAddresses", "phoneNumbers", "organizations.name", "organizations.title"]
 
 
 @bp.context_processor
@@ -57,7 +54,7 @@ def _labels(connections: list[Connection]) -> tuple[dict[int, list[dict]], str |
 def _form_data() -> dict[str, Any]:
     """The settings form as the service's input (the same keys as the JSON API)."""
     f = request.form
-    rows = [{"crm": c.strip(), "google": t.strip()} for c, t in zip(f.getlist("map_crm"), f.getlist("map_google"))
+    rows = [{"crm": c.strip(), "store": t.strip()} for c, t in zip(f.getlist("map_crm"), f.getlist("map_store"))
             if c.strip() or t.strip()]
     data: dict[str, Any] = {
         "name": f.get("name", ""), "direction": f.get("direction", ""), "conflict_policy": f.get("conflict_policy", ""),
@@ -67,8 +64,8 @@ def _form_data() -> dict[str, Any]:
         "person_filter": {k: f.get(f"filter_{k}", "") for k in ("owner_id", "org_id") if f.get("persons") == "filter"},
         "delete_share": _percent(f.get("delete_percent")), "contact_cap": f.get("contact_cap", ""),
     }
-    if "google_connection_id" in f:
-        data["google_connection_id"] = f.get("google_connection_id")
+    if "store_connection_id" in f:
+        data["store_connection_id"] = f.get("store_connection_id")
         data["group"] = f.get("group", "")
         data["new_group_name"] = f.get("new_group_name", "")
     if f.get("schedule_minutes", None) == "0":
@@ -97,7 +94,8 @@ def _percent(raw: str | None) -> Any:
 @requires(GET="member", POST="admin")
 def index(installation_id: int):
     with services().db.begin() as s:
-        connections = service.google_connections(s, installation_id)
+        connections = service.store_connections(s, installation_id)
+        texts = service.page_texts(s, installation_id, connections[0].id if connections else None)
         for c in connections:
             s.expunge(c)
         syncs = [service.summary(s, x) for x in s.scalars(select(ContactSync).where(
@@ -108,7 +106,7 @@ def index(installation_id: int):
                               "delete_share": services().settings["sync.delete_share"],
                               "contact_cap": services().settings["sync.contact_cap"], "enabled": True,
                               "person_filter": {}, "name": "", "new_group_name": "", "group": "__new__",
-                              "google_connection_id": ""}
+                              "store_connection_id": ""}
     if request.method == "POST":
         data = _form_data()
         try:
@@ -122,7 +120,7 @@ def index(installation_id: int):
     labels, labels_error = _labels(connections) if connections else ({}, None)
     return render_template("sync/index.html", installation=g.installation, syncs=syncs, connections=connections,
                            labels=labels, labels_error=labels_error, errors=errors, values=values,
-                           directions=DIRECTION_TEXT, policies=POLICY_TEXT, targets=GOOGLE_TARGETS), \
+                           crm_fields=service.crm_fields(services(), installation_id), **texts), \
         (400 if errors else 200)
 
 
@@ -139,7 +137,8 @@ def _load(installation_id: int, sync_id: int) -> dict[str, Any]:
                 "parent": {"id": parent.id, "name": parent.name} if parent else None,
                 "share_modes": service.SHARE_MODES,
                 "left_out": service.left_out(s, sync_id, 200), "log": service.run_log(s, installation_id, sync_id, 30),
-                "runs": service.runs(s, sync_id, 10), "pending": dict(sync.pending_deletes or {})}
+                "runs": service.runs(s, sync_id, 10), "pending": dict(sync.pending_deletes or {}),
+                **service.page_texts(s, installation_id, sync.store_connection_id)}
 
 
 @bp.route("/i/<int:installation_id>/sync/<int:sync_id>", methods=["GET", "POST"])
@@ -161,7 +160,7 @@ def detail(installation_id: int, sync_id: int):
     page = _load(installation_id, sync_id)
     values = dict(page["sync"], **(form_values or {}))
     return render_template("sync/detail.html", installation=g.installation, errors=errors, values=values,
-                           directions=DIRECTION_TEXT, policies=POLICY_TEXT, targets=GOOGLE_TARGETS, **page), \
+                           crm_fields=service.crm_fields(services(), installation_id), **page), \
         (400 if errors else 200)
 
 
@@ -179,7 +178,7 @@ def run_now(installation_id: int, sync_id: int):
 @bp.post("/i/<int:installation_id>/sync/<int:sync_id>/shares")
 @admin
 def share(installation_id: int, sync_id: int):
-    """Share the label with a colleague's Google account (the form of the Sharing section)."""
+    """Share the label with a colleague's own account (the form of the Sharing section)."""
     try:
         created = service.create_share(services(), installation_id, sync_id, _who(),
                                        {"connection_id": request.form.get("connection_id"),
@@ -189,8 +188,7 @@ def share(installation_id: int, sync_id: int):
     except service.SyncInputError as exc:
         page = _load(installation_id, sync_id)
         return render_template("sync/detail.html", installation=g.installation, errors={}, values=page["sync"],
-                               share_errors=exc.fields, share_values=request.form, directions=DIRECTION_TEXT,
-                               policies=POLICY_TEXT, targets=GOOGLE_TARGETS, **page), 400
+                               share_errors=exc.fields, share_values=request.form, **page), 400
     flash(f"Label shared ({service.SHARE_MODES[created.share_mode]}); the colleague was told by e-mail.")
     return redirect(url_for("sync.detail", installation_id=installation_id, sync_id=sync_id) + "#sharing")
 
@@ -277,13 +275,13 @@ def api_create(installation_id: int):
 @bp.get(API + "/labels")
 def api_labels(installation_id: int):
     with services().db.begin() as s:
-        connections = service.google_connections(s, installation_id)
+        connections = service.store_connections(s, installation_id)
         for c in connections:
             s.expunge(c)
     wanted = optional_int(request.args.get("connection_id"), "connection_id", low=1)
     chosen = [c for c in connections if wanted in (None, c.id)]
     if wanted is not None and not chosen:
-        return _invalid({"connection_id": "not a connected Google account of this installation"})
+        return _invalid({"connection_id": "not a connected address book account of this installation"})
     labels, problem = _labels(chosen)
     return jsonify({"labels": {str(k): v for k, v in labels.items()}, "error": problem})
 
@@ -424,7 +422,7 @@ def api_log(installation_id: int, sync_id: int):
 
 # -- CLI: flask --app hub sync ... ----------------------------------------------------------------------
 class ProgressBar:
-    """One terminal line per phase: `create_google [#####.....] 200/253`."""
+    """One terminal line per phase: `create_store  [#####.....] 200/253`."""
 
     def __init__(self, echo=click.echo, width: int = 30):
         self.echo, self.width = echo, width

@@ -1,6 +1,6 @@
-"""Web layer: health endpoints, the pages, the JSON API, and the access checks that guard them."""
-import importlib
-import importlib.util
+"""Web layer: health endpoints, the pages, the JSON API, and the access checks that guard them.
+Feature pages (rules, sync, the run log, metrics) come from the list in hub/app.py."""
+from collections.abc import Iterable
 from datetime import timedelta
 
 from flask import Flask
@@ -11,15 +11,6 @@ MAX_ID = 2**63 - 1  # BIGINT: an id in a URL beyond it names nothing
 from .health import bp as health_bp
 
 
-FEATURE_WEB_MODULES = ("hub.rules.web", "hub.sync.web", "hub.webhooks.web", "hub.web.metrics")
-
-
-def _exists(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:  # its package is not there at all
-        return False
-
 
 class AsciiIntegerConverter(IntegerConverter):
     """`<int:...>` of ASCII digits only: werkzeug's `\\d+` also takes `١٢` (and Python's int() reads it)."""
@@ -27,7 +18,8 @@ class AsciiIntegerConverter(IntegerConverter):
     regex = r"[0-9]+"
 
 
-def register_web(app: Flask) -> None:
+def register_web(app: Flask, features: Iterable = ()) -> None:
+    """The hub's own pages and API, then each feature's blueprint (`features`: Flask blueprints)."""
     from . import api, pages
 
     app.url_map.converters["int"] = AsciiIntegerConverter
@@ -69,12 +61,8 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(api.bp)
     from .openapi import bp as openapi_bp
     app.register_blueprint(openapi_bp)
-    from ..webhooks.ingest import bp as hooks_bp
-    app.register_blueprint(hooks_bp)
-    # features that bring pages of their own: each module exposes `bp` (and its templates folder)
-    for name in FEATURE_WEB_MODULES:
-        if _exists(name):
-            app.register_blueprint(importlib.import_module(name).bp)
+    for blueprint in features:
+        app.register_blueprint(blueprint)
 
 
 __all__ = ["health_bp", "register_web"]

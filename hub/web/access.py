@@ -122,8 +122,8 @@ def restricted_to() -> str | None:
 
 # -- answers ----------------------------------------------------------------------------------------
 def crm_sign_ins() -> list[dict[str, str]]:
-    return [{"provider": p, "title": connectors.manifest(p).title} for p in connectors.available()
-            if connectors.manifest(p).kind == "crm"]
+    """Every CRM a person may sign in with (each installs the hub)."""
+    return [{"provider": c.name, "title": c.title} for c in connectors.connectors(role="crm")]
 
 
 def forbidden(message: str, contact: str | None = None, status: int = 403, **extra):

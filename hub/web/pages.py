@@ -12,13 +12,17 @@ from flask import (Blueprint, abort, current_app, flash, g, jsonify, redirect, r
 from sqlalchemy import select
 
 from .. import connectors
+from ..connectors.contract import Connector
+from ..connectors.contract.auth import ApiKey, OAuth2
 from ..errors import Fatal, NeedsReauth, Retriable
+from ..logs import redactor
 from ..oauth import installs
-from ..oauth.flow import authorization_url, exchange_code, provider_app
-from ..oauth.clients import crm_client
+from ..oauth.flow import InvalidGrant, authorization_url, exchange_code, provider_app
+from ..oauth.keys import MAX_ACCOUNT_CHARS, MAX_KEY_CHARS, FormError
+from ..oauth.members import Refused, directory, members, set_roles
+from ..oauth.reconnect import title_of
 from ..store import AuditEvent, Connection, Installation, InstallationUser
-from ..oauth.members import Refused, members, set_roles
-from .access import admin, current_user, forbidden, member, public, sign_in
+from .access import admin, current_user, forbidden, member, public, requires, sign_in
 from .bodies import json_body
 from .returns import safe_return_target
 from .signin import end_session
@@ -26,23 +30,42 @@ from .signin import end_session
 log = logging.getLogger("hub.web")
 bp = Blueprint("pages", __name__)
 FLOW_TTL = 600  # seconds an authorization may take before its state is refused
+TARGET_ROLES = ("task_target", "project_target", "contact_store")   # what a connected account is for
 
 
 def services():
     return current_app.extensions["hub"]
 
 
-def _manifest(provider: str):
-    if provider not in connectors.available():
+def _connector(provider: str, *roles: str) -> Connector:
+    """The named connector, 404 unless it declares one of `roles` (any, when none are given)."""
+    try:
+        connector = connectors.connector(provider)
+    except KeyError:
         abort(404, f"unknown provider {provider}")
-    return connectors.manifest(provider)
+    if roles and not any(connector.has(role) for role in roles):
+        what = "a CRM the hub installs into" if "crm" in roles else "an account the hub connects to"
+        abort(404, f"{connector.title} is not {what}")
+    return connector
+
+
+def connectable() -> list[Connector]:
+    """Connectors a member connects accounts of (targets); a CRM is installed, never connected."""
+    return [c for c in connectors.connectors() if not c.has("crm") and any(c.has(r) for r in TARGET_ROLES)]
+
+
+def _asks_first(connector: Connector) -> bool:
+    """A form comes before the provider: a key to type, or the account whose consent page to open."""
+    return isinstance(connector.auth, ApiKey) or (isinstance(connector.auth, OAuth2)
+                                                  and connector.auth.authorize_url_for is not None)
 
 
 # -- OAuth round trips ------------------------------------------------------------------------------
-def _begin(provider: str, purpose: str, **extra: Any):
+def _begin(provider: str, purpose: str, account_hint: str | None = None, **extra: Any):
+    """Off to the provider's consent page. ValueError when `account_hint` cannot name an account."""
     app = provider_app(services(), provider)
     state = pysecrets.token_urlsafe(24)
-    url, verifier = authorization_url(app, state)
+    url, verifier = authorization_url(app, state, account_hint)
     flows = {k: v for k, v in session.get("oauth_flows", {}).items() if v["at"] > time.time() - FLOW_TTL}
     flows[state] = {"provider": provider, "purpose": purpose, "verifier": verifier, "at": time.time(), **extra}
     session["oauth_flows"] = dict(sorted(flows.items(), key=lambda kv: kv[1]["at"])[-5:])
@@ -53,26 +76,126 @@ def _oauth_error(title: str, message: str, status: int = 400):
     return render_template("hub/message.html", title=title, message=message), status
 
 
+# -- the forms that come before a provider: an API key, or the account to authorize ------------------
+def _form_page(connector: Connector, purpose: str, action: str, *, errors: dict[str, str] | None = None,
+               error: str | None = None, account: str = "", next_: str = "", status: int = 200):
+    auth = connector.auth
+    fields = []
+    if isinstance(auth, ApiKey):
+        if auth.account_label:
+            fields.append({"name": "account", "label": auth.account_label, "help": auth.account_help, "type": "text",
+                           "placeholder": auth.account_placeholder, "value": account, "maxlength": MAX_ACCOUNT_CHARS})
+        fields.append({"name": "key", "label": auth.key_label, "help": auth.key_help, "type": "password",
+                       "placeholder": "", "value": "", "maxlength": MAX_KEY_CHARS})
+        if auth.secret_label:
+            fields.append({"name": "secret", "label": auth.secret_label, "help": auth.secret_help, "type": "password",
+                           "placeholder": "", "value": "", "maxlength": MAX_KEY_CHARS})
+        note = (f"Relay Hub checks the key with {connector.title} now and keeps it encrypted; "
+                "it is never shown again.")
+    else:
+        fields.append({"name": "account", "label": auth.account_label, "help": "", "type": "text",
+                       "placeholder": auth.account_placeholder, "value": account, "maxlength": MAX_ACCOUNT_CHARS})
+        note = f"You will confirm the access on {connector.title}'s own page."
+    heading = {"install": f"Install Relay Hub for {connector.title}", "login": f"Sign in with {connector.title}",
+               "connect": f"Connect {connector.title}"}[purpose]
+    submit = {"install": "Install", "login": "Sign in", "connect": f"Connect {connector.title}"}[purpose]
+    return render_template("hub/credentials.html", heading=heading, submit=submit, action=action, fields=fields,
+                           errors=errors or {}, error=error, note=note, next=next_,
+                           installation=g.get("installation")), status
+
+
+def _account_hint() -> str:
+    """The account a per-account consent page belongs to (FormError when it cannot be one)."""
+    raw = request.values.get("account")
+    text = raw.strip() if isinstance(raw, str) else ""
+    if not text:
+        raise FormError("account", "enter your account's address")
+    if len(text) > MAX_ACCOUNT_CHARS or any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        raise FormError("account", f"one line of at most {MAX_ACCOUNT_CHARS} characters")
+    return text
+
+
+def _begin_for_account(connector: Connector, purpose: str, action: str, **extra: Any):
+    """The consent page of the account the person named; the form again (400) when it names none."""
+    try:
+        return _begin(connector.name, purpose, _account_hint(), **extra)
+    except FormError as exc:
+        return _form_page(connector, purpose, action, errors={exc.field: exc.message}, status=400,
+                          next_=extra.get("next", ""))
+    except ValueError as exc:
+        return _form_page(connector, purpose, action, errors={"account": str(exc)}, status=400,
+                          account=str(request.values.get("account") or "")[:MAX_ACCOUNT_CHARS],
+                          next_=extra.get("next", ""))
+
+
+def _with_key(connector: Connector, purpose: str, action: str, complete, next_: str = ""):
+    """Run `complete()` on the key form; the form again naming what went wrong, nothing stored."""
+    account = str(request.form.get("account") or "")[:MAX_ACCOUNT_CHARS]
+
+    def again(status: int, **problem):
+        return _form_page(connector, purpose, action, account=account, next_=next_, status=status, **problem)
+
+    try:
+        return complete()
+    except FormError as exc:
+        return again(400, errors={exc.field: exc.message})
+    except (NeedsReauth, Fatal) as exc:
+        return again(400, errors={"key": f"{connector.title} refused it: {redactor.scrub(str(exc))}"})
+    except Retriable as exc:
+        return again(502, error=f"{connector.title} is not answering ({redactor.scrub(str(exc))}). "
+                                "Nothing was stored; try again in a minute.")
+    except installs.AccessDenied as exc:
+        return forbidden(str(exc), exc.contact)
+
+
+def _signed_in_crm(installation_id: int, user_id: str, purpose: str, next_: str = ""):
+    """After an install or sign-in (either kind of auth): the same session, the same next page."""
+    sign_in(installation_id, user_id, _user_name(installation_id, user_id))
+    if purpose == "install":
+        return redirect(url_for("pages.visibility", installation_id=installation_id, setup=1))
+    return redirect(safe_return_target(next_, url_for("pages.settings", installation_id=installation_id)))
+
+
 @bp.get("/")
 def index():
     user = current_user()
     if user is not None:
         return redirect(url_for("pages.settings", installation_id=user.installation_id))
-    return render_template("hub/index.html", sandbox=services().settings["hub.sandbox"])
+    crms = [{"provider": c.name, "title": c.title, "key": isinstance(c.auth, ApiKey)}
+            for c in connectors.connectors(role="crm")]
+    return render_template("hub/index.html", sandbox=services().settings["hub.sandbox"], crms=crms,
+                           targets=[c.title for c in connectable()])
 
 
-@bp.get("/install/<provider>")
+@bp.route("/install/<provider>", methods=["GET", "POST"])
+@requires(GET="public", POST="public")  # the key form authenticates its sender with the provider
 def install(provider: str):
-    if _manifest(provider).kind != "crm":
-        abort(404, f"{provider} is not a CRM the hub installs into")
-    return _begin(provider, "install")
+    return _crm_entry(_connector(provider, "crm"), "install")
 
 
-@bp.get("/login/<provider>")
+@bp.route("/login/<provider>", methods=["GET", "POST"])
+@requires(GET="public", POST="public")
 def login(provider: str):
-    if _manifest(provider).kind != "crm":
-        abort(404, f"{provider} is not a CRM the hub signs in with")
-    return _begin(provider, "login", next=safe_return_target(request.args.get("next"), ""))
+    return _crm_entry(_connector(provider, "crm"), "login")
+
+
+def _crm_entry(connector: Connector, purpose: str):
+    """Install or sign in: OAuth consent, or the key form (GET shows it, POST checks the key)."""
+    next_ = safe_return_target(request.values.get("next"), "") if purpose == "login" else ""
+    action = url_for(f"pages.{purpose}", provider=connector.name)
+    if isinstance(connector.auth, ApiKey):
+        if request.method == "GET":
+            return _form_page(connector, purpose, action, next_=next_)
+        return _with_key(connector, purpose, action, lambda: _signed_in_crm(
+            *installs.complete_crm_with_key(services(), connector.name, request.form, purpose), purpose, next_), next_)
+    extra = {"next": next_} if purpose == "login" else {}
+    if connector.auth.authorize_url_for is not None:   # the account comes first: from the form or ?account=
+        if request.method == "GET" and request.args.get("account") is None:
+            return _form_page(connector, purpose, action, next_=next_)
+        return _begin_for_account(connector, purpose, action, **extra)
+    if request.method == "POST":
+        abort(405)
+    return _begin(connector.name, purpose, **extra)
 
 
 @bp.post("/logout")
@@ -84,7 +207,10 @@ def logout():
 
 @bp.get("/oauth/<provider>/callback")
 def oauth_callback(provider: str):
-    manifest = _manifest(provider)
+    connector = _connector(provider)
+    if not isinstance(connector.auth, OAuth2):
+        abort(404, f"{connector.title} does not use OAuth")
+    title = connector.title
     state = request.args.get("state", "")
     flows = session.get("oauth_flows", {})
     flow = flows.pop(state, None) if state else None
@@ -95,46 +221,42 @@ def oauth_callback(provider: str):
     if request.args.get("error"):
         reason = request.args.get("error")
         cancelled = reason in ("access_denied", "user_denied")
-        return _oauth_error(f"{manifest.title} did not grant access",
+        return _oauth_error(f"{title} did not grant access",
                             "You cancelled on the provider's page; nothing was changed." if cancelled else
-                            f"{manifest.title} answered: {reason}. Nothing was changed.")
+                            f"{title} answered: {reason}. Nothing was changed.")
     code = request.args.get("code")
     if not code:
-        return _oauth_error("Missing code", f"{manifest.title} sent no authorization code. Start again.")
+        return _oauth_error("Missing code", f"{title} sent no authorization code. Start again.")
     app = provider_app(services(), provider)
     try:
         token = exchange_code(app, code, flow.get("verifier"))
         if flow["purpose"] in ("install", "login"):
             installation_id, user_id = installs.complete_crm_authorization(services(), app, token, flow["purpose"])
-            name = _user_name(installation_id, user_id)
-            sign_in(installation_id, user_id, name)
-            if flow["purpose"] == "install":
-                return redirect(url_for("pages.visibility", installation_id=installation_id, setup=1))
-            return redirect(safe_return_target(flow.get("next"),
-                                               url_for("pages.settings", installation_id=installation_id)))
+            return _signed_in_crm(installation_id, user_id, flow["purpose"], flow.get("next") or "")
         user = current_user()
         if user is None or user.installation_id != flow.get("installation_id"):
             return _oauth_error("Signed out", "Your session ended while connecting; sign in and connect again.")
-        with services().db.begin() as db_session:
-            installation = db_session.get(Installation, user.installation_id)
-            role = installs.role_of(db_session, installation, user.crm_user_id)
+        role = _role(user)
         if role is None:
             return forbidden("You don't have access to this installation.", None)
         installs.complete_target_connection(services(), app, token, user.installation_id, user.actor,
                                             user.crm_user_id, role)
-        flash(f"{manifest.title} connected.")
+        flash(f"{title} connected.")
         return redirect(url_for("pages.settings", installation_id=user.installation_id))
     except installs.AccessDenied as exc:
         return forbidden(str(exc), exc.contact)
     except Retriable as exc:
-        return _oauth_error(f"{manifest.title} is not answering", f"{exc}. Nothing was stored; try again in a minute.", 502)
-    except Fatal as exc:
-        return _oauth_error(f"{manifest.title} refused", f"{exc}. Nothing was stored.", 400)
-    except Exception as exc:  # the token exchange failed in a way we did not foresee: say so, store nothing
-        from ..oauth.flow import InvalidGrant
-        if isinstance(exc, InvalidGrant):
-            return _oauth_error("The authorization expired", "The code was already used or is too old. Start again.")
-        raise
+        return _oauth_error(f"{title} is not answering", f"{exc}. Nothing was stored; try again in a minute.", 502)
+    except (Fatal, NeedsReauth) as exc:
+        return _oauth_error(f"{title} refused", f"{exc}. Nothing was stored.", 400)
+    except InvalidGrant:
+        return _oauth_error("The authorization expired", "The code was already used or is too old. Start again.")
+
+
+def _role(user) -> str | None:
+    with services().db.begin() as db_session:
+        installation = db_session.get(Installation, user.installation_id)
+        return installs.role_of(db_session, installation, user.crm_user_id)
 
 
 def _user_name(installation_id: int, user_id: str) -> str:
@@ -148,6 +270,7 @@ def _user_name(installation_id: int, user_id: str) -> str:
 @public  # a hint only: it never changes access
 def app_sharing_callback(provider: str):
     """Pipedrive's app-sharing notice {company_id, user_id, isShared}: a hint, never a permission."""
+    _connector(provider, "crm")
     body = json_body()
     if not isinstance(body, dict) or "company_id" not in body or "isShared" not in body:
         return jsonify({"error": "bad_request", "message": "expected JSON with company_id, user_id and isShared"}), 400
@@ -161,6 +284,8 @@ def app_sharing_callback(provider: str):
 @public  # authenticated with the app's client credentials below
 def uninstall_callback(provider: str):
     """Pipedrive's uninstall notice, authenticated with HTTP Basic client_id:client_secret."""
+    if not isinstance(_connector(provider, "crm").auth, OAuth2):
+        abort(404, "no OAuth app to authenticate the notice with")
     app = provider_app(services(), provider)
     auth = request.authorization
     if (auth is None or auth.type != "basic"
@@ -178,11 +303,13 @@ def uninstall_callback(provider: str):
 
 # -- installation pages ---------------------------------------------------------------------------
 def company_directory(installation_id: int) -> tuple[list[dict], str | None]:
+    """The account's people (the connector's `members` hook) and, when they could not be read, why."""
     try:
-        users = crm_client(services(), installation_id).users()
-        return [u for u in users if u.get("active_flag", True)], None
+        return directory(services(), installation_id), None
     except (Retriable, Fatal, NeedsReauth) as exc:
-        return [], f"The company's users could not be read from Pipedrive ({exc})."
+        installation = g.get("installation")
+        source = title_of(installation.provider) if installation is not None else "the CRM"
+        return [], f"The company's users could not be read from {source} ({exc})."
 
 
 @bp.route("/i/<int:installation_id>/visibility", methods=["GET", "POST"])
@@ -227,7 +354,8 @@ def _access_page(installation: Installation, directory: list[dict], directory_er
     errors = values.get("errors") or {}
     values.setdefault("choice", installation.visibility)
     return render_template("hub/visibility.html", installation=installation, directory=directory,
-                           directory_error=directory_error, members=people, **values), (400 if errors else 200)
+                           directory_error=directory_error, members=people, crm_title=title_of(installation.provider),
+                           **values), (400 if errors else 200)
 
 
 @bp.post("/i/<int:installation_id>/roles")
@@ -251,24 +379,40 @@ def connect_accounts(installation_id: int):
 
 
 def _targets(installation_id: int) -> list[dict]:
-    rows = []
     with services().db.begin() as db_session:
         connections = db_session.scalars(select(Connection).where(
             Connection.installation_id == installation_id, Connection.role == "target",
             Connection.status != "disconnected")).all()
-    for provider in connectors.available():
-        manifest = connectors.manifest(provider)
-        if manifest.kind == "target":
-            rows.append({"provider": provider, "title": manifest.title,
-                         "connections": [c for c in connections if c.provider == provider]})
-    return rows
+    return [{"provider": c.name, "title": c.title, "form": _asks_first(c),
+             "connections": [row for row in connections if row.provider == c.name]} for c in connectable()]
 
 
-@bp.post("/i/<int:installation_id>/connect/<provider>")
-@member  # a user connects accounts of their own; reconnecting a colleague's is checked at the callback
+@bp.route("/i/<int:installation_id>/connect/<provider>", methods=["GET", "POST"])
+@member  # a user connects accounts of their own; reconnecting a colleague's is checked when it is stored
 def connect(installation_id: int, provider: str):
-    if _manifest(provider).kind != "target":
-        abort(404, f"{provider} is not an account the hub connects to")
+    """OAuth: off to the consent page (after asking which account, for a per-account provider).
+    API key: GET shows the form, POST checks the key and keeps it."""
+    connector = _connector(provider, *TARGET_ROLES)
+    if connector.has("crm"):
+        abort(404, f"{connector.title} is installed, not connected")
+    action = url_for("pages.connect", installation_id=installation_id, provider=provider)
+    if isinstance(connector.auth, ApiKey):
+        if request.method == "GET" or "key" not in request.form:
+            return _form_page(connector, "connect", action)
+        user = current_user()
+
+        def complete():
+            installs.connect_target_with_key(services(), provider, request.form, installation_id, user.actor,
+                                             user.crm_user_id, g.role)
+            flash(f"{connector.title} connected.")
+            return redirect(url_for("pages.settings", installation_id=installation_id))
+        return _with_key(connector, "connect", action, complete)
+    if connector.auth.authorize_url_for is not None:
+        if "account" not in request.values:
+            return _form_page(connector, "connect", action)
+        return _begin_for_account(connector, "connect", action, installation_id=installation_id)
+    if request.method == "GET":
+        abort(405)
     return _begin(provider, "connect", installation_id=installation_id)
 
 
@@ -312,5 +456,6 @@ def settings(installation_id: int):
         audit = db_session.scalars(select(AuditEvent).where(AuditEvent.installation_id == installation_id)
                                    .order_by(AuditEvent.id.desc()).limit(20)).all()
     return render_template("hub/settings.html", installation=g.installation, crm=crm,
+                           crm_title=title_of(g.installation.provider),
                            targets=_targets(installation_id), users=users, audit=audit,
                            me=current_user().crm_user_id)

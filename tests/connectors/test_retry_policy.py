@@ -113,3 +113,27 @@ def test_an_inline_retry_is_charged_and_stops_at_the_budget():
         with pytest.raises(retry.BudgetExhausted):
             client(waits).request("GET", "things")
     assert len(responses.calls) == 1 and waits == []
+
+
+@responses.activate
+def test_a_success_from_the_failing_provider_starts_the_count_over_and_others_do_not():
+    """Scattered failures of a working provider never end an effect; a broken one still does,
+    whatever other providers answer in between."""
+    budget = retry.CallBudget(limit=3)
+    with retry.effect_budget(budget):
+        for _ in range(5):                                   # fail, succeed, fail, succeed ...
+            retry.call(lambda: "ok", "GET", provider="p")
+            with pytest.raises(Retriable):
+                retry.call(_fails, "POST", provider="p")
+        assert budget.spent == 1
+        outcomes = []
+        for _ in range(3):                                   # "q" keeps failing, "p" keeps answering
+            retry.call(lambda: "ok", "GET", provider="p")
+            with pytest.raises((Retriable, retry.BudgetExhausted)) as failed:
+                retry.call(_fails, "POST", provider="q")
+            outcomes.append(type(failed.value).__name__)
+        assert outcomes == ["Retriable", "Retriable", "BudgetExhausted"]
+
+
+def _fails():
+    raise Retriable("q 500: down")

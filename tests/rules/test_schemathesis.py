@@ -80,8 +80,8 @@ class Target:
         connect_google(hub, self.browser, env.iid, "anna@sandbox.example")
         connect_google(hub, self.browser, env.iid, "ben@sandbox.example")
         with env.services.db.begin() as s:
-            anna, ben = [c.id for c in syncs.google_connections(s, env.iid)]
-        sync = syncs.create(env.services, env.iid, "test", {"name": "Team contacts", "google_connection_id": anna,
+            anna, ben = [c.id for c in syncs.store_connections(s, env.iid)]
+        sync = syncs.create(env.services, env.iid, "test", {"name": "Team contacts", "store_connection_id": anna,
                                                             "group": "__new__", "new_group_name": "Acme CRM",
                                                             "schedule_seconds": 0})
         self.google, self.colleague, self.sync_id = anna, ben, sync.id
@@ -137,7 +137,7 @@ class Target:
             params["sync_id"] = self.sync_id
             if path.endswith("/deletions"):
                 with self.env.services.db.begin() as s:
-                    s.get(ContactSync, self.sync_id).pending_deletes = {"crm": ["1"], "google": []}
+                    s.get(ContactSync, self.sync_id).pending_deletes = {"crm": ["1"], "store": []}
         if aimed.get("share_id"):
             params["share_id"] = self.share_id = self._existing_share()
         for name, value in (("event_id", self.event_id), ("inbox_id", self.inbox_id), ("job_id", self.dead_job_id)):
@@ -171,7 +171,7 @@ class Target:
         elif path.endswith("/sync") and method == "POST" and aimed:
             for key in ("field_map", "schedule_seconds", "contact_cap", "group"):
                 body.pop(key, None)
-            body.update(google_connection_id=self.google, group="__new__", name=f"Sync {next(self.serial)}",
+            body.update(store_connection_id=self.google, group="__new__", name=f"Sync {next(self.serial)}",
                         new_group_name=f"Label {next(self.serial)}")
         elif path.endswith("/sync/{sync_id}") and method == "PATCH" and aimed:
             for key in ("field_map", "schedule_seconds", "contact_cap", "group", "person_filter"):

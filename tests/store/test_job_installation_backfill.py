@@ -3,7 +3,7 @@
 from sqlalchemy import JSON, Column, MetaData, Table, create_engine, select
 
 from hub.store import migrate, utcnow
-from hub.store.models import ContactSync, RuleRun
+from hub.store.models import RuleRun
 
 
 def test_backfill_follows_payload_rule_runs_and_syncs(db_url):
@@ -16,8 +16,12 @@ def test_backfill_follows_payload_rule_runs_and_syncs(db_url):
         run_id = conn.execute(RuleRun.__table__.insert().values(
             installation_id=7, rule_id=1, hub_event_id=1, effect_key="k", object_type="deal", object_id="5",
             status="failed", attempts=1, detail={}, created_at=now, updated_at=now)).inserted_primary_key[0]
-        sync_id = conn.execute(ContactSync.__table__.insert().values(
-            installation_id=8, google_connection_id=1)).inserted_primary_key[0]
+        old_syncs = Table("contact_syncs", MetaData(), autoload_with=conn)   # the table as it was at 0011
+        sync_id = conn.execute(old_syncs.insert().values(
+            installation_id=8, google_connection_id=1, name="", group_resource_name="", group_name="",
+            direction="two_way", person_filter={}, field_map=[], conflict_policy="newest", schedule_seconds=0,
+            delete_share=0.2, contact_cap=25000, enabled=True, status="idle", status_message="", pending_deletes={},
+            created_by="", created_at=now, updated_at=now)).inserted_primary_key[0]
         old_jobs = Table("jobs", MetaData(), Column("payload", JSON), autoload_with=conn)
         payloads = {"webhook.process": {"inbox_event_id": 1, "installation_id": 6},
                     "rule.execute": {"run_id": run_id}, "sync.run": {"sync_id": sync_id, "trigger": "event"},

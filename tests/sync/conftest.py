@@ -64,8 +64,8 @@ def make_setup(hub, **sync_values) -> Setup:
     admin, iid = install(hub)
     account = connect_google(hub, admin, iid)
     with hub.services.db.begin() as s:
-        conn = service.google_connections(s, iid)[0]
-    data = {"name": "Team contacts", "google_connection_id": conn.id, "group": "__new__",
+        conn = service.store_connections(s, iid)[0]
+    data = {"name": "Team contacts", "store_connection_id": conn.id, "group": "__new__",
             "new_group_name": "Acme CRM", "schedule_seconds": 0, **sync_values}
     sync = service.create(hub.services, iid, "test", data)
     return Setup(hub, admin, iid, account, sync.id, sync.group_resource_name)

@@ -24,7 +24,7 @@ def test_delete_policy_is_edited_and_shown_and_conflicts_say_what_happened(live_
     form = {"name": values["name"], "direction": values["direction"], "persons": "all",
             "conflict_policy": values["conflict_policy"], "delete_policy": "edit_wins", "schedule_minutes": "0",
             "delete_percent": "20", "contact_cap": str(values["contact_cap"]), "enabled": "1",
-            "map_crm": [r["crm"] for r in values["field_map"]], "map_google": [r["google"] for r in values["field_map"]]}
+            "map_crm": [r["crm"] for r in values["field_map"]], "map_store": [r["store"] for r in values["field_map"]]}
     saved = admin.form_post(f"/i/{iid}/sync/{setup.sync_id}", form)
     assert saved.status_code == 200 and "Sync settings saved." in saved.text
     assert api(admin, "GET", url, iid).json()["delete_policy"] == "edit_wins"
@@ -35,6 +35,6 @@ def test_delete_policy_is_edited_and_shown_and_conflicts_say_what_happened(live_
     setup.pipedrive.update_person(aino["id"], {"name": "Aino Laine-Uusi"})
     setup.run()
     [conflict] = api(admin, "GET", f"{url}/conflicts", iid).json()["conflicts"]
-    assert conflict["message"].startswith(f"contact “Aino Laine” deleted in Google while person {aino['id']} was "
+    assert conflict["message"].startswith(f"contact “Aino Laine” deleted in Google Contacts while person {aino['id']} was "
                                           "edited in the CRM: person kept, contact re-created as people/")
     assert html.escape(conflict["message"], quote=False) in admin.get(f"/i/{iid}/sync/{setup.sync_id}").text

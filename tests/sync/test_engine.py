@@ -8,7 +8,9 @@ import pytest
 from sqlalchemy import func, select
 
 from hub.connectors.base import CrmEvent
+from hub.connectors.contract.contacts import ContactsContext
 from hub.connectors.google.client import PeopleClient
+from hub.connectors.google.store import GoogleContacts
 from hub.events import record
 from hub.store import RunLog
 from hub.store.models import ContactSync, SyncConflict, SyncLink, SyncRun
@@ -34,12 +36,14 @@ def delete_event(setup: Setup, person_id: int) -> None:
             occurred_at=None, current=None, previous={"id": person_id}), source="webhook")
 
 
-def google_client(setup: Setup, cls=PeopleClient):
+def google_store(setup: Setup, cls=PeopleClient) -> GoogleContacts:
+    """The sync's contact store, talking through a People client of class `cls`."""
     with setup.hub.services.db.begin() as s:
         sync = s.get(ContactSync, setup.sync_id)
         from hub.store import Connection
-        conn = s.get(Connection, sync.google_connection_id)
-        return cls(conn.api_base, ConnectionTokens(setup.hub.services, conn.id))
+        conn = s.get(Connection, sync.store_connection_id)
+        client = cls(conn.api_base, ConnectionTokens(setup.hub.services, conn.id))
+    return GoogleContacts(ContactsContext(conn.api_base, client=client))
 
 
 def test_initial_sync_then_nothing_to_do(setup: Setup):
@@ -47,7 +51,7 @@ def test_initial_sync_then_nothing_to_do(setup: Setup):
     assert result["status"] == "done", result
     persons = setup.persons()
     contacts = setup.label_contacts()
-    assert result["created_google"] == len(persons) == len(contacts) == 3
+    assert result["created_store"] == len(persons) == len(contacts) == 3
     katrin = setup.by_name("Katrin")
     assert katrin["names"][0]["familyName"] == "Vogel"
     assert katrin["organizations"][0]["name"]          # the person's organization, by name
@@ -62,16 +66,16 @@ def test_crm_create_update_delete_reach_google(setup: Setup):
     pd = setup.pipedrive
     new = pd.create_person(first_name="Lena", last_name="Berg", emails=[{"value": "lena@berg.example", "primary": True,
                                                                           "label": "work"}])
-    assert setup.run()["created_google"] == 1
+    assert setup.run()["created_store"] == 1
     assert setup.by_name("Lena")["emailAddresses"][0]["value"] == "lena@berg.example"
     pd.update_person(new["id"], {"phones": [{"value": "+49 30 1234567", "label": "mobile", "primary": True}]})
     result = setup.run()
-    assert result["updated_google"] == 1 and result["updated_crm"] == 0, result
+    assert result["updated_store"] == 1 and result["updated_crm"] == 0, result
     assert setup.by_name("Lena")["phoneNumbers"][0]["value"] == "+49 30 1234567"
     pd.delete_person(new["id"])
     delete_event(setup, new["id"])
     result = setup.run()
-    assert result["deleted_google"] == 1, result
+    assert result["deleted_store"] == 1, result
     assert not [c for c in setup.label_contacts() if c["names"][0].get("givenName") == "Lena"]
     assert link_of(setup, new["id"]) is None
 
@@ -93,7 +97,7 @@ def test_google_create_update_delete_reach_crm(setup: Setup):
     assert setup.run()["message"] == "nothing to do"          # neither echo comes back
     g.update_contact(setup.account, created["resourceName"], {"names": [{"givenName": "Mira", "familyName": "Holm-Berg"}]})
     result = setup.run()
-    assert result["updated_crm"] == 1 and result["updated_google"] == 0, result
+    assert result["updated_crm"] == 1 and result["updated_store"] == 0, result
     assert "Mira Holm-Berg" in setup.persons()
     g.delete_contact(setup.account, created["resourceName"])
     result = setup.run()
@@ -136,7 +140,7 @@ def test_own_writes_are_not_echoed_and_events_of_them_do_not_trigger_runs(setup:
     assert setup.by_name("Katrin")["names"][0]["familyName"] == "Kern"
 
 
-@pytest.mark.parametrize("policy,winner", [("newest", "google"), ("crm", "crm"), ("google", "google")])
+@pytest.mark.parametrize("policy,winner", [("newest", "store"), ("crm", "crm"), ("store", "store")])
 def test_both_sides_changed_conflict_policy(live_hub, policy, winner):
     setup = make_setup(live_hub, conflict_policy=policy)
     setup.run()
@@ -150,8 +154,8 @@ def test_both_sides_changed_conflict_policy(live_hub, policy, winner):
     assert result["conflicts"] == 1, result
     with live_hub.services.db.begin() as s:
         [conflict] = s.scalars(select(SyncConflict).where(SyncConflict.sync_id == setup.sync_id)).all()
-    assert (conflict.field, conflict.winner, conflict.policy) == ("names", winner, policy)
-    family = "Laine-Google" if winner == "google" else "Laine-CRM"
+    assert (conflict.field, conflict.winner, conflict.policy) == ("name", winner, policy)
+    family = "Laine-Google" if winner == "store" else "Laine-CRM"
     assert setup.by_name("Aino")["names"][0]["familyName"] == family
     person = setup.pipedrive.data["pd_persons"][str(aino["id"])]
     assert person["last_name"] == family
@@ -164,7 +168,7 @@ def test_expired_sync_token_full_comparison_creates_no_duplicates(setup: Setup):
     setup.pipedrive.create_person("Olli Paju")
     setup.google.expire_sync_tokens(setup.account)
     result = setup.run()
-    assert result["full_listing"] and result["created_google"] == 1, result
+    assert result["full_listing"] and result["created_store"] == 1, result
     assert len(setup.label_contacts()) == 4
     # links lost entirely (e.g. restored backup): the markers re-link, still no duplicates
     with setup.hub.services.db.begin() as s:
@@ -184,7 +188,7 @@ def test_previous_resource_names_rekey_links(setup: Setup):
     result = setup.run()
     assert result["relinked"] == 1 and link_of(setup, tonis["id"]).resource_name == new
     setup.pipedrive.update_person(tonis["id"], {"name": "Tonis Kask-Uus"})
-    assert setup.run()["updated_google"] == 1
+    assert setup.run()["updated_store"] == 1
     assert len(setup.label_contacts()) == 3
 
 
@@ -219,7 +223,7 @@ def test_stale_etag_is_reread_and_merged(setup: Setup, race_after):
                 self.race()
             return got
 
-    result = SyncEngine(setup.hub.services, setup.sync_id, google=google_client(setup, Racing)).run()
+    result = SyncEngine(setup.hub.services, setup.sync_id, store=google_store(setup, Racing)).run()
     assert result["status"] == "done" and Racing.raced, result
     assert result["conflicts"] == 0                                    # different fields: merged, no conflict
     contact = sandbox.contact(account, rn)
@@ -234,7 +238,7 @@ def test_429_storm_is_ridden_out(setup: Setup):
     setup.google.faults.update({"burst_429": 1, "retry_after": 0})
     setup.pipedrive.faults.update({"burst_429": 1, "retry_after": 0})
     result = setup.run()            # short bursts: retried once inside the call, Retry-After honoured
-    assert result["status"] == "done" and result["created_google"] == 3
+    assert result["status"] == "done" and result["created_store"] == 3
     setup.pipedrive.create_person("Storm Person")
     setup.google.faults.update({"burst_429": 2, "retry_after": 0})
     with pytest.raises(Retriable):  # a long storm: the job is retried later and the run resumes
@@ -244,7 +248,7 @@ def test_429_storm_is_ridden_out(setup: Setup):
         assert run.status == "running" and "interrupted" in run.message
     setup.google.faults.update({"burst_429": 0})
     result = setup.run()
-    assert result["status"] == "done" and result["run_id"] == run.id and result["created_google"] == 1
+    assert result["status"] == "done" and result["run_id"] == run.id and result["created_store"] == 1
 
 
 def bulk_persons(setup: Setup, n: int) -> None:
@@ -256,7 +260,7 @@ def test_killed_after_a_batch_resumes_without_duplicates(setup: Setup):
     bulk_persons(setup, 250)
 
     def kill_after_first(engine, what):
-        if what == "create_google":
+        if what == "create_store":
             raise Killed()
 
     with pytest.raises(Killed):
@@ -264,7 +268,7 @@ def test_killed_after_a_batch_resumes_without_duplicates(setup: Setup):
     assert len(setup.label_contacts()) == 200
     with setup.hub.services.db.begin() as s:
         [run] = s.scalars(select(SyncRun).where(SyncRun.sync_id == setup.sync_id)).all()
-        assert run.status == "running" and run.progress["create_google"] == {"done": 200, "total": 253}
+        assert run.status == "running" and run.progress["create_store"] == {"done": 200, "total": 253}
     result = setup.run()
     assert result["status"] == "done" and result["run_id"] == run.id, result
     assert len(setup.label_contacts()) == 253
@@ -282,10 +286,10 @@ def test_killed_after_google_created_but_before_links_were_saved(setup: Setup):
                 yield chunk
 
     with pytest.raises(Killed):
-        SyncEngine(setup.hub.services, setup.sync_id, google=google_client(setup, LostAnswer)).run()
+        SyncEngine(setup.hub.services, setup.sync_id, store=google_store(setup, LostAnswer)).run()
     assert len(setup.label_contacts()) == 8
     result = setup.run()
-    assert result["status"] == "done" and result["created_google"] == 0, result
+    assert result["status"] == "done" and result["created_store"] == 0, result
     assert len(setup.label_contacts()) == 8          # found by their marker, not created again
     with setup.hub.services.db.begin() as s:
         assert s.scalar(select(func.count()).select_from(SyncLink).where(SyncLink.sync_id == setup.sync_id,
@@ -296,7 +300,7 @@ def test_cap_counts_the_whole_account_and_reports_who_was_left_out(setup: Setup)
     existing = setup.google.contact_count(setup.account)
     setup.change(contact_cap=existing + 2)             # room for 2 of the 3 persons
     result = setup.run()
-    assert result["created_google"] == 2 and result["left_out"] == 1, result
+    assert result["created_store"] == 2 and result["left_out"] == 1, result
     assert setup.google.contact_count(setup.account) == existing + 2
     with setup.hub.services.db.begin() as s:
         [left] = s.scalars(select(SyncLink).where(SyncLink.sync_id == setup.sync_id, SyncLink.state == "left_out")).all()
@@ -306,17 +310,17 @@ def test_cap_counts_the_whole_account_and_reports_who_was_left_out(setup: Setup)
     aino = setup.persons()["Aino Laine"]
     setup.pipedrive.update_person(aino["id"], {"name": "Aino Laine-Uus"})
     result = setup.run()
-    assert result["updated_google"] == 1 and result["created_google"] == 0
+    assert result["updated_store"] == 1 and result["created_store"] == 0
     # room again: the left-out person is added
     setup.change(contact_cap=existing + 3)
-    assert setup.run()["created_google"] == 1
+    assert setup.run()["created_store"] == 1
     assert len(setup.label_contacts()) == 3
 
 
 def test_google_contact_limit_error_leaves_persons_out(setup: Setup):
     setup.google.contact_limit = setup.google.contact_count(setup.account) + 1
     result = setup.run()
-    assert result["created_google"] == 0 and result["left_out"] == 3, result
+    assert result["created_store"] == 0 and result["left_out"] == 3, result
 
 
 def test_mass_deletion_pauses_until_confirmed(setup: Setup):
@@ -347,5 +351,31 @@ def test_listing_without_deletion_signal_deletes_nothing(setup: Setup):
     setup.change(person_filter={"owner_id": 999999})
     setup.google.expire_sync_tokens(setup.account)
     result = setup.run()
-    assert result["deleted_google"] == 0 and result["deleted_crm"] == 0
+    assert result["deleted_store"] == 0 and result["deleted_crm"] == 0
     assert len(setup.label_contacts()) == 3 and len(setup.persons()) == 3
+
+
+@pytest.mark.parametrize("target", ["custom:Language", "notes"])
+def test_a_text_custom_field_maps_both_ways(live_hub, target):
+    """A text custom field of the person <-> a custom field (or the notes) of the contact."""
+    setup = make_setup(live_hub)
+    [language] = [f["key"] for f in setup.pipedrive.fields("person") if f["name"] == "Preferred language"]
+    setup.change(field_map=[{"crm": "name", "store": "name"}, {"crm": language, "store": target}])
+
+    def value(contact):
+        if target == "notes":
+            return (contact.get("biographies") or [{}])[0].get("value")
+        return {u["key"]: u["value"] for u in contact.get("userDefined") or []}.get("Language")
+
+    aino = setup.persons()["Aino Laine"]
+    setup.pipedrive.update_person(aino["id"], {"custom_fields": {language: "fi"}})
+    assert setup.run()["created_store"] == 3
+    contact = setup.by_name("Aino")
+    assert value(contact) == "fi"
+    edit = {"biographies": [{"value": "sv", "contentType": "TEXT_PLAIN"}]} if target == "notes" else \
+        {"userDefined": [{"key": "Language", "value": "sv"}]}
+    setup.google.update_contact(setup.account, contact["resourceName"], edit)
+    result = setup.run()
+    assert result["updated_crm"] == 1 and result["conflicts"] == 0, result
+    assert setup.pipedrive.data["pd_persons"][str(aino["id"])]["custom_fields"][language] == "sv"
+    assert setup.run()["message"] == "nothing to do"

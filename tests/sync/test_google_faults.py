@@ -10,7 +10,7 @@ from hub.connectors.google.client import PeopleClient
 from hub.errors import Defer, Retriable
 from hub.sync.engine import SyncEngine
 from tests.sync.conftest import Setup, make_setup
-from tests.sync.test_engine import google_client
+from tests.sync.test_engine import google_store
 
 
 @pytest.fixture
@@ -105,10 +105,10 @@ def test_sync_token_expiring_in_the_middle_of_a_listing(db_setup: Setup):
     setup.google.delete_contact(setup.account, tonis["resourceName"])  # first in the change listing
     edit_both_sides(setup)
     knobs(setup, expire_sync_token_mid_run=1)
-    client = google_client(setup, SmallPages)
-    first = run_through(setup, google=client)
+    store = google_store(setup, SmallPages)
+    first = run_through(setup, store=store)
     assert first["full_listing"] and first["deleted_crm"] == 1, first
-    settle(setup, google=client)
+    settle(setup, store=store)
     assert setup.google.faults.knob("expire_sync_token_mid_run") == 0
     assert_converged(setup, EXPECTED - {"Tonis Kask"})
 
@@ -125,7 +125,7 @@ def test_partial_batch_rejection(db_setup: Setup):
     edit_both_sides(db_setup, crm_updates=False)
     knobs(db_setup, batch_partial_reject=1)
     first = run_through(db_setup)
-    assert first["left_out"] == 1 and first["created_google"] == 1, first   # Olli written, Lena refused
+    assert first["left_out"] == 1 and first["created_store"] == 1, first   # Olli written, Lena refused
     settle(db_setup)
     assert_converged(db_setup, EXPECTED)
 

@@ -26,7 +26,7 @@ def test_empty_non_final_pages_are_followed_not_taken_for_the_end(setup: Setup):
     setup.google.expire_sync_tokens(setup.account)
     setup.google.empty_pages = 1
     result = setup.run()
-    assert result["full_listing"] and result["created_google"] == 0 and result["deleted_crm"] == 0, result
+    assert result["full_listing"] and result["created_store"] == 0 and result["deleted_crm"] == 0, result
     assert len(setup.label_contacts()) == 3 and len(setup.persons()) == 3
 
 
@@ -45,7 +45,7 @@ def test_cap_reached_at_the_25000th_and_25001st_person(setup: Setup):
     fill_account(google, account, CAP - 2 - google.contact_count(account))  # room for 2 of the 3 persons
     assert google.contact_count(account) == CAP - 2
     result = setup.run()
-    assert result["created_google"] == 2 and result["left_out"] == 1, result
+    assert result["created_store"] == 2 and result["left_out"] == 1, result
     assert google.contact_count(account) == CAP                              # the 25,000th is in ...
     persons = sorted(setup.persons().values(), key=lambda p: p["id"])
     with setup.hub.services.db.begin() as s:
@@ -61,12 +61,12 @@ def test_cap_reached_at_the_25000th_and_25001st_person(setup: Setup):
     # at the cap: updates still go through, nothing is added
     setup.pipedrive.update_person(persons[0]["id"], {"name": "First Person-Updated"})
     result = setup.run()
-    assert result["updated_google"] == 1 and result["created_google"] == 0 and google.contact_count(account) == CAP
+    assert result["updated_store"] == 1 and result["created_store"] == 0 and google.contact_count(account) == CAP
 
     # a cap set above Google's own limit: Google refuses the 25,001st and the person stays left out
     setup.change(contact_cap=CAP + 10)
     result = setup.run()
-    assert result["created_google"] == 0 and result["left_out"] == 1, result
+    assert result["created_store"] == 0 and result["left_out"] == 1, result
     assert google.contact_count(account) == CAP
 
     # room again (a contact deleted outside the label): the left-out person is added
@@ -74,5 +74,5 @@ def test_cap_reached_at_the_25000th_and_25001st_person(setup: Setup):
     google.delete_contact(account, filler["resourceName"])
     setup.change(contact_cap=CAP)
     result = setup.run()
-    assert result["created_google"] == 1 and result["left_out"] == 0, result
+    assert result["created_store"] == 1 and result["left_out"] == 0, result
     assert google.contact_count(account) == CAP and len(setup.label_contacts()) == 3

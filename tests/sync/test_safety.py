@@ -62,7 +62,7 @@ def test_crm_delete_of_a_contact_edited_in_google_recreates_the_person(db_setup:
     setup = db_setup
     katrin, rn = katrin_deleted_in_crm_while_edited_in_google(setup)
     result = setup.run()
-    assert result["deleted_google"] == 0 and result["created_crm"] == 1, result
+    assert result["deleted_store"] == 0 and result["created_crm"] == 1, result
     contact = setup.google.contact(setup.account, rn)                     # kept, with the edit
     assert contact["names"][0]["familyName"] == "Vogel-Neu"
     [person] = [p for p in setup.persons().values() if p["last_name"] == "Vogel-Neu"]
@@ -72,9 +72,9 @@ def test_crm_delete_of_a_contact_edited_in_google_recreates_the_person(db_setup:
     assert {c["key"]: c["value"] for c in setup.google.contact(setup.account, rn)["clientData"]} \
         == {"relayhub.crm_id": str(person["id"])}
     [conflict] = conflicts(setup)
-    assert conflict.policy == "edit_wins" and conflict.winner == "google"
+    assert conflict.policy == "edit_wins" and conflict.winner == "store"
     assert conflict.message == (f"person {katrin['id']} deleted in the CRM while contact “Katrin Vogel-Neu” was "
-                                f"edited in Google: contact kept, person re-created as {person['id']}")
+                                f"edited in Google Contacts: contact kept, person re-created as {person['id']}")
     assert setup.run()["message"] == "nothing to do"
     assert len(setup.label_contacts()) == len(setup.persons()) == 3
 
@@ -87,14 +87,14 @@ def test_google_delete_of_a_person_edited_in_the_crm_recreates_the_contact(db_se
     setup.google.delete_contact(setup.account, rn)
     setup.pipedrive.update_person(aino["id"], {"phones": [{"value": "+358 40 222", "label": "work", "primary": True}]})
     result = setup.run()
-    assert result["deleted_crm"] == 0 and result["created_google"] == 1, result
+    assert result["deleted_crm"] == 0 and result["created_store"] == 1, result
     assert "Aino Laine" in setup.persons()
     contact = setup.by_name("Aino")
     assert contact["resourceName"] != rn and contact["phoneNumbers"][0]["value"] == "+358 40 222"
     assert link_of(setup, aino["id"]).resource_name == contact["resourceName"]
     [conflict] = conflicts(setup)
     assert conflict.winner == "crm" and conflict.message == (
-        f"contact “Aino Laine” deleted in Google while person {aino['id']} was edited in the CRM: person kept, "
+        f"contact “Aino Laine” deleted in Google Contacts while person {aino['id']} was edited in the CRM: person kept, "
         f"contact re-created as {contact['resourceName']}")
     assert setup.run()["message"] == "nothing to do"
     assert len(setup.label_contacts()) == len(setup.persons()) == 3
@@ -108,7 +108,7 @@ def test_delete_wins_policy_deletes_the_edited_record_and_says_so(db_setup: Setu
     setup.google.delete_contact(setup.account, link_of(setup, aino["id"]).resource_name)
     setup.pipedrive.update_person(aino["id"], {"name": "Aino Laine-Uusi"})
     result = setup.run()
-    assert result["deleted_crm"] == 1 and result["created_google"] == 0, result
+    assert result["deleted_crm"] == 1 and result["created_store"] == 0, result
     assert "Aino Laine-Uusi" not in setup.persons()
     [conflict] = conflicts(setup)
     assert conflict.policy == "delete_wins" and "delete wins, person deleted too" in conflict.message
@@ -121,7 +121,7 @@ def test_unedited_records_still_follow_their_delete_signal(db_setup: Setup):
     setup.pipedrive.delete_person(tonis["id"])
     delete_event(setup, tonis["id"])
     result = setup.run()
-    assert result["deleted_google"] == 1 and result["conflicts"] == 0, result
+    assert result["deleted_store"] == 1 and result["conflicts"] == 0, result
     assert len(setup.label_contacts()) == 2
 
 
@@ -177,7 +177,7 @@ def test_merged_person_without_survivor_contact_relinks_its_contact(db_setup: Se
     setup.pipedrive.delete_person(loser["id"])
     delete_event(setup, loser["id"], merged_to=survivor["id"])
     result = setup.run()
-    assert result["created_google"] == 0 and result["deleted_google"] == 0 and result["merged"] == 1, result
+    assert result["created_store"] == 0 and result["deleted_store"] == 0 and result["merged"] == 1, result
     link = link_of(setup, survivor["id"])
     assert link.resource_name == loser_rn and link_of(setup, loser["id"]) is None
     contact = setup.google.contact(setup.account, loser_rn)
@@ -208,7 +208,7 @@ def test_restore_killed_between_write_ahead_and_create_finishes_on_resume(db_set
         setup.run()
     monkeypatch.setattr(PipedriveClient, "_data", real)
     result = setup.run()
-    assert result["created_crm"] == 1 and result["deleted_google"] == 0, result
+    assert result["created_crm"] == 1 and result["deleted_store"] == 0, result
     [person] = [p for p in setup.persons().values() if p["last_name"] == "Vogel-Neu"]
     assert link_of(setup, person["id"]).resource_name == rn
     assert len(links(setup)) == 3 and setup.run()["message"] == "nothing to do"

@@ -30,14 +30,14 @@ def shared_setup(hub):
     assert signed_in.status_code == 200, signed_in.text[:300]
     ben_account = connect_google(hub, ben, iid, BENS)
     with hub.services.db.begin() as s:
-        conns = {c.account_email: c for c in service.google_connections(s, iid)}
+        conns = {c.account_email: c for c in service.store_connections(s, iid)}
         for c in conns.values():
             s.expunge(c)
     sync = service.create(hub.services, iid, "test", {"name": "Team contacts", "group": "__new__",
-                                                      "google_connection_id": conns[ANNA].id,
+                                                      "store_connection_id": conns[ANNA].id,
                                                       "new_group_name": "Acme CRM", "schedule_seconds": 0})
     setup = Setup(hub, admin, iid, anna, sync.id, sync.group_resource_name)
-    assert setup.run()["created_google"] == 3
+    assert setup.run()["created_store"] == 3
     hub.run_jobs()
     return setup, ben, ben_account, conns
 
@@ -69,7 +69,7 @@ def test_each_google_account_is_its_own_connection(live_hub):
     # connecting again (a new consent) updates the same connection instead of adding one
     connect_google(live_hub, ben, setup.iid, BENS)
     with live_hub.services.db.begin() as s:
-        assert len(service.google_connections(s, setup.iid)) == 2
+        assert len(service.store_connections(s, setup.iid)) == 2
 
 
 def test_can_edit_share_fans_out_and_edits_flow_back_to_everyone(live_hub, smtp):
@@ -79,7 +79,7 @@ def test_can_edit_share_fans_out_and_edits_flow_back_to_everyone(live_hub, smtp)
     assert "Sharing" in page.text and BENS in page.text
     own = setup.admin.form_post(f"/i/{iid}/sync/{sid}/shares", {"connection_id": str(conns[ANNA].id), "mode": "edit"},
                                 csrf_from=f"/i/{iid}/sync/{sid}")
-    assert own.status_code == 400 and "choose a Google account a colleague connected" in own.text
+    assert own.status_code == 400 and "choose a Google Contacts account a colleague connected" in own.text
     bad = api(setup.admin, "POST", f"/api/v1/installations/{iid}/sync/{sid}/shares", iid,
               json={"connection_id": conns[BENS].id, "mode": "write"})
     assert bad.status_code == 400 and set(bad.json()["fields"]) == {"mode"}

@@ -101,9 +101,9 @@ def test_the_api_refuses_hostile_input_naming_the_field(api):
 
 FORM_CASES = [   # (page, form, what the 400 page must say)
     ("{i}/sync/{sync}", {"name": "Team contacts", "direction": "two_way", "conflict_policy": "newest",
-                         "schedule_minutes": "inf", "map_crm": "name", "map_google": "names"}, "expected a whole number"),
+                         "schedule_minutes": "inf", "map_crm": "name", "map_store": "name"}, "expected a whole number"),
     ("{i}/sync/{sync}", {"name": "Team contacts", "direction": "two_way", "conflict_policy": "newest",
-                         "schedule_minutes": "1e400", "map_crm": "name", "map_google": "names"}, "expected a whole number"),
+                         "schedule_minutes": "1e400", "map_crm": "name", "map_store": "name"}, "expected a whole number"),
     ("{i}/rules/{rule}", {"name": "x", "condition_rows": "²", "do": "save"}, "condition_rows"),
     ("{i}/rules/{rule}", {"name": "x", "connection_id": "²", "do": "save"}, "Not a valid integer"),
 ]

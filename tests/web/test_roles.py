@@ -52,7 +52,7 @@ class Team:
         self.anna_id, self.bens_id = conns[("google", ANNA)], conns[("google", BENS)]
         self.rule_id = rules.create(hub.services, self.iid, {"preset": "won_handoff"}, str(ADMIN))["id"]
         self.sync_id = sync.create(hub.services, self.iid, "test", {
-            "name": "Team contacts", "google_connection_id": self.anna_id, "group": "__new__",
+            "name": "Team contacts", "store_connection_id": self.anna_id, "group": "__new__",
             "new_group_name": "Acme CRM", "schedule_seconds": 0}).id
         self.share_id = sync.create_share(hub.services, self.iid, self.sync_id, "test",
                                           {"connection_id": self.bens_id, "mode": "read"}).id
@@ -311,7 +311,7 @@ def test_a_user_cannot_raise_their_own_share_but_may_lower_or_stop_it(team):
     assert raised.status_code == 403 and raised.json()["fields"] == {"mode": "only an admin can make a share can-edit"}
     page = team.ben.form_post(f"/i/{team.iid}/{share}", {"mode": "edit"}, csrf_from=f"/i/{team.iid}/settings")
     assert page.status_code == 403
-    assert (team.share().share_mode, team.share().direction) == ("read", "crm_to_google")
+    assert (team.share().share_mode, team.share().direction) == ("read", "crm_to_store")
     # someone else's share: neither changed nor stopped by a user
     assert team.api(team.dev, "PATCH", share, json={"mode": "read"}).status_code == 403
     assert team.api(team.dev, "DELETE", share).status_code == 403

@@ -35,7 +35,7 @@ def test_one_tenants_junk_cannot_hide_or_reach_anothers_dead_jobs(hub):
     hub.run_jobs()
     # B: a rule run and a sync run, enqueued by the code that enqueues them in production
     with services.db.begin() as s:
-        sync = ContactSync(installation_id=b, name="Team", google_connection_id=1)
+        sync = ContactSync(installation_id=b, name="Team", store_connection_id=1)
         run = RuleRun(installation_id=b, rule_id=1, hub_event_id=1, effect_key="k", object_type="deal", object_id="5")
         s.add_all([sync, run])
         s.flush()

@@ -12,6 +12,8 @@ from . import ids
 from .catalogs import CATALOGS
 from .targets import TARGETS
 from .triggers import PRESETS
+from .client import AsanaClient
+from .identity import identity
 
 CONNECTOR = Connector(
     name="asana",
@@ -21,5 +23,7 @@ CONNECTOR = Connector(
     catalogs=CATALOGS,
     targets=TARGETS,
     presets=PRESETS,
+    client=AsanaClient,
+    identity=identity,
     ids=ids,
 )

@@ -14,7 +14,8 @@ missing scope shows up as a 403 Fatal naming it.
 Rate limits are per token: 150 (free) / 1,500 (paid) requests a minute, 15 writes in flight."""
 from __future__ import annotations
 
-from hub.oauth.manifest import OAuthManifest
+from ..contract.auth import OAuth2
+from .identity import identity
 
 SCOPES = (
     "workspaces:read",    # GET /workspaces (is_organization)
@@ -28,10 +29,7 @@ SCOPES = (
     "attachments:write",  # POST /attachments
 )
 
-MANIFEST = OAuthManifest(
-    provider="asana",
-    title="Asana",
-    kind="target",
+MANIFEST = OAuth2(
     authorize_url="https://app.asana.com/-/oauth_authorize",
     token_url="https://app.asana.com/-/oauth_token",
     revoke_url="https://app.asana.com/-/oauth_revoke",
@@ -40,4 +38,5 @@ MANIFEST = OAuthManifest(
     client_auth="client_secret_post",
     pkce=True,
     revoke_auth="client_secret_post",
+    identity=identity,
 )

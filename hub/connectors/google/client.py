@@ -26,6 +26,7 @@ import requests
 from hub.errors import Fatal, Retriable
 
 from ..base import ApiClient, TokenSource, parse_retry_after
+from ..contract import contacts as contract
 from ..retry import Throttled, Unreachable
 
 Mask = str | Iterable[str]
@@ -132,7 +133,7 @@ class QuotaExceeded(Throttled):
         self.google = google
 
 
-class WriteOutcomeUnknown(Retriable):
+class WriteOutcomeUnknown(contract.WriteOutcomeUnknown):
     """A create failed with a 5xx or a broken connection: the contacts may or may not exist.
     Before creating them again, look them up by their clientData marker (`find_by_marker`)."""
 

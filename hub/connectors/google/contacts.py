@@ -1,6 +1,6 @@
-"""Mapping between the hub's neutral contact and a Google Person, and the fingerprint of a contact.
+"""Mapping between a flat person dict and a Google Person, and the fingerprint of a contact.
 
-The neutral contact (what a CRM connector hands the sync engine; Pipedrive's person shape):
+The flat person (store.py builds it from the contract's `Contact`):
 
     {"crm_id": "42", "first_name": "José", "last_name": "Núñez", "name": "José Núñez",
      "emails": [{"value": "jose@acme.example", "label": "work", "primary": True}, ...],
@@ -16,7 +16,7 @@ Why it looks like this:
   as last read) foreign clientData entries and the other organization details are kept.
 - `memberships` are written only on create (`ContactMapping.groups`); label changes go through
   members:modify because updating memberships replaces all of them.
-- `fingerprint` hashes only the synced fields, normalised, so the engine can tell its own writes
+- `fingerprint` hashes only the synced fields, normalised, so a caller can tell its own writes
   (echoed later by incremental sync with a new etag) from a user's edits."""
 from __future__ import annotations
 

@@ -14,14 +14,12 @@ batchDelete <= 500, batchGet <= 200 names, members:modify <= 1000 names per call
 project and per user per minute (Cloud Console only); writes for one user must be sequential."""
 from __future__ import annotations
 
-from hub.oauth.manifest import OAuthManifest
+from ..contract.auth import OAuth2
+from .identity import identity
 
 CONTACTS_SCOPE = "https://www.googleapis.com/auth/contacts"
 
-MANIFEST = OAuthManifest(
-    provider="google",
-    title="Google Contacts",
-    kind="target",
+MANIFEST = OAuth2(
     authorize_url="https://accounts.google.com/o/oauth2/v2/auth",
     token_url="https://oauth2.googleapis.com/token",
     revoke_url="https://oauth2.googleapis.com/revoke",
@@ -31,4 +29,5 @@ MANIFEST = OAuthManifest(
     client_auth="client_secret_post",
     authorize_params={"access_type": "offline", "prompt": "consent", "include_granted_scopes": "true"},
     revoke_auth="none",
+    identity=identity,
 )

@@ -1,11 +1,12 @@
 """Pipedrive's OAuth endpoints, the scopes the hub asks for, and the limits the client respects.
 
 Pipedrive names the API host per company in the token response (`api_domain`), so `api_url` is None
-and `token_fields` keeps `api_domain`. Scopes are configured on the app in Developer Hub, never sent
+and `api_base_field` names `api_domain`. Scopes are configured on the app in Developer Hub, never sent
 in the authorize request (FACTS §2); the token response lists the granted ones comma-separated."""
 from __future__ import annotations
 
-from ...oauth.manifest import OAuthManifest
+from ..contract.auth import OAuth2
+from .identity import identity, members
 
 # What the hub does with each scope (FACTS §3, §11):
 SCOPES: tuple[str, ...] = (
@@ -21,10 +22,7 @@ SCOPES: tuple[str, ...] = (
 # leads:read and users:read only switch features off.
 REQUIRED_SCOPES: tuple[str, ...] = ("base", "deals:full", "contacts:full", "admin")
 
-MANIFEST = OAuthManifest(
-    provider="pipedrive",
-    title="Pipedrive",
-    kind="crm",
+MANIFEST = OAuth2(
     authorize_url="https://oauth.pipedrive.com/oauth/authorize",
     token_url="https://oauth.pipedrive.com/oauth/token",
     revoke_url="https://oauth.pipedrive.com/oauth/revoke",
@@ -34,8 +32,11 @@ MANIFEST = OAuthManifest(
     send_scope=False,
     client_auth="client_secret_basic",
     token_fields=("api_domain",),
+    api_base_field="api_domain",
     revoke_auth="client_secret_basic",
     required_scopes=REQUIRED_SCOPES,
+    identity=identity,
+    members=members,
 )
 
 # -- rate limits (FACTS §14) -----------------------------------------------------------------------
