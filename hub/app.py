@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from flask import Flask, jsonify, request
+from flask import Flask
 
 from .config import ConfigError, Settings, load_settings
 from .connectors import retry
@@ -117,8 +117,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
     load_modules(settings["jobs.handler_modules"])
 
     from .web import register_web
-    register_web(app, _features())
-    _error_handlers(app)
+    register_web(app, _features())   # its error handlers too (hub/web/errors.py)
 
     if settings["hub.sandbox"]:
         from . import sandbox
@@ -141,18 +140,3 @@ def _features() -> list:
     from .webhooks import ingest, web as webhooks_web
     return [ingest.bp, rules_web.bp, sync_web.bp, webhooks_web.bp, metrics.bp]
 
-
-def _error_handlers(app: Flask) -> None:
-    """Errors answer with a status and a message, never a traceback or a secret."""
-    from werkzeug.exceptions import HTTPException
-
-    @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException):
-        if request.accept_mimetypes.best == "text/html" and not request.path.startswith("/api/"):
-            return exc
-        return jsonify({"error": exc.name, "message": exc.description}), exc.code
-
-    @app.errorhandler(Exception)
-    def unexpected(exc: Exception):
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return jsonify({"error": "Internal Server Error", "message": "the hub failed to handle this request; see its log"}), 500

@@ -2,18 +2,20 @@
 
 `TargetRenderer` is the entry point: `check()` when a rule is saved, `render()` per event and
 for the preview. See render.py and sizes.py (sandbox and limits), pool.py and jail.py (the render
-processes that hold the CPU and memory budgets), fields.py (values) and context.py (context, details
-block, rich text).
+processes that hold the CPU and memory budgets), fields.py (values), context.py (context, details
+block) and richtext.py (the neutral rich text every target converts). Records are the connector
+contract's `SourceRecord`: nothing here knows a provider.
 
 Names are imported on first use: the render process imports `hub.mappings.jail` and must not pay
-for the connectors that context.py needs."""
+for what context.py needs."""
 from __future__ import annotations
 
 import importlib
 from typing import Any
 
 _EXPORTS = {"Carry": "context", "KNOWN_NAMES": "context", "Rendered": "context", "SourceRecord": "context",
-            "TargetRenderer": "context", "sample_record": "context", "Mapping": "fields",
+            "TargetRenderer": "context", "sample_record": "context", "file_name": "context", "file_size": "context",
+            "money_of": "context", "title_of": "context", "clean_html": "richtext", "Mapping": "fields",
             "catalog_choices": "fields", "field_value": "fields", "Limits": "render", "TemplateProblem": "render"}
 
 __all__ = sorted(_EXPORTS)

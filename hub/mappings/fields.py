@@ -20,7 +20,7 @@ MAPPABLE_SOURCES = ("deal", "person")
 
 @dataclass
 class Mapping:
-    """One mapped field (the stored `RuleFieldMapping`, detached from the session)."""
+    """One mapped field of a step (stored in `RuleStep.mappings`)."""
 
     source: str
     key: str

@@ -17,6 +17,7 @@ from ..connectors.contract.auth import Identity
 from ..errors import Fatal
 from ..mail import queue_mail
 from ..store import AuditEvent, Connection, Installation, InstallationUser, utcnow
+from . import early_signals
 from .connections import (AccessDenied, Credentials, audit, complete_target_connection, connect_target_with_key,
                           disconnect, disconnect_as, identify, upsert_connection)
 from .flow import ProviderApp, missing_scopes
@@ -110,6 +111,10 @@ def complete_crm(services: Any, connector: Connector, who: Identity, credentials
             installation.updated_at = utcnow()
             session.flush()
             audit(session, installation.id, f"{who.name} ({who.user_id})" if who.name else who.user_id, action)
+            early = early_signals.take(provider, who.account_key)
+            if early is not None and installation.shared_signal is not early:
+                installation.shared_signal = early
+                _audit_sharing_signal(session, installation.id, provider, early)
             for hook in _install_hooks:
                 hook(services, session, installation)
         else:
@@ -144,6 +149,7 @@ def record_sharing_signal(services: Any, provider: str, company_id: str, is_shar
         installation = session.scalar(select(Installation).where(
             Installation.provider == provider, Installation.company_id == str(company_id)).with_for_update())
         if installation is None:
+            early_signals.remember(provider, company_id, is_shared)   # the install is on its way
             return False
         # the callback carries no credentials, so it never changes access by itself: it is recorded,
         # and the settings page asks the installer to review access when it disagrees with the hub

@@ -1,127 +1,114 @@
-"""Triggers and conditions: does a rule apply to a hub event?
+"""Triggers: the event kinds a CRM connector emits (`CONNECTOR.triggers`), as the rules see them.
 
-A trigger kind is one entry of `TRIGGERS` (adding one is a local change: a `Trigger` with its event
-kind, the CRM object it reads and whether it needs a pipeline and a stage). Conditions compare
-fields of the object as it was when the event happened (the event's `current` state), so a rule's
-decision never depends on when its job runs."""
+A kind is neutral (`deal.won`, `lead.added` ...), so the same rule works on every CRM. A trigger's
+params are keys of the event's data a rule may narrow it by (`pipeline_id`, `to_stage_id`); the
+rule keeps them as its `pipeline_id` and `stage_id`. A rule is matched on the object as it was when
+the event happened (the event's `current` state), so its decision never depends on when its job
+runs; conditions compare values as the CRM's source reads them (`CrmSource.value`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
-OPERATORS = {
-    "eq": "is", "ne": "is not", "gt": "greater than", "gte": "at least", "lt": "less than", "lte": "at most",
-    "contains": "contains", "empty": "is empty", "not_empty": "is not empty",
-}
-NO_VALUE = frozenset({"empty", "not_empty"})
+from .. import connectors
+from .conditions import Value, condition_holds, describe
+
+FIRES = {"every": "every time", "once": "once per object"}
+# trigger param -> (the rule's attribute holding its value, the object's own field as a fallback)
+PARAMS = {"pipeline_id": ("pipeline_id", "pipeline_id"), "to_stage_id": ("stage_id", "stage_id"),
+          "stage_id": ("stage_id", "stage_id")}
 
 
 @dataclass(frozen=True)
 class Trigger:
-    kind: str                 # the hub event kind it listens to
-    label: str
-    object_type: str          # deal | lead
-    needs_pipeline: bool
-    needs_stage: bool = False
-    files: bool = True        # the CRM keeps files on this object type
-    repeats: bool = True      # can happen again to the same object (won, reopened, won again)
-    default_fires: str = "every"   # for new rules: "every" time it happens, or "once" per object
+    """A connector's trigger with what the core derives from it."""
 
-    def mismatch(self, rule: Any, data: dict[str, Any]) -> str | None:
-        """Why the event does not fit the rule (None: it fits). `data` is HubEvent.data."""
+    kind: str
+    label: str
+    object_type: str
+    params: tuple[str, ...]
+    connector: str
+    repeats: bool = True          # can happen again to the same object (won, reopened, won again)
+    default_fires: str = "every"  # for new rules: "every" time, or "once" per object
+    files: bool = True            # the CRM keeps files on this object type
+
+    @property
+    def needs_pipeline(self) -> bool:
+        return "pipeline_id" in self.params
+
+    @property
+    def needs_stage(self) -> bool:
+        return "to_stage_id" in self.params or "stage_id" in self.params
+
+    @property
+    def rule_params(self) -> tuple[str, ...]:
+        """The rule attributes this trigger uses (`pipeline_id`, `stage_id`)."""
+        return tuple(PARAMS[p][0] for p in self.params if p in PARAMS)
+
+    def mismatch(self, rule: Any, data: dict[str, Any], value: Value | None = None) -> str | None:
+        """Why the event does not fit the rule (None: it fits). `data` is HubEvent.data; `value`
+        reads a field of the object for the conditions (the CRM source's reader)."""
         current = data.get("current") or {}
-        if self.needs_pipeline:
-            pipeline = data.get("pipeline_id") or current.get("pipeline_id")
-            if rule.pipeline_id and str(pipeline) != str(rule.pipeline_id):
-                return f"pipeline {pipeline} is not the rule's pipeline {rule.pipeline_id}"
-        if self.needs_stage and rule.stage_id and str(data.get("to_stage_id")) != str(rule.stage_id):
-            return f"moved to stage {data.get('to_stage_id')}, not to stage {rule.stage_id}"
-        for n, condition in enumerate(rule.conditions or []):
-            if not condition_holds(condition, current):
+        for param in self.params:
+            attribute, own = PARAMS.get(param, (param, param))
+            wanted = getattr(rule, attribute, None)
+            if not wanted:
+                continue
+            got = data.get(param)
+            if got is None:
+                got = current.get(own)
+            if str(got) != str(wanted):
+                what = attribute.removesuffix("_id")
+                return f"{what} {got} is not the rule's {what} {wanted}"
+        for n, condition in enumerate(getattr(rule, "conditions", None) or []):
+            if not condition_holds(condition, current, value):
                 return f"condition {n + 1} ({describe(condition)}) does not hold"
         return None
 
 
-TRIGGERS: dict[str, Trigger] = {t.kind: t for t in (
-    # a deal won again after a reopen is a new win (a renewal, a corrected loss): every time
-    Trigger("deal.won", "Deal won", "deal", needs_pipeline=True),
-    Trigger("deal.lost", "Deal lost", "deal", needs_pipeline=True),
-    # a deal moved back and forth between stages would get the same task again: once per deal
-    Trigger("deal.stage_changed", "Deal moved to a stage", "deal", needs_pipeline=True, needs_stage=True,
-            default_fires="once"),
-    Trigger("lead.added", "Lead added", "lead", needs_pipeline=False, files=False, repeats=False,
-            default_fires="once"),
-)}
-FIRES = {"every": "every time", "once": "once per deal (or lead)"}
+def _view(connector: Any, t: Any) -> Trigger:
+    return Trigger(kind=t.kind, label=t.label, object_type=t.object_type, params=tuple(t.params or ()),
+                   connector=connector.name, repeats=bool(getattr(t, "repeats", True)),
+                   default_fires=getattr(t, "default_fires", "every") or "every",
+                   files=bool(getattr(t, "files", True)))
 
 
-def describe(condition: dict[str, Any]) -> str:
-    label = condition.get("label") or condition.get("field")
-    op = OPERATORS.get(condition.get("op", ""), condition.get("op"))
-    return f"{label} {op}" + ("" if condition.get("op") in NO_VALUE else f" {condition.get('value')!r}")
-
-
-def comparable(record: dict[str, Any], key: str) -> Any:
-    """The raw value of a standard or custom field, whichever shape the record came in."""
-    if key in record and key != "custom_fields":
-        value = record[key]
-    else:
-        value = (record.get("custom_fields") or {}).get(key) if isinstance(record.get("custom_fields"), dict) else None
-    if isinstance(value, dict):
-        if "amount" in value:                                  # lead value {amount, currency}
-            return value.get("amount")
-        if "id" in value:                                      # webhook enum/user/people/org
-            return value["id"]
-        if "values" in value:                                  # webhook set
-            return [v.get("id") if isinstance(v, dict) else v for v in value["values"]]
-        return value.get("value", value.get("formatted_address"))
-    return value
-
-
-def _number(value: Any) -> Decimal | None:
-    if isinstance(value, bool) or value in (None, ""):
-        return None
-    try:
-        return Decimal(str(value).strip())
-    except (InvalidOperation, ValueError):
-        return None
-
-
-def _texts(value: Any, options: dict[str, str]) -> list[str]:
-    """The value as lower-case texts: ids and, for options, their labels too."""
-    items = value if isinstance(value, list) else ([v for v in value.split(",")] if isinstance(value, str)
-                                                   and options else [value])
-    out = []
-    for item in items:
-        text = str(item).strip()
-        out.append(text.lower())
-        if text in options:
-            out.append(options[text].lower())
+def triggers(connector: str | None = None) -> dict[str, Trigger]:
+    """Every CRM connector's triggers by kind (with `connector`: only that one's). A kind two
+    connectors emit means the same thing; the first by name describes it."""
+    out: dict[str, Trigger] = {}
+    for c in connectors.connectors():
+        if connector is not None and c.name != connector:
+            continue
+        for t in c.triggers:
+            out.setdefault(t.kind, _view(c, t))
     return out
 
 
-def condition_holds(condition: dict[str, Any], record: dict[str, Any]) -> bool:
-    op = condition.get("op")
-    value = comparable(record or {}, str(condition.get("field", "")))
-    empty = value in (None, "", [])
-    if op == "empty":
-        return empty
-    if op == "not_empty":
-        return not empty
-    if empty:
-        return op == "ne"
-    wanted = str(condition.get("value", "")).strip()
-    options = {str(k): str(v) for k, v in (condition.get("options") or {}).items()}
-    if op in ("gt", "gte", "lt", "lte"):
-        left, right = _number(value), _number(wanted)
-        if left is None or right is None:
-            return False
-        return {"gt": left > right, "gte": left >= right, "lt": left < right, "lte": left <= right}[op]
-    texts = _texts(value, options)
-    if op == "contains":
-        return any(wanted.lower() in t for t in texts)
-    left_n, right_n = _number(value), _number(wanted)
-    same = (left_n is not None and right_n is not None and not isinstance(value, list) and left_n == right_n) \
-        or wanted.lower() in texts
-    return same if op == "eq" else not same if op == "ne" else False
+def trigger(kind: str, connector: str | None = None) -> Trigger | None:
+    found = triggers(connector).get(kind)
+    if found is None and connector is not None:
+        found = triggers().get(kind)
+    return found
+
+
+def reader(connector: str | None, kind: str) -> Value | None:
+    """The CRM source's `value(kind, data, key)` as (data, key) -> value, for conditions checked
+    while an event is recorded (it makes no call: the source is made without a client)."""
+    from ..connectors.contract.records import SourceContext
+
+    try:
+        c = connectors.connector(connector) if connector else None
+    except KeyError:
+        return None
+    if c is None or c.source is None:
+        return None
+
+    def unavailable(name: str) -> Any:
+        raise LookupError(f"no catalogs while matching ({name})")
+    try:
+        source = c.source(SourceContext(client=None, api_base="", catalog=unavailable))
+    except Exception:      # a source that needs its client up front: the core's own reading
+        return None
+    read = getattr(source, "value", None)
+    return (lambda data, key: read(kind, data, key)) if read is not None else None

@@ -2,8 +2,9 @@
 
 Pages (server-rendered, CSRF-protected forms):
   /i/<id>/rules                         list, create from a ready automation
-  /i/<id>/rules/<rule>                  edit: live dropdowns, preview, save as draft, activate
-  /i/<id>/rules/<rule>/runs             run log of one rule (runs, links, trace) with retry
+  /i/<id>/rules/<rule>                  edit: trigger, conditions, steps (add, reorder, remove), live
+                                        dropdowns, preview, save as draft, activate
+  /i/<id>/rules/<rule>/runs             run log of one rule (runs, their steps and links, trace) with retry
 API (JSON; writes need X-CSRF-Token): /api/v1/installations/<id>/rules..., described in the OpenAPI
 document (hub.web.openapi) from `OPERATIONS` and the marshmallow schemas in schemas.py."""
 from __future__ import annotations
@@ -17,13 +18,15 @@ from marshmallow import ValidationError
 
 from ..errors import Fatal, NeedsReauth, Retriable
 from ..inputs import InputError, optional_int
+from ..mappings.fields import BUILT_IN
 from ..web.access import admin, current_user
 from ..web.bodies import json_body
 from ..web.returns import safe_return_target
-from . import schemas, service
-from .actions import ACTIONS
-from .presets import PRESETS
-from .triggers import FIRES, OPERATORS, TRIGGERS
+from . import catalogs, connections, kinds, schemas, service
+from .conditions import OPERATORS
+from .editor import delay_parts, form_body, step_action
+from .triggers import FIRES, triggers as crm_triggers
+from .validation import Crm, provider_problem
 
 log = logging.getLogger("hub.rules")
 bp = Blueprint("rules", __name__, template_folder=str(Path(__file__).parent / "templates"))
@@ -40,30 +43,60 @@ def actor() -> str:
 
 
 # -- shared views of the data ---------------------------------------------------------------------
+def kind_dict(kind: kinds.Kind) -> dict[str, Any]:
+    return {"kind": kind.kind, "label": kind.label, "connector": kind.connector, "templates": list(kind.templates),
+            "settings": [{"key": s.key, "label": s.label, "catalog": s.catalog, "path": s.path, "parent": s.parent,
+                          "required": s.required, "many": s.many, "choices": [list(c) for c in s.choices]}
+                         for s in kind.settings],
+            "makes": kind.makes, "attachments": kind.attachments, "completes": kind.completes, "carries": kind.carries}
+
+
+def step_connections(installation_id: int) -> list[Any]:
+    """The installation's connections whose connector offers steps."""
+    offering = {k.connector for k in kinds.connector_kinds().values()}
+    with services().db.begin() as session:
+        return [c for name in sorted(offering) for c in connections.usable(session, installation_id, name)]
+
+
 def catalog_view(installation_id: int, *, refresh: bool = False, connection_id: int | None = None) -> dict[str, Any]:
     """Everything the editor's dropdowns offer (and the API's /rules/catalog answers)."""
-    conns = service.asana_connections(services(), installation_id)
-    ids = [c.id for c in conns] if connection_id is None else [connection_id]
-    cat = service.load_catalogs(services(), installation_id, refresh=refresh, asana_ids=ids)
-    asana = []
-    for c in conns:
-        if c.id not in ids:
+    crm = Crm(services(), installation_id, refresh=refresh)
+    offered = crm_triggers(crm.provider)
+    object_types = sorted({t.object_type for t in offered.values()} | ({"person"} if offered else set()))
+    fields = {}
+    for object_type in object_types:
+        found = crm.fields(object_type)
+        if found is not None:
+            fields[object_type] = found
+    pipelines = crm.pipelines() if any(t.needs_pipeline for t in offered.values()) else None
+    all_kinds = kinds.all_kinds()
+    wanted: dict[str, set[str]] = {}
+    for kind in all_kinds.values():
+        if kind.connector:
+            wanted.setdefault(kind.connector, set()).update(s.catalog for s in kind.settings
+                                                            if s.catalog and not s.many)
+    out_connections = []
+    errors = {k: v for k, v in crm.errors.items()}
+    for c in step_connections(installation_id):
+        if connection_id is not None and c.id != connection_id:
             continue
-        workspaces = cat.asana.get(c.id)
-        asana.append({"id": c.id, "name": c.account_name or c.account_email, "status": c.status,
-                      "error": cat.errors.get(f"asana:{c.id}"),
-                      "workspaces": [{"gid": w.gid, "name": w.name, "is_organization": w.is_organization,
-                                      "teams": [{"id": t.gid, "name": t.name} for t in w.teams],
-                                      "projects": [{"id": p.gid, "name": p.name} for p in w.projects],
-                                      "users": [{"id": u.gid, "name": u.name + (f" <{u.email}>" if u.email else "")}
-                                                for u in w.users]} for w in workspaces or []]})
-    return {"triggers": [{"kind": t.kind, "label": t.label, "object_type": t.object_type,
+        loader = catalogs.Loader(services(), c, refresh)
+        values: dict[str, Any] = {}
+        error = None
+        for name in sorted(wanted.get(c.provider, ())):
+            try:
+                values[name] = loader(name)
+            except (Fatal, Retriable, NeedsReauth, KeyError) as exc:
+                error = f"{connections.title(c.provider)}: {provider_problem(exc)}"
+                errors[f"connection:{c.id}"] = error
+                break
+        out_connections.append({"id": c.id, "connector": c.provider, "name": c.account_name or c.account_email,
+                                "status": c.status, "catalogs": values, "error": error})
+    return {"triggers": [{"kind": t.kind, "label": t.label, "object_type": t.object_type, "params": list(t.params),
                           "needs_pipeline": t.needs_pipeline, "needs_stage": t.needs_stage, "repeats": t.repeats,
-                          "default_fires": t.default_fires} for t in TRIGGERS.values()],
-            "actions": [{"kind": a.kind, "label": a.label, "target_type": a.target_type,
-                         "attachments": a.attachments} for a in ACTIONS.values()],
-            "operators": dict(OPERATORS), "pipelines": cat.pipelines or [], "deal_fields": cat.deal_fields or [],
-            "person_fields": cat.person_fields or [], "asana": asana, "errors": dict(cat.errors)}
+                          "default_fires": t.default_fires} for t in offered.values()],
+            "kinds": [kind_dict(k) for k in all_kinds.values()], "operators": dict(OPERATORS),
+            "pipelines": pipelines or [], "fields": fields, "connections": out_connections, "errors": errors}
 
 
 # -- pages ----------------------------------------------------------------------------------------
@@ -85,9 +118,11 @@ def rules_helpers() -> dict[str, Any]:
 
 @bp.get("/i/<int:installation_id>/rules")
 def rules_page(installation_id: int):
+    provider = Crm(services(), installation_id).provider
     return render_template("rules/list.html", installation=g.installation,
-                           rules=service.listing(services(), installation_id), presets=list(PRESETS.values()),
-                           triggers=TRIGGERS, actions=ACTIONS)
+                           rules=service.listing(services(), installation_id),
+                           presets=[service.preset_dict(p) for p in service.presets(services(), installation_id)],
+                           triggers=crm_triggers(provider), kinds=kinds.all_kinds())
 
 
 @bp.post("/i/<int:installation_id>/rules/new")
@@ -102,51 +137,16 @@ def new_rule(installation_id: int):
     return redirect(url_for("rules.edit_page", installation_id=installation_id, rule_id=rule["id"]))
 
 
-def _form_int(value: str | None) -> Any:
-    """A form's id: digits 0-9, or nothing; anything else is passed on as typed, for the rule's
-    schema to refuse naming the field (`target.connection_id`)."""
-    try:
-        return optional_int(value, "connection_id", low=1, high=schemas.MAX_ID)
-    except InputError:
-        return value
-
-
-def form_body(form) -> dict[str, Any]:
-    """The editor's form as a rule body (the API's shape)."""
-    conditions = []
-    rows = optional_int(form.get("condition_rows"), "condition_rows", low=0, high=10**6) or 0
-    for n in range(min(rows, 50)):
-        field_name = form.get(f"cond_field_{n}", "").strip()
-        if field_name:
-            conditions.append({"field": field_name, "op": form.get(f"cond_op_{n}", "eq"),
-                               "value": form.get(f"cond_value_{n}", "")})
-    mappings = [{"source": "deal", "key": k} for k in form.getlist("map_deal")] + \
-               [{"source": "person", "key": k} for k in form.getlist("map_person")]
-    return {"name": form.get("name", ""), "trigger": form.get("trigger", ""),
-            "pipeline_id": form.get("pipeline_id") or None, "stage_id": form.get("stage_id") or None,
-            "fires": form.get("fires") or None,
-            "conditions": conditions,
-            "carry": {k: bool(form.get(f"carry_{k}")) for k in ("value", "contacts", "notes", "attachments")},
-            "action": form.get("action", ""),
-            "target": {"connection_id": _form_int(form.get("connection_id")),
-                       **{k: form.get(k) or None for k in ("workspace_gid", "project_gid", "team_gid", "assignee_gid")}},
-            "name_template": form.get("name_template", ""), "description_template": form.get("description_template", ""),
-            "field_mappings": mappings}
-
-
 def _editor(installation_id: int, rule: dict[str, Any], values: dict[str, Any], *, errors: dict[str, str] | None = None,
             preview: dict | None = None, refresh: bool = False, status: int = 200, object_id: str = ""):
     catalog = catalog_view(installation_id, refresh=refresh)
-    connection_id = values.get("target", {}).get("connection_id")
-    connection = next((c for c in catalog["asana"] if c["id"] == connection_id), None)
-    if connection is None and len(catalog["asana"]) == 1:
-        connection = catalog["asana"][0]
-    mapped = {(m["source"], m["key"]) for m in values.get("field_mappings", [])}
+    provider = Crm(services(), installation_id).provider
+    offered = crm_triggers(provider)
     return render_template("rules/edit.html", installation=g.installation, rule=rule, values=values,
-                           errors=errors or {}, catalog=catalog, connection=connection, mapped=mapped,
-                           preview=preview, triggers=TRIGGERS, actions=ACTIONS, operators=OPERATORS, fires=FIRES,
-                           object_id=object_id,
-                           trigger=TRIGGERS.get(values.get("trigger")), action=ACTIONS.get(values.get("action"))), status
+                           errors=errors or {}, catalog=catalog, preview=preview, triggers=offered,
+                           kinds=kinds.all_kinds(), operators=OPERATORS, fires=FIRES, object_id=object_id,
+                           delay_parts=delay_parts, setting_options=kinds.options, builtin=BUILT_IN,
+                           trigger=offered.get(values.get("trigger"))), status
 
 
 def _rule_or_404(installation_id: int, rule_id: int) -> dict[str, Any]:
@@ -171,13 +171,22 @@ def edit_submit(installation_id: int, rule_id: int):
     object_id = request.form.get("preview_object_id", "").strip()
     if do == "refresh":
         return _editor(installation_id, rule, values, refresh=True, object_id=object_id)
+    if do.startswith("step_"):
+        try:
+            values = step_action(values, do, request.form.get("new_step_kind", ""))
+        except InputError as exc:
+            return _editor(installation_id, rule, values, errors=exc.fields, status=400, object_id=object_id)
+        return _editor(installation_id, rule, values, object_id=object_id)
     if do == "preview":
         try:
-            result = service.preview(services(), installation_id, values, object_id)
+            step = optional_int(request.form.get("preview_step"), "preview_step", low=0, high=19)
+            result = service.preview(services(), installation_id, values, object_id, step)
+        except InputError as exc:
+            return _editor(installation_id, rule, values, errors=exc.fields, status=400, object_id=object_id)
         except service.Invalid as exc:
             return _editor(installation_id, rule, values, errors=exc.errors, status=400, object_id=object_id)
         except (Fatal, Retriable, NeedsReauth) as exc:
-            return _editor(installation_id, rule, values, errors={"preview_object_id": f"Pipedrive: {exc}"},
+            return _editor(installation_id, rule, values, errors={"preview_object_id": f"{exc}"},
                            status=502, object_id=object_id)
         return _editor(installation_id, rule, values, preview=result, object_id=object_id)
     status = "active" if do == "activate" else "draft"
@@ -220,7 +229,7 @@ def deactivate_page(installation_id: int, rule_id: int):
 def delete_page(installation_id: int, rule_id: int):
     rule = _rule_or_404(installation_id, rule_id)
     service.remove(services(), installation_id, rule_id, actor())
-    flash(f"“{rule['name']}” was deleted. The tasks it created stay in Asana.")
+    flash(f"“{rule['name']}” was deleted. What its steps made stays where it was made.")
     return redirect(url_for("rules.rules_page", installation_id=installation_id))
 
 
@@ -306,16 +315,15 @@ def api_create(installation_id: int):
 
 @bp.get(API + "/presets")
 def api_presets(installation_id: int):
-    return jsonify({"presets": [p.as_dict() for p in PRESETS.values()]})
+    return jsonify({"presets": [service.preset_dict(p) for p in service.presets(services(), installation_id)]})
 
 
 @bp.get(API + "/catalog")
 @_api
 def api_catalog(installation_id: int):
     connection_id = optional_int(request.args.get("connection_id"), "connection_id", low=1, high=service.MAX_ID)
-    if connection_id is not None and connection_id not in {c.id for c in service.asana_connections(services(),
-                                                                                                     installation_id)}:
-        return invalid({"connection_id": "no connected Asana account with this id"})
+    if connection_id is not None and connection_id not in {c.id for c in step_connections(installation_id)}:
+        return invalid({"connection_id": "no connected account with this id offers steps"})
     return jsonify(catalog_view(installation_id, refresh=request.args.get("refresh") in ("1", "true"),
                                 connection_id=connection_id))
 
@@ -332,7 +340,7 @@ def api_preview(installation_id: int):
         data = schemas.PreviewIn().load(body)
     except ValidationError as exc:
         return invalid(service.flatten(exc.messages))
-    return jsonify(service.preview(services(), installation_id, body["rule"], data["object_id"]))
+    return jsonify(service.preview(services(), installation_id, body["rule"], data["object_id"], data.get("step")))
 
 
 @bp.get(API + "/<int:rule_id>")
@@ -392,13 +400,14 @@ OPERATIONS: list[tuple[str, str, str, Any, tuple[int, Any], list[dict]]] = [
     ("get", "", "List the rules", None, (200, schemas.RuleList), []),
     ("post", "", "Create a rule (from a ready automation with `preset`)", schemas.RuleCreate, (201, schemas.RuleOut), []),
     ("get", "/presets", "The ready automations", None, (200, schemas.PresetList), []),
-    ("get", "/catalog", "Dropdown data: triggers, pipelines and stages, fields, Asana workspaces", None,
+    ("get", "/catalog", "Dropdown data: triggers, step kinds, pipelines and stages, fields, each account's lists",
+     None,
      (200, schemas.Catalog),
      [{"name": "refresh", "in": "query", "schema": {"type": "string", "enum": ["0", "1"]},
        "description": "1: reload from the providers instead of the cache"},
       {"name": "connection_id", "in": "query", "schema": {"type": "integer", "format": "int64", "minimum": 1},
-       "description": "only this Asana connection"}]),
-    ("post", "/preview", "Render a (saved or unsaved) rule against a real deal or lead", schemas.PreviewIn,
+       "description": "only this account's lists"}]),
+    ("post", "/preview", "Render a step of a (saved or unsaved) rule against a real CRM object", schemas.PreviewIn,
      (200, schemas.PreviewOut), []),
     ("get", "/{rule_id}", "One rule", None, (200, schemas.RuleOut), []),
     ("put", "/{rule_id}", "Change a rule (fields left out keep their values)", schemas.RuleChange,
@@ -406,13 +415,17 @@ OPERATIONS: list[tuple[str, str, str, Any, tuple[int, Any], list[dict]]] = [
     ("delete", "/{rule_id}", "Delete a rule (its runs and links stay)", None, (200, schemas.Ok), []),
     ("post", "/{rule_id}/activate", "Activate (the rule must be complete)", None, (200, schemas.RuleOut), []),
     ("post", "/{rule_id}/deactivate", "Deactivate (back to draft)", None, (200, schemas.RuleOut), []),
-    ("get", "/{rule_id}/runs", "Runs of the rule with their links, and its trace", None, (200, schemas.RunList), []),
-    ("post", "/{rule_id}/runs/{run_id}/retry", "Retry a failed run", None, (200, schemas.Run), []),
+    ("get", "/{rule_id}/runs", "Runs of the rule with their steps and links, and its trace", None,
+     (200, schemas.RunList), []),
+    ("post", "/{rule_id}/runs/{run_id}/retry", "Retry a failed run (its completed steps are not repeated)", None,
+     (200, schemas.Run), []),
 ]
 
 
 BASE, TAG = "/api/v1/installations/{installation_id}/rules", "rules"   # for hub.web.openapi
-# a new rule comes from a ready automation, or names what every rule needs
+# a new rule comes from a ready automation, or names what every rule needs (steps, or the shorthand)
 OPENAPI_PATCHES = {"RuleCreate": {"anyOf": [
     {"required": ["preset"], "properties": {"preset": {"type": "string"}}},
-    {"required": ["name", "trigger", "action", "name_template"]}]}}
+    {"required": ["name", "trigger", "steps"]},
+    {"required": ["name", "trigger", "action", "name_template"]}]},
+    "Target": {"additionalProperties": True}}

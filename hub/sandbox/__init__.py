@@ -13,6 +13,7 @@ import threading
 from typing import Any, Callable
 
 from flask import Blueprint, Flask, render_template_string, request
+from markupsafe import Markup, escape
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from .common import Faults, SandboxState
@@ -21,16 +22,16 @@ PROVIDERS = ("pipedrive", "asana", "google")
 SANDBOX_CLIENT_ID = "relay-hub-sandbox"
 SANDBOX_CLIENT_SECRET = "sandbox-secret"  # a demo app's secret, known to anyone with the sandbox
 
-_registered: dict[str, tuple[Callable[..., Flask], str]] = {}
+_registered: dict[str, tuple[Callable[..., Flask], str, str]] = {}
 _lock = threading.Lock()
 
 
-def register(name: str, create_app: Callable[..., Flask], title: str | None = None) -> None:
+def register(name: str, create_app: Callable[..., Flask], title: str | None = None, page: str = "") -> None:
     """Mount `create_app(state=, faults=, options=)` at /sandbox/<name>/ in hubs built from now on.
     Its options: `clients` (the hub's OAuth client, as the built-in emulators get it) and
-    `base_url` (the emulator's own public root)."""
+    `base_url` (the emulator's own public root). `page`: its page for people, under that root."""
     with _lock:
-        _registered[name] = (create_app, title or name)
+        _registered[name] = (create_app, title or name, page.lstrip("/"))
 
 
 def unregister(name: str) -> None:
@@ -73,9 +74,42 @@ def build_emulators(instance_path: Path | None, base_url: str, settings: Any) ->
     return apps
 
 
+# A bar on every sandbox page (the consent screens aside): the way to the other sandbox pages and
+# back to the hub, for the person who plays the CRM user and then looks at what landed.
+NAV_STYLE = ("display:flex;flex-wrap:wrap;gap:.2rem 1rem;align-items:center;background:#fff8db;color:#4d3d00;"
+             "border-bottom:1px solid #e8d48b;padding:.35rem 1rem;font:13px/1.4 system-ui,sans-serif")
+NAV_LINKS = (("pipedrive", "Pipedrive"), ("asana", "Asana"), ("google", "Google Contacts"))
+
+
+def nav_bar(root: str, current: str | None = None) -> Markup:
+    """`root`: where the sandbox is mounted (`/sandbox`, behind any prefix of the hub)."""
+    hub = root[: -len("/sandbox")] or ""
+    links = [f'<a href="{escape(hub)}/" style="color:#0b5cad;font-weight:600">← Relay Hub</a>',
+             f'<a href="{escape(root)}/" style="color:#0b5cad">Sandbox</a>']
+    for provider, label in NAV_LINKS:
+        if provider == current:
+            links.append(f'<b aria-current="page">{escape(label)}</b>')
+        else:
+            links.append(f'<a href="{escape(root)}/{provider}/_sandbox/ui/" style="color:#0b5cad">{escape(label)}</a>')
+    return Markup(f'<nav class="sandbox-nav" aria-label="Sandbox pages" style="{NAV_STYLE}">'
+                  f'<span>Sandbox:</span>{"".join(links)}</nav>')
+
+
+def _nav_for(provider: str):
+    def context() -> dict[str, Any]:
+        root = request.script_root
+        if not root.endswith(f"/sandbox/{provider}"):
+            return {}   # an emulator served on its own (tests): no hub around it
+        return {"sandbox_nav": lambda: nav_bar(root[: -len(provider) - 1], provider)}
+    return context
+
+
 INDEX = """<!doctype html><html><head><meta charset="utf-8"><title>Relay Hub sandbox</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <style>body{font:15px/1.5 system-ui,sans-serif;max-width:760px;margin:2rem auto;padding:0 1rem;color:#222}
-a{color:#0b5cad}li{margin:.4rem 0}code{background:#f3f3f3;padding:0 .3rem}</style></head><body>
+a{color:#0b5cad}li{margin:.4rem 0}code{background:#f3f3f3;padding:0 .3rem;overflow-wrap:anywhere}
+nav.sandbox-nav{margin:-2rem -1rem 1.5rem}</style></head><body>
+{{ nav }}
 <h1>Relay Hub sandbox</h1>
 <p>Local emulators of the providers, so you can try the hub with no accounts and no network.
 Nothing here talks to the real services.</p>
@@ -84,8 +118,13 @@ Nothing here talks to the real services.</p>
 leads, persons, notes, files), see webhooks and deliveries, installs and fault knobs.</li>
 <li><a href="{{ root }}/asana/_sandbox/ui/">Asana</a>: the tasks, projects and attachments the hub created.</li>
 <li><a href="{{ root }}/google/_sandbox/ui/">Google Contacts</a>: labels and contacts per account; edit by hand to try two-way sync.</li>
-{% for name, title in extra %}<li><a href="{{ root }}/{{ name }}/">{{ title }}</a>: a registered emulator.</li>
+{% for name, title, page in extra %}<li>
+{%- if page %}<a href="{{ root }}/{{ name }}/{{ page }}">{{ title }}</a>{% else %}{{ title }}{% endif -%}
+: a registered emulator, served at <code>{{ root }}/{{ name }}/</code>.</li>
 {% endfor %}</ul>
+<p>Try the README's step 3 here: on the Pipedrive page create a deal, move it, mark it won or lost, add a lead
+and edit a person; then look at the Asana and Google Contacts pages, and at the hub's
+<a href="{{ hub }}/">run log</a> (under Settings).</p>
 <p>Fault knobs are also scriptable: <code>flask --app hub sandbox faults pipedrive error_rate=0.1</code>.</p>
 </body></html>"""
 
@@ -94,17 +133,24 @@ def mount(app: Flask, instance_path: Path | None, base_url: str, settings: Any) 
     from hub.web.headers import add_security_headers
 
     emulators = build_emulators(instance_path, base_url, settings)
-    for emulator in emulators.values():  # its consent screens are as much a clickjacking target as the hub's
+    for provider, emulator in emulators.items():  # its consent screens are as much a clickjacking target as the hub's
         emulator.after_request(add_security_headers)
+        emulator.context_processor(_nav_for(provider))
     app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {f"/sandbox/{p}": a for p, a in emulators.items()})
     bp = Blueprint("sandbox_index", __name__)
 
     @bp.get("/sandbox/")
     def index():
-        extra = [(name, _registered.get(name, (None, name))[1]) for name in emulators if name not in PROVIDERS]
-        return render_template_string(INDEX, root=request.script_root + "/sandbox", extra=extra)
+        extra = [(name, *_registered.get(name, (None, name, ""))[1:]) for name in emulators if name not in PROVIDERS]
+        root = request.script_root + "/sandbox"
+        return render_template_string(INDEX, root=root, hub=request.script_root, nav=nav_bar(root), extra=extra)
 
     app.register_blueprint(bp)
+
+    @app.context_processor
+    def sandbox_link():
+        """The hub's pages link to the sandbox while it is on."""
+        return {"sandbox_home": request.script_root + "/sandbox/"}
     return emulators
 
 

@@ -23,13 +23,29 @@ def _root(provider: str) -> str:
 
 def _call(method: str, url: str, **kwargs) -> requests.Response:
     try:
-        response = requests.request(method, url, timeout=15, allow_redirects=False, **kwargs)
+        response = requests.request(method, url, timeout=15, allow_redirects=False,
+                                    headers={"Accept": "application/json"}, **kwargs)
     except requests.ConnectionError:
         raise click.ClickException(f"no hub answers at {url.split('/sandbox/')[0]}: start it with `make run`") from None
     if response.status_code >= 400:
-        text = re.sub(r"<[^>]+>", " ", response.text)
-        raise click.ClickException(f"{response.status_code}: {' '.join(text.split())[:300]}")
+        raise click.ClickException(f"{response.status_code}: {error_text(response)}")
     return response
+
+
+def error_text(response: requests.Response) -> str:
+    """One line saying what went wrong: the JSON error's message, or a page's text without its
+    head, styles and scripts."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        message = body.get("message") or body.get("error") or body.get("errors")
+        if message:
+            return " ".join(str(message).split())[:300]
+    text = re.sub(r"(?is)<(head|style|script)\b.*?</\1>", " ", response.text)
+    text = re.sub(r"<[^>]+>", " ", text)
+    return " ".join(text.split())[:300] or response.reason or "no answer"
 
 
 @sandbox_cli.command("faults")

@@ -403,9 +403,9 @@ class SyncConflict(Base):
 
 # --- rules and mappings ---
 class Rule(Base):
-    """An automation: when `trigger` happens to a CRM object (and the conditions hold), carry the
-    chosen data into one target action. Only `active` rules match events; `version` grows with every
-    save, so a failure after an edit is reported again (and only once per version)."""
+    """An automation: when `trigger` happens to a CRM object (and the conditions hold), run its
+    ordered steps (`RuleStep`). Only `active` rules match events; `version` grows with every save,
+    so a failure after an edit is reported again (and only once per version)."""
 
     __tablename__ = "rules"
 
@@ -414,18 +414,12 @@ class Rule(Base):
     name: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(20), default="draft")  # draft | active
     preset: Mapped[str] = mapped_column(String(40), default="")       # the ready automation it came from
-    trigger: Mapped[str] = mapped_column(String(40))                  # deal.won deal.lost deal.stage_changed lead.added
+    trigger: Mapped[str] = mapped_column(String(40))                  # a neutral event kind: deal.won lead.added ...
     pipeline_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     stage_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     # every: one run per occurrence (won, reopened, won again: two); once: one run per object ever
     fires: Mapped[str] = mapped_column(String(10), default="every", server_default="every")
     conditions: Mapped[list[Any]] = mapped_column(JSON, default=list)  # [{field, op, value}]
-    carry: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # {value, contacts, notes, attachments}
-    action: Mapped[str] = mapped_column(String(40))                   # asana.task | asana.project
-    target_connection_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
-    target: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # workspace, project, team, assignee gids
-    name_template: Mapped[str] = mapped_column(Text, default="")
-    description_template: Mapped[str] = mapped_column(Text, default="")
     version: Mapped[int] = mapped_column(Integer, default=1)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     notified_version: Mapped[int | None] = mapped_column(Integer, nullable=True)  # failure e-mail sent for
@@ -437,27 +431,36 @@ class Rule(Base):
     __table_args__ = (Index("ix_rules_match", "installation_id", "status", "trigger"),)
 
 
-class RuleFieldMapping(Base):
-    """A CRM field a rule carries into the target's description, stored by its key (a 40-char hash
-    for custom fields) with the label and option labels seen when it was picked."""
+class RuleStep(Base):
+    """One step of a rule, in `position` order. `uid` stays the same across edits (reordering
+    included), so a run that waits or is retried finds its place and its effects again. `kind` is
+    `<connector>.<what>` (a connector's step: create a task, a project, a record) or a core kind
+    (complete_linked, email, wait, branch)."""
 
-    __tablename__ = "rule_field_mappings"
+    __tablename__ = "rule_steps"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     rule_id: Mapped[int] = mapped_column(BigId)
     position: Mapped[int] = mapped_column(Integer, default=0)
-    source: Mapped[str] = mapped_column(String(20), default="deal")  # deal | person
-    field_key: Mapped[str] = mapped_column(String(100))
-    label: Mapped[str] = mapped_column(String(300), default="")
-    field_type: Mapped[str] = mapped_column(String(40), default="")
-    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # option id -> label
+    uid: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(80))
+    connection_id: Mapped[int | None] = mapped_column(BigId, nullable=True)   # the account a connector step uses
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)      # the kind's own settings
+    templates: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)     # name, description / to, subject, body
+    carry: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)         # {value, contacts, notes, attachments}
+    mappings: Mapped[list[Any]] = mapped_column(JSON, default=list)           # [{source, key, label, type, options}]
+    condition: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # {field, op, value}
+    delay_seconds: Mapped[int] = mapped_column(Integer, default=0)            # wait this long before the step
+    due_in_days: Mapped[int | None] = mapped_column(Integer, nullable=True)   # a task's deadline, from its step
 
-    __table_args__ = (Index("ux_rule_field_mappings", "rule_id", "source", "field_key", unique=True),)
+    __table_args__ = (Index("ux_rule_steps_uid", "rule_id", "uid", unique=True),
+                      Index("ix_rule_steps_rule", "rule_id", "position"))
 
 
 class RuleRun(Base):
     """One rule applied to one event occurrence. `effect_key` (rule, object, occurrence) is unique:
-    however often the event or its job arrives, there is one run and at most one target object."""
+    however often the event or its job arrives, there is one run; each of its steps has a
+    `RuleStepRun` of its own. A run waiting for a delay has `wake_at` and the step it waits at."""
 
     __tablename__ = "rule_runs"
 
@@ -468,12 +471,13 @@ class RuleRun(Base):
     effect_key: Mapped[str] = mapped_column(String(200))
     object_type: Mapped[str] = mapped_column(String(40))
     object_id: Mapped[str] = mapped_column(String(100))
-    status: Mapped[str] = mapped_column(String(20), default="queued")  # queued running retrying done failed skipped
+    # queued running retrying reconnect waiting (for a delay) done failed skipped stopped
+    status: Mapped[str] = mapped_column(String(20), default="queued")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    target_gid: Mapped[str | None] = mapped_column(String(100), nullable=True)
-    creating_since: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)  # a create was sent
+    step_uid: Mapped[str | None] = mapped_column(String(16), nullable=True)   # where it is (or stopped)
+    wake_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # attachments, notes, warnings
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # warnings
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
@@ -483,8 +487,35 @@ class RuleRun(Base):
                       Index("ix_rule_runs_object", "rule_id", "object_type", "object_id"))
 
 
+class RuleStepRun(Base):
+    """One step of one run: its own effect key (the run's key and the step's uid), its status, and
+    what it made (`external_id`), so a retry, a replay or a second worker never repeats a step
+    that completed. `detail.sent`: the write-ahead mark of a create whose answer may be lost."""
+
+    __tablename__ = "rule_step_runs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    installation_id: Mapped[int] = mapped_column(BigId)
+    run_id: Mapped[int] = mapped_column(BigId)
+    step_uid: Mapped[str] = mapped_column(String(16))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    kind: Mapped[str] = mapped_column(String(80))
+    effect_key: Mapped[str] = mapped_column(String(220))
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending waiting done skipped
+    external_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    wake_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # sent, attachments, completed links, reason
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+    __table_args__ = (Index("ux_rule_step_runs_step", "run_id", "step_uid", unique=True),
+                      Index("ux_rule_step_runs_effect", "installation_id", "effect_key", unique=True))
+
+
 class RuleLink(Base):
-    """A CRM object and the target object a rule made for it (deal 42 <-> Asana task 1203)."""
+    """A CRM object and what a step made for it elsewhere (deal 42 <-> task 1203 of a connector),
+    so later steps can complete it and the run log can point to it."""
 
     __tablename__ = "rule_links"
 
@@ -492,14 +523,18 @@ class RuleLink(Base):
     installation_id: Mapped[int] = mapped_column(BigId)
     rule_id: Mapped[int] = mapped_column(BigId)
     run_id: Mapped[int] = mapped_column(BigId)
+    step_uid: Mapped[str] = mapped_column(String(16), default="", server_default="")
     object_type: Mapped[str] = mapped_column(String(40))
     object_id: Mapped[str] = mapped_column(String(100))
-    target_provider: Mapped[str] = mapped_column(String(40))
-    target_type: Mapped[str] = mapped_column(String(20))  # task | project
-    target_gid: Mapped[str] = mapped_column(String(100))
-    target_name: Mapped[str] = mapped_column(String(1024), default="")
-    target_url: Mapped[str] = mapped_column(String(500), default="")
+    connector: Mapped[str] = mapped_column(String(40))
+    connection_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
+    made: Mapped[str] = mapped_column(String(20))  # task | project | record
+    external_id: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(1024), default="")
+    url: Mapped[str] = mapped_column(String(500), default="")
+    status: Mapped[str] = mapped_column(String(20), default="open", server_default="open")  # open | completed
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
-    __table_args__ = (Index("ux_rule_links_run", "run_id", unique=True),
+    __table_args__ = (Index("ux_rule_links_step", "run_id", "step_uid", unique=True),
                       Index("ix_rule_links_object", "installation_id", "object_type", "object_id"))

@@ -31,3 +31,9 @@ def request_run(services: Any, session, sync_id: int, trigger: str) -> int | Non
         return None
     return services.queue.enqueue(session, RUN_KIND, {"sync_id": sync_id, "trigger": trigger},
                                   installation_id=sync.installation_id, ordering_key=ordering_key(sync_id))
+
+
+def run_waiting(session, sync_id: int) -> bool:
+    """A run of the sync is queued and not started yet (the sync page then watches for it)."""
+    return session.scalar(select(Job.id).where(Job.kind == RUN_KIND, Job.ordering_key == ordering_key(sync_id),
+                                               Job.status == "queued").limit(1)) is not None

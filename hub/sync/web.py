@@ -4,6 +4,7 @@ the `flask --app hub sync ...` commands (this blueprint's CLI group).
 Pages and API call the same `service` functions, so validation and effects are identical."""
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any
 
@@ -12,14 +13,15 @@ from flask import Blueprint, abort, current_app, flash, g, jsonify, redirect, re
 from sqlalchemy import select
 
 from hub.errors import Fatal, NeedsReauth, Retriable
-from hub.inputs import InputError, optional_int, to_number
+from hub.inputs import optional_int
 from hub.web.bodies import json_body
 from hub.store import Connection
 from hub.store.models import ContactSync, SyncRun
 from hub.web.access import admin, current_user, member, requires, restricted_to
 
-from . import service
+from . import forms, service
 from .engine import SyncBusy, SyncEngine
+from .trigger import run_waiting
 from .mapping import DEFAULT_FIELD_MAP
 from .policy import DELETE_POLICIES
 
@@ -51,42 +53,25 @@ def _labels(connections: list[Connection]) -> tuple[dict[int, list[dict]], str |
     return out, problem
 
 
-def _form_data() -> dict[str, Any]:
-    """The settings form as the service's input (the same keys as the JSON API)."""
+def _form_data() -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
+    """The settings form as the service's input (the same keys as the JSON API), the values to show
+    again as typed, and the errors of the form's own fields (hub/sync/forms.py)."""
     f = request.form
-    rows = [{"crm": c.strip(), "store": t.strip()} for c, t in zip(f.getlist("map_crm"), f.getlist("map_store"))
-            if c.strip() or t.strip()]
+    pairs = list(zip(f.getlist("map_crm"), f.getlist("map_store")))
+    kept = [(n, c.strip(), t.strip()) for n, (c, t) in enumerate(pairs, start=1) if c.strip() or t.strip()]
     data: dict[str, Any] = {
         "name": f.get("name", ""), "direction": f.get("direction", ""), "conflict_policy": f.get("conflict_policy", ""),
         "delete_policy": f.get("delete_policy") or None,
-        "schedule_seconds": f.get("schedule_minutes") and _minutes(f.get("schedule_minutes")),
-        "field_map": rows, "enabled": bool(f.get("enabled")),
-        "person_filter": {k: f.get(f"filter_{k}", "") for k in ("owner_id", "org_id") if f.get("persons") == "filter"},
-        "delete_share": _percent(f.get("delete_percent")), "contact_cap": f.get("contact_cap", ""),
+        "field_map": [{"crm": c, "store": t} for _, c, t in kept], "enabled": bool(f.get("enabled")),
     }
+    numbers, shown, errors = forms.read(f, services().settings["sync.contact_cap"])
+    data.update(numbers)
     if "store_connection_id" in f:
         data["store_connection_id"] = f.get("store_connection_id")
         data["group"] = f.get("group", "")
         data["new_group_name"] = f.get("new_group_name", "")
-    if f.get("schedule_minutes", None) == "0":
-        data["schedule_seconds"] = 0
-    return {k: v for k, v in data.items() if v is not None}
-
-
-def _minutes(raw: str) -> Any:
-    try:
-        return int(to_number(raw, "schedule_minutes", low=0, high=1e9) * 60)
-    except InputError:
-        return raw  # the service names the field
-
-
-def _percent(raw: str | None) -> Any:
-    if raw in (None, ""):
-        return None
-    try:
-        return to_number(raw, "delete_percent", low=0, high=100) / 100
-    except InputError:
-        return raw
+    shown.update(field_map_rows=[{"crm": c, "store": t} for c, t in pairs], row_numbers=[n for n, _, _ in kept])
+    return {k: v for k, v in data.items() if v is not None}, shown, errors
 
 
 # -- pages ----------------------------------------------------------------------------------------
@@ -108,18 +93,20 @@ def index(installation_id: int):
                               "person_filter": {}, "name": "", "new_group_name": "", "group": "__new__",
                               "store_connection_id": ""}
     if request.method == "POST":
-        data = _form_data()
+        data, shown, form_errors = _form_data()
         try:
+            forms.refuse_if_invalid(services(), installation_id, data, form_errors)
             sync = service.create(services(), installation_id, _who(), data)
         except service.SyncInputError as exc:
             errors = exc.fields
-            values.update(data)
+            values.update(data, **shown)
         else:
             flash(f"Sync “{sync.name}” created with label “{sync.group_name}”.")
             return redirect(url_for("sync.detail", installation_id=installation_id, sync_id=sync.id))
     labels, labels_error = _labels(connections) if connections else ({}, None)
     return render_template("sync/index.html", installation=g.installation, syncs=syncs, connections=connections,
                            labels=labels, labels_error=labels_error, errors=errors, values=values,
+                           row_errors=forms.row_errors(errors, values.get("row_numbers", [])),
                            crm_fields=service.crm_fields(services(), installation_id), **texts), \
         (400 if errors else 200)
 
@@ -138,6 +125,7 @@ def _load(installation_id: int, sync_id: int) -> dict[str, Any]:
                 "share_modes": service.SHARE_MODES,
                 "left_out": service.left_out(s, sync_id, 200), "log": service.run_log(s, installation_id, sync_id, 30),
                 "runs": service.runs(s, sync_id, 10), "pending": dict(sync.pending_deletes or {}),
+                "run_waiting": run_waiting(s, sync_id),
                 **service.page_texts(s, installation_id, sync.store_connection_id)}
 
 
@@ -147,19 +135,21 @@ def detail(installation_id: int, sync_id: int):
     errors: dict[str, str] = {}
     form_values = None
     if request.method == "POST":
-        data = _form_data()
+        data, shown, form_errors = _form_data()
         try:
+            forms.refuse_if_invalid(services(), installation_id, data, form_errors, sync_id)
             service.change(services(), installation_id, sync_id, _who(), data)
         except LookupError:
             abort(404, "no such sync")
         except service.SyncInputError as exc:
-            errors, form_values = exc.fields, data
+            errors, form_values = exc.fields, {**data, **shown}
         else:
             flash("Sync settings saved.")
             return redirect(url_for("sync.detail", installation_id=installation_id, sync_id=sync_id))
     page = _load(installation_id, sync_id)
     values = dict(page["sync"], **(form_values or {}))
     return render_template("sync/detail.html", installation=g.installation, errors=errors, values=values,
+                           row_errors=forms.row_errors(errors, values.get("row_numbers", [])),
                            crm_fields=service.crm_fields(services(), installation_id), **page), \
         (400 if errors else 200)
 
@@ -422,32 +412,58 @@ def api_log(installation_id: int, sync_id: int):
 
 # -- CLI: flask --app hub sync ... ----------------------------------------------------------------------
 class ProgressBar:
-    """One terminal line per phase: `create_store  [#####.....] 200/253`."""
+    """One line per phase: `create_store  [#####.....] 200/253`. On a terminal the line is redrawn
+    in place (`\r`); anywhere else (a pipe, a log file, CI) it is written as plain lines, without
+    control characters: a phase's state at most every `plain_every` seconds, and its end."""
 
-    def __init__(self, echo=click.echo, width: int = 30):
+    def __init__(self, echo=click.echo, width: int = 30, tty: bool | None = None, plain_every: float = 5.0):
         self.echo, self.width = echo, width
+        self.tty = sys.stdout.isatty() if tty is None else tty
+        self.plain_every = plain_every
         self.phase: str | None = None
         self.last = 0.0
+        self.pending: str | None = None   # plain mode: the newest line not written yet
+        self.written: str | None = None
+
+    def _line(self, phase: str, done: int, total: int | None) -> str:
+        if total:
+            filled = int(self.width * min(done, total) / total)
+            return f"{phase:<14} [{'#' * filled + '.' * (self.width - filled)}] {done}/{total}"
+        return f"{phase:<14} {done}"
 
     def __call__(self, phase: str, done: int, total: int | None) -> None:
         now = time.monotonic()
         final = total is not None and done >= total
+        line = self._line(phase, done, total)
+        if not self.tty:
+            if self.phase and phase != self.phase and self.pending:
+                self._plain(self.pending)              # the previous phase's last state
+            if phase != self.phase or final or now - self.last >= self.plain_every:
+                self._plain(line)
+                self.last = now
+            else:
+                self.pending = line
+            self.phase = phase
+            return
         if phase == self.phase and not final and now - self.last < 0.2:
             return
         if self.phase and phase != self.phase:
-            click.echo("", err=False)
+            self.echo("")
         self.phase, self.last = phase, now
-        if total:
-            filled = int(self.width * min(done, total) / total)
-            bar = "#" * filled + "." * (self.width - filled)
-            line = f"\r{phase:<14} [{bar}] {done}/{total}"
-        else:
-            line = f"\r{phase:<14} {done}"
-        click.echo(line, nl=False)
+        self.echo("\r" + line, nl=False)
+
+    def _plain(self, line: str) -> None:
+        if line != self.written:     # a phase reports its end more than once
+            self.echo(line)
+            self.written = line
+        self.pending = None
 
     def close(self) -> None:
-        if self.phase:
-            click.echo("")
+        if not self.tty:
+            if self.pending:
+                self._plain(self.pending)
+        elif self.phase:
+            self.echo("")
 
 
 @bp.cli.command("run")

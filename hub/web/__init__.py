@@ -39,17 +39,16 @@ def register_web(app: Flask, features: Iterable = ()) -> None:
         from .. import connectors
         provider = (request.view_args or {}).get("provider")
         if provider is not None and provider not in connectors.available():
-            if request.accept_mimetypes.best == "text/html" and not request.path.startswith("/hooks/"):
-                abort(404, "provider: no such provider")
-            from flask import jsonify
-            return jsonify({"error": "not_found", "message": "provider: no such provider"}), 404
+            abort(404, "provider: no such provider")   # a page or JSON, as hub/web/errors.py decides
 
     from .access import install_access_checks
     from .bodies import install_bodies
+    from .errors import install_error_handlers
     from .headers import configure_session_cookie, install_security_headers
     from .signin import install_session_check
 
     install_bodies(app)
+    install_error_handlers(app)  # hub/web/errors.py: pages for browsers, JSON for the API
 
     app.config.update(PERMANENT_SESSION_LIFETIME=timedelta(days=7))
     configure_session_cookie(app, app.extensions["hub"].base_url)

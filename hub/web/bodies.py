@@ -8,9 +8,8 @@ import json
 import re
 from typing import Any
 
-from flask import Flask, jsonify, request
+from flask import Flask, request
 from flask.wrappers import Request, Response
-from werkzeug.exceptions import BadRequest
 
 from ..inputs import InputError, check_text, parse_json
 
@@ -83,7 +82,5 @@ def install_bodies(app: Flask) -> None:
 
     @app.errorhandler(InputError)
     def refused(exc: InputError):
-        from .access import wants_json
-        if wants_json() or not request.path.startswith("/i/"):
-            return jsonify({"error": "invalid", "message": str(exc)[:1000], "fields": exc.fields}), 400
-        return BadRequest(str(exc)[:1000])
+        from .errors import error_response
+        return error_response(400, str(exc)[:1000], "invalid", fields=exc.fields)

@@ -24,7 +24,7 @@ from ..oauth.reconnect import title_of
 from ..store import AuditEvent, Connection, Installation, InstallationUser
 from .access import admin, current_user, forbidden, member, public, requires, sign_in
 from .bodies import json_body
-from .returns import safe_return_target
+from .returns import came_from, safe_return_target
 from .signin import end_session
 
 log = logging.getLogger("hub.web")
@@ -242,7 +242,8 @@ def oauth_callback(provider: str):
         installs.complete_target_connection(services(), app, token, user.installation_id, user.actor,
                                             user.crm_user_id, role)
         flash(f"{title} connected.")
-        return redirect(url_for("pages.settings", installation_id=user.installation_id))
+        return redirect(safe_return_target(flow.get("next"),
+                                           url_for("pages.settings", installation_id=user.installation_id)))
     except installs.AccessDenied as exc:
         return forbidden(str(exc), exc.contact)
     except Retriable as exc:
@@ -396,24 +397,28 @@ def connect(installation_id: int, provider: str):
     if connector.has("crm"):
         abort(404, f"{connector.title} is installed, not connected")
     action = url_for("pages.connect", installation_id=installation_id, provider=provider)
+    # afterwards, back where the person started: the form's `next`, else the page "Connect" was pressed on
+    back = came_from(request.values.get("next"), request.referrer, request.host)
+    if back.split("?")[0] == action:
+        back = ""   # the key or account form itself
     if isinstance(connector.auth, ApiKey):
         if request.method == "GET" or "key" not in request.form:
-            return _form_page(connector, "connect", action)
+            return _form_page(connector, "connect", action, next_=back)
         user = current_user()
 
         def complete():
             installs.connect_target_with_key(services(), provider, request.form, installation_id, user.actor,
                                              user.crm_user_id, g.role)
             flash(f"{connector.title} connected.")
-            return redirect(url_for("pages.settings", installation_id=installation_id))
-        return _with_key(connector, "connect", action, complete)
+            return redirect(safe_return_target(back, url_for("pages.settings", installation_id=installation_id)))
+        return _with_key(connector, "connect", action, complete, back)
     if connector.auth.authorize_url_for is not None:
         if "account" not in request.values:
-            return _form_page(connector, "connect", action)
-        return _begin_for_account(connector, "connect", action, installation_id=installation_id)
+            return _form_page(connector, "connect", action, next_=back)
+        return _begin_for_account(connector, "connect", action, installation_id=installation_id, next=back)
     if request.method == "GET":
         abort(405)
-    return _begin(provider, "connect", installation_id=installation_id)
+    return _begin(provider, "connect", installation_id=installation_id, next=back)
 
 
 @bp.post("/i/<int:installation_id>/connections/<int:connection_id>/disconnect")

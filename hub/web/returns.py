@@ -43,3 +43,17 @@ def safe_return_target(value: object, default: str) -> str:
         if not _is_local_path(browser_normalise(decoded)):
             return default
     return target
+
+
+def came_from(next_value: object, referrer: object, host: str) -> str:
+    """Where a person started a round trip (connecting an account): the form's `next`, else the page
+    of this hub the request came from (the Referer, sent for same-origin requests only), else ""."""
+    target = safe_return_target(next_value, "")
+    if target or not isinstance(referrer, str):
+        return target
+    scheme, sep, rest = referrer.partition("://")
+    if not sep or scheme.lower() not in ("http", "https"):
+        return ""
+    netloc, slash, path = rest.partition("/")
+    return safe_return_target("/" + path, "") if slash and netloc == host else ""
+

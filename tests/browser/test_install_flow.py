@@ -54,9 +54,12 @@ def test_install_specific_users_connect_asana_settings(live_hub, page):
     page.get_by_label("Signed in as").select_option(label="Dana Whitfield <dana.whitfield@acme.example>")
     page.get_by_role("button", name="Allow").click()
 
+    # back in the wizard, which goes on to the next account; skipped here
+    page.wait_for_url("**/setup/connect")
+    assert page.get_by_role("status").inner_text() == "Asana connected."
+    page.get_by_role("link", name="Skip for now: go to the settings page").click()
     page.wait_for_url("**/settings")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "settings-after-install.png"), full_page=True)
-    assert page.get_by_role("status").inner_text() == "Asana connected."
     assert "Asana · Dana Whitfield" in page.locator("#connections").inner_text()
     assert " ".join(page.locator("#access p").inner_text().split()) == "Ada Admin and these users: Ben Seller."

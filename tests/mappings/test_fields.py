@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 
 from hub.mappings.fields import Mapping, alias, catalog_choices, field_value, format_number
-from hub.rules.triggers import TRIGGERS, condition_holds
+from hub.rules.conditions import condition_holds
+from hub.rules.triggers import Trigger
 
 HASH = "8c1f0e6b2d4a9f3e7b5c1a0d9e8f7a6b5c4d3e2f"
 TIER = Mapping("deal", HASH, "Tier", "enum", {"31": "Gold", "30": "Silver"})
@@ -80,10 +81,15 @@ class _Rule:
 
 
 def test_trigger_filters():
-    moved = TRIGGERS["deal.stage_changed"]
+    """A trigger's params are event data keys (to_stage_id); the rule keeps them as pipeline_id and stage_id."""
+    moved = Trigger("deal.stage_changed", "Deal moved", "deal", ("pipeline_id", "to_stage_id"), "crm")
+    added = Trigger("lead.added", "Lead added", "lead", (), "crm")
     event = {"current": {"pipeline_id": 1, "value": 10}, "pipeline_id": "1", "to_stage_id": "4"}
     assert moved.mismatch(_Rule("1", "4"), event) is None
     assert "stage" in moved.mismatch(_Rule("1", "5"), event)
     assert "pipeline" in moved.mismatch(_Rule("2", "4"), event)
     assert "condition 1" in moved.mismatch(_Rule("1", "4", [{"field": "value", "op": "gt", "value": "10"}]), event)
-    assert TRIGGERS["lead.added"].mismatch(_Rule("9"), {"current": {}}) is None    # leads have no pipeline
+    assert added.mismatch(_Rule("9"), {"current": {}}) is None    # leads have no pipeline
+    # the CRM's reader decides what a field's value is; without one, the core's own reading
+    reader = lambda data, key: {"value": 99}.get(key)                       # noqa: E731
+    assert moved.mismatch(_Rule("1", "4", [{"field": "value", "op": "gt", "value": "50"}]), event, reader) is None

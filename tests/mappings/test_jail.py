@@ -81,7 +81,7 @@ def test_the_render_process_is_replaced_after_a_kill_and_later_jobs_still_run():
     errors = renderer.check(CPU_HOG, "{{ deal.title }}")
     assert list(errors) == ["name_template"] and "0.5 s of CPU time" in errors["name_template"]
     before = set(pool.pool_for(BUDGET.memory_mb).pids())
-    out = renderer.render("{{ deal.title }}", "", sample_record(), Carry(), [], target="task")
+    out = renderer.render("{{ deal.title }}", "", sample_record(), Carry(), [])
     assert out.name == "Sample deal"
     assert set(pool.pool_for(BUDGET.memory_mb).pids()) == before      # the healthy process is reused
 
@@ -90,9 +90,9 @@ def test_a_template_cheap_on_the_sample_but_expensive_on_a_real_deal_is_refused_
     renderer = TargetRenderer(BUDGET)
     name = "{{ deal.title }} {{ (9 ** deal.id) ** 64 }}"
     assert renderer.check(name, "") == {}                                  # the sample deal has id 1
-    real = SourceRecord(kind="deal", data={"id": 4000, "title": "Big", "custom_fields": {}})
-    with pytest.raises(Exception, match="^name_template: the power would be a number of more than 14300 bits"):
-        renderer.render(name, "", real, Carry(), [], target="task")
+    real = SourceRecord(kind="deal", id="4000", data={"id": 4000, "title": "Big", "custom_fields": {}})
+    with pytest.raises(Exception, match="^name: the power would be a number of more than 14300 bits"):
+        renderer.render(name, "", real, Carry(), [])
 
 
 def _latency(url: str) -> float:

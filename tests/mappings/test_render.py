@@ -78,45 +78,45 @@ def test_user_data_is_escaped_and_missing_data_renders_empty(html):
 
 def record(**data) -> SourceRecord:
     base = {"id": 7, "title": "Deal <7> & co", "value": 1500, "currency": "EUR", "custom_fields": {}}
-    return SourceRecord(kind="deal", data={**base, **data}, url="https://acme.pipedrive.com/deal/7",
+    return SourceRecord(kind="deal", id="7", data={**base, **data}, url="https://crm.example/deal/7",
                         person={"name": "Ann <A&B>", "emails": [{"value": "ann@example.com", "primary": True}]},
                         org={"name": "O&O", "address": {"value": "Street 1 <b>"}},
                         notes=[{"content": "<p>Pinned <b>bold</b> <script>alert(1)</script> & more</p>"}],
                         files=[{"id": 1, "name": "f.pdf", "file_size": 3}])
 
 
-@pytest.mark.parametrize("target", ["task", "project"])
-def test_descriptions_become_valid_asana_rich_text(target):
+def test_descriptions_become_neutral_rich_text():
+    """What every target converts: a few tags, well-formed, unknown markup shown as text."""
     renderer = TargetRenderer(LIMITS)
-    out = renderer.render("{{ deal.title }} ✓", "Intro: {{ deal.title }} < 5 & <b>bold</b>\n<div>block</div><img src=x>",
-                          record(), Carry(True, True, True, False), [], target=target)
-    root = ET.fromstring(out.html_notes)
-    allowed = {"body", "strong", "em", "u", "s", "code", "ol", "ul", "li", "a"} | ({"h1", "h2", "hr"} if target == "task" else set())
-    assert {el.tag for el in root.iter()} <= allowed
-    assert all(not el.attrib or el.tag == "a" for el in root.iter())
+    out = renderer.render("{{ deal.title }} ✓", "Intro: {{ deal.title }} < 5 & <b>bold</b>\n<div>block</div><img src=x>"
+                          "<a href=\"javascript:alert(1)\">x</a><i>open", record(), Carry(True, True, True, False), [])
+    root = ET.fromstring(f"<body>{out.html_notes}</body>")
+    assert {el.tag for el in root.iter()} <= {"body", "strong", "em", "u", "s", "code", "ol", "ul", "li", "a", "h1",
+                                              "h2", "hr"}
+    assert all(not el.attrib or (el.tag == "a" and el.attrib["href"].startswith(("http", "mailto:")))
+               for el in root.iter())
     assert out.name == "Deal <7> & co ✓"
     text = out.html_notes
     assert "Intro: Deal &lt;7&gt; &amp; co &lt; 5 &amp; <strong>bold</strong>" in text
     assert "&lt;img src=x&gt;" in text                                   # unknown tags show as text
-    assert "&lt;script&gt;" in text and "<script>" not in text
+    assert "&lt;script&gt;" in text and "<script>" not in text and "javascript" not in text
     assert "Ann &lt;A&amp;B&gt;" in text and 'href="mailto:ann@example.com"' in text
-    assert "<strong>Value:</strong> 1,500 EUR" in text
-    assert ("<h2>Pinned notes</h2>" in text) == (target == "task")
+    assert "<strong>Value:</strong> 1,500 EUR" in text and "<h2>Pinned notes</h2>" in text
 
 
 def test_names_are_one_line_and_fall_back_to_the_title():
     renderer = TargetRenderer(LIMITS)
-    out = renderer.render("  {% if false %}x{% endif %}\n ", "", record(), Carry(), [], target="task")
+    out = renderer.render("  {% if false %}x{% endif %}\n ", "", record(), Carry(), [])
     assert out.name == "Deal <7> & co" and out.warnings
-    long = renderer.render("{{ 'y' * 900 }}", "", record(), Carry(), [], target="task")
+    long = renderer.render("{{ 'y' * 900 }}", "", record(), Carry(), [])
     assert len(long.name) == 500 and long.name.endswith("…")
-    assert renderer.render("a\n  b\tc", "", record(), Carry(), [], target="task").name == "a b c"
+    assert renderer.render("a\n  b\tc", "", record(), Carry(), []).name == "a b c"
 
 
 def test_a_failing_template_names_its_field():
     renderer = TargetRenderer(LIMITS)
-    with pytest.raises(TemplateProblem, match="^description_template: .*not allowed"):
-        renderer.render("ok", "{{ deal.__class__ }}", record(), Carry(), [], target="task")
+    with pytest.raises(TemplateProblem, match="^description: .*not allowed"):
+        renderer.render("ok", "{{ deal.__class__ }}", record(), Carry(), [])
 
 
 def test_check_does_a_trial_render():
@@ -132,16 +132,20 @@ def test_mapped_custom_fields_in_the_context_and_details():
     tier = Mapping("deal", "a" * 40, "Tier", "enum", {"3": "Gold"})
     seats = Mapping("deal", "b" * 40, "Seats", "double")
     rec = record(custom_fields={"a" * 40: {"type": "enum", "id": 3}, "b" * 40: 40})
-    out = renderer.render("{{ fields.tier }} / {{ fields.seats }}", "", rec, Carry(), [tier, seats], target="task")
+    out = renderer.render("{{ fields.tier }} / {{ fields.seats }}", "", rec, Carry(), [tier, seats])
     assert out.name == "Gold / 40"
     assert "<strong>Tier:</strong> Gold" in out.html_notes and "<strong>Seats:</strong> 40" in out.html_notes
 
 
-def test_sample_record_renders_every_default_preset():
-    from hub.rules.presets import PRESETS
+def test_sample_record_renders_every_preset_the_connectors_ship():
+    from hub import connectors
     renderer = TargetRenderer(LIMITS)
-    for preset in PRESETS.values():
-        assert renderer.check(preset.name_template, preset.description_template) == {}, preset.key
+    presets = [p for c in connectors.connectors() for p in c.presets]
+    for preset in presets:
+        for step in preset.rule.get("steps") or []:
+            templates = step.get("templates") or {}
+            slots = {slot: (slot in ("notes", "description"), text) for slot, text in templates.items()}
+            assert renderer.check_templates(slots) == {}, preset.key
     assert sample_record().title == "Sample deal"
 
 
@@ -152,7 +156,7 @@ SECTIONS = {"value": "Value:", "contacts": "Contact:", "notes": "Pinned notes"}
 def test_each_data_toggle_alone_carries_only_its_data(toggle):
     carry = Carry(**{k: k == toggle for k in ("value", "contacts", "notes", "attachments")})
     renderer = TargetRenderer(LIMITS)
-    out = renderer.render("{{ deal.title }}", "{{ files|join(', ') }}", record(), carry, [], target="task")
+    out = renderer.render("{{ deal.title }}", "{{ files|join(', ') }}", record(), carry, [])
     assert "<strong>Deal:</strong>" in out.html_notes                   # the title is always there
     for name, marker in SECTIONS.items():
         assert (marker in out.html_notes) == (name == toggle), (name, out.html_notes)
@@ -182,7 +186,7 @@ def test_a_legacy_webhook_without_owner_is_not_won_by_none():
     legacy = record()
     legacy.owner = None
     out = renderer.render("{{ deal.title }} won by {{ deal.owner }}", "Owner: {{ deal.owner | default('nobody', true) }}",
-                          legacy, Carry(), [], target="task")
+                          legacy, Carry(), [])
     assert out.name == "Deal <7> & co won by"
     assert "Owner: nobody" in out.html_notes and "None" not in out.html_notes
 

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import func, select
 
 from hub.rules import service
-from hub.rules.connections import CACHE
+from hub.rules.catalogs import CACHE
 from hub.store import Connection
-from hub.store.models import RuleLink, RuleRun
+from hub.store.models import RuleLink, RuleRun, RuleStepRun
 from tests.web.conftest import ADMIN, install
 
 SCALE = {"sandbox.webhook_time_scale": 0.0005}
@@ -85,6 +85,14 @@ class Env:
     def runs(self) -> list[RuleRun]:
         with self.services.db.begin() as s:
             return list(s.scalars(select(RuleRun).order_by(RuleRun.id)))
+
+    def step_runs(self) -> list[RuleStepRun]:
+        with self.services.db.begin() as s:
+            return list(s.scalars(select(RuleStepRun).order_by(RuleStepRun.id)))
+
+    def made(self, run) -> str | None:
+        """What the run's first step made (its external id)."""
+        return next((s.external_id for s in self.step_runs() if s.run_id == run.id and s.position == 0), None)
 
     def links(self) -> list[RuleLink]:
         with self.services.db.begin() as s:

@@ -10,7 +10,7 @@ from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAP
 from openapi_spec_validator import validate as validate_spec
 
 from hub.rules.schemas import RuleIn
-from hub.store.models import Rule, RuleFieldMapping
+from hub.store.models import Rule, RuleStep
 from tests.web.conftest import BEN, CLEO
 
 
@@ -67,11 +67,12 @@ def test_crud_activate_preview_runs_and_retry(env, api):
     draft = api.call("POST", body={"preset": "won_handoff"})
     assert draft.status_code == 201
     rule = draft.json()
-    assert (rule["status"], rule["trigger"], rule["pipeline_id"], rule["target"]["connection_id"]) == \
-        ("draft", "deal.won", env.pipeline("Sales"), env.asana_id)
+    [step] = rule["steps"]
+    assert (rule["status"], rule["trigger"], rule["pipeline_id"], step["kind"], step["connection_id"]) == \
+        ("draft", "deal.won", env.pipeline("Sales"), "asana.task", env.asana_id)
     refused = api.call("POST", f"/{rule['id']}/activate")
     assert refused.status_code == 400
-    assert refused.json()["fields"]["target.workspace_gid"].startswith("pick the Asana workspace")
+    assert refused.json()["fields"]["steps.0.settings.workspace_gid"].startswith("pick the Asana workspace")
 
     tier = next(f["key"] for f in env.pd.fields("deal") if f["name"] == "Tier")
     changed = api.call("PUT", f"/{rule['id']}", {"target": full_rule(env)["target"],
@@ -79,9 +80,10 @@ def test_crud_activate_preview_runs_and_retry(env, api):
                                                  "conditions": [{"field": tier, "op": "eq", "value": "Gold"}]})
     assert changed.status_code == 200, changed.text
     body = changed.json()
-    assert body["version"] == 2 and body["field_mappings"] == [{"source": "deal", "key": tier, "label": "Tier",
-                                                                "type": "enum"}]
-    assert body["name_template"] == rule["name_template"]                 # left out: kept
+    assert body["version"] == 2 and body["steps"][0]["field_mappings"] == [{"source": "deal", "key": tier,
+                                                                            "label": "Tier", "type": "enum"}]
+    assert body["steps"][0]["templates"] == step["templates"]             # left out: kept
+    assert body["steps"][0]["id"] == step["id"]                           # the step is the same step
     active = api.call("POST", f"/{rule['id']}/activate").json()
     assert active["status"] == "active" and active["activated_at"]
 
@@ -101,7 +103,8 @@ def test_crud_activate_preview_runs_and_retry(env, api):
     env.settle()
     runs = api.call("GET", f"/{rule['id']}/runs").json()
     [run] = runs["runs"]
-    assert run["status"] == "done" and run["link"]["target_name"] == "Onboard Nordwind GmbH - 40 seats renewal"
+    assert run["status"] == "done" and run["links"][0]["name"] == "Onboard Nordwind GmbH - 40 seats renewal"
+    assert [(s["step_id"], s["status"]) for s in run["steps"]] == [(step["id"], "done")]
     assert [t["step"] for t in runs["trace"]][-1] == "rule.matched"
     not_failed = api.call("POST", f"/{rule['id']}/runs/{run['id']}/retry")
     assert not_failed.status_code == 400 and "only failed runs" in not_failed.json()["message"]
@@ -109,7 +112,7 @@ def test_crud_activate_preview_runs_and_retry(env, api):
     assert api.call("POST", f"/{rule['id']}/deactivate").json()["status"] == "draft"
     assert api.call("DELETE", f"/{rule['id']}").json() == {"ok": True}
     assert api.call("GET", f"/{rule['id']}").status_code == 404
-    assert env.count(RuleFieldMapping) == 0 and env.count(Rule) == 0
+    assert env.count(RuleStep) == 0 and env.count(Rule) == 0
     assert len(env.links()) == 1                                         # the record of the task stays
 
 
@@ -117,17 +120,22 @@ def test_catalog_and_refresh(env, api):
     cat = api.call("GET", "/catalog").json()
     assert [p["name"] for p in cat["pipelines"]] == ["Sales", "Renewals"]
     assert [s["name"] for s in cat["pipelines"][0]["stages"]][:2] == ["Qualified", "Contact made"]
-    tier = next(f for f in cat["deal_fields"] if f["label"] == "Tier")
+    tier = next(f for f in cat["fields"]["deal"] if f["label"] == "Tier")
     assert tier["custom"] and len(tier["key"]) == 40 and [o["label"] for o in tier["options"]] == ["Bronze", "Silver", "Gold"]
-    [asana] = cat["asana"]
-    org = next(w for w in asana["workspaces"] if w["is_organization"])
+    assert {"asana.task", "asana.project", "email", "wait", "branch", "complete_linked"} <= {k["kind"] for k in cat["kinds"]}
+    assert "deal.won" in {t["kind"] for t in cat["triggers"]}
+
+    def workspaces(catalog):
+        [asana] = [c for c in catalog["connections"] if c["connector"] == "asana"]
+        return asana["catalogs"]["workspaces"]
+    org = next(w for w in workspaces(cat) if w["is_organization"])
     assert {t["name"] for t in org["teams"]} == {"Sales Ops", "Customer Success"}
     assert "Q1 pipeline review" not in {p["name"] for p in org["projects"]}   # archived projects are not offered
     env.asana.add_project(org["gid"], "Fresh project", team=env.team("Sales Ops"))
-    cached = api.call("GET", "/catalog").json()["asana"][0]
-    assert "Fresh project" not in {p["name"] for w in cached["workspaces"] for p in w["projects"]}
-    fresh = api.call("GET", "/catalog", refresh="1").json()["asana"][0]
-    assert "Fresh project" in {p["name"] for w in fresh["workspaces"] for p in w["projects"]}
+    cached = api.call("GET", "/catalog").json()
+    assert "Fresh project" not in {p["name"] for w in workspaces(cached) for p in w["projects"]}
+    fresh = api.call("GET", "/catalog", refresh="1").json()
+    assert "Fresh project" in {p["name"] for w in workspaces(fresh) for p in w["projects"]}
     assert api.call("GET", "/catalog", connection_id="x").status_code == 400
     assert api.call("GET", "/catalog", connection_id="999").status_code == 400
 

@@ -1,5 +1,6 @@
-"""A person in Debian's Chromium (Playwright): create "Hand off won deals" from its template, pick
-from the dropdowns, activate, mark the deal won on the sandbox CRM page, then see the task in the
+"""A person in Debian's Chromium (Playwright): create "Hand off won deals" from its template, add,
+move and remove steps, pick from the dropdowns, activate, mark the deal won on the sandbox CRM
+page, then see the task in the
 sandbox Asana view and the run in the rule's run log. Screenshots go to test-artifacts/."""
 from __future__ import annotations
 
@@ -43,10 +44,23 @@ def test_hand_off_won_deals_in_a_real_browser(env, page):
     page.wait_for_url("**/rules/*")
     assert "Draft “Hand off won deals” created" in page.content()
 
+    # the step list: add a wait and an e-mail, move the e-mail up, remove the wait
+    page.get_by_label("Add a step").select_option(label="Wait")
+    page.get_by_role("button", name="Add step").click()
+    page.get_by_label("Add a step").select_option(label="Send an e-mail")
+    page.get_by_role("button", name="Add step").click()
+    kinds = lambda: [e.get_attribute("data-kind") for e in page.locator("fieldset.step").all()]   # noqa: E731
+    assert kinds() == ["asana.task", "wait", "email"]
+    page.get_by_role("button", name="Move step 3 up").click()
+    page.get_by_role("button", name="Remove step 3").click()
+    assert kinds() == ["asana.task", "email"]
+    page.get_by_role("button", name="Remove step 2").click()
+    assert page.locator("fieldset.step").count() == 1
+
     page.get_by_label("Pipeline").select_option(label="Sales")
-    page.get_by_label("Workspace or organization").select_option(label="Acme Sandbox Org (organization)")
-    page.get_by_label("Project (tasks)").select_option(label="Won deals – onboarding")
-    page.get_by_label("Assignee (tasks, optional)").select_option(label="Luis Ortega <luis.ortega@acme.example>")
+    page.get_by_label("Workspace").select_option(label="Acme Sandbox Org")
+    page.get_by_label("Project").select_option(label="Won deals – onboarding")
+    page.get_by_label("Assignee").select_option(label="Luis Ortega <luis.ortega@acme.example>")
     page.get_by_role("button", name="Save and activate").click()
     page.wait_for_load_state()
     assert "Rule saved and active" in page.content()

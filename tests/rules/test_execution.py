@@ -15,6 +15,7 @@ from hub.connectors.pipedrive.webhooks import reconcile_events
 from hub.events import record
 from hub.jobs import Worker
 from hub.rules import connections, engine
+from hub.rules.steps import make
 from hub.store import Job, RunLog, utcnow
 from hub.store.models import Rule, RuleRun
 
@@ -50,7 +51,8 @@ def test_won_deal_becomes_exactly_one_task_with_the_right_data(make_env, db_url)
     rule = env.rule(target={"assignee_gid": luis},
                     field_mappings=[{"key": custom_key(env, "Tier")}, {"key": custom_key(env, "Contract number")},
                                     {"key": custom_key(env, "Modules")}, {"key": "expected_close_date"}])
-    assert [m["label"] for m in rule["field_mappings"]] == ["Tier", "Contract number", "Modules", "Expected close date"]
+    assert [m["label"] for m in rule["steps"][0]["field_mappings"]] == ["Tier", "Contract number", "Modules",
+                                                                       "Expected close date"]
     deal = env.deal("Nordwind GmbH - 40")
     env.pd.mark_won(deal["id"])
     env.settle()
@@ -72,11 +74,13 @@ def test_won_deal_becomes_exactly_one_task_with_the_right_data(make_env, db_url)
     assert env.asana.attachment_bytes(attachment["gid"]) == b"%PDF-1.4\n% Acme Sandbox quote NW-2026-118\n"
 
     [run] = env.runs()
-    assert (run.status, run.object_id, run.target_gid, run.attempts) == ("done", str(deal["id"]), task["gid"], 1)
-    assert run.detail["attachments"][next(iter(run.detail["attachments"]))]["status"] == "copied"
+    assert (run.status, run.object_id, env.made(run), run.attempts) == ("done", str(deal["id"]), task["gid"], 1)
+    [step] = env.step_runs()
+    assert [a["status"] for a in step.detail["attachments"].values()] == ["copied"]
     [link] = env.links()
-    assert (link.object_type, link.object_id, link.target_type, link.target_gid) == ("deal", str(deal["id"]), "task", task["gid"])
-    assert link.target_name == task["name"]
+    assert (link.object_type, link.object_id, link.connector, link.made, link.external_id) == \
+        ("deal", str(deal["id"]), "asana", "task", task["gid"])
+    assert link.name == task["name"] and link.connection_id == env.asana_id
     assert steps(env, rule["id"]) == ["rule.matched", "asana.task", "asana.attachment", "rule.done"]
 
     # the same deal edited after the win: no new win, no second task
@@ -155,7 +159,7 @@ def test_project_action_in_an_organization_and_a_workspace(env):
     org_rule = env.rule(name="projects", action="asana.project", name_template="Delivery: {{ deal.title }}",
                         description_template="Kick-off for {{ deal.title }} & co",
                         target={"team_gid": env.team("Sales Ops"), "project_gid": None})
-    assert org_rule["carry"]["attachments"] is False
+    assert org_rule["steps"][0]["carry"]["attachments"] is False
     assert any("switched off" in n for n in org_rule["notices"])
     env.rule(name="personal", action="asana.project", name_template="Personal: {{ deal.title }}",
              target={"workspace_gid": env.workspace("Personal Projects"), "project_gid": None})
@@ -170,7 +174,7 @@ def test_project_action_in_an_organization_and_a_workspace(env):
     assert "<h2>" not in delivery["html_notes"]                      # projects take no headings
     ET.fromstring(delivery["html_notes"])
     assert env.asana.attachments(delivery["gid"]) == [] and env.tasks() == []
-    assert sorted(link.target_type for link in env.links()) == ["project", "project"]
+    assert sorted(link.made for link in env.links()) == ["project", "project"]
 
 
 def test_unicode_and_markup_in_the_crm_data(env):
@@ -204,7 +208,7 @@ def test_attachment_over_the_limit_is_reported_not_fatal(make_env):
     assert sorted(a["name"] for a in env.asana.attachments(task["gid"])) == ["nordwind-quote.pdf", "small.txt"]
     [run] = env.runs()
     assert run.status == "done"
-    report = {a["name"]: a for a in run.detail["attachments"].values()}
+    report = {a["name"]: a for a in env.step_runs()[0].detail["attachments"].values()}
     assert report["huge-scan.pdf"]["status"] == "too_large" and "5000 bytes" in report["huge-scan.pdf"]["message"]
     assert any("huge-scan.pdf: too large" in w for w in run.detail["warnings"])
 
@@ -221,7 +225,7 @@ def test_duplicate_deliveries_and_replays_make_one_task(make_env, db_url):
     # the reconciliation poll (or an operator's replay) produces the same occurrence again
     with env.services.db.begin() as s:
         crm = connections.crm_connection(s, env.iid)
-    now = connections.pipedrive_client(env.services, crm).deal(deal["id"])     # as the API shows it
+    now = connections.client(env.services, crm).deal(deal["id"])     # as the API shows it
     before = {**now, "status": "open", "won_time": None, "update_time": "2020-01-01T00:00:00Z"}
     with env.services.db.begin() as s:
         for event in reconcile_events(before, now):
@@ -241,16 +245,16 @@ def test_duplicate_deliveries_and_replays_make_one_task(make_env, db_url):
 
 def test_a_crash_after_creating_the_task_does_not_create_it_again(env, monkeypatch):
     env.rule()
-    real_record = engine.Execution.record_target
+    real_record = make.record_made
     crashes = {"n": 0}
 
-    def crash_once(self, *args, **kwargs):
+    def crash_once(*args, **kwargs):
         if crashes["n"] == 0:       # the task exists in Asana, the worker dies before noting it
             crashes["n"] += 1
             raise ConnectionResetError("worker lost")
-        return real_record(self, *args, **kwargs)
+        return real_record(*args, **kwargs)
 
-    monkeypatch.setattr(engine.Execution, "record_target", crash_once)
+    monkeypatch.setattr(make, "record_made", crash_once)
     deal = env.deal("Nordwind GmbH - 40")
     env.pd.mark_won(deal["id"])
     env.settle()
@@ -259,23 +263,23 @@ def test_a_crash_after_creating_the_task_does_not_create_it_again(env, monkeypat
     env.hub.run_jobs()
     [task] = env.tasks()
     [run] = env.runs()
-    assert (run.status, run.attempts, run.target_gid) == ("done", 2, task["gid"])
+    assert (run.status, run.attempts, env.made(run)) == ("done", 2, task["gid"])
     assert len(env.asana.attachments(task["gid"])) == 1
 
 
 def test_a_lost_answer_to_a_project_create_does_not_create_it_again(env, monkeypatch):
     env.rule(action="asana.project", name_template="Delivery: {{ deal.title }}",
              target={"team_gid": env.team("Sales Ops"), "project_gid": None})
-    real_record = engine.Execution.record_target
+    real_record = make.record_made
     crashes = {"n": 0}
 
-    def crash_once(self, *args, **kwargs):
+    def crash_once(*args, **kwargs):
         if crashes["n"] == 0:
             crashes["n"] += 1
             raise ConnectionResetError("answer lost")
-        return real_record(self, *args, **kwargs)
+        return real_record(*args, **kwargs)
 
-    monkeypatch.setattr(engine.Execution, "record_target", crash_once)
+    monkeypatch.setattr(make, "record_made", crash_once)
     env.pd.mark_won(env.deal("Nordwind GmbH - 40")["id"])
     env.settle()
     make_due(env)
@@ -283,22 +287,22 @@ def test_a_lost_answer_to_a_project_create_does_not_create_it_again(env, monkeyp
     made = [p for p in env.asana.projects() if p["name"] == "Delivery: Nordwind GmbH - 40 seats renewal"]
     assert len(made) == 1
     [run] = env.runs()
-    assert (run.status, run.target_gid, run.attempts) == ("done", made[0]["gid"], 2)
+    assert (run.status, env.made(run), run.attempts) == ("done", made[0]["gid"], 2)
 
 
 def test_a_lost_upload_answer_does_not_upload_twice(env, monkeypatch):
     env.rule()
-    real = engine.Execution._upload
+    real = make._upload
     lost = {"n": 0}
 
-    def upload_then_die(self, *args, **kwargs):
-        result = real(self, *args, **kwargs)
+    def upload_then_die(*args, **kwargs):
+        result = real(*args, **kwargs)
         if lost["n"] == 0:
             lost["n"] += 1
             raise TimeoutError("answer lost after the upload")
         return result
 
-    monkeypatch.setattr(engine.Execution, "_upload", upload_then_die)
+    monkeypatch.setattr(make, "_upload", upload_then_die)
     env.pd.mark_won(env.deal("Nordwind GmbH - 40")["id"])
     env.settle()
     make_due(env)
@@ -358,8 +362,10 @@ def test_deleted_project_fails_the_run_readably_and_emails_once(env, smtp):
 
     # the admin points the rule at another project and retries the failed runs
     from hub.rules import service
-    service.update(env.services, env.iid, rule["id"], {"target": {**rule["target"], "project_gid": env.project("Renewals")}},
-                   "12400001")
+    step = rule["steps"][0]
+    service.update(env.services, env.iid, rule["id"],
+                   {"target": {"connection_id": step["connection_id"], **step["settings"],
+                               "project_gid": env.project("Renewals")}}, "12400001")
     for run in runs:
         service.retry(env.services, env.iid, rule["id"], run.id, "12400001")
     env.hub.run_jobs()

@@ -29,7 +29,7 @@ def test_won_reopened_and_won_again_runs_a_won_rule_twice(make_env, db_url):
     assert [t["name"] for t in env.tasks()] == ["Onboard Nordwind GmbH - 40 seats renewal"] * 2
     runs = env.runs()
     assert [r.status for r in runs] == ["done", "done"] and len({r.effect_key for r in runs}) == 2
-    assert len({r.target_gid for r in runs}) == 2
+    assert len({env.made(r) for r in runs}) == 2
 
 
 def test_the_effect_key_includes_the_occurrence():

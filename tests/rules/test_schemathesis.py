@@ -165,9 +165,17 @@ class Target:
         if not isinstance(body, dict):
             return
         aimed = next(self.turns) % 4 != 0
-        if path.endswith("/preview") and isinstance(body.get("rule"), dict) \
-                and len(str(body.get("object_id"))) % 2 and body["rule"].get("trigger") != "lead.added":
+        if path.endswith("/preview") and aimed:
+            # a rule's steps are too rich to be valid by chance: aim at a one-step rule and a real deal
+            body["rule"] = {"name": "Preview", "trigger": "deal.won", "action": "asana.task",
+                            "name_template": "{{ deal.title }}", "pipeline_id": self.env.pipeline("Renewals")}
             body["object_id"] = self.deal_id
+            body.pop("step", None)
+        elif path.endswith("/rules") and method == "POST" and aimed and not body.get("preset"):
+            for key in ("steps", "action", "target", "carry", "name_template", "description_template",
+                        "field_mappings", "conditions"):
+                body.pop(key, None)
+            body["preset"] = "lost_followup"
         elif path.endswith("/sync") and method == "POST" and aimed:
             for key in ("field_map", "schedule_seconds", "contact_cap", "group"):
                 body.pop(key, None)

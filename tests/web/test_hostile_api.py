@@ -105,7 +105,8 @@ FORM_CASES = [   # (page, form, what the 400 page must say)
     ("{i}/sync/{sync}", {"name": "Team contacts", "direction": "two_way", "conflict_policy": "newest",
                          "schedule_minutes": "1e400", "map_crm": "name", "map_store": "name"}, "expected a whole number"),
     ("{i}/rules/{rule}", {"name": "x", "condition_rows": "²", "do": "save"}, "condition_rows"),
-    ("{i}/rules/{rule}", {"name": "x", "connection_id": "²", "do": "save"}, "Not a valid integer"),
+    ("{i}/rules/{rule}", {"name": "x", "step_count": "1", "step_0_kind": "asana.task", "step_0_connection_id": "²",
+                          "do": "save"}, "Not a valid integer"),
 ]
 
 

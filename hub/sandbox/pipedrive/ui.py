@@ -99,6 +99,8 @@ def ui_blueprint() -> Blueprint:
 
     @bp.errorhandler(BadRequest)
     def bad(exc: BadRequest):
+        if request.accept_mimetypes.best_match(["text/html", "application/json"]) == "application/json":
+            return {"success": False, "error": exc.message}, exc.status   # `flask --app hub sandbox ...`
         return render_template("pipedrive/message.html", title="Not saved", message=exc.message), exc.status
 
     def back(endpoint: str, msg: str, **kw):
@@ -226,6 +228,8 @@ def ui_blueprint() -> Blueprint:
     @bp.post("/leads")
     def lead_add():
         amount = (request.form.get("amount") or "").strip()
+        if _opt_int("person_id") is None and _opt_int("organization_id") is None:
+            raise BadRequest("A lead belongs to a person or an organization: choose one of them (or both).")
         _sb().add_lead(request.form.get("title", ""), person_id=_opt_int("person_id"),
                        organization_id=_opt_int("organization_id"), amount=_number("amount") if amount else None,
                        currency=request.form.get("currency") or "EUR", owner_id=_opt_int("owner_id"), actor=_actor())

@@ -21,7 +21,7 @@ def test_the_hub_mounts_a_registered_emulator(registered, tmp_path):
         assert me.status_code == 200, me.text
         assert me.json["account"]["id"] == DEMO_ACCOUNT["id"]
         assert web.get(target).status_code == 401
-        assert 'href="/sandbox/example/"' in web.get("/sandbox/").text
+        assert "<code>/sandbox/example/</code>" in web.get("/sandbox/").text
         crm = app.extensions["hub"].extras["sandbox"]["example"].extensions["sandbox"]
         assert crm.base_url == "http://hub.test/sandbox/example"
         assert CONNECTOR.auth.with_origin(sandbox.sandbox_origin("http://hub.test", "example")).api_url == crm.base_url
