@@ -111,3 +111,10 @@ def test_a_won_deal_runs_two_steps_with_a_wait_each_exactly_once(installed):
 def runs(services) -> list[RuleRun]:
     with services.db.begin() as s:
         return list(s.scalars(select(RuleRun).order_by(RuleRun.id)))
+
+
+def test_the_preset_becomes_a_draft_with_its_steps(installed):
+    hub, iid = installed
+    rule = service.create(hub.services, iid, {"preset": "won-kickoff"}, "admin")
+    assert (rule["trigger"], rule["status"]) == ("deal.won", "draft")
+    assert [s["kind"] for s in rule["steps"]] == ["example.task", "wait", "example.task"]
