@@ -2,12 +2,15 @@
 `/sandbox/<provider>/`, so `make run` works with no accounts and no network.
 
 Each emulator is its own Flask app (see `hub/sandbox/<provider>/`), mounted with werkzeug's
-DispatcherMiddleware; state is kept in `<instance>/sandbox/<provider>.json`."""
+DispatcherMiddleware; state is kept in `<instance>/sandbox/<provider>.json`. An emulator that lives
+elsewhere (a test's example connector, a plug-in) joins with `register(name, create_app)` before the
+hub is built, and is mounted the same way."""
 from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Any
+import threading
+from typing import Any, Callable
 
 from flask import Blueprint, Flask, render_template_string, request
 from markupsafe import Markup, escape
@@ -15,9 +18,42 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from .common import Faults, SandboxState
 
-PROVIDERS = ("pipedrive", "asana", "google")
+PROVIDERS = ("pipedrive", "asana", "google")       # the order the sandbox's index lists its own
+
+
+def built_in() -> tuple[str, ...]:
+    """The connectors (from their CONNECTOR registry) that have an emulator folder here."""
+    from hub import connectors
+
+    here = Path(__file__).parent
+    have = [n for n in connectors.available() if (here / n / "__init__.py").is_file()]
+    return tuple(sorted(have, key=lambda n: (PROVIDERS.index(n) if n in PROVIDERS else len(PROVIDERS), n)))
 SANDBOX_CLIENT_ID = "relay-hub-sandbox"
 SANDBOX_CLIENT_SECRET = "sandbox-secret"  # a demo app's secret, known to anyone with the sandbox
+
+_registered: dict[str, tuple[Callable[..., Flask], str, str]] = {}
+_lock = threading.Lock()
+
+
+def register(name: str, create_app: Callable[..., Flask], title: str | None = None, page: str = "") -> None:
+    """Mount `create_app(state=, faults=, options=)` at /sandbox/<name>/ in hubs built from now on.
+    Its options: `clients` (the hub's OAuth client, as the built-in emulators get it) and
+    `base_url` (the emulator's own public root). `page`: its page for people, under that root."""
+    with _lock:
+        _registered[name] = (create_app, title or name, page.lstrip("/"))
+
+
+def unregister(name: str) -> None:
+    with _lock:
+        _registered.pop(name, None)
+
+
+def providers() -> tuple[str, ...]:
+    """Every emulator a hub built now mounts: the built-in ones, then the registered ones."""
+    with _lock:
+        registered = sorted(_registered)
+    own = built_in()
+    return own + tuple(n for n in registered if n not in own)
 
 
 def sandbox_origin(base_url: str, provider: str) -> str:
@@ -28,20 +64,27 @@ def build_emulators(instance_path: Path | None, base_url: str, settings: Any) ->
     """One app per provider, their OAuth client registered with the hub's callback URLs."""
     apps: dict[str, Flask] = {}
     persist = settings["sandbox.persist"] and instance_path is not None
-    for provider in PROVIDERS:
-        module = importlib.import_module(f"{__name__}.{provider}")
+    with _lock:
+        registered = dict(_registered)
+    for provider in providers():
+        if provider in registered:
+            create_app = registered[provider][0]
+        else:
+            create_app = importlib.import_module(f"{__name__}.{provider}").create_app
         state = SandboxState(Path(instance_path) / "sandbox" / f"{provider}.json" if persist else None)
-        client = {"client_id": settings[f"{provider}.client_id"] or SANDBOX_CLIENT_ID,
-                  "client_secret": settings[f"{provider}.client_secret"] or SANDBOX_CLIENT_SECRET,
+        client = {"client_id": settings.get(f"{provider}.client_id") or SANDBOX_CLIENT_ID,
+                  "client_secret": settings.get(f"{provider}.client_secret") or SANDBOX_CLIENT_SECRET,
                   "redirect_uris": [f"{base_url.rstrip('/')}/oauth/{provider}/callback"], "name": "Relay Hub"}
         options: dict[str, Any] = {"clients": [client]}
         # where people reach it (the connector's `origin` setting, else the hub's mount point): the
         # links it hands out (Asana's permalinks) open its own pages, not the real provider's site
         options["permalink_base"] = settings.get(f"{provider}.origin") or sandbox_origin(base_url, provider)
+        if provider in registered:
+            options["base_url"] = sandbox_origin(base_url, provider)
         if provider == "pipedrive":
             client["callback_url"] = client["redirect_uris"][0]
             options["time_scale"] = settings["sandbox.webhook_time_scale"]
-        apps[provider] = module.create_app(state=state, faults=Faults(), options=options)
+        apps[provider] = create_app(state=state, faults=Faults(), options=options)
     return apps
 
 
@@ -89,7 +132,10 @@ Nothing here talks to the real services.</p>
 leads, persons, notes, files), see webhooks and deliveries, installs and fault knobs.</li>
 <li><a href="{{ root }}/asana/_sandbox/ui/">Asana</a>: the tasks, projects and attachments the hub created.</li>
 <li><a href="{{ root }}/google/_sandbox/ui/">Google Contacts</a>: labels and contacts per account; edit by hand to try two-way sync.</li>
-</ul>
+{% for name, title, page in extra %}<li>
+{%- if page %}<a href="{{ root }}/{{ name }}/{{ page }}">{{ title }}</a>{% else %}{{ title }}{% endif -%}
+: a registered emulator, served at <code>{{ root }}/{{ name }}/</code>.</li>
+{% endfor %}</ul>
 <p>Try the README's step 3 here: on the Pipedrive page create a deal, move it, mark it won or lost, add a lead
 and edit a person; then look at the Asana and Google Contacts pages, and at the hub's
 <a href="{{ hub }}/">run log</a> (under Settings).</p>
@@ -109,8 +155,9 @@ def mount(app: Flask, instance_path: Path | None, base_url: str, settings: Any) 
 
     @bp.get("/sandbox/")
     def index():
+        extra = [(name, *_registered.get(name, (None, name, ""))[1:]) for name in emulators if name not in built_in()]
         root = request.script_root + "/sandbox"
-        return render_template_string(INDEX, root=root, hub=request.script_root, nav=nav_bar(root))
+        return render_template_string(INDEX, root=root, hub=request.script_root, nav=nav_bar(root), extra=extra)
 
     app.register_blueprint(bp)
 
