@@ -197,6 +197,8 @@ def edit_submit(installation_id: int, rule_id: int):
         return _editor(installation_id, rule, values, errors=exc.errors, status=400, object_id=object_id)
     for notice in saved["notices"]:
         flash(notice)
+    for warning in saved["warnings"]:
+        flash(f"Warning: {warning}")
     flash("Rule saved and active: new events are handled from now on." if status == "active"
           else "Rule saved as a draft (it handles no events until it is activated).")
     return redirect(url_for("rules.edit_page", installation_id=installation_id, rule_id=rule_id))
