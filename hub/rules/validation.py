@@ -21,7 +21,7 @@ from ..connectors.ids import check_ids, id_kinds
 from ..errors import Fatal, NeedsReauth, Retriable
 from ..mappings import Limits, Mapping, TargetRenderer
 from ..store import Installation
-from . import catalogs, connections, kinds, records, schemas
+from . import catalogs, connections, kinds, records, schemas, template_names
 from .conditions import NO_VALUE, OPERATORS, type_problems
 from .triggers import triggers as crm_triggers
 
@@ -422,6 +422,12 @@ def _check_steps(services: Any, installation_id: int, data: dict[str, Any], trig
     for key, problem in renderer.check_templates(templates).items():
         n, slot = key.split(".", 1)
         errors[f"steps.{n}.templates.{slot}"] = problem
+    fields = crm.fields(trigger.object_type) if any(t for _, t in templates.values()) else None
+    for key, (_, source) in templates.items():
+        n, slot = key.split(".", 1)
+        if f"steps.{n}.templates.{slot}" not in errors:
+            warnings += [f"Step {int(n) + 1}, {slot}: {problem}"
+                         for problem in template_names.problems(source, trigger.object_type, fields)]
     for n, step in enumerate(steps):
         kind = kinds.get(step["kind"])
         required = {"to": "say whom to send it to", "subject": "the subject is empty"}
