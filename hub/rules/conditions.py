@@ -7,6 +7,7 @@ object's kind in front). The CRM's source reads the value (`CrmSource.value`); `
 fallback for a source without a reader."""
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable
 
@@ -63,6 +64,23 @@ def _number(value: Any) -> Decimal | None:
     return number if number.is_finite() else None
 
 
+def _date(value: Any) -> date | None:
+    """A date written as ISO (`2024-05-01`, or a timestamp whose date part is that)."""
+    text = str(value).strip() if isinstance(value, (str, date)) else ""
+    if len(text) < 10 or text[10:11] not in ("", " ", "T"):
+        return None
+    try:
+        return date.fromisoformat(text[:10])
+    except ValueError:
+        return None
+
+
+def _ordered(value: Any) -> Decimal | date | None:
+    """What `gt`/`lt` compare: a number, or else a date."""
+    number = _number(value)
+    return number if number is not None else _date(value)
+
+
 def _texts(value: Any, options: dict[str, str]) -> list[str]:
     """The value as lower-case texts: ids and, for options, their labels too."""
     items = value if isinstance(value, list) else ([v for v in value.split(",")] if isinstance(value, str)
@@ -111,11 +129,13 @@ def why_not(condition: dict[str, Any], record: dict[str, Any], value_of: Value |
     if value in (None, "", []):
         return f"{label} is empty"
     if op in _FAILED:
-        left, right = _number(value), _number(wanted)
+        left, right = _ordered(value), _ordered(wanted)
         if right is None:
-            return f"the rule compares {label} with {wanted!r}, which is not a number"
-        if left is None:
-            return f"{label} {shown} is not a number"
+            return f"the rule compares {label} with {wanted!r}, which is not a number or a date"
+        if left is None or type(left) is not type(right):
+            return f"{label} {shown} is not a {'date' if isinstance(right, date) else 'number'}"
+        if isinstance(left, date):
+            return f"{label} {left.isoformat()} {_FAILED[op]} {right.isoformat()}"
         return f"{label} {_plain(left)} {_FAILED[op]} {_plain(right)}"
     if op == "contains":
         return f"{label} “{shown}” does not contain “{wanted}”"
@@ -151,8 +171,8 @@ def _holds(condition: dict[str, Any], value: Any) -> bool:
     wanted = str(condition.get("value", "")).strip()
     options = {str(k): str(v) for k, v in (condition.get("options") or {}).items()}
     if op in ("gt", "gte", "lt", "lte"):
-        left, right = _number(value), _number(wanted)
-        if left is None or right is None:
+        left, right = _ordered(value), _ordered(wanted)
+        if left is None or right is None or type(left) is not type(right):
             return False
         return {"gt": left > right, "gte": left >= right, "lt": left < right, "lte": left <= right}[op]
     texts = _texts(value, options)
@@ -162,3 +182,53 @@ def _holds(condition: dict[str, Any], value: Any) -> bool:
     same = (left_n is not None and right_n is not None and not isinstance(value, list) and left_n == right_n) \
         or wanted.lower() in texts
     return same if op == "eq" else not same if op == "ne" else False
+
+
+# -- what a condition may say about a field of a type (checked when a rule is saved) ------------------
+ORDERED_TYPES = frozenset({"number", "money", "date"})
+TYPE_WORDS = {"number": "a number", "money": "an amount of money", "date": "a date", "enum": "a choice",
+              "set": "a set of choices", "user": "a user", "bool": "yes or no", "text": "text"}
+TRUTH = {"true": "true", "yes": "true", "false": "false", "no": "false"}
+
+
+def operators_for(kind: str) -> list[str]:
+    """The operators that make sense on a field of type `kind` (FieldInfo.type)."""
+    ops = ["eq", "ne"]
+    if kind in ORDERED_TYPES:
+        ops += ["gt", "gte", "lt", "lte"]
+    if kind in ("text", "set", "enum", "user", ""):
+        ops.append("contains")
+    return ops + ["empty", "not_empty"]
+
+
+def type_problems(condition: dict[str, Any], info: dict[str, Any]) -> dict[str, str]:
+    """{"op" | "value": what is wrong, in words} for a condition on a field (`info`: key, label, type,
+    options [{id, label}]); an enum value given by its label is put as its option's id."""
+    kind, op = str(info.get("type") or "text"), condition.get("op")
+    label = info.get("label") or info.get("key")
+    if op not in operators_for(kind):
+        allowed = ", ".join(OPERATORS[o] for o in operators_for(kind))
+        return {"op": f"{label} is {TYPE_WORDS.get(kind, kind)}: it cannot be compared with "
+                      f"“{OPERATORS.get(op, op)}”; use one of: {allowed}"}
+    if op in NO_VALUE:
+        return {}
+    value = str(condition.get("value", "")).strip()
+    if value == "":
+        return {}
+    if kind in ("number", "money") and _number(value) is None:
+        return {"value": f"{label} is {TYPE_WORDS[kind]}: {value!r} is not a number (write it like 1000 or 1250.50)"}
+    if kind == "date" and _date(value) is None:
+        return {"value": f"{label} is a date: {value!r} is not a date (write it as YYYY-MM-DD, e.g. 2025-03-31)"}
+    if kind == "bool":
+        if value.lower() not in TRUTH:
+            return {"value": f"{label} is yes or no: write true or false, not {value!r}"}
+        condition["value"] = TRUTH[value.lower()]
+    options = [(str(o.get("id")), str(o.get("label", ""))) for o in info.get("options") or []]
+    if kind in ("enum", "set") and options and op in ("eq", "ne"):
+        by_label = {name.lower(): ident for ident, name in options}
+        ids = {ident for ident, _ in options}
+        if value not in ids and value.lower() not in by_label:
+            shown = ", ".join(name for _, name in options[:12]) + (" ..." if len(options) > 12 else "")
+            return {"value": f"{label} has no choice {value!r}; one of: {shown}"}
+        condition["value"] = value if value in ids else by_label[value.lower()]
+    return {}

@@ -235,6 +235,9 @@ class RuleOut(Schema):
     updated_at = fields.String()
     activated_at = fields.String(allow_none=True)
     notices = fields.List(fields.String(), metadata={"description": "what the hub adjusted while saving"})
+    warnings = fields.List(fields.String(), metadata={
+        "description": "what may be wrong but did not stop the save: template names the trigger's object "
+                       "does not have, checks skipped while the CRM could not be reached"})
     last_run = fields.Nested(LastRun, allow_none=True, metadata={"description": "in lists only"})
 
 

@@ -50,13 +50,15 @@ def step_dict(row: RuleStep) -> dict[str, Any]:
             "delay_seconds": row.delay_seconds or 0, "due_in_days": row.due_in_days}
 
 
-def rule_dict(rule: Rule, steps: list[RuleStep], notices: list[str] | None = None) -> dict[str, Any]:
+def rule_dict(rule: Rule, steps: list[RuleStep], notices: list[str] | None = None,
+              warnings: list[str] | None = None) -> dict[str, Any]:
     return {"id": rule.id, "name": rule.name, "status": rule.status, "preset": rule.preset, "trigger": rule.trigger,
             "pipeline_id": rule.pipeline_id, "stage_id": rule.stage_id, "fires": rule.fires,
             "conditions": [{k: c[k] for k in ("field", "op", "value", "label") if k in c} for c in rule.conditions or []],
             "steps": [step_dict(s) for s in sorted(steps, key=lambda s: s.position)],
             "version": rule.version, "last_error": rule.last_error, "created_at": _iso(rule.created_at),
-            "updated_at": _iso(rule.updated_at), "activated_at": _iso(rule.activated_at), "notices": notices or []}
+            "updated_at": _iso(rule.updated_at), "activated_at": _iso(rule.activated_at), "notices": notices or [],
+            "warnings": warnings or []}
 
 
 MAX_ID = schemas.MAX_ID   # a URL may carry any integer; the database ids are 64-bit
@@ -117,11 +119,14 @@ def _store(session, rule: Rule, data: dict[str, Any]) -> None:
 
 
 def _checked(services: Any, installation_id: int, data: dict[str, Any], shorthand: bool, *, complete: bool,
-             previous: Previous | None = None) -> list[str]:
-    errors, notices = check(services, installation_id, data, complete=complete, previous=previous)
+             previous: Previous | None = None) -> tuple[list[str], list[str]]:
+    """(notices, warnings) of a rule that may be saved; Invalid otherwise."""
+    warnings: list[str] = []
+    errors, notices = check(services, installation_id, data, complete=complete, previous=previous,
+                            warnings=warnings)
     if errors:
         raise Invalid(shorthand_errors(errors) if shorthand and len(data["steps"]) == 1 else errors)
-    return notices
+    return notices, warnings
 
 
 def presets(services: Any, installation_id: int) -> list[Any]:
@@ -226,7 +231,7 @@ def create(services: Any, installation_id: int, body: dict[str, Any], actor: str
             body = {**base, **body}
     data, shorthand = parse(body)
     status = data.pop("status") or "draft"
-    notices = _checked(services, installation_id, data, shorthand, complete=status == "active")
+    notices, warnings = _checked(services, installation_id, data, shorthand, complete=status == "active")
     with services.db.begin() as session:
         now = utcnow()
         rule = Rule(installation_id=installation_id, name=data["name"], status=status, preset=preset or "",
@@ -237,7 +242,7 @@ def create(services: Any, installation_id: int, body: dict[str, Any], actor: str
         _store(session, rule, data)
         audit(session, installation_id, actor, "rule.created", rule_id=rule.id, name=rule.name, status=status)
         session.flush()
-        return rule_dict(rule, _steps(session, rule.id), notices)
+        return rule_dict(rule, _steps(session, rule.id), notices, warnings)
 
 
 def update(services: Any, installation_id: int, rule_id: int, body: dict[str, Any], actor: str, *,
@@ -245,7 +250,7 @@ def update(services: Any, installation_id: int, rule_id: int, body: dict[str, An
     current = get(services, installation_id, rule_id)
     data, shorthand = parse(body, partial_of=current if partial else None)
     status = data.pop("status") or current["status"]
-    notices = _checked(services, installation_id, data, shorthand, complete=status == "active",
+    notices, warnings = _checked(services, installation_id, data, shorthand, complete=status == "active",
                        previous=_previous(services, installation_id, rule_id))
     with services.db.begin() as session:
         rule = _rule(session, installation_id, rule_id)
@@ -258,7 +263,7 @@ def update(services: Any, installation_id: int, rule_id: int, body: dict[str, An
         audit(session, installation_id, actor, "rule.updated", rule_id=rule.id, name=rule.name, status=status,
               version=rule.version)
         session.flush()
-        return rule_dict(rule, _steps(session, rule.id), notices)
+        return rule_dict(rule, _steps(session, rule.id), notices, warnings)
 
 
 def set_status(services: Any, installation_id: int, rule_id: int, status: str, actor: str) -> dict[str, Any]:
@@ -379,7 +384,8 @@ def preview(services: Any, installation_id: int, body: dict[str, Any], object_id
             raise Invalid({exc.field: exc.message}) from None
         except KeyError:
             pass
-    errors, notices = check(services, installation_id, data, complete=False, crm=crm)
+    checked: list[str] = []
+    errors, notices = check(services, installation_id, data, complete=False, crm=crm, warnings=checked)
     template_errors = {k: v for k, v in errors.items() if ".templates." in k}
     if template_errors:
         raise Invalid(shorthand_errors(template_errors) if shorthand else template_errors)
@@ -391,7 +397,7 @@ def preview(services: Any, installation_id: int, body: dict[str, Any], object_id
     carry = Carry.from_dict(step["carry"]) if step else Carry()
     mappings = [Mapping(m["source"], m["key"], m.get("label", ""), m.get("type", ""), dict(m.get("options") or {}))
                 for m in (step or {}).get("mappings") or []]
-    warnings: list[str] = list(notices)
+    warnings: list[str] = list(notices) + checked
     try:
         record = crm_source(services, crm.connection()).load(trigger.object_type, str(object_id), None, carry,
                                                              warnings)

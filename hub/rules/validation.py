@@ -21,13 +21,13 @@ from ..connectors.ids import check_ids, id_kinds
 from ..errors import Fatal, NeedsReauth, Retriable
 from ..mappings import Limits, Mapping, TargetRenderer
 from ..store import Installation
-from . import catalogs, connections, kinds, records, schemas
-from .conditions import NO_VALUE, OPERATORS
+from . import catalogs, connections, kinds, records, schemas, template_names
+from .conditions import NO_VALUE, OPERATORS, type_problems
 from .triggers import triggers as crm_triggers
 
 SHORTHAND = ("action", "target", "carry", "name_template", "description_template", "field_mappings")
 READ_ONLY = ("id", "version", "last_error", "created_at", "updated_at", "activated_at", "notices", "preset",
-             "last_run")
+             "last_run", "warnings")
 HTML_SLOTS = frozenset({"description"})
 DROPPED = "\x00"
 
@@ -289,28 +289,38 @@ def new_uid(taken: set[str]) -> str:
 
 
 def check_condition(condition: dict[str, Any], fields: list[dict] | None, previous: Previous, prefix: str,
-                    kind: str, crm: Crm, errors: dict[str, str]) -> None:
-    """A condition's value is given where its operator needs one, and its field exists; the
-    field's label and option labels are stored with it."""
+                    kind: str, crm: Crm, errors: dict[str, str], warnings: list[str] | None = None) -> None:
+    """A condition's field exists on the trigger's object, its operator fits the field's type and its
+    value parses for it (a number, a date, one of the options); the field's label and option labels
+    are stored with it. Without the CRM's field list it is saved unchecked, with a warning."""
     if condition["op"] not in NO_VALUE and condition.get("value", "") == "":
         errors[f"{prefix}.value"] = f"give a value to compare with ({OPERATORS[condition['op']]})"
     info = next((f for f in fields or [] if f["key"] == condition["field"]), None)
     if fields is None and condition["field"] in previous.conditions:
         known = previous.conditions[condition["field"]]
         condition.update({k: known[k] for k in ("label", "options") if k in known})
+    if fields is None and warnings is not None:
+        warnings.append(f"{prefix}: saved without checking the field {condition['field']!r} and its value: "
+                        f"{crm.errors.get('crm', f'{crm.title()} fields could not be loaded')}")
     if fields is not None and info is None:
         errors[f"{prefix}.field"] = f"no {kind} field {condition['field']!r} in {crm.title()}"
     if info is not None:
+        for part, message in type_problems(condition, info).items():
+            errors.setdefault(f"{prefix}.{part}", message)
         condition["label"] = info["label"]
         if info.get("options"):
             condition["options"] = {str(o["id"]): o["label"] for o in info["options"]}
 
 
 def check(services: Any, installation_id: int, data: dict[str, Any], *, complete: bool,
-          previous: Previous | None = None, crm: Crm | None = None) -> tuple[dict[str, str], list[str]]:
+          previous: Previous | None = None, crm: Crm | None = None,
+          warnings: list[str] | None = None) -> tuple[dict[str, str], list[str]]:
     """Field errors and notices of a parsed rule; also normalizes `data` in place (params a trigger
     does not use cleared, data toggles switched off where they cannot go, settings a step kind does
-    not use dropped, field labels filled in, step ids given)."""
+    not use dropped, field labels filled in, step ids given). What may be wrong but does not stop a
+    save (names a template will not find, checks skipped while the CRM is unreachable) goes to
+    `warnings`."""
+    warnings = [] if warnings is None else warnings
     previous = previous or Previous()
     crm = crm or Crm(services, installation_id)
     errors: dict[str, str] = {}
@@ -342,8 +352,8 @@ def check(services: Any, installation_id: int, data: dict[str, Any], *, complete
         errors["stage_id"] = f"pick the stage ({trigger.label.lower()})"
     for n, condition in enumerate(data["conditions"]):
         fields = crm.fields(trigger.object_type)
-        check_condition(condition, fields, previous, f"conditions.{n}", trigger.object_type, crm, errors)
-    _check_steps(services, installation_id, data, trigger, crm, previous, complete, errors, notices)
+        check_condition(condition, fields, previous, f"conditions.{n}", trigger.object_type, crm, errors, warnings)
+    _check_steps(services, installation_id, data, trigger, crm, previous, complete, errors, notices, warnings)
     return errors, notices
 
 
@@ -364,7 +374,8 @@ def _crm_id_errors(crm: Crm, data: dict[str, Any]) -> dict[str, str]:
 
 
 def _check_steps(services: Any, installation_id: int, data: dict[str, Any], trigger: Any, crm: Crm,
-                 previous: Previous, complete: bool, errors: dict[str, str], notices: list[str]) -> None:
+                 previous: Previous, complete: bool, errors: dict[str, str], notices: list[str],
+                 warnings: list[str]) -> None:
     steps = data["steps"]
     taken = {s["id"] for s in steps if s.get("id")}
     seen: set[str] = set()
@@ -399,18 +410,24 @@ def _check_steps(services: Any, installation_id: int, data: dict[str, Any], trig
                            "to carry.")
         if step.get("condition"):
             check_condition(step["condition"], crm.fields(trigger.object_type), previous, f"{prefix}.condition",
-                            trigger.object_type, crm, errors)
+                            trigger.object_type, crm, errors, warnings)
         if step["kind"] == "wait" and step["delay_seconds"] <= 0:
             errors[f"{prefix}.delay_seconds"] = "say how long to wait (more than 0 seconds)"
         if kind.connector is None:
             _check_core(step, steps, n, prefix, errors)
         else:
             _check_connector(services, installation_id, step, kind, prefix, complete, errors)
-        step["mappings"] = _mappings(step, trigger, crm, previous, prefix, complete, errors)
+        step["mappings"] = _mappings(step, trigger, crm, previous, prefix, complete, errors, warnings)
     renderer = TargetRenderer(Limits.from_settings(services.settings))
     for key, problem in renderer.check_templates(templates).items():
         n, slot = key.split(".", 1)
         errors[f"steps.{n}.templates.{slot}"] = problem
+    fields = crm.fields(trigger.object_type) if any(t for _, t in templates.values()) else None
+    for key, (_, source) in templates.items():
+        n, slot = key.split(".", 1)
+        if f"steps.{n}.templates.{slot}" not in errors:
+            warnings += [f"Step {int(n) + 1}, {slot}: {problem}"
+                         for problem in template_names.problems(source, trigger.object_type, fields)]
     for n, step in enumerate(steps):
         kind = kinds.get(step["kind"])
         required = {"to": "say whom to send it to", "subject": "the subject is empty"}
@@ -489,7 +506,7 @@ def _setting_id_errors(settings: dict[str, Any], connector: str, prefix: str) ->
 
 
 def _mappings(step: dict[str, Any], trigger: Any, crm: Crm, previous: Previous, prefix: str, complete: bool,
-              errors: dict[str, str]) -> list[dict[str, Any]]:
+              errors: dict[str, str], warnings: list[str]) -> list[dict[str, Any]]:
     """The step's field mappings, stored by key with the label and options seen now."""
     out: list[dict[str, Any]] = []
     seen: set[tuple[str, str]] = set()
@@ -505,6 +522,9 @@ def _mappings(step: dict[str, Any], trigger: Any, crm: Crm, previous: Previous, 
         if catalog is not None and info is None:
             errors[f"{prefix}.field_mappings.{n}.key"] = f"no {kind} field {key!r} in {crm.title()}"
             continue
+        if catalog is None and (source, key) not in previous.mappings and not complete:
+            warnings.append(f"{prefix}.field_mappings.{n}: saved without checking the field {key!r}: "
+                            f"{crm.errors.get('crm', f'{crm.title()} fields could not be loaded')}")
         mapping = Mapping.from_catalog(source, info) if info else \
             previous.mappings.get((source, key)) or Mapping(source, key, key)
         out.append(mapping.as_dict())

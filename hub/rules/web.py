@@ -137,16 +137,51 @@ def new_rule(installation_id: int):
     return redirect(url_for("rules.edit_page", installation_id=installation_id, rule_id=rule["id"]))
 
 
+def picker_fields(catalog: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
+    """Per object type, what the editor's field picker inserts into a template ({insert, label}):
+    the object's own fields under its name (the namespace the render context gives the trigger's
+    object), then the linked person's and organization's."""
+    out: dict[str, list[dict[str, str]]] = {}
+    for object_type, fields in catalog["fields"].items():
+        items = [{"insert": f"{{{{ {object_type}.{f['key']} }}}}" if f["key"].isidentifier()
+                  else f"{{{{ {object_type}[{f['key']!r}] }}}}", "label": f["label"]} for f in fields]
+        known = {f["key"] for f in fields}
+        items += [{"insert": f"{{{{ {object_type}.{key} }}}}", "label": label}
+                  for key, label in (("stage", "Stage name"), ("pipeline", "Pipeline name"), ("owner", "Owner name"),
+                                     ("url", "Link to it")) if key not in known]
+        if object_type not in ("person", "org", "organization"):
+            items += [{"insert": "{{ person.%s }}" % k, "label": f"Person: {k}"} for k in ("name", "email", "phone")]
+        items += [{"insert": "{{ org.%s }}" % k, "label": f"Organization: {k}"} for k in ("name", "address")]
+        out[object_type] = items
+    return out
+
+
+def _recent(installation_id: int, object_type: str, refresh: bool) -> tuple[list[dict[str, str]], str | None]:
+    """Recent records for the preview's picker, or why there are none."""
+    from .records import NoSource, recent_choices
+    crm = Crm(services(), installation_id)
+    try:
+        return recent_choices(services(), crm.connection(), object_type, refresh=refresh), None
+    except (NoSource, connections.NoConnection) as exc:
+        return [], str(exc)
+    except (Fatal, Retriable, NeedsReauth) as exc:
+        return [], f"{crm.title()}: {provider_problem(exc)}"
+
+
 def _editor(installation_id: int, rule: dict[str, Any], values: dict[str, Any], *, errors: dict[str, str] | None = None,
             preview: dict | None = None, refresh: bool = False, status: int = 200, object_id: str = ""):
     catalog = catalog_view(installation_id, refresh=refresh)
     provider = Crm(services(), installation_id).provider
     offered = crm_triggers(provider)
+    trigger = offered.get(values.get("trigger"))
+    recent, recent_error = _recent(installation_id, trigger.object_type if trigger else "deal", refresh)
     return render_template("rules/edit.html", installation=g.installation, rule=rule, values=values,
                            errors=errors or {}, catalog=catalog, preview=preview, triggers=offered,
                            kinds=kinds.all_kinds(), operators=OPERATORS, fires=FIRES, object_id=object_id,
                            delay_parts=delay_parts, setting_options=kinds.options, builtin=BUILT_IN,
-                           trigger=offered.get(values.get("trigger"))), status
+                           trigger=trigger, picker=picker_fields(catalog), recent=recent,
+                           recent_error=recent_error,
+                           trigger_objects={t.kind: t.object_type for t in offered.values()}), status
 
 
 def _rule_or_404(installation_id: int, rule_id: int) -> dict[str, Any]:
@@ -168,7 +203,7 @@ def edit_submit(installation_id: int, rule_id: int):
     rule = _rule_or_404(installation_id, rule_id)
     values = form_body(request.form)
     do = request.form.get("do", "save")
-    object_id = request.form.get("preview_object_id", "").strip()
+    object_id = request.form.get("preview_object_id", "").strip() or request.form.get("preview_pick", "").strip()
     if do == "refresh":
         return _editor(installation_id, rule, values, refresh=True, object_id=object_id)
     if do.startswith("step_"):
@@ -197,6 +232,8 @@ def edit_submit(installation_id: int, rule_id: int):
         return _editor(installation_id, rule, values, errors=exc.errors, status=400, object_id=object_id)
     for notice in saved["notices"]:
         flash(notice)
+    for warning in saved["warnings"]:
+        flash(f"Warning: {warning}")
     flash("Rule saved and active: new events are handled from now on." if status == "active"
           else "Rule saved as a draft (it handles no events until it is activated).")
     return redirect(url_for("rules.edit_page", installation_id=installation_id, rule_id=rule_id))

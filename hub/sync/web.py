@@ -487,12 +487,27 @@ def cli_run(sync_id: int) -> None:
     click.echo(f"run {result['run_id']} {result['status']}: {result['message']}")
 
 
+def share_words(sync: ContactSync, shares: int) -> str:
+    """Whether a sync is the original or a colleague's shared copy of one, in words."""
+    if sync.parent_id is not None:
+        mode = "can edit" if sync.share_mode == "edit" else "read only"
+        return f"share of sync {sync.parent_id} ({mode})"
+    return f"original, shared {shares}x" if shares else "original"
+
+
 @bp.cli.command("list")
 def cli_list() -> None:
-    """Every sync: id, installation, label, status and last run."""
+    """Every sync: id, installation, label, direction, status, original or a colleague's shared
+    copy (of which sync, can edit or read only), and last run."""
     hub = current_app.extensions["hub"]
     with hub.db.begin() as s:
-        for sync in s.scalars(select(ContactSync).order_by(ContactSync.id)):
+        syncs = list(s.scalars(select(ContactSync).order_by(ContactSync.id)))
+        shares: dict[int, int] = {}
+        for sync in syncs:
+            if sync.parent_id is not None:
+                shares[sync.parent_id] = shares.get(sync.parent_id, 0) + 1
+        for sync in syncs:
             run = s.get(SyncRun, sync.last_run_id) if sync.last_run_id else None
             click.echo(f"{sync.id}\tinstallation {sync.installation_id}\t{sync.group_name}\t{sync.direction}\t"
-                       f"{sync.status}\t{(run.status + ' ' + run.message) if run else 'never ran'}")
+                       f"{sync.status}\t{share_words(sync, shares.get(sync.id, 0))}\t"
+                       f"{(run.status + ' ' + run.message) if run else 'never ran'}")
