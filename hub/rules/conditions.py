@@ -131,7 +131,7 @@ def why_not(condition: dict[str, Any], record: dict[str, Any], value_of: Value |
     if op in _FAILED:
         left, right = _ordered(value), _ordered(wanted)
         if right is None:
-            return f"the rule compares {label} with {wanted!r}, which is not a number or a date"
+            return f"the rule compares {label} with {wanted!r}, which is not a number"
         if left is None or type(left) is not type(right):
             return f"{label} {shown} is not a {'date' if isinstance(right, date) else 'number'}"
         if isinstance(left, date):
