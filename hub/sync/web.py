@@ -502,6 +502,9 @@ def cli_list() -> None:
     hub = current_app.extensions["hub"]
     with hub.db.begin() as s:
         syncs = list(s.scalars(select(ContactSync).order_by(ContactSync.id)))
+        if not syncs:
+            click.echo("No contact syncs yet: an admin sets one up on an installation's Contact sync page.")
+            return
         shares: dict[int, int] = {}
         for sync in syncs:
             if sync.parent_id is not None:

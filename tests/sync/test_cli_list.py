@@ -4,6 +4,11 @@ from __future__ import annotations
 from hub.store.models import ContactSync
 
 
+def test_an_empty_list_says_so(live_hub):
+    out = live_hub.app.test_cli_runner().invoke(args=["sync", "list"])
+    assert out.exit_code == 0 and out.output.startswith("No contact syncs yet"), out.output
+
+
 def test_list_marks_shares_and_their_originals(live_hub):
     with live_hub.services.db.begin() as s:
         original = ContactSync(installation_id=1, store_connection_id=1, group_name="Clients", direction="two_way")
