@@ -10,8 +10,9 @@ options saved with the mapping (no API call per event)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable
+
+from ..connectors.contract.records import format_money, format_number  # noqa: F401 (re-exported)
 
 # What the hub itself shows for a deal; everything else is offered as a mapping.
 BUILT_IN = frozenset({"title", "value", "currency", "person_id", "org_id", "pipeline_id", "stage_id", "status"})
@@ -36,25 +37,6 @@ class Mapping:
     def as_dict(self) -> dict[str, Any]:
         return {"source": self.source, "key": self.key, "label": self.label, "type": self.type,
                 "options": dict(self.options)}
-
-
-def format_number(value: Any) -> str:
-    """18400 -> "18,400"; 18400.5 -> "18,400.50"; anything else as text."""
-    try:
-        number = Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        return str(value)
-    if not number.is_finite():
-        return str(value)
-    if number == number.to_integral_value():
-        return f"{int(number):,}"
-    return f"{number:,.2f}"
-
-
-def format_money(amount: Any, currency: str | None) -> str | None:
-    if amount in (None, ""):
-        return None
-    return f"{format_number(amount)} {currency}".strip() if currency else format_number(amount)
 
 
 def _raw(record: dict, key: str) -> tuple[Any, str | None]:

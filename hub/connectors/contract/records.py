@@ -6,6 +6,7 @@ to read its objects (and whether a toggle such as "carry notes" costs an extra c
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Iterator, Protocol
 
 
@@ -90,3 +91,24 @@ class Catalog:
     name: str
     label: str
     load: Callable[[Any], Any]
+
+
+# How the hub writes numbers and money wherever a person reads them (SourceRecord.amount, templates):
+# one spelling for every connector.
+def format_number(value: Any) -> str:
+    """18400 -> "18,400"; 18400.5 -> "18,400.50"; anything else as text."""
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return str(value)
+    if not number.is_finite():
+        return str(value)
+    if number == number.to_integral_value():
+        return f"{int(number):,}"
+    return f"{number:,.2f}"
+
+
+def format_money(amount: Any, currency: str | None) -> str | None:
+    if amount in (None, ""):
+        return None
+    return f"{format_number(amount)} {currency}".strip() if currency else format_number(amount)

@@ -7,10 +7,9 @@ leads). Both readers accept all three, so a rule decides and renders the same wh
 came from a webhook or from the reconciliation poll."""
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ..contract.records import FieldInfo
+from ..contract.records import FieldInfo, format_money, format_number  # noqa: F401 (records uses f.format_money)
 
 # Pipedrive field_type -> the contract's neutral type
 TYPES = {"varchar": "text", "text": "text", "varchar_auto": "text", "phone": "text", "address": "text",
@@ -19,25 +18,6 @@ TYPES = {"varchar": "text", "text": "text", "varchar_auto": "text", "phone": "te
          "people": "text", "org": "text", "visible_to": "enum", "status": "enum", "stage": "enum"}
 
 STATUS_OPTIONS = (("open", "Open"), ("won", "Won"), ("lost", "Lost"), ("deleted", "Deleted"))
-
-
-def format_number(value: Any) -> str:
-    """18400 -> "18,400"; 18400.5 -> "18,400.50"; anything else as text."""
-    try:
-        number = Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        return str(value)
-    if not number.is_finite():
-        return str(value)
-    if number == number.to_integral_value():
-        return f"{int(number):,}"
-    return f"{number:,.2f}"
-
-
-def format_money(amount: Any, currency: str | None) -> str | None:
-    if amount in (None, ""):
-        return None
-    return f"{format_number(amount)} {currency}".strip() if currency else format_number(amount)
 
 
 def raw(data: dict, key: str) -> tuple[Any, str | None]:
