@@ -418,11 +418,16 @@ def fail(services: Any, ctx: JobContext, ex: Execution | None, run_id: int, reas
                    installation_id=run.installation_id, dedupe_key=f"rule-failed:{rule.id}:v{rule.version}:{to}"[:200])
 
 
+OVERWRITABLE = ("queued", "running", "retrying", "reconnect")   # what an attempt's progress may overwrite
+
+
 def progress(services: Any, run_id: int, job_id: int, status: str, message: str, trace_status: str,
              **detail: Any) -> None:
     with services.db.begin() as session:
         run = session.get(RuleRun, run_id)
-        if run is None:
+        if run is None or run.status not in OVERWRITABLE:
+            # an attempt that lost its lease may fail after another attempt finished (or parked) the
+            # run: it is written in its own transaction, so it must never undo that outcome
             return
         run.status, run.error, run.updated_at = status, message[:4000], utcnow()
         trace(session, run.installation_id, f"rule.{status}", message, status=trace_status,
