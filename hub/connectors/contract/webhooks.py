@@ -27,8 +27,12 @@ from urllib.parse import parse_qsl
 # The neutral event kinds rules and sync understand; a connector emits a subset (`Webhooks.kinds`).
 KINDS: frozenset[str] = frozenset({
     "deal.created", "deal.updated", "deal.won", "deal.lost", "deal.stage_changed", "deal.deleted",
-    "lead.added",
+    "lead.added", "lead.stage_changed", "lead.disqualified", "lead.converted", "lead.closed",
     "person.created", "person.updated", "person.deleted",
+    "person.lifecycle_changed",  # a contact's lifecycle stage (HubSpot's lifecyclestage) moved
+    "activity.logged",           # an e-mail, call, meeting, message logged on a record (outreach or
+                                 # response: `extra["direction"]`, `extra["activity"]`, `extra["outcome"]`)
+    "task.created", "task.status_changed",
     "task.completed",            # a CRM's own task / activity marked done
 })
 ROUTINGS = frozenset({"token", "account"})
