@@ -199,5 +199,10 @@ def normalize(delivery: Delivery, client: Any) -> list[CrmEvent]:
     return events_of(delivery.json(), client)
 
 
+MANUAL_SETUP = ("Livespace has no API for webhook subscriptions: in Livespace open Account settings → Webhooks, "
+                "add a subscription with the endpoint URL and the secret below, choose the deal and task "
+                "triggers (deal.created, deal.status_changed, deal.stage_changed, deal.updated, todo.created, "
+                "todo.completed) and activate it.")
+
 WEBHOOKS = Webhooks(verify=verify, split=split, normalize=normalize, kinds=KINDS, routing="token",
-                    handshake=handshake)
+                    handshake=handshake, manual_setup=MANUAL_SETUP)
