@@ -113,3 +113,27 @@ def test_a_won_deal_makes_one_linked_todo(installed):
         done = s.scalar(select(HubEvent).where(HubEvent.kind == "task.completed"))
         assert done is not None and done.object_id == todo["id"]
     assert "Meeting" in str(done.data) and "bartek@demo.test" in str(done.data)
+
+
+LINK = re.compile(r"https?://[^\s]+(/login/link/[A-Za-z0-9_-]+)")
+
+
+def test_a_colleague_invited_by_e_mail_signs_in_with_the_link_and_no_key(make_live_hub, smtp):
+    hub = make_live_hub()
+    admin, iid = install(hub)
+    crm = hub.emulator("livespace")
+    bartek = crm.user_by_email("bartek@demo.test")
+    page = admin.get(f"/i/{iid}/visibility").text
+    assert "Bartek Sprzedawca" in page and "Celina Handlowiec" in page      # the account's users, from Livespace
+    shared = admin.form_post(f"/i/{iid}/visibility", {"visibility": "specific", "users": [bartek["id"]],
+                                                      "notify": "1"}, csrf_from=f"/i/{iid}/visibility")
+    assert shared.status_code == 200, shared.text[:300]
+    hub.run_jobs()
+    [(to, message)] = smtp.wait_for(1)
+    assert to == ["bartek@demo.test"]
+    path = LINK.search(message.get_payload(decode=True).decode()).group(1)
+    colleague = hub.browser()
+    signed_in = colleague.form_post(path, {}, csrf_from=path)
+    assert signed_in.status_code == 200 and signed_in.url.endswith(f"/i/{iid}/settings"), signed_in.text[:300]
+    assert colleague.get("/api/v1/me").json()["crm_user_id"] == bartek["id"]
+    assert "Show the secret" not in signed_in.text                         # the webhook secret is for admins
