@@ -95,12 +95,21 @@ NAV_STYLE = ("display:flex;flex-wrap:wrap;gap:.2rem 1rem;align-items:center;back
 NAV_LINKS = (("pipedrive", "Pipedrive"), ("asana", "Asana"), ("google", "Google Contacts"))
 
 
+def _own_pages() -> list[tuple[str, str]]:
+    """The built-in emulators' pages: the three above, then any other emulator folder here (its
+    page at `_sandbox/ui/`, named by its connector's title)."""
+    from hub import connectors
+
+    named = dict(NAV_LINKS)
+    return list(NAV_LINKS) + [(n, connectors.connector(n).title) for n in built_in() if n not in named]
+
+
 def nav_bar(root: str, current: str | None = None) -> Markup:
     """`root`: where the sandbox is mounted (`/sandbox`, behind any prefix of the hub)."""
     hub = root[: -len("/sandbox")] or ""
     links = [f'<a href="{escape(hub)}/" style="color:#0b5cad;font-weight:600">← Relay Hub</a>',
              f'<a href="{escape(root)}/" style="color:#0b5cad">Sandbox</a>']
-    for provider, label in NAV_LINKS:
+    for provider, label in _own_pages():
         if provider == current:
             links.append(f'<b aria-current="page">{escape(label)}</b>')
         else:
@@ -134,7 +143,7 @@ leads, persons, notes, files), see webhooks and deliveries, installs and fault k
 <li><a href="{{ root }}/google/_sandbox/ui/">Google Contacts</a>: labels and contacts per account; edit by hand to try two-way sync.</li>
 {% for name, title, page in extra %}<li>
 {%- if page %}<a href="{{ root }}/{{ name }}/{{ page }}">{{ title }}</a>{% else %}{{ title }}{% endif -%}
-: a registered emulator, served at <code>{{ root }}/{{ name }}/</code>.</li>
+: served at <code>{{ root }}/{{ name }}/</code>.</li>
 {% endfor %}</ul>
 <p>Try the README's step 3 here: on the Pipedrive page create a deal, move it, mark it won or lost, add a lead
 and edit a person; then look at the Asana and Google Contacts pages, and at the hub's
@@ -155,7 +164,9 @@ def mount(app: Flask, instance_path: Path | None, base_url: str, settings: Any) 
 
     @bp.get("/sandbox/")
     def index():
-        extra = [(name, *_registered.get(name, (None, name, ""))[1:]) for name in emulators if name not in built_in()]
+        own = dict(_own_pages())
+        extra = [(name, own[name], "_sandbox/ui/") if name in own else (name, *_registered.get(name, (None, name, ""))[1:])
+                 for name in emulators if name not in PROVIDERS]
         root = request.script_root + "/sandbox"
         return render_template_string(INDEX, root=root, hub=request.script_root, nav=nav_bar(root), extra=extra)
 

@@ -17,7 +17,7 @@ section{background:#fff;border:1px solid #dde3ea;border-radius:8px;padding:.8rem
 .scroll{overflow-x:auto}table{border-collapse:collapse;width:100%;min-width:560px}
 th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #eef1f4;vertical-align:top}
 th{font-weight:600;color:#52606d;font-size:.85rem}
-form.inline{display:inline-flex;gap:.3rem;flex-wrap:wrap;margin:0 .2rem .2rem 0}
+form.inline{display:inline-flex;gap:.3rem;flex-wrap:wrap;align-items:flex-end;margin:0 .2rem .2rem 0}
 button{font:inherit;padding:.25rem .6rem;border:1px solid #9aa5b1;border-radius:5px;background:#fff;cursor:pointer}
 button.won{border-color:#2f9e44;color:#1b6e2d}button.lost{border-color:#c92a2a;color:#a61e1e}
 input,select{font:inherit;padding:.25rem .35rem;border:1px solid #9aa5b1;border-radius:5px;max-width:100%}
@@ -27,6 +27,8 @@ label{display:flex;flex-direction:column;font-size:.85rem;color:#52606d;gap:.15r
 .note{padding:.5rem .8rem;border-radius:6px;background:#e6f4ea;margin-bottom:.8rem}
 .note.error{background:#fde8e8}code{background:#f0f2f5;padding:0 .25rem;overflow-wrap:anywhere}
 .muted{color:#7b8794}nav.sandbox-nav{margin:-1rem -1rem 1rem}
+@media (max-width:640px){table{min-width:0}thead{display:none}tr{display:block;border-bottom:1px solid #dde3ea;padding:.4rem 0}
+td{display:block;border:0;padding:.15rem 0}td[data-label]::before{content:attr(data-label) ": ";color:#7b8794;font-size:.85rem}}
 </style></head><body><main>
 {% if sandbox_nav is defined %}{{ sandbox_nav() }}{% endif %}
 <h1>Livespace <span class="muted">· {{ account.name }} (sandbox)</span></h1>
@@ -38,8 +40,8 @@ label{display:flex;flex-direction:column;font-size:.85rem;color:#52606d;gap:.15r
 
 <section><h2>Deals</h2><div class="scroll"><table><thead><tr><th>Deal</th><th>Sales process · stage</th>
 <th>Status</th><th>Value</th><th>Actions</th></tr></thead><tbody>
-{% for d in deals %}<tr><td>{{ d.name }}</td><td>{{ d.process_name }} · {{ d.stage_name }}</td>
-<td class="status s-{{ d.status }}">{{ d.status }}</td><td>{{ d.value }} {{ d.currency }}</td><td>
+{% for d in deals %}<tr><td><b>{{ d.name }}</b></td><td data-label="Stage">{{ d.process_name }} · {{ d.stage_name }}</td>
+<td data-label="Status" class="status s-{{ d.status }}">{{ d.status }}</td><td data-label="Value">{{ d.value }} {{ d.currency }}</td><td>
 <form class="inline" method="post" action="{{ url_for('livespace_ui.stage', deal_id=d.id) }}">
 <select name="stage_id" aria-label="Stage of {{ d.name }}">{% for s in d.stages_all %}<option value="{{ s.id }}"
 {% if s.id == d.stage_id %}selected{% endif %}>{{ s.name }}</option>{% endfor %}</select><button>Move</button></form>
@@ -51,8 +53,8 @@ label{display:flex;flex-direction:column;font-size:.85rem;color:#52606d;gap:.15r
 <section><h2>Tasks</h2><div class="scroll"><table><thead><tr><th>Task</th><th>Type</th><th>Date</th>
 <th>Responsible</th><th>Linked to</th><th></th></tr></thead><tbody>
 {% for t in todos %}<tr><td>{{ t.title }}{% if t.is_private == "1" %} <span class="muted">(private)</span>{% endif %}</td>
-<td>{{ t.type_name or "" }}</td><td>{{ t.date_from }}</td><td>{{ names.get(t.owner_id, "") }}</td>
-<td>{% for o in t.objects %}{{ o.object_type }}: {{ o.object_name }}{% if not loop.last %}, {% endif %}{% endfor %}</td>
+<td data-label="Type">{{ t.type_name or "" }}</td><td data-label="Date">{{ t.date_from }}</td><td data-label="Responsible">{{ names.get(t.owner_id, "") }}</td>
+<td data-label="Linked to">{% for o in t.objects %}{{ o.object_type }}: {{ o.object_name }}{% if not loop.last %}, {% endif %}{% endfor %}</td>
 <td>{% if t.is_completed == "1" %}<span class="s-won">done</span>{% else %}
 <form class="inline" method="post" action="{{ url_for('livespace_ui.complete', todo_id=t.id) }}">
 <button>Complete</button></form>{% endif %}</td></tr>
@@ -70,8 +72,8 @@ label{display:flex;flex-direction:column;font-size:.85rem;color:#52606d;gap:.15r
 <p class="muted">As an administrator does in Account settings → Webhooks: the endpoint URL and the secret the
 hub shows you; saving sends the handshake (an empty POST).</p>
 <div class="scroll"><table><thead><tr><th>Endpoint</th><th>Triggers</th><th>Active</th><th></th></tr></thead><tbody>
-{% for s in subscriptions %}<tr><td><code>{{ s.url }}</code></td><td>{{ s.triggers|join(", ") }}</td>
-<td>{{ "yes" if s.active else "no" }}{% if s.handshake is not none %} <span class="muted">(handshake {{ s.handshake }})</span>{% endif %}</td>
+{% for s in subscriptions %}<tr><td><code>{{ s.url }}</code></td><td data-label="Triggers">{{ s.triggers|join(", ") }}</td>
+<td data-label="Active">{{ "yes" if s.active else "no" }}{% if s.handshake is not none %} <span class="muted">(handshake {{ s.handshake }})</span>{% endif %}</td>
 <td><form class="inline" method="post" action="{{ url_for('livespace_ui.activate', sub_id=s.id) }}"><button>Activate</button></form>
 <form class="inline" method="post" action="{{ url_for('livespace_ui.unsubscribe', sub_id=s.id) }}"><button>Delete</button></form></td></tr>
 {% else %}<tr><td colspan="4" class="muted">No subscription yet.</td></tr>{% endfor %}</tbody></table></div>
