@@ -190,9 +190,10 @@ class LivespaceClient(ApiClient):
     def deal(self, deal_id: str) -> dict:
         return self._one(self.call("Deal", "get", {"id": deal_id}), "deal")
 
-    def deals(self, limit: int = 20, **conditions: Any) -> list[dict]:
+    def deals(self, limit: int = 20, offset: int = 0, **conditions: Any) -> list[dict]:
         conditions = conditions or {"status": "open"}
-        return self._many(self.call("Deal", "getAll", {**conditions, "limit": limit}), "deal")
+        params = {**conditions, "limit": limit, **({"offset": offset} if offset else {})}
+        return self._many(self.call("Deal", "getAll", params), "deal")
 
     def contact(self, kind: str, object_id: str) -> dict:
         key = "company" if kind == "company" else "contact"

@@ -31,10 +31,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Iterable
 
 from hub.connectors.contract.webhooks import (CrmEvent, Delivery, MalformedPayload, RawRequest, Refused, Reply,
-                                              Secrets, Webhooks)
+                                              Secrets, Snapshot, Webhooks)
 from hub.errors import Fatal
 
 SIGNATURE_HEADER = "x-livespace-signature"
@@ -199,10 +199,43 @@ def normalize(delivery: Delivery, client: Any) -> list[CrmEvent]:
     return events_of(delivery.json(), client)
 
 
+# -- reconciliation ---------------------------------------------------------------------------------
+POLL_PAGE = 100
+POLL_MAX = 2000
+EVER = "1970-01-01 00:00:00"
+
+
+def poll(client: Any, since: datetime | None) -> Iterable[Snapshot]:
+    """Deals changed since `since` (the newest `modified` the hub saw, so the account's own clock)."""
+    changed = since.strftime("%Y-%m-%d %H:%M:%S") if since is not None else EVER
+    for offset in range(0, POLL_MAX, POLL_PAGE):
+        page = client.deals(POLL_PAGE, offset, modified_from=changed)
+        for deal in page:
+            if deal.get("id") not in (None, ""):
+                yield Snapshot("deal", str(deal["id"]), _text(deal.get("modified")), False, deal)
+        if len(page) < POLL_PAGE:
+            return
+
+
+def changes(known: dict[str, Any] | None, now: Snapshot) -> list[CrmEvent]:
+    """What a lost delivery would have said: a new deal, a new stage, a win or a loss. The
+    occurrence markers are the webhook's, so a late delivery and the poll make one event."""
+    deal = now.data
+    key = f"poll:deal:{now.object_id}:{now.version}"
+    if known is None:
+        return deal_events("deal.created", deal, key, None)
+    events: list[CrmEvent] = []
+    if known.get("stage_id") != deal.get("stage_id") and deal.get("stage_id"):
+        events += deal_events("deal.stage_changed", deal, f"{key}:stage", None)
+    if known.get("status") != deal.get("status"):
+        events += deal_events("deal.status_changed", deal, f"{key}:status", None)
+    return events
+
+
 MANUAL_SETUP = ("Livespace has no API for webhook subscriptions: in Livespace open Account settings → Webhooks, "
                 "add a subscription with the endpoint URL and the secret below, choose the deal and task "
                 "triggers (deal.created, deal.status_changed, deal.stage_changed, deal.updated, todo.created, "
                 "todo.completed) and activate it.")
 
 WEBHOOKS = Webhooks(verify=verify, split=split, normalize=normalize, kinds=KINDS, routing="token",
-                    handshake=handshake, manual_setup=MANUAL_SETUP)
+                    handshake=handshake, manual_setup=MANUAL_SETUP, poll=poll, changes=changes)

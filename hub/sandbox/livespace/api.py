@@ -111,7 +111,11 @@ def methods(crm: LivespaceCrm) -> dict[tuple[str, str], Callable[[dict, dict], A
                 rows = [d for d in rows if d["modified"] >= str(value)]
             else:
                 rows = [d for d in rows if str(d.get(key)) == str(value)]
-        return {"deal": rows[: _limit(p)]}
+        try:
+            offset = max(0, int(p.get("offset") or 0))
+        except (TypeError, ValueError):
+            raise invalid("offset", "A whole number") from None
+        return {"deal": rows[offset: offset + _limit(p)]}
 
     def processes(p, me):   # [I] the sales processes with their stages
         return {"process": crm.processes()}

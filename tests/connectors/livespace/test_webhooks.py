@@ -3,6 +3,7 @@ endpoint URL and raw body, deliveries deduplicated on `id`, normalized to neutra
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import pytest
 
@@ -146,3 +147,16 @@ def test_the_emulator_handshakes_signs_and_retries_with_an_attempt_counter():
         request = RawRequest("POST", url, {"x-livespace-signature": headers["HTTP_X_LIVESPACE_SIGNATURE"]}, body)
         webhooks.verify(request, Secrets(password="whsec"))
     assert [e.kind for e in webhooks.events_of(bodies[1])] == ["deal.won"]
+
+
+def test_reconciliation_finds_a_missed_win_under_the_webhooks_occurrence(client, crm):
+    deal = next(d for d in crm.deals() if d["name"].endswith("Acme"))
+    [known] = [s for s in webhooks.poll(client, None) if s.object_id == deal["id"]]
+    crm.set_status(deal["id"], "won")
+    since = datetime.strptime(known.version, "%Y-%m-%d %H:%M:%S")
+    [now] = [s for s in webhooks.poll(client, since) if s.object_id == deal["id"]]
+    [won] = webhooks.changes(known.data, now)
+    as_delivered = webhooks.events_of({"id": "w-1", "name": "deal.status_changed", "data": crm.deal(deal["id"])})[0]
+    assert (won.kind, won.occurrence) == ("deal.won", as_delivered.occurrence)
+    assert webhooks.changes(now.data, now) == []
+    assert [e.kind for e in webhooks.changes(None, now)] == ["deal.created", "deal.won"]
