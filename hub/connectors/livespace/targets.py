@@ -19,7 +19,7 @@ import re
 from datetime import datetime
 from typing import Any, Callable, Iterator
 
-from hub.connectors.contract.targets import AttachmentRefused, Made, StepKind, TargetContext, TaskSpec
+from hub.connectors.contract.targets import AttachmentRefused, Input, Made, StepKind, TargetContext, TaskSpec
 from hub.errors import Fatal, Retriable
 
 LOOKUP_LIMIT = 100
@@ -53,6 +53,16 @@ def livespace_date(due: str | None) -> str | None:
         raise Fatal(f"livespace: due: {text[:40]!r} is not an ISO date or time", 422) from None
 
 
+def flag(settings: dict, key: str, default: bool) -> bool:
+    """A yes/no setting as the API gives it (a bool) or the editor's choice ("true" / "false")."""
+    value = settings.get(key)
+    if isinstance(value, bool):
+        return value
+    if value in (None, ""):
+        return default
+    return str(value).lower() == "true"
+
+
 def _ids(catalog: Callable[[str], Any] | None, name: str) -> set[str] | None:
     if catalog is None:
         return None
@@ -71,7 +81,7 @@ def validate_task(settings: dict, catalog: Callable[[str], Any] | None, complete
         elif known is not None and value not in known:
             errors[key] = f"not {what} of the connected Livespace account"
     for key in ("link_record", "private"):
-        if key in settings and not isinstance(settings[key], bool):
+        if key in settings and not (isinstance(settings[key], bool) or settings[key] in ("true", "false", "")):
             errors[key] = "true or false"
     if settings.get("sharing") not in (None, "", "none", "free_busy", "read_only", "full"):
         errors["sharing"] = "none, free_busy, read_only or full"
@@ -105,7 +115,7 @@ class LivespaceTasks:
     @staticmethod
     def _link(spec: TaskSpec, settings: dict) -> dict | None:
         record = spec.record
-        if record is None or not settings.get("link_record", True) or record.kind not in OBJECT_TYPES:
+        if record is None or not flag(settings, "link_record", True) or record.kind not in OBJECT_TYPES:
             return None
         return {"object_type": OBJECT_TYPES[record.kind], "object_id": str(record.id)}
 
@@ -142,7 +152,7 @@ class LivespaceTasks:
         if owner:
             todo["owner_id"] = str(owner)
         sharing = getattr(spec, "sharing", None) or settings.get("sharing")
-        if sharing in PRIVATE_SHARING or settings.get("private") is True:
+        if sharing in PRIVATE_SHARING or flag(settings, "private", False):
             todo["is_private"] = "1"
         if link is not None:
             todo["objects"] = [link]
@@ -171,5 +181,15 @@ TARGETS = {
     "task": StepKind(what="task", label="Create a Livespace task", makes="task",
                      settings=("type_id", "owner_id", "link_record", "private", "sharing"),
                      validate=validate_task, target=LivespaceTasks, attachments=False, completes=True,
-                     catalogs=("task_types", "users")),
+                     catalogs=("task_types", "users"),
+                     inputs=(Input("type_id", "Task type", catalog="task_types"),
+                             Input("owner_id", "Responsible", catalog="users"),
+                             Input("link_record", "Link it to the rule's deal, person or company",
+                                   choices=(("true", "Yes"), ("false", "No"))),
+                             Input("private", "Private (only the responsible sees it)",
+                                   choices=(("false", "No"), ("true", "Yes"))),
+                             Input("sharing", "Colleagues see it", choices=(
+                                 ("", "as the task type says"), ("none", "not at all (private)"),
+                                 ("free_busy", "only its time (private)"), ("read_only", "read only"),
+                                 ("full", "fully"))))),
 }

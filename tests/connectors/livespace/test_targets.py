@@ -96,3 +96,11 @@ def test_settings_are_checked_against_the_account(client, crm):
     bad = {"type_id": "nope", "owner_id": 7, "link_record": "yes", "sharing": "everyone"}
     assert set(validate_task(bad, catalog, True)) == {"type_id", "owner_id", "link_record", "sharing"}
     assert validate_task({"type_id": "anything"}, None, True) == {}     # lists unavailable: shape only
+
+
+def test_the_editors_yes_no_choices_are_read_as_such(target, crm):
+    record = deal_record(crm)
+    made = target.ensure(TaskSpec(name="Editor", settings={"link_record": "false", "private": "true"}, record=record),
+                         "editor:1", first_try=True)
+    todo = crm.todo(made.external_id)
+    assert todo["objects"] == [] and todo["is_private"] == "1"
