@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from hub.rules import engine, service
+from hub.sandbox.livespace import webhook_signature
 from hub.store import HubEvent, InboxEvent, Installation
 from hub.store.models import Connection, RuleRun
 
@@ -72,6 +73,12 @@ def test_a_won_deal_makes_one_linked_todo(installed):
     assert hub.browser().post(url.rsplit("/", 1)[0] + "/not-a-token", data=b"").status_code == 404
     sub = crm.subscribe(url, secret)
     assert sub["active"] and sub["handshake"] in (200, 204)      # answered at once, nothing stored
+    assert inbox(services) == []
+    blank = hub.browser().post(url, data=b" ", headers={"X-Livespace-Signature": webhook_signature(secret, url, b" ")})
+    assert blank.status_code == 400 and "body" in blank.text       # no handshake (not empty), no delivery
+    unsigned = hub.browser().post(url, data=b'{"id": "x", "name": "deal.created", "data": {"id": "1"}}',
+                                  headers={"Content-Type": "application/json"})
+    assert unsigned.status_code == 401
     assert inbox(services) == []
 
     meeting = next(t["id"] for t in crm.todo_types() if t["name"] == "Meeting")
