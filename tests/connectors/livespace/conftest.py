@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from hub.rules.catalogs import CACHE
 from hub.sandbox.common import Faults, SandboxState
 from hub.sandbox.livespace import create_app
 
@@ -16,6 +17,15 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 def fixture(name: str) -> dict:
     return json.loads((FIXTURES / name).read_text())
+
+
+@pytest.fixture(autouse=True)
+def fresh_catalogs():
+    """The core caches dropdown lists per connection id for the process: another test's connection 1
+    is not this one's."""
+    CACHE.clear()
+    yield
+    CACHE.clear()
 
 
 @pytest.fixture
