@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Iterator
 
-from hub.connectors.contract.targets import AttachmentRefused, Made, StepKind, TargetContext, TaskSpec
+from datetime import date
+
+from hub.connectors.contract.targets import AttachmentRefused, Made, StepKind, TargetContext, TaskSpec, TaskState
 from hub.errors import Fatal
 
 
@@ -67,6 +69,22 @@ class ExampleTasks:
 
     def status(self, external_id: str) -> str:
         return self.client.task(external_id)["status"]
+
+    def state(self, external_id: str) -> TaskState:
+        """open | completed; a task the CRM no longer has (404) is gone."""
+        try:
+            task = self.client.task(external_id)
+        except Fatal as exc:
+            if exc.status == 404:
+                return TaskState("gone", detail="deleted in the Example CRM")
+            raise
+        due = task.get("due")
+        try:
+            deadline = date.fromisoformat(due[:10]) if due else None
+        except ValueError:
+            deadline = None
+        return TaskState("completed" if task.get("status") == "completed" else "open", deadline=deadline,
+                         responsible=str(task.get("assignee_id") or ""))
 
     def attach(self, external_id: str, file: dict[str, Any], chunks: Iterator[bytes], *,
                maybe_sent: bool = False) -> str:
