@@ -25,8 +25,9 @@ def validate_task(settings: dict, catalog: Any, complete: bool) -> dict[str, str
             errors["assignee_id"] = "a user of the connected Example CRM account"
         elif catalog is not None and str(assignee) not in {u["id"] for u in catalog("users")}:
             errors["assignee_id"] = "this user is not in the connected Example CRM account"
-    if not isinstance(settings.get("link_deal", True), bool):
-        errors["link_deal"] = "true or false"
+    for key in ("link_deal", "review"):
+        if not isinstance(settings.get(key, key == "link_deal"), bool):
+            errors[key] = "true or false"
     return errors
 
 
@@ -55,6 +56,8 @@ class ExampleTasks:
             body["due"] = spec.due
         if assignee not in (None, ""):
             body["assignee_id"] = int(assignee)
+        if settings.get("review"):
+            body["review"] = True
         if settings.get("link_deal", True) and spec.record is not None and spec.record.kind == "deal":
             body["deal_id"] = int(spec.record.id)
         task, holder = self.client.create_task(body)
@@ -71,7 +74,7 @@ class ExampleTasks:
         return self.client.task(external_id)["status"]
 
     def state(self, external_id: str) -> TaskState:
-        """open | completed; a task the CRM no longer has (404) is gone."""
+        """open | awaiting_review | completed; a task the CRM no longer has (404) is gone."""
         try:
             task = self.client.task(external_id)
         except Fatal as exc:
@@ -83,7 +86,8 @@ class ExampleTasks:
             deadline = date.fromisoformat(due[:10]) if due else None
         except ValueError:
             deadline = None
-        return TaskState("completed" if task.get("status") == "completed" else "open", deadline=deadline,
+        status = task.get("status") if task.get("status") in ("completed", "awaiting_review") else "open"
+        return TaskState(status, deadline=deadline,
                          responsible=str(task.get("assignee_id") or ""))
 
     def attach(self, external_id: str, file: dict[str, Any], chunks: Iterator[bytes], *,
@@ -93,6 +97,6 @@ class ExampleTasks:
 
 TARGETS = {
     "task": StepKind(what="task", label="Create an Example CRM task", makes="task",
-                     settings=("assignee_id", "link_deal"), validate=validate_task, target=ExampleTasks,
+                     settings=("assignee_id", "link_deal", "review"), validate=validate_task, target=ExampleTasks,
                      attachments=False, completes=True, catalogs=("users",)),
 }
