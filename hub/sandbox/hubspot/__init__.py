@@ -4,7 +4,8 @@
 `app.extensions["sandbox"]` (`HubSpotSandbox`: portals, create/update/archive, set_lifecycle,
 move_lead, disqualify_lead, close_deal, complete_task, log_activity, deliver_pending ...).
 
-Routes: `/oauth/authorize` (app.hubspot.com's install screen), `/oauth/v1/token` (also `/oauth/v3/token`),
+Routes: `/oauth/authorize` (app.hubspot.com's install screen), `/oauth/v1/token` (also `/oauth/v3/token`, `/oauth/2026-03/token`,
+with `.../token/introspect` and `.../token/revoke` on the newer two),
 `/oauth/v1/access-tokens/<t>`, `/oauth/v1/refresh-tokens/<t>` (GET, DELETE), `/crm/v3/...` and
 `/crm/v4/...` (api.hubapi.com: this app's root is the API host), `/_sandbox/ui/` (the CRM user's
 page) and `/_sandbox/faults|tokens/expire|oauth/counters|webhooks/...` (operator routes).
@@ -29,6 +30,14 @@ Options (all optional):
 - `creation_property_events` (True): a record created with a subscribed property also fires its
   propertyChange event, as HubSpot does. `associate_activities_to_leads` (True): activities logged on
   the page are associated with the contact's open leads.
+
+Left out, on purpose: tickets, products, line items, quotes, notes and custom objects (no behaviour of
+the hub needs them); `/crm/objects/2026-03/...` date-versioned paths (the legacy `/crm/v3` ones the
+docs still serve are emulated); batch create/upsert/archive and GDPR delete; user-defined association
+labels (HUBSPOT_DEFINED types only); the webhooks management API and journal (subscriptions are
+options and `/_sandbox/webhooks/subscriptions/<client_id>`); `maxConcurrentRequests`; daily limits
+(public OAuth apps have none); the developer portal itself. Search is consistent at once (HubSpot's
+index lags a few seconds).
 """
 from __future__ import annotations
 
