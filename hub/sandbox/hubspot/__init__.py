@@ -20,6 +20,8 @@ Options (all optional):
   pass False and call `sandbox.deliver_pending()`. `transport(url, headers, body) -> (status, headers)`
   replaces the HTTP POST (tests). `webhook_batch_size` (default and max 100), `delivery_timeout` (5 s),
   `time_scale` (multiplies the retry backoff; `Retry-After` of a 429 is honoured as sent).
+  Inside a hub built with the sandbox on (no options to pass), a test swaps them on the object:
+  `sandbox.webhooks.transport = ...`, `sandbox.webhooks.background = False`.
 - `access_ttl` (1800 s), `code_ttl` (60 s), `seed` (True), `clock` (a `time.time`-like callable).
 - `rate_limit` (110 requests per rolling 10 s per app and account), `search_rate_limit` (5 per
   second), `enforce_rate_limit` (False: only the headers are sent).
