@@ -32,6 +32,7 @@ from ..common import Faults, SandboxState, control_blueprint
 from .emulator import Bitrix24Sandbox
 from .oauth import oauth_blueprint
 from .rest import rest_blueprint
+from .ui import links_blueprint, ui_blueprint
 
 __all__ = ["create_app", "Bitrix24Sandbox"]
 
@@ -48,10 +49,6 @@ def create_app(*, state: SandboxState | None = None, faults: Faults | None = Non
     app.register_blueprint(oauth_blueprint())
     app.register_blueprint(rest_blueprint())
     app.register_blueprint(control_blueprint(faults, sandbox.tokens))
-    try:
-        from .ui import ui_blueprint
-    except ImportError:
-        ui_blueprint = None
-    if ui_blueprint is not None:
-        app.register_blueprint(ui_blueprint())
+    app.register_blueprint(ui_blueprint())
+    app.register_blueprint(links_blueprint())
     return app
