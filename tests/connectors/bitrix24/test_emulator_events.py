@@ -121,3 +121,41 @@ def test_offline_events_queue_one_record_per_object(web, emu, recorder):
     again = rest(web, "event.offline.get", token).json["result"]
     assert [e["EVENT_NAME"] for e in again["events"]] == ["ONCRMDEALUPDATE"]
     assert rest(web, "event.offline.get", token).json["result"]["events"] == []     # read and cleared
+
+
+def test_running_sandbox_posts_by_itself_to_a_live_handler():
+    """As mounted in the hub: a thread sends deliveries over HTTP as changes happen (install delayed)."""
+    import threading
+
+    from flask import Flask, request
+
+    from hub.sandbox.bitrix24 import create_app
+    from hub.sandbox.common import Faults, SandboxState
+    from tests.support.live import live_server
+
+    got, arrived = [], threading.Event()
+    receiver = Flask("receiver")
+
+    @receiver.post("/hooks/bitrix24")
+    def hook():
+        got.append(request.form.to_dict())
+        arrived.set()
+        return ""
+
+    with live_server(receiver) as srv:
+        emulator = create_app(state=SandboxState(), faults=Faults(), options={
+            "install_event_delay": 0.0, "base_url": "http://b24.test",
+            "clients": [{"client_id": CLIENT_ID, "client_secret": "s",
+                         "redirect_uris": [srv.url + "/oauth/bitrix24/callback"]}]})
+        web = emulator.test_client()
+        sb = emulator.extensions["sandbox"]
+        sb.install("demo", CLIENT_ID)
+        sb.finish_install("demo", CLIENT_ID, sb.grant("demo", CLIENT_ID, 1))
+        assert arrived.wait(10)
+        assert got[0]["event"] == "ONAPPINSTALL" and got[0]["auth[application_token]"]
+        token = sb.issue_tokens("demo", CLIENT_ID, 1)["access_token"]
+        assert rest(web, "event.bind", token, {"event": "ONCRMDEALUPDATE", "handler": srv.url + "/hooks/bitrix24"}).json
+        arrived.clear()
+        sb.lose_deal("demo", 2)
+        assert arrived.wait(10)
+        assert got[1]["event"] == "ONCRMDEALUPDATE" and got[1]["data[FIELDS][ID]"] == "2"
