@@ -30,6 +30,9 @@ DEFAULT_SELECT = ("ID", "PARENT_ID", "TITLE", "DESCRIPTION", "MARK", "PRIORITY",
                   "COMMENTS_COUNT", "ALLOW_CHANGE_DEADLINE", "TASK_CONTROL", "ADD_IN_REPORT", "TIME_ESTIMATE",
                   "VIEWED_DATE", "DURATION_FACT", "DESCRIPTION_IN_BBCODE", "STATUS", "GROUP_ID", "AUDITORS",
                   "ACCOMPLICES", "FAVORITE")
+FILTERABLE = {"ID", "PARENT_ID", "GROUP_ID", "CREATED_BY", "STATUS_CHANGED_BY", "PRIORITY", "RESPONSIBLE_ID", "TITLE",
+              "TAG", "REAL_STATUS", "STATUS", "MARK", "DATE_START", "DEADLINE", "CREATED_DATE", "CLOSED_DATE",
+              "CHANGED_DATE", "ACCOMPLICE", "AUDITOR", "STAGE_ID", "UF_CRM_TASK", "MEMBER"}
 UF_FIELDS = ("UF_CRM_TASK", "UF_TASK_WEBDAV_FILES", "UF_MAIL_MESSAGE")
 INPUT = {"TITLE", "DESCRIPTION", "RESPONSIBLE_ID", "CREATED_BY", "DEADLINE", "PRIORITY", "TASK_CONTROL",
          "UF_CRM_TASK", "AUDITORS", "ACCOMPLICES", "GROUP_ID", "START_DATE_PLAN", "END_DATE_PLAN", "PARENT_ID",
@@ -317,7 +320,21 @@ class TasksMixin:
             return iso(t.get(key))
         if field == "TITLE":
             return t["title"]
+        if field == "TAG":
+            return list(t.get("tags") or [])
+        if field == "STATUS_CHANGED_BY":
+            return t["statusChangedBy"]
+        if field == "MARK":
+            return t["mark"]
+        if field == "STAGE_ID":
+            return 0
         return None
+
+    @staticmethod
+    def task_filter(flt: dict) -> dict:
+        """The documented filter fields only: others (XML_ID, ::SUBFILTER-PARAMS ...) are ignored."""
+        from .query import split_key
+        return {k: v for k, v in flt.items() if split_key(str(k))[1].upper() in FILTERABLE}
 
 
 def _task_event(before_id: int | None, after_id: int) -> dict:

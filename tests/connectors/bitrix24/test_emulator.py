@@ -320,3 +320,18 @@ def test_event_bind_get_unbind(web):
     assert rest(web, "event.bind", bob, {"event": "ONTASKADD", "handler": hook}).status_code == 403
     assert rest(web, "event.unbind", admin, {"event": "ONCRMDEALUPDATE", "handler": hook}).json["result"] == {"count": 1}
     assert rest(web, "event.get", admin).json["result"] == []
+
+
+def test_task_list_filters_documented_fields_only_and_changes_since(web, emu, clock):
+    token = connect(web)["access_token"]
+    first = emu.create_task("demo", {"TITLE": "Old", "RESPONSIBLE_ID": 2, "XML_ID": "key-1"})
+    clock.advance(60)
+    second = emu.create_task("demo", {"TITLE": "New", "RESPONSIBLE_ID": 3})
+    since = rest(web, "tasks.task.list", token, {"filter": {">=CHANGED_DATE": second["changedDate"]},
+                                                 "select": ["ID", "XML_ID"]}).json["result"]["tasks"]
+    assert [t["id"] for t in since] == [str(second["id"])]
+    ignored = rest(web, "tasks.task.list", token, {"filter": {"XML_ID": "key-1"}, "select": ["ID"]}).json
+    assert ignored["total"] == 4                                          # XML_ID is not a filter field
+    got = rest(web, "tasks.task.get", token, {"taskId": first["id"], "select": ["XML_ID"]}).json["result"]["task"]
+    assert got == {"id": str(first["id"]), "xmlId": "key-1"}
+    assert rest(web, "crm.lead.fields", token).json["result"]["STATUS_ID"]["type"] == "crm_status"
