@@ -287,7 +287,21 @@ def task_get(ctx, params):
         raise RestError("0", "wrong task id", 400) from None
     if t is None:
         return [], {}   # "an empty array if the task does not exist or the user has no access"
-    return {"task": ctx.sb.render_task(ctx.portal, t, select)}, {}
+    return {"task": ctx.sb.render_task(ctx.portal, t, select, _result_info(params))}, {}
+
+
+def _result_info(params: dict) -> bool:
+    opts = params.get("params") if isinstance(params.get("params"), dict) else {}
+    return str(opts.get("WITH_RESULT_INFO", "")).lower() in ("1", "y", "true")
+
+
+@method("tasks.task.result.list", "task")
+def task_result_list(ctx, params):
+    tid = _task_id(params)
+    with ctx.sb.state.lock:
+        t = ctx.sb._task(ctx.portal, tid)
+        results = list(t.get("results") or [])
+    return list(reversed(results)), {}
 
 
 @method("tasks.task.list", "task")
@@ -299,7 +313,8 @@ def task_list(ctx, params):
     order = as_dict(params.get("order"), "order") or {"ID": "ASC"}
     tasks = sort(tasks, order, ctx.sb.task_filter_value)
     chunk, extra = page(tasks, params.get("start"))
-    return {"tasks": [ctx.sb.render_task(ctx.portal, t, select) for t in chunk]}, extra
+    info = _result_info(params)
+    return {"tasks": [ctx.sb.render_task(ctx.portal, t, select, info) for t in chunk]}, extra
 
 
 @method("tasks.task.delete", "task")

@@ -158,6 +158,8 @@ def ui_blueprint() -> Blueprint:
         portal = _portal()
         fields = {"TITLE": request.form.get("title", ""), "RESPONSIBLE_ID": _form_int("responsible") or _actor(portal),
                   "TASK_CONTROL": "Y" if request.form.get("control") else "N"}
+        if request.form.get("require_result"):
+            fields["SE_PARAMETER"] = [{"VALUE": "Y", "CODE": 3}]
         if request.form.get("deadline"):
             fields["DEADLINE"] = request.form["deadline"]
         if request.form.get("link"):
@@ -189,6 +191,11 @@ def ui_blueprint() -> Blueprint:
         else:
             raise RestError("ERROR_ARGUMENT", "do: " + ", ".join(ACTIONS) + ", deadline or delete")
         return back("bx_ui.task_view", f"Task {task_id}: {TASK_STATUS.get(t['status'], t['status'])}", task_id=task_id)
+
+    @bp.post("/tasks/<int:task_id>/result")
+    def task_result(task_id: int):
+        _sb().add_task_result(_portal(), task_id, request.form.get("text", ""), actor=_actor(_portal()))
+        return back("bx_ui.task_view", f"Task {task_id}: result written", task_id=task_id)
 
     # -- apps, events, faults ---------------------------------------------------------------------
     @bp.get("/events")

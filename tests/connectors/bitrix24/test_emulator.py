@@ -335,3 +335,18 @@ def test_task_list_filters_documented_fields_only_and_changes_since(web, emu, cl
     got = rest(web, "tasks.task.get", token, {"taskId": first["id"], "select": ["XML_ID"]}).json["result"]["task"]
     assert got == {"id": str(first["id"]), "xmlId": "key-1"}
     assert rest(web, "crm.lead.fields", token).json["result"]["STATUS_ID"]["type"] == "crm_status"
+
+
+def test_a_task_that_requires_a_result_completes_only_with_one(web, emu):
+    admin = connect(web, user_id=1)["access_token"]
+    bob = connect(web, user_id=2)["access_token"]
+    tid = rest(web, "tasks.task.add", admin, {"fields": {"TITLE": "Report", "RESPONSIBLE_ID": 2,
+                                                        "SE_PARAMETER": [{"VALUE": "Y", "CODE": 3}]}}).json["result"]["task"]["id"]
+    info = rest(web, "tasks.task.get", admin, {"taskId": tid, "select": ["ID"], "params": {"WITH_RESULT_INFO": "Y"}})
+    assert info.json["result"]["task"]["taskRequireResult"] == "Y" and info.json["result"]["task"]["taskHasResult"] == "N"
+    refused = rest(web, "tasks.task.complete", bob, {"taskId": tid})
+    assert refused.status_code == 400 and "result" in refused.json["error_description"]
+    web.post("/_sandbox/ui/who", data={"actor": "2"})
+    assert web.post(f"/_sandbox/ui/tasks/{tid}/result", data={"text": "Sent on Monday"}).status_code == 302
+    assert [r["text"] for r in rest(web, "tasks.task.result.list", admin, {"taskId": tid}).json["result"]] == ["Sent on Monday"]
+    assert rest(web, "tasks.task.complete", bob, {"taskId": tid}).json["result"]["task"]["status"] == "5"
