@@ -350,3 +350,19 @@ def test_a_task_that_requires_a_result_completes_only_with_one(web, emu):
     assert web.post(f"/_sandbox/ui/tasks/{tid}/result", data={"text": "Sent on Monday"}).status_code == 302
     assert [r["text"] for r in rest(web, "tasks.task.result.list", admin, {"taskId": tid}).json["result"]] == ["Sent on Monday"]
     assert rest(web, "tasks.task.complete", bob, {"taskId": tid}).json["result"]["task"]["status"] == "5"
+
+
+def test_tasks_are_visible_to_admins_and_members_only(web, emu):
+    admin = connect(web, user_id=1)["access_token"]                     # the admin installs the app
+    cleo = connect(web, user_id=3)["access_token"]
+    mine = emu.create_task("demo", {"TITLE": "Cleo's", "RESPONSIBLE_ID": 3})
+    other = emu.create_task("demo", {"TITLE": "Not Cleo's", "RESPONSIBLE_ID": 2})
+    listed = rest(web, "tasks.task.list", cleo, {"select": ["ID"]}).json["result"]["tasks"]
+    assert [t["id"] for t in listed] == ["1", str(mine["id"])]          # seed task 1 has her as auditor
+    assert rest(web, "tasks.task.get", cleo, {"taskId": other["id"]}).json["result"] == []
+    assert rest(web, "tasks.task.complete", cleo, {"taskId": other["id"]}).status_code == 400
+    emu.update_task("demo", mine["id"], {"RESPONSIBLE_ID": 2})           # handed over: access lost
+    assert rest(web, "tasks.task.get", cleo, {"taskId": mine["id"]}).json["result"] == []
+    emu.delete_task("demo", other["id"])
+    assert rest(web, "tasks.task.get", admin, {"taskId": other["id"]}).json["result"] == []
+    assert rest(web, "tasks.task.get", admin, {"taskId": mine["id"]}).json["result"]["task"]["responsibleId"] == "2"
