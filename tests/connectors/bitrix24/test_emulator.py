@@ -366,3 +366,26 @@ def test_tasks_are_visible_to_admins_and_members_only(web, emu):
     emu.delete_task("demo", other["id"])
     assert rest(web, "tasks.task.get", admin, {"taskId": other["id"]}).json["result"] == []
     assert rest(web, "tasks.task.get", admin, {"taskId": mine["id"]}).json["result"]["task"]["responsibleId"] == "2"
+
+
+def test_two_portals_have_their_own_ids_tokens_and_consent(clock, recorder):
+    two = create_app(state=SandboxState(), faults=Faults(), options={
+        "clock": clock, "auto_deliver": False, "session": recorder, "base_url": "http://b24.test",
+        "portals": [{"name": "alpha"}, {"name": "beta", "title": "Beta Ltd"}],
+        "clients": [{"client_id": CLIENT_ID, "client_secret": SECRET, "redirect_uris": [CALLBACK]}]})
+    web2 = two.test_client()
+    picker = web2.get(f"/oauth/authorize/?client_id={CLIENT_ID}&state=s&portal=beta")   # the host-less address
+    assert picker.status_code == 200 and 'value="beta" selected' in picker.text
+    answer = web2.post("/oauth/authorize/", data={"client_id": CLIENT_ID, "portal": "beta", "user_id": "1",
+                                                 "decision": "allow", "state": "s"})
+    q = {k: v[0] for k, v in parse_qs(urlsplit(answer.headers["Location"]).query).items()}
+    members = {p["name"]: p["member_id"] for p in two.extensions["sandbox"].portals()}
+    assert q["member_id"] == members["beta"] != members["alpha"]
+    token = web2.get("/oauth/token/", query_string={"client_id": CLIENT_ID, "client_secret": SECRET,
+                                                    "grant_type": "authorization_code", "code": q["code"]}).json
+    assert token["client_endpoint"] == "http://b24.test/portal/beta/rest/"
+    assert rest(web2, "profile", token["access_token"], portal="beta").status_code == 200
+    assert rest(web2, "profile", token["access_token"], portal="alpha").json["error"] == "NO_AUTH_FOUND"
+    denied = web2.post("/oauth/authorize/", data={"client_id": CLIENT_ID, "portal": "beta", "decision": "deny",
+                                                 "state": "s"})
+    assert parse_qs(urlsplit(denied.headers["Location"]).query)["error"] == ["access_denied"]
