@@ -24,7 +24,8 @@ also sends what the `webhooks_paused` knob holds back); `install_event_delay` (s
 waits in the running sandbox, default 2, so the app has stored its install; 0 without auto delivery);
 `session` (a requests-like session for deliveries); `base_url` / `permalink_base` (public root).
 Fault knobs beyond the shared ones: refresh_reuse, bucket_enabled, bucket_burst, bucket_drain,
-drop_events (next N deliveries lost), drop_event_rate.
+drop_events (next N deliveries lost), drop_event_rate, operation_limit (next N method calls answer
+429 OPERATION_TIME_LIMIT, the per-method time budget; inside a batch, that command fails).
 """
 from __future__ import annotations
 

@@ -37,6 +37,7 @@ class Bitrix24Sandbox(CrmMixin, TasksMixin):
         faults.extend(refresh_reuse=False,          # True: an old refresh token keeps working after a refresh
                       bucket_enabled=True, bucket_burst=int(options.get("bucket_burst", 50)),
                       bucket_drain=float(options.get("bucket_drain", 2.0)),
+                      operation_limit=0,            # the next N method calls answer 429 OPERATION_TIME_LIMIT
                       drop_events=0,                # the next N event deliveries are lost (never sent)
                       drop_event_rate=0.0)          # share of event deliveries lost
         self.client_options: dict[str, dict[str, Any]] = {}
