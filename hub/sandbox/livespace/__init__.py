@@ -33,6 +33,8 @@ def create_app(*, state: SandboxState | None = None, faults: Faults | None = Non
     faults = faults if faults is not None else Faults()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = 2 * 1024 * 1024
+    app.config["SANDBOX_TITLE"] = "Livespace"     # the sandbox index and its bar list it with its page
+    app.config["SANDBOX_PAGE"] = "_sandbox/ui/"
     crm = LivespaceCrm(state, faults, options)
     app.extensions["sandbox"] = crm
     app.register_blueprint(api_blueprint(crm))
