@@ -16,10 +16,11 @@ from __future__ import annotations
 import hashlib
 import html
 import re
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Callable, Iterator
 
-from hub.connectors.contract.targets import AttachmentRefused, Input, Made, StepKind, TargetContext, TaskSpec
+from hub.connectors.contract.targets import (AttachmentRefused, Input, Made, StepKind, TargetContext, TaskSpec,
+                                             TaskState)
 from hub.errors import Fatal, Retriable
 
 LOOKUP_LIMIT = 100
@@ -61,6 +62,18 @@ def flag(settings: dict, key: str, default: bool) -> bool:
     if value in (None, ""):
         return default
     return str(value).lower() == "true"
+
+
+def _moment(value: Any) -> date | datetime | None:
+    """"YYYY-MM-DD" -> a date; "YYYY-MM-DD HH:MM:SS" -> a naive datetime; anything else None."""
+    text = str(value or "").strip()
+    for fmt, as_date in (("%Y-%m-%d", True), ("%Y-%m-%d %H:%M:%S", False)):
+        try:
+            moment = datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+        return moment.date() if as_date else moment
+    return None
 
 
 def _ids(catalog: Callable[[str], Any] | None, name: str) -> set[str] | None:
@@ -170,6 +183,23 @@ class LivespaceTasks:
 
     def status(self, external_id: str) -> str:
         return "completed" if str(self.client.todo(external_id).get("is_completed")) == "1" else "open"
+
+    def state(self, external_id: str) -> TaskState:
+        """Done or not; a todo Livespace no longer shows (550 missing, 540 not allowed) is `gone`.
+        Its date and change time are the account's wall clock as the API writes them [U: the API
+        names no time zone]."""
+        try:
+            todo = self.client.todo(external_id)
+        except Fatal as exc:
+            if exc.status in (403, 404):
+                return TaskState("gone", detail="deleted in Livespace" if exc.status == 404
+                                 else "the connected user may no longer see it")
+            raise
+        done = str(todo.get("is_completed")) == "1"
+        changed = _moment(todo.get("completed_date") if done else None) or _moment(todo.get("modified"))
+        return TaskState("completed" if done else "open", deadline=_moment(todo.get("date_from")),
+                         changed_at=changed if isinstance(changed, datetime) else None,
+                         responsible=str(todo.get("owner_id") or ""))
 
     def attach(self, external_id: str, file: dict[str, Any], chunks: Iterator[bytes], *,
                maybe_sent: bool = False) -> str:

@@ -104,3 +104,14 @@ def test_the_editors_yes_no_choices_are_read_as_such(target, crm):
                          "editor:1", first_try=True)
     todo = crm.todo(made.external_id)
     assert todo["objects"] == [] and todo["is_private"] == "1"
+
+
+def test_state_tells_open_done_and_gone(target, crm):
+    made = target.ensure(TaskSpec(name="Stateful", due="2026-03-02 09:30:00"), "state:1", first_try=True)
+    state = target.state(made.external_id)
+    assert (state.status, str(state.deadline)) == ("open", "2026-03-02 09:30:00")
+    crm.complete_todo(made.external_id, crm.admin()["id"])
+    assert target.state(made.external_id).status == "completed"
+    with crm.state.change():
+        del crm.table("todos")[made.external_id]               # deleted in Livespace
+    assert target.state(made.external_id).status == "gone"
