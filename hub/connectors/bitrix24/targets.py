@@ -7,10 +7,13 @@ step's own due date wins when it has one), `priority` (0 low, 1 normal, 2 high),
 on completion, TASK_CONTROL: completing it sends it to its creator for review), `auditors` (user
 ids who watch it, for the sharing modes that ask for them).
 
-Exactly-once: the task's `XML_ID` (an external id field Bitrix24 keeps and filters by) carries a
-digest of the effect key. A first try creates straight away (the core's write-ahead mark promises
-no earlier try sent a create); a later try looks the key up with `tasks.task.list` and takes what
-it finds. Statuses are the neutral words of statuses.py; completing a task under control gives
+Exactly-once: the task's `XML_ID` (an external id Bitrix24 keeps and returns, though
+`tasks.task.list` cannot filter by it) carries a digest of the effect key. A first try creates
+straight away (the core's write-ahead mark promises no earlier try sent a create); a later try
+lists the tasks of the linked record (`UF_CRM_TASK`, which the list filters by), or of the
+responsible person when nothing is linked, newest first, and takes the one whose XML_ID is the
+key. What is left: an unlinked task whose responsible was changed between a lost answer and the
+retry would be made again. Statuses are the neutral words of statuses.py; completing a task under control gives
 `awaiting_review`, not `completed`."""
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ from .client import Bitrix24Client
 from .records import portal
 
 MAX_DEADLINE_HOURS = 24 * 3650
+LOOKUP_LIMIT = 1000      # tasks read at most when looking for an effect key (a record has few)
 
 
 def xml_id(effect_key: str) -> str:
@@ -140,16 +144,26 @@ class TaskTarget:
             fields["UF_CRM_TASK"] = [f"{prefix}_{record.id}"]
         return fields
 
-    def _find(self, key: str) -> dict | None:
-        return next(iter(self.client.tasks({"XML_ID": key})), None)
+    def _find(self, key: str, fields: dict[str, Any]) -> dict | None:
+        if fields.get("UF_CRM_TASK"):
+            where = {"UF_CRM_TASK": fields["UF_CRM_TASK"][0]}
+        else:
+            where = {"RESPONSIBLE_ID": fields["RESPONSIBLE_ID"]}
+        for n, task in enumerate(self.client.tasks(where, order={"ID": "DESC"})):
+            if str(statuses._get(task, "xmlId") or "") == key:
+                return task
+            if n >= LOOKUP_LIMIT:
+                break
+        return None
 
     def ensure(self, spec: TaskSpec, effect_key: str, *, first_try: bool) -> Made:
         key = xml_id(effect_key)
+        fields = self.fields(spec, key)
         if not first_try:
-            found = self._find(key)
+            found = self._find(key, fields)
             if found is not None:
                 return self._made(found, False)
-        task = self.client.add_task(self.fields(spec, key))
+        task = self.client.add_task(fields)
         if not task:
             raise Fatal("bitrix24 tasks.task.add answered without the task", 502)
         return self._made(task, True)
