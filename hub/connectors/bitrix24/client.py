@@ -23,8 +23,10 @@ from urllib.parse import quote
 import requests
 
 from ...errors import Fatal, Retriable
-from ..base import ApiClient, TokenSource
-from .manifest import BATCH_MAX, PAGE_SIZE, QUERY_LIMIT_BACKOFF, RATE_LIMIT_PER_SECOND
+from ..base import ApiClient, RateLimiter, TokenSource
+from .manifest import BATCH_MAX, BUCKET_SIZE, QUERY_LIMIT_BACKOFF, RATE_LIMIT_PER_SECOND
+
+CLIENT_BURST = BUCKET_SIZE // 2   # half the portal's bucket: other workers and apps share it
 
 TASK_SELECT = ("ID", "TITLE", "DESCRIPTION", "STATUS", "REAL_STATUS", "SUB_STATUS", "PRIORITY", "RESPONSIBLE_ID",
                "CREATED_BY", "CREATED_DATE", "CHANGED_DATE", "CLOSED_DATE", "STATUS_CHANGED_DATE", "DEADLINE",
@@ -79,6 +81,8 @@ class Bitrix24Client(ApiClient):
                  rate_limit: float | None = RATE_LIMIT_PER_SECOND, sleep=None, retry_policy=None):
         super().__init__(api_base, tokens, session=session, rate_limit=rate_limit, sleep=sleep,
                          retry_policy=retry_policy)
+        if rate_limit:   # the portal's bucket takes bursts: so does ours, then drains at its pace
+            self.limiter = RateLimiter(rate_limit, burst=CLIENT_BURST)
 
     # -- transport ----------------------------------------------------------------------------------
     def _raw(self, method, url, params, json, data, files, headers, stream, token) -> requests.Response:
