@@ -18,7 +18,7 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from .common import Faults, SandboxState
 
-PROVIDERS = ("pipedrive", "asana", "google")       # the order the sandbox's index lists its own
+PROVIDERS = ("pipedrive", "bitrix24", "asana", "google")       # the order the sandbox's index lists its own
 
 
 def built_in() -> tuple[str, ...]:
@@ -92,7 +92,7 @@ def build_emulators(instance_path: Path | None, base_url: str, settings: Any) ->
 # back to the hub, for the person who plays the CRM user and then looks at what landed.
 NAV_STYLE = ("display:flex;flex-wrap:wrap;gap:.2rem 1rem;align-items:center;background:#fff8db;color:#4d3d00;"
              "border-bottom:1px solid #e8d48b;padding:.35rem 1rem;font:13px/1.4 system-ui,sans-serif")
-NAV_LINKS = (("pipedrive", "Pipedrive"), ("asana", "Asana"), ("google", "Google Contacts"))
+NAV_LINKS = (("pipedrive", "Pipedrive"), ("bitrix24", "Bitrix24"), ("asana", "Asana"), ("google", "Google Contacts"))
 
 
 def nav_bar(root: str, current: str | None = None) -> Markup:
@@ -100,7 +100,10 @@ def nav_bar(root: str, current: str | None = None) -> Markup:
     hub = root[: -len("/sandbox")] or ""
     links = [f'<a href="{escape(hub)}/" style="color:#0b5cad;font-weight:600">← Relay Hub</a>',
              f'<a href="{escape(root)}/" style="color:#0b5cad">Sandbox</a>']
+    mounted = built_in()
     for provider, label in NAV_LINKS:
+        if provider not in mounted:
+            continue    # its connector is not installed: no emulator is mounted
         if provider == current:
             links.append(f'<b aria-current="page">{escape(label)}</b>')
         else:
@@ -130,6 +133,9 @@ Nothing here talks to the real services.</p>
 <ul>
 <li><a href="{{ root }}/pipedrive/_sandbox/ui/">Pipedrive</a>: play the CRM user (deals, stages, won/lost,
 leads, persons, notes, files), see webhooks and deliveries, installs and fault knobs.</li>
+{% if 'bitrix24' in own %}<li><a href="{{ root }}/bitrix24/_sandbox/ui/">Bitrix24</a>: play a portal's users (deals by funnel
+stage, won/lost, leads and their conversion, tasks through start, pause, completion and approval), see the app's
+event handlers and deliveries, and fault knobs.</li>{% endif %}
 <li><a href="{{ root }}/asana/_sandbox/ui/">Asana</a>: the tasks, projects and attachments the hub created.</li>
 <li><a href="{{ root }}/google/_sandbox/ui/">Google Contacts</a>: labels and contacts per account; edit by hand to try two-way sync.</li>
 {% for name, title, page in extra %}<li>
@@ -157,7 +163,8 @@ def mount(app: Flask, instance_path: Path | None, base_url: str, settings: Any) 
     def index():
         extra = [(name, *_registered.get(name, (None, name, ""))[1:]) for name in emulators if name not in built_in()]
         root = request.script_root + "/sandbox"
-        return render_template_string(INDEX, root=root, hub=request.script_root, nav=nav_bar(root), extra=extra)
+        return render_template_string(INDEX, root=root, hub=request.script_root, nav=nav_bar(root), extra=extra,
+                                      own=built_in())
 
     app.register_blueprint(bp)
 

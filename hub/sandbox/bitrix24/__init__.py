@@ -19,7 +19,9 @@ event_handler, name, version}]; `event_handler` is the app's handler for ONAPPIN
 ONAPPUNINSTALL, by default the hub's `/hooks/<provider>` next to its OAuth callback); `portals`
 ([{name, title, domain, plan}], default one portal "demo"); `seed` (True); `clock`; `bucket_clock`;
 `access_ttl` (3600); `code_ttl` (30); `bucket_burst` (50) and `bucket_drain` (2/s);
-`auto_deliver` (True: a thread sends events as they happen; False: only `deliver_pending()`);
+`auto_deliver` (True: a thread sends events as they happen; False: only `deliver_pending()`, which
+also sends what the `webhooks_paused` knob holds back); `install_event_delay` (seconds ONAPPINSTALL
+waits in the running sandbox, default 2, so the app has stored its install; 0 without auto delivery);
 `session` (a requests-like session for deliveries); `base_url` / `permalink_base` (public root).
 Fault knobs beyond the shared ones: refresh_reuse, bucket_enabled, bucket_burst, bucket_drain,
 drop_events (next N deliveries lost), drop_event_rate.
@@ -32,6 +34,7 @@ from ..common import Faults, SandboxState, control_blueprint
 from .emulator import Bitrix24Sandbox
 from .oauth import oauth_blueprint
 from .rest import rest_blueprint
+from .ui import links_blueprint, ui_blueprint
 
 __all__ = ["create_app", "Bitrix24Sandbox"]
 
@@ -48,10 +51,6 @@ def create_app(*, state: SandboxState | None = None, faults: Faults | None = Non
     app.register_blueprint(oauth_blueprint())
     app.register_blueprint(rest_blueprint())
     app.register_blueprint(control_blueprint(faults, sandbox.tokens))
-    try:
-        from .ui import ui_blueprint
-    except ImportError:
-        ui_blueprint = None
-    if ui_blueprint is not None:
-        app.register_blueprint(ui_blueprint())
+    app.register_blueprint(ui_blueprint())
+    app.register_blueprint(links_blueprint())
     return app

@@ -225,8 +225,11 @@ class Bitrix24Sandbox(CrmMixin, TasksMixin):
         url = self.client_options[client_id]["event_handler"]
         if url:
             data = {"VERSION": rec["version"], "ACTIVE": "Y", "INSTALLED": "Y", "LANGUAGE_ID": "en"}
+            # queued a moment later in the running sandbox: the app stores its install first (as
+            # Bitrix24's queue server delays events); deliver_pending() sends it at once
+            delay = float(self.options.get("install_event_delay", 2.0 if self.dispatcher.auto else 0.0))
             self.dispatcher.queue(portal, client_id, url, "ONAPPINSTALL", data, handler_id=None,
-                                  user_id=grant["user_id"], with_refresh=True)
+                                  user_id=grant["user_id"], with_refresh=True, delay=delay)
 
     def uninstall(self, portal: str, client_id: str, clean: bool = False) -> bool:
         """The admin removes the app: grants end, bindings go, ONAPPUNINSTALL carries only the
@@ -292,9 +295,11 @@ class Bitrix24Sandbox(CrmMixin, TasksMixin):
 
     def emit(self, portal: str, event: str, data: dict, *, user_id: int | None, automation: bool = False,
              object_id: str | None = None) -> None:
-        """Queue `event` for every app bound to it on the portal whose install is finished."""
+        """Queue `event` for every app bound to it on the portal whose install is finished. The
+        auth carries a token of the user who made the change (none for automation rules)."""
         with self.state.change():
             p = self.portal(portal)
+            user_id = user_id or int(p["info"]["admin_id"])
             targets = [copy.deepcopy(b) for b in sorted(p["bindings"].values(), key=lambda b: b["id"])
                        if b["event"] == event and p["installs"].get(b["client_id"], {}).get("finished")]
             for b in targets:

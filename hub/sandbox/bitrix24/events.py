@@ -60,7 +60,10 @@ class Dispatcher:
         scopes = sb.client_options[client_id]["scopes"]
         auth: dict[str, Any] = {}
         if tokens and user_id:
-            issued = sb.issue_tokens(portal, client_id, int(user_id))
+            if with_refresh:
+                issued = sb.issue_tokens(portal, client_id, int(user_id))
+            else:   # an access token alone: events do not mint refresh tokens
+                issued = {"access_token": sb.tokens._new_access(client_id, sb.grant(portal, client_id, int(user_id)), "")}
             auth.update(access_token=issued["access_token"], expires_in=str(sb.tokens.access_ttl),
                         scope=",".join(scopes))
             if with_refresh:

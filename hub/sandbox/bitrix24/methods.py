@@ -172,6 +172,39 @@ def status_list(ctx, params):
     return statuses, {"total": len(statuses)}
 
 
+LEAD_FIELDS = {"ID": "integer", "TITLE": "string", "NAME": "string", "SECOND_NAME": "string", "LAST_NAME": "string",
+               "COMPANY_TITLE": "string", "SOURCE_ID": "crm_status", "STATUS_ID": "crm_status",
+               "STATUS_SEMANTIC_ID": "string", "STATUS_DESCRIPTION": "string", "CURRENCY_ID": "crm_currency",
+               "OPPORTUNITY": "double", "OPENED": "char", "ASSIGNED_BY_ID": "user", "CREATED_BY_ID": "user",
+               "MODIFY_BY_ID": "user", "DATE_CREATE": "datetime", "DATE_MODIFY": "datetime", "DATE_CLOSED": "datetime",
+               "CONTACT_ID": "crm_contact", "COMPANY_ID": "crm_company", "IS_RETURN_CUSTOMER": "char",
+               "COMMENTS": "string", "HAS_EMAIL": "char", "HAS_PHONE": "char", "EMAIL": "crm_multifield",
+               "PHONE": "crm_multifield"}
+CONTACT_FIELDS = {"ID": "integer", "NAME": "string", "SECOND_NAME": "string", "LAST_NAME": "string", "POST": "string",
+                  "COMPANY_ID": "crm_company", "LEAD_ID": "crm_lead", "SOURCE_ID": "crm_status", "OPENED": "char",
+                  "TYPE_ID": "crm_status", "ASSIGNED_BY_ID": "user", "CREATED_BY_ID": "user", "MODIFY_BY_ID": "user",
+                  "DATE_CREATE": "datetime", "DATE_MODIFY": "datetime", "HAS_EMAIL": "char", "HAS_PHONE": "char",
+                  "EMAIL": "crm_multifield", "PHONE": "crm_multifield"}
+READ_ONLY_COMMON = {"ID", "STATUS_SEMANTIC_ID", "CREATED_BY_ID", "MODIFY_BY_ID", "DATE_CREATE", "DATE_MODIFY",
+                    "DATE_CLOSED", "HAS_EMAIL", "HAS_PHONE"}
+
+
+def _describe(fields: dict) -> dict:
+    return {name: {"type": kind, "isRequired": False, "isReadOnly": name in READ_ONLY_COMMON, "isImmutable": False,
+                   "isMultiple": kind == "crm_multifield", "isDynamic": False, "title": name}
+            for name, kind in fields.items()}
+
+
+@method("crm.lead.fields", "crm")
+def lead_fields(ctx, params):
+    return _describe(LEAD_FIELDS), {}
+
+
+@method("crm.contact.fields", "crm")
+def contact_fields(ctx, params):
+    return _describe(CONTACT_FIELDS), {}
+
+
 @method("crm.lead.list", "crm")
 def lead_list(ctx, params):
     return _crm_list(ctx, "leads", params)
@@ -254,19 +287,34 @@ def task_get(ctx, params):
         raise RestError("0", "wrong task id", 400) from None
     if t is None:
         return [], {}   # "an empty array if the task does not exist or the user has no access"
-    return {"task": ctx.sb.render_task(ctx.portal, t, select)}, {}
+    return {"task": ctx.sb.render_task(ctx.portal, t, select, _result_info(params))}, {}
+
+
+def _result_info(params: dict) -> bool:
+    opts = params.get("params") if isinstance(params.get("params"), dict) else {}
+    return str(opts.get("WITH_RESULT_INFO", "")).lower() in ("1", "y", "true")
+
+
+@method("tasks.task.result.list", "task")
+def task_result_list(ctx, params):
+    tid = _task_id(params)
+    with ctx.sb.state.lock:
+        t = ctx.sb._task(ctx.portal, tid)
+        results = list(t.get("results") or [])
+    return list(reversed(results)), {}
 
 
 @method("tasks.task.list", "task")
 def task_list(ctx, params):
     select = _select(params)
     tasks = ctx.sb.tasks(ctx.portal)
-    flt = as_dict(params.get("filter"), "filter")
+    flt = ctx.sb.task_filter(as_dict(params.get("filter"), "filter"))
     tasks = [t for t in tasks if matches(t, flt, ctx.sb.task_filter_value)]
     order = as_dict(params.get("order"), "order") or {"ID": "ASC"}
     tasks = sort(tasks, order, ctx.sb.task_filter_value)
     chunk, extra = page(tasks, params.get("start"))
-    return {"tasks": [ctx.sb.render_task(ctx.portal, t, select) for t in chunk]}, extra
+    info = _result_info(params)
+    return {"tasks": [ctx.sb.render_task(ctx.portal, t, select, info) for t in chunk]}, extra
 
 
 @method("tasks.task.delete", "task")

@@ -5,7 +5,9 @@ tasks.task.* shows them; `ufCrmTask` only comes back when UF_CRM_TASK is selecte
 
 Transitions (the status page of the docs): start 2->3, pause 3->2, defer 2|3->6, complete 2|3 ->
 5, or -> 4 "supposedly completed" when control is on and someone other than the creator completes
-it; approve 4->5 and disapprove 4->2 (back to work) by the creator; renew 4|5|6 -> 2.
+it; approve 4->5 and disapprove 4->2 (back to work) by the creator; renew 4|5|6 -> 2. A task with
+SE_PARAMETER code 3 ("result required") cannot be completed by others before a result exists
+(`add_task_result`, listed by tasks.task.result.list; params WITH_RESULT_INFO adds the flags).
 `subStatus` is computed on read: -1 when an open task's deadline has passed, else -2 while the
 responsible has not opened it (pending only), else -3 within a day of its deadline, else `status`.
 Viewing is not a change (no event), as in Bitrix24."""
@@ -30,10 +32,14 @@ DEFAULT_SELECT = ("ID", "PARENT_ID", "TITLE", "DESCRIPTION", "MARK", "PRIORITY",
                   "COMMENTS_COUNT", "ALLOW_CHANGE_DEADLINE", "TASK_CONTROL", "ADD_IN_REPORT", "TIME_ESTIMATE",
                   "VIEWED_DATE", "DURATION_FACT", "DESCRIPTION_IN_BBCODE", "STATUS", "GROUP_ID", "AUDITORS",
                   "ACCOMPLICES", "FAVORITE")
+FILTERABLE = {"ID", "PARENT_ID", "GROUP_ID", "CREATED_BY", "STATUS_CHANGED_BY", "PRIORITY", "RESPONSIBLE_ID", "TITLE",
+              "TAG", "REAL_STATUS", "STATUS", "MARK", "DATE_START", "DEADLINE", "CREATED_DATE", "CLOSED_DATE",
+              "CHANGED_DATE", "ACCOMPLICE", "AUDITOR", "STAGE_ID", "UF_CRM_TASK", "MEMBER"}
 UF_FIELDS = ("UF_CRM_TASK", "UF_TASK_WEBDAV_FILES", "UF_MAIL_MESSAGE")
 INPUT = {"TITLE", "DESCRIPTION", "RESPONSIBLE_ID", "CREATED_BY", "DEADLINE", "PRIORITY", "TASK_CONTROL",
          "UF_CRM_TASK", "AUDITORS", "ACCOMPLICES", "GROUP_ID", "START_DATE_PLAN", "END_DATE_PLAN", "PARENT_ID",
-         "ALLOW_CHANGE_DEADLINE", "XML_ID", "STATUS", "TAGS", "MARK"}
+         "ALLOW_CHANGE_DEADLINE", "XML_ID", "STATUS", "TAGS", "MARK", "SE_PARAMETER"}
+REQUIRE_RESULT = "3"   # SE_PARAMETER code: the responsible must write a result (summary) to complete
 
 
 def camel(name: str) -> str:
@@ -120,6 +126,12 @@ class TasksMixin:
                 t[camel(key)] = None if value is None else str(value)
             elif key == "TAGS":
                 t["tags"] = [str(v) for v in as_list(value)]
+            elif key == "SE_PARAMETER":
+                for item in as_list(value):
+                    if not isinstance(item, dict) or "CODE" not in item:
+                        raise RestError("ERROR_CORE", "SE_PARAMETER: a list of {CODE, VALUE}", 400)
+                    if str(item["CODE"]) == REQUIRE_RESULT:
+                        t["requireResult"] = yn(item.get("VALUE", "Y"), "SE_PARAMETER")
 
     def create_task(self, portal: str, fields: dict, *, actor: int | None = None, automation: bool = False) -> dict:
         with self.state.change():
@@ -132,7 +144,8 @@ class TasksMixin:
                  "closedDate": None, "dateStart": None, "deadline": None, "startDatePlan": None, "endDatePlan": None,
                  "taskControl": False, "allowChangeDeadline": True, "ufCrmTask": [], "auditors": [],
                  "accomplices": [], "groupId": 0, "viewedBy": {}, "guid": "{" + str(uuid.uuid4()) + "}",
-                 "xmlId": None, "mark": None, "tags": [], "commentsCount": 0, "history": []}
+                 "xmlId": None, "mark": None, "tags": [], "commentsCount": 0, "history": [],
+                 "requireResult": False, "results": []}
             if "TITLE" not in {str(k).upper() for k in (fields or {})} and "title" not in (fields or {}):
                 raise RestError("ERROR_CORE", "TITLE: the task name is not specified", 400)
             self._task_fields(p, fields, t)
@@ -216,6 +229,8 @@ class TasksMixin:
             elif action == "defer" and status in OPEN:
                 target = DEFERRED
             elif action == "complete" and status in (*OPEN, DEFERRED):
+                if t.get("requireResult") and not t.get("results") and actor != t["createdBy"]:
+                    raise RestError("ERROR_CORE", "The task requires a result (summary) before it is completed", 400)
                 target = AWAITING_CONTROL if t["taskControl"] and actor != t["createdBy"] else COMPLETED
             elif action == "approve" and status == AWAITING_CONTROL and is_creator:
                 target = COMPLETED
@@ -232,6 +247,25 @@ class TasksMixin:
                   automation=automation, object_id=str(result["id"]))
         return result
 
+    def add_task_result(self, portal: str, task_id: Any, text: str, *, actor: int | None = None) -> dict:
+        """A result (summary): a fixed comment; the sandbox stores the text alone (no comment item)."""
+        if not str(text or "").strip():
+            raise RestError("ERROR_CORE", "text: the result needs a text", 400)
+        with self.state.change():
+            p = self.portal(portal)
+            t = self._task(portal, task_id)
+            actor = int(actor or p["info"]["admin_id"])
+            now = self.now()
+            res = {"id": self.next_id(portal, "result"), "taskId": t["id"], "commentId": None, "createdBy": actor,
+                   "createdAt": iso(now), "updatedAt": iso(now), "status": 0, "text": str(text).strip(),
+                   "formattedText": str(text).strip(), "files": []}
+            t.setdefault("results", []).append(res)
+            t.update(changedBy=actor, changedDate=now, commentsCount=t["commentsCount"] + 1)
+            t["history"].append({"at": now, "by": actor, "what": "result"})
+            tid = t["id"]
+        self.emit(portal, "ONTASKUPDATE", _task_event(tid, tid), user_id=actor, object_id=str(tid))
+        return copy.deepcopy(res)
+
     # -- rendering --------------------------------------------------------------------------------
     def sub_status(self, t: dict) -> int:
         now = self.now()
@@ -243,9 +277,12 @@ class TasksMixin:
             return -3
         return t["status"]
 
-    def render_task(self, portal: str, t: dict, select: list | None = None) -> dict:
-        """tasks.task.* shape: camelCase, string values; `select` of UPPER names (default set)."""
+    def render_task(self, portal: str, t: dict, select: list | None = None, result_info: bool = False) -> dict:
+        """tasks.task.* shape: camelCase, string values; `select` of UPPER names (default set);
+        `result_info` (params WITH_RESULT_INFO) adds taskRequireResult / taskHasResult / taskHasOpenResult."""
         wanted = [str(s).upper() for s in (select or [])] or list(DEFAULT_SELECT)
+        if result_info:
+            wanted += ["TASK_REQUIRE_RESULT", "TASK_HAS_RESULT", "TASK_HAS_OPEN_RESULT"]
         if "*" in wanted:
             wanted = list(DEFAULT_SELECT) + [w for w in wanted if w != "*"]
         if "ID" not in wanted:
@@ -272,6 +309,8 @@ class TasksMixin:
             "AUDITORS": [str(u) for u in t["auditors"]], "ACCOMPLICES": [str(u) for u in t["accomplices"]],
             "FAVORITE": "N", "UF_CRM_TASK": list(t["ufCrmTask"]) or False, "UF_TASK_WEBDAV_FILES": False,
             "UF_MAIL_MESSAGE": None, "TAGS": list(t.get("tags") or []),
+            "TASK_REQUIRE_RESULT": "Y" if t.get("requireResult") else "N",
+            "TASK_HAS_RESULT": "Y" if t.get("results") else "N", "TASK_HAS_OPEN_RESULT": "N",
         }
         out: dict[str, Any] = {}
         for name in wanted:
@@ -317,7 +356,21 @@ class TasksMixin:
             return iso(t.get(key))
         if field == "TITLE":
             return t["title"]
+        if field == "TAG":
+            return list(t.get("tags") or [])
+        if field == "STATUS_CHANGED_BY":
+            return t["statusChangedBy"]
+        if field == "MARK":
+            return t["mark"]
+        if field == "STAGE_ID":
+            return 0
         return None
+
+    @staticmethod
+    def task_filter(flt: dict) -> dict:
+        """The documented filter fields only: others (XML_ID, ::SUBFILTER-PARAMS ...) are ignored."""
+        from .query import split_key
+        return {k: v for k, v in flt.items() if split_key(str(k))[1].upper() in FILTERABLE}
 
 
 def _task_event(before_id: int | None, after_id: int) -> dict:

@@ -320,3 +320,33 @@ def test_event_bind_get_unbind(web):
     assert rest(web, "event.bind", bob, {"event": "ONTASKADD", "handler": hook}).status_code == 403
     assert rest(web, "event.unbind", admin, {"event": "ONCRMDEALUPDATE", "handler": hook}).json["result"] == {"count": 1}
     assert rest(web, "event.get", admin).json["result"] == []
+
+
+def test_task_list_filters_documented_fields_only_and_changes_since(web, emu, clock):
+    token = connect(web)["access_token"]
+    first = emu.create_task("demo", {"TITLE": "Old", "RESPONSIBLE_ID": 2, "XML_ID": "key-1"})
+    clock.advance(60)
+    second = emu.create_task("demo", {"TITLE": "New", "RESPONSIBLE_ID": 3})
+    since = rest(web, "tasks.task.list", token, {"filter": {">=CHANGED_DATE": second["changedDate"]},
+                                                 "select": ["ID", "XML_ID"]}).json["result"]["tasks"]
+    assert [t["id"] for t in since] == [str(second["id"])]
+    ignored = rest(web, "tasks.task.list", token, {"filter": {"XML_ID": "key-1"}, "select": ["ID"]}).json
+    assert ignored["total"] == 4                                          # XML_ID is not a filter field
+    got = rest(web, "tasks.task.get", token, {"taskId": first["id"], "select": ["XML_ID"]}).json["result"]["task"]
+    assert got == {"id": str(first["id"]), "xmlId": "key-1"}
+    assert rest(web, "crm.lead.fields", token).json["result"]["STATUS_ID"]["type"] == "crm_status"
+
+
+def test_a_task_that_requires_a_result_completes_only_with_one(web, emu):
+    admin = connect(web, user_id=1)["access_token"]
+    bob = connect(web, user_id=2)["access_token"]
+    tid = rest(web, "tasks.task.add", admin, {"fields": {"TITLE": "Report", "RESPONSIBLE_ID": 2,
+                                                        "SE_PARAMETER": [{"VALUE": "Y", "CODE": 3}]}}).json["result"]["task"]["id"]
+    info = rest(web, "tasks.task.get", admin, {"taskId": tid, "select": ["ID"], "params": {"WITH_RESULT_INFO": "Y"}})
+    assert info.json["result"]["task"]["taskRequireResult"] == "Y" and info.json["result"]["task"]["taskHasResult"] == "N"
+    refused = rest(web, "tasks.task.complete", bob, {"taskId": tid})
+    assert refused.status_code == 400 and "result" in refused.json["error_description"]
+    web.post("/_sandbox/ui/who", data={"actor": "2"})
+    assert web.post(f"/_sandbox/ui/tasks/{tid}/result", data={"text": "Sent on Monday"}).status_code == 302
+    assert [r["text"] for r in rest(web, "tasks.task.result.list", admin, {"taskId": tid}).json["result"]] == ["Sent on Monday"]
+    assert rest(web, "tasks.task.complete", bob, {"taskId": tid}).json["result"]["task"]["status"] == "5"
