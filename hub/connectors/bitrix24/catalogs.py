@@ -90,4 +90,5 @@ CATALOGS: dict[str, Catalog] = {c.name: c for c in (
     Catalog("lead_statuses", "Lead statuses", lead_statuses),
     Catalog("task_priorities", "Task priorities", task_priorities),
     Catalog("deal_fields", "Deal fields", deal_fields),
+    Catalog("lead_fields", "Lead fields", lead_fields),
 )}

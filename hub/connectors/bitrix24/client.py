@@ -234,8 +234,8 @@ class Bitrix24Client(ApiClient):
     # -- tasks --------------------------------------------------------------------------------------
     def task(self, task_id: Any) -> dict | None:
         """A task (camelCase fields) or None when it is gone or no longer visible to the hub."""
-        body = self.envelope("tasks.task.get", {"taskId": str(task_id), "select": list(TASK_SELECT)},
-                             ok=(400, 403, 404))
+        body = self.envelope("tasks.task.get", {"taskId": str(task_id), "select": list(TASK_SELECT),
+                                                "params": {"WITH_RESULT_INFO": "Y"}}, ok=(400, 403, 404))
         if "error" in body or "error_description" in body:
             return None
         result = body.get("result")
@@ -245,7 +245,8 @@ class Bitrix24Client(ApiClient):
     def tasks(self, filter: Mapping[str, Any], *, order: Mapping[str, str] | None = None,
               select: Iterable[str] = TASK_SELECT) -> Iterator[dict]:
         return self.iter_list("tasks.task.list", {"filter": dict(filter), "select": list(select),
-                                                  "order": dict(order or {"ID": "ASC"})}, key="tasks")
+                                                  "order": dict(order or {"ID": "ASC"}),
+                                                  "params": {"WITH_RESULT_INFO": "Y"}}, key="tasks")
 
     def tasks_changed(self, since: datetime | str | None) -> Iterator[dict]:
         flt = {">=CHANGED_DATE": b24_time(since)} if since is not None else {}

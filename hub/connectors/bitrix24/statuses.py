@@ -6,7 +6,8 @@ Bitrix24 keeps `status` 2 pending, 3 in progress, 4 awaiting control, 5 complete
 (legacy 1 new, 7 declined) and `subStatus`, the status or a meta-status: -1 overdue, -2 not viewed,
 -3 almost overdue (FACTS §7). A pending task that was started before and put back is paused (it has
 a `dateStart`); one changed last by somebody other than its responsible or creator was updated by
-another. `deadline_changed` needs the state before, so it is decided where a change is compared
+another; one in progress that cannot be completed before its responsible writes a result
+(`taskRequireResult` without `taskHasResult`, read with WITH_RESULT_INFO) needs its summary. `deadline_changed` needs the state before, so it is decided where a change is compared
 (webhooks.changes)."""
 from __future__ import annotations
 
@@ -43,6 +44,8 @@ def neutral(task: dict[str, Any] | None) -> str:
     if sub == "-1":
         return "overdue"
     if status == "3":
+        if _yes(_get(task, "taskRequireResult")) and not _yes(_get(task, "taskHasResult")):
+            return "summary_required"
         return "in_progress"
     if sub == "-2" or str(_get(task, "notViewed") or "").upper() == "Y":
         return "not_viewed"
@@ -54,6 +57,10 @@ def neutral(task: dict[str, Any] | None) -> str:
     if status in ("1", "2"):
         return "viewed"
     return "open"
+
+
+def _yes(value: Any) -> bool:
+    return value is True or str(value).strip().upper() in ("Y", "TRUE", "1")
 
 
 def links(task: dict[str, Any]) -> dict[str, str]:

@@ -4,8 +4,14 @@ deal or lead through `UF_CRM_TASK` (["D_<id>"], ["L_<id>"]) so it shows in the r
 Settings: `responsible_id` (default: the record's responsible, else the connected user),
 `deadline_hours` (the deadline as a delay after the run, which starts when the trigger fires; the
 step's own due date wins when it has one), `priority` (0 low, 1 normal, 2 high), `control` (control
-on completion, TASK_CONTROL: completing it sends it to its creator for review), `auditors` (user
-ids who watch it, for the sharing modes that ask for them).
+on completion, TASK_CONTROL: completing it sends it to its creator for review), `created_by` (the
+task's creator, who reviews it under control; default: the connected user), `auditors` (user ids
+who watch it, for the sharing modes that ask for them).
+
+Control works as Bitrix24 has it: a task under control that anybody but its creator completes
+awaits the creator's review (`awaiting_review`); its creator's own completion completes it. The
+hub acts as the connected user, so "complete the tasks linked to a closed deal" sends a task to
+review when somebody else created it (`created_by`), and completes one the connected user created.
 
 Exactly-once: the task's `XML_ID` (an external id Bitrix24 keeps and returns, though
 `tasks.task.list` cannot filter by it) carries a digest of the effect key. A first try creates
@@ -62,9 +68,11 @@ def validate_task(settings: dict, catalog: Callable[[str], Any] | None, complete
     priority = settings.get("priority")
     if priority not in (None, "") and str(priority) not in {p["id"] for p in PRIORITIES}:
         errors["priority"] = "0 (low), 1 (normal) or 2 (high)"
-    people = {"responsible_id": _ids(settings.get("responsible_id")), "auditors": _ids(settings.get("auditors"))}
-    if len(people["responsible_id"]) > 1:
-        errors["responsible_id"] = "one responsible person"
+    people = {"responsible_id": _ids(settings.get("responsible_id")), "created_by": _ids(settings.get("created_by")),
+              "auditors": _ids(settings.get("auditors"))}
+    for key in ("responsible_id", "created_by"):
+        if len(people[key]) > 1:
+            errors[key] = "one person"
     for key, ids in people.items():
         if any(not i.isdigit() for i in ids):
             errors[key] = "Bitrix24 user ids are whole numbers"
@@ -136,6 +144,9 @@ class TaskTarget:
         if s.get("priority") not in (None, ""):
             fields["PRIORITY"] = str(s["priority"])
         fields["TASK_CONTROL"] = "Y" if _truthy(s.get("control")) else "N"
+        creator = _ids(s.get("created_by"))
+        if creator:
+            fields["CREATED_BY"] = creator[0]
         auditors = _ids(s.get("auditors"))
         if auditors:
             fields["AUDITORS"] = auditors
@@ -174,7 +185,12 @@ class TaskTarget:
         now = statuses.neutral(task)
         if now in ("completed", "awaiting_review", "gone"):
             return now
-        self.client.task_action("complete", external_id)
+        try:
+            self.client.task_action("complete", external_id)
+        except Fatal as exc:
+            if "result" in str(exc).lower():     # its responsible must write the summary first
+                return "summary_required"
+            raise
         return statuses.neutral(self.client.task(external_id))
 
     def status(self, external_id: str) -> str:
@@ -206,12 +222,13 @@ def _task_state_type() -> Any:
 
 TARGETS: dict[str, StepKind] = {s.what: s for s in (
     StepKind("task", "Create a Bitrix24 task linked to the record", makes="task",
-             settings=("responsible_id", "deadline_hours", "priority", "control", "auditors"),
+             settings=("responsible_id", "deadline_hours", "priority", "control", "created_by", "auditors"),
              validate=validate_task, target=TaskTarget, completes=True, catalogs=("users", "task_priorities"),
              inputs=(Input("responsible_id", "Responsible (empty: the record's responsible)", catalog="users"),
                      Input("deadline_hours", "Deadline, hours after the trigger"),
                      Input("priority", "Priority", choices=tuple((p["id"], p["name"]) for p in PRIORITIES)),
                      Input("control", "Control on completion (the creator reviews it)",
                            choices=(("", "No"), ("Y", "Yes"))),
+                     Input("created_by", "Created by (reviews it under control; empty: you)", catalog="users"),
                      Input("auditors", "Auditors", catalog="users", many=True))),
 )}
