@@ -58,7 +58,7 @@ def prove_claim(services: Any, installation_id: int, claim: Any) -> bool:
     if not access or hook is None or connector.client is None:
         return False
     try:
-        client = connector.client(api_base, StaticToken(access), rate_limit=None)
+        client = connector.client(api_base, StaticToken(access))
         who = hook(client, {**claim.proof, "access_token": access})
     except Exception as exc:   # refused, unreachable, odd answer: not proven (the delivery is refused)
         logging.getLogger("hub.webhooks").info("installation %s: a delivery's token claim was not proven: %s",

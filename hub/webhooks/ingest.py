@@ -1,12 +1,15 @@
-"""The ingest endpoint. Nothing here calls a provider: the answer depends only on our database.
+"""The ingest endpoint. The answer depends only on our database, with one exception: a delivery
+that hands over the installation's delivery token while none is kept (or replaces it, on a
+reinstall) is proven with one call to the account's API, at the address the hub learned at install.
 
     POST /hooks/<connector>/<token>   routing "token": the installation by its endpoint token
     POST /hooks/<connector>           routing "account": the installation by the account the
                                       delivery names (`account_key`), its `company_id`
 
 size limit (413) -> connector (404) -> installation by token (404) -> handshake (answered, nothing
-stored) -> installation by account (400 / 404) -> verify (401) -> split (400) -> each delivery an
-InboxEvent + its job, all in ONE transaction (a known event key is skipped) -> 200 after the commit."""
+stored) -> installation by account (400 / 404) -> token claim (kept once proven) -> verify (401) ->
+split (400) -> each delivery an InboxEvent + its job, all in ONE transaction (a known event key is
+skipped; a verified "app removed" adds the job that ends the installation) -> 200 after the commit."""
 from __future__ import annotations
 
 import logging
