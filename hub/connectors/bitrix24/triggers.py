@@ -27,7 +27,7 @@ PRESETS: tuple[Preset, ...] = (
                  "conditions": [],
                  "steps": [{"kind": "bitrix24.task", "settings": {"deadline_hours": 48, "priority": "1"},
                             "templates": {"name": "Hand over: {{ deal.title }}",
-                                          "notes": "The deal {{ deal.title }} was won ({{ deal.amount }})."},
+                                          "notes": "The deal {{ deal.title }} was won{% if deal.value %} ({{ deal.value }}){% endif %}."},
                             "carry": {"value": True, "contacts": True, "notes": False, "attachments": False}}]}),
     Preset("bitrix24-stage-contract", "Deal moved: contract task under control",
            "When a deal reaches a stage, create a task with control on completion, so its creator reviews it.",

@@ -97,6 +97,9 @@ def test_install_binds_events_and_keeps_the_application_token(installed):
     with services.db.begin() as s:
         [inbox] = s.scalars(select(InboxEvent)).all()
         assert inbox.status == "ignored" and "access_token" not in inbox.body   # the install event itself
+    for preset in ("bitrix24-won-handover", "bitrix24-stage-contract", "bitrix24-lead-call"):
+        draft = service.create(services, iid, {"preset": preset}, "admin")
+        assert draft["status"] == "draft" and [s["kind"] for s in draft["steps"]] == ["bitrix24.task"]
     # registration again (the reconciliation job does it): nothing new, nothing duplicated
     from hub.webhooks.registration import ensure_webhooks
     assert ensure_webhooks(services, iid)["created"] == 0
