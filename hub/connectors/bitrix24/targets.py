@@ -2,8 +2,8 @@
 deal or lead through `UF_CRM_TASK` (["D_<id>"], ["L_<id>"]) so it shows in the record's timeline.
 
 Settings: `responsible_id` (default: the record's responsible, else the connected user),
-`deadline_hours` (the deadline as a delay after the run, which starts when the trigger fires; the
-step's own due date wins when it has one), `priority` (0 low, 1 normal, 2 high), `control` (control
+`deadline_hours` (the deadline as a delay after the trigger: the record's change the event carried,
+so a retried run keeps the same deadline; the step's own due date wins when it has one), `priority` (0 low, 1 normal, 2 high), `control` (control
 on completion, TASK_CONTROL: completing it sends it to its creator for review), `created_by` (the
 task's creator, who reviews it under control; default: the connected user), `auditors` (user ids
 who watch it, for the sharing modes that ask for them).
@@ -30,7 +30,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterator
 
 from ...errors import Fatal
-from ..contract.targets import AttachmentRefused, Input, Made, StepKind, TargetContext, TaskSpec
+from ..contract.targets import AttachmentRefused, Input, Made, StepKind, TargetContext, TaskSpec, TaskState
 from . import statuses
 from .catalogs import PRIORITIES
 from .client import Bitrix24Client
@@ -123,7 +123,7 @@ class TaskTarget:
         hours = spec.settings.get("deadline_hours")
         if hours in (None, ""):
             return None
-        when = datetime.now(timezone.utc) + timedelta(hours=float(hours))
+        when = _trigger_time(spec) + timedelta(hours=float(hours))
         return when.replace(microsecond=0).isoformat()
 
     def fields(self, spec: TaskSpec, key: str) -> dict[str, Any]:
@@ -196,28 +196,47 @@ class TaskTarget:
     def status(self, external_id: str) -> str:
         return statuses.neutral(self.client.task(external_id))
 
-    def state(self, external_id: str) -> Any:
-        """The task's state (TaskState, once the contract has it; until then its neutral status)."""
+    def state(self, external_id: str) -> TaskState:
+        """The task's neutral status, deadline, last change and responsible; a task deleted or no
+        longer visible to the connected user is `gone`."""
         task = self.client.task(external_id)
-        state_type = _task_state_type()
-        status = statuses.neutral(task)
-        if state_type is None:
-            return status
-        data = task or {}
-        return state_type(status=status, deadline=statuses._get(data, "deadline") or None,
-                          changed_at=statuses._get(data, "changedDate") or None,
-                          responsible=str(statuses._get(data, "responsibleId") or "") or None,
-                          detail={"bitrix_status": statuses.real_status(data),
-                                  "sub_status": str(statuses._get(data, "subStatus") or "")} if task else {})
+        if not task:
+            return TaskState("gone", detail="deleted in Bitrix24, or the connected user may no longer see it")
+        responsible = statuses._get(task, "responsible")
+        name = responsible.get("name") if isinstance(responsible, dict) else ""
+        real = statuses.real_status(task)
+        return TaskState(statuses.neutral(task), deadline=_utc(statuses._get(task, "deadline")),
+                         changed_at=_utc(statuses._get(task, "changedDate")),
+                         responsible=str(name or statuses._get(task, "responsibleId") or ""),
+                         detail=_DETAIL.get(real, ""))
 
     def attach(self, external_id: str, file: dict[str, Any], chunks: Iterator[bytes], *,
                maybe_sent: bool = False) -> str:
         raise AttachmentRefused(f"{file.get('name') or 'a file'}: Bitrix24 tasks take no files from a rule")
 
 
-def _task_state_type() -> Any:
-    from ..contract import targets as contract_targets
-    return getattr(contract_targets, "TaskState", None)
+def _trigger_time(spec: TaskSpec) -> datetime:
+    """When the trigger happened: the record's change the event carried (DATE_MODIFY, a task's
+    changedDate), so a run retried later keeps the same deadline; without one, now."""
+    data = spec.record.data if spec.record is not None else {}
+    stamp = _utc(data.get("DATE_MODIFY") or statuses._get(data, "changedDate"))
+    return stamp.replace(tzinfo=timezone.utc) if stamp else datetime.now(timezone.utc)
+
+
+_DETAIL = {"4": "awaiting the creator's review (control on completion)", "6": "deferred in Bitrix24"}
+
+
+def _utc(value: Any) -> datetime | None:
+    """A Bitrix24 time (ISO 8601 with its offset) as naive UTC, as the hub keeps times."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return moment
 
 
 TARGETS: dict[str, StepKind] = {s.what: s for s in (

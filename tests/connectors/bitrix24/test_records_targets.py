@@ -106,11 +106,12 @@ def test_control_on_completion_sends_a_task_to_review_when_someone_else_created_
     assert step.complete(reviewed.external_id) == "awaiting_review"
     assert step.complete(reviewed.external_id) == "awaiting_review"          # asked again: nothing changes
     state = step.state(reviewed.external_id)
-    assert getattr(state, "status", state) == "awaiting_review"
+    assert state.status == "awaiting_review" and "review" in state.detail and state.responsible == "Bob Seller"
+    assert state.changed_at is not None and state.changed_at.tzinfo is None
     own = step.ensure(TaskSpec(name="Own", record=record, settings={"control": "Y"}), "k2", first_try=True)
     assert step.complete(own.external_id) == "completed"                     # the creator's own completion
     b24.emu.delete_task(PORTAL, own.external_id, actor=1)
-    assert step.status(own.external_id) == "gone"
+    assert step.status(own.external_id) == "gone" and step.state(own.external_id).status == "gone"
 
 
 def test_settings_are_checked_against_the_portal(b24):
@@ -121,3 +122,23 @@ def test_settings_are_checked_against_the_portal(b24):
     assert set(errors) == {"deadline_hours", "priority", "auditors"}
     assert "responsible_id" in validate_task({"responsible_id": "99"}, catalog, True)
     assert validate_task({"responsible_id": "99"}, None, True) == {}        # lists unavailable: only the form
+
+
+def test_the_lifecycle_read_back_in_neutral_words(b24):
+    record = source(b24).load("deal", "1", None, Carry(), [])
+    step = target(b24)
+    made = step.ensure(TaskSpec(name="Lifecycle", record=record, settings={"deadline_hours": 48}), "k3", first_try=True)
+    task_id, responsible = made.external_id, 2        # deal 1's responsible (Bob) works on it
+    assert step.status(task_id) == "not_viewed"
+    b24.emu.view_task(PORTAL, task_id, responsible)
+    assert step.status(task_id) == "viewed"
+    b24.emu.task_action(PORTAL, task_id, "start", actor=responsible)
+    assert step.status(task_id) == "in_progress"
+    b24.emu.task_action(PORTAL, task_id, "pause", actor=responsible)
+    assert step.status(task_id) == "paused"
+    b24.emu.task_action(PORTAL, task_id, "defer", actor=responsible)
+    assert step.status(task_id) == "deferred"
+    b24.clock.advance(3 * 86400)                      # the deadline passed
+    b24.emu.task_action(PORTAL, task_id, "renew", actor=responsible)
+    assert step.status(task_id) == "overdue"
+    assert step.state(task_id).deadline is not None
