@@ -23,7 +23,8 @@ Transitions (`changes(known, now)`):
   STATUS_SEMANTIC_ID became S / F;
 - task: `task.created`; `task.status_changed` when its neutral status (statuses.py) changed or its
   deadline moved (`deadline_changed`); `task.completed` when it became completed. Task events carry
-  `extra["status"]` and the `deal_id` / `lead_id` it is bound to (UF_CRM_TASK).
+  `extra["status"]`, the `deal_id` / `lead_id` it is bound to (UF_CRM_TASK), its `deadline` and
+  `responsible`.
 Occurrence markers date each transition by the object's own clock (MOVED_TIME for stages, the
 task's status change date), so a webhook and a poll of one transition share a row."""
 from __future__ import annotations
@@ -298,10 +299,13 @@ def _task_event(kind: str, snap: Snapshot, known: dict | None, status: str) -> C
     data = snap.data
     when = _when(data, "statusChangedDate", "changedDate") if kind != "task.created" else _when(data, "createdDate")
     stamp = canonical_time(when) if when else (snap.version or "")
+    responsible = statuses._get(data, "responsible")
+    extra = {"status": status, **statuses.links(data), "deadline": statuses._get(data, "deadline") or None,
+             "responsible": str((responsible.get("name") if isinstance(responsible, dict) else "")
+                                or statuses._get(data, "responsibleId") or "")}
     event = CrmEvent(kind=kind, object_type="task", object_id=snap.object_id,
                      event_id=f"bitrix24:task:{snap.object_id}:{kind}:{snap.version or stamp}",
-                     occurred_at=when, current=data, previous=known, version=snap.version,
-                     extra={"status": status, **statuses.links(data)})
+                     occurred_at=when, current=data, previous=known, version=snap.version, extra=extra)
     real = statuses.real_status(data)
     if kind == "task.created":
         event.occurrence, event.shows = "once", {}

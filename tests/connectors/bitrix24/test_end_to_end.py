@@ -213,3 +213,36 @@ def test_the_uninstall_event_ends_the_installation(installed):
         assert delivery_token(services, s, iid) == ""
         assert all(c.status == "disconnected" for c in s.scalars(select(Connection).where(
             Connection.installation_id == iid)))
+
+
+def test_closing_a_deal_sends_its_controlled_task_to_review_and_the_mirror_follows(installed):
+    """The core's "closing a deal finishes its tasks" with Bitrix24 tasks: the task a rule made when
+    the deal moved, under control and created by a colleague, goes to review when the deal is won;
+    its own events keep the hub's mirror in step."""
+    from hub.store.models import TaskStatus
+
+    hub, iid = installed
+    services, emu = hub.services, hub.emulator("bitrix24")
+    service.create(services, iid, {
+        "name": "Contract task", "trigger": "deal.stage_changed", "pipeline_id": "0", "stage_id": "EXECUTING",
+        "status": "active",
+        "steps": [{"kind": "bitrix24.task", "connection_id": connection_of(services, iid),
+                   "settings": {"control": "Y", "created_by": "3", "deadline_hours": 72},
+                   "templates": {"name": "Contract: {{ deal.title }}"}}]}, "admin")
+    emu.move_deal(PORTAL, 2, "EXECUTING")
+    deliver(hub)
+    hub.run_jobs()
+    [task] = [t for t in emu.tasks(PORTAL) if t["title"].startswith("Contract:")]
+    assert task["ufCrmTask"] == ["D_2"] and str(task["createdBy"]) == "3" and task["taskControl"]
+    deliver(hub)                                       # ONTASKADD: the mirror hears of it
+    hub.run_jobs()
+    emu.win_deal(PORTAL, 2)
+    deliver(hub)
+    hub.run_jobs()                                     # deal.won -> the core completes its open linked tasks
+    assert emu.task(PORTAL, task["id"])["status"] == 4  # awaiting the creator's control, not completed
+    deliver(hub)
+    hub.run_jobs()
+    with services.db.begin() as s:
+        [row] = s.scalars(select(TaskStatus).where(TaskStatus.external_id == str(task["id"]))).all()
+        assert (row.connector, row.object_type, row.object_id, row.status) == ("bitrix24", "deal", "2",
+                                                                               "awaiting_review")

@@ -193,8 +193,9 @@ TASK = {"id": "123", "title": "Contract", "status": "2", "subStatus": "-2", "not
 
 def test_task_lifecycle_in_neutral_words_with_its_links():
     [created] = changes(None, snapshot("task", TASK))
-    assert created.kind == "task.created" and created.extra == {"status": "not_viewed", "deal_id": "759",
-                                                                "contact_id": "4"}
+    assert created.kind == "task.created" and created.extra == {
+        "status": "not_viewed", "deal_id": "759", "contact_id": "4", "deadline": "2025-01-12T18:00:00+00:00",
+        "responsible": "3"}
     viewed = {**TASK, "subStatus": "2", "notViewed": "N", "changedDate": "2025-01-09T11:00:00+00:00"}
     [event] = changes(TASK, snapshot("task", viewed))
     assert (event.kind, event.extra["status"]) == ("task.status_changed", "viewed")
