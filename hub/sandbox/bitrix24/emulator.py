@@ -16,7 +16,7 @@ from ..common import Faults, OAuthClient, SandboxState, TokenAuthority
 from .crm import CrmMixin
 from .events import Dispatcher
 from .tasks import TasksMixin
-from .util import RestError
+from .util import RestError, iso
 
 DEFAULT_SCOPES = ("crm", "task", "user", "basic")
 REFRESH_TTL = 180 * 86400
@@ -188,7 +188,6 @@ class Bitrix24Sandbox(CrmMixin, TasksMixin):
         return f"{u['NAME']} {u['LAST_NAME']}".strip() if u else ""
 
     def _iso_now(self) -> str:
-        from .util import iso
         return iso(self.now())
 
     # -- app installs -----------------------------------------------------------------------------
