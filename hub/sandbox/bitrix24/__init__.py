@@ -16,7 +16,8 @@ Layout (`<root>` is where the app is served, `/sandbox/bitrix24` in the hub):
 
 Options (all optional): `clients` ([{client_id, client_secret, redirect_uris|redirect_uri, scopes,
 event_handler, name, version}]; `event_handler` is the app's handler for ONAPPINSTALL /
-ONAPPUNINSTALL, by default the hub's `/hooks/<provider>` next to its OAuth callback); `portals`
+ONAPPUNINSTALL, by default `<hub_url>/hooks/bitrix24`, else the `/hooks/<provider>` next to the
+client's OAuth callback); `hub_url` (the embedding hub's root); `portals`
 ([{name, title, domain, plan}], default one portal "demo"); `seed` (True); `clock`; `bucket_clock`;
 `access_ttl` (3600); `code_ttl` (30); `bucket_burst` (50) and `bucket_drain` (2/s);
 `auto_deliver` (True: a thread sends events as they happen; False: only `deliver_pending()`, which
@@ -47,6 +48,8 @@ def create_app(*, state: SandboxState | None = None, faults: Faults | None = Non
     faults = faults if faults is not None else Faults()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = 5 * 1024 * 1024
+    app.config["SANDBOX_TITLE"] = "Bitrix24"          # listed on the sandbox index and nav bar
+    app.config["SANDBOX_PAGE"] = "_sandbox/ui/"
     sandbox = Bitrix24Sandbox(state, faults, options)
     app.extensions["sandbox"] = sandbox
     app.register_blueprint(oauth_blueprint())
