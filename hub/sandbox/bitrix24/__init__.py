@@ -24,6 +24,9 @@ client's OAuth callback); `hub_url` (the embedding hub's root); `portals`
 also sends what the `webhooks_paused` knob holds back); `install_event_delay` (seconds ONAPPINSTALL
 waits in the running sandbox, default 2, so the app has stored its install; 0 without auto delivery);
 `session` (a requests-like session for deliveries); `base_url` / `permalink_base` (public root).
+Inside a hub built with the sandbox on (no options to pass), a test swaps them on the object:
+`sandbox.dispatcher.auto = False` (then `deliver_pending()` decides when POSTs happen),
+`sandbox.dispatcher.session = <requests-like session>`, `sandbox.bucket_clock = ...`.
 Fault knobs beyond the shared ones: refresh_reuse, bucket_enabled, bucket_burst, bucket_drain,
 drop_events (next N deliveries lost), drop_event_rate, operation_limit (next N method calls answer
 429 OPERATION_TIME_LIMIT, the per-method time budget; inside a batch, that command fails).
