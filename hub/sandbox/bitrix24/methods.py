@@ -73,10 +73,11 @@ def profile(ctx: Ctx, params: dict):
 @method("app.info", "basic")
 def app_info(ctx: Ctx, params: dict):
     install = ctx.sb.installed(ctx.portal, ctx.client_id) or {}
-    return {"ID": 1, "CODE": ctx.client_id, "VERSION": int(install.get("version", 1) or 1) if str(
-        install.get("version", "1")).isdigit() else 1, "STATUS": install.get("status", "L"), "INSTALLED": bool(
-        install.get("finished")), "PAYMENT_EXPIRED": "N", "DAYS": None, "LANGUAGE_ID": "en",
-        "LICENSE": "en_basic", "LICENSE_TYPE": "basic", "LICENSE_FAMILY": "basic"}, {}
+    version = str(install.get("version") or "1")
+    return {"ID": 1, "CODE": ctx.client_id, "VERSION": int(version) if version.isdigit() else version,
+            "STATUS": install.get("status", "L"), "INSTALLED": bool(install.get("finished")), "PAYMENT_EXPIRED": "N",
+            "DAYS": None, "LANGUAGE_ID": "en", "LICENSE": "en_basic", "LICENSE_TYPE": "basic",
+            "LICENSE_FAMILY": "basic"}, {}
 
 
 @method("scope", "basic")
@@ -265,6 +266,15 @@ def _select(params: dict) -> list:
     return as_list(select)
 
 
+def _check_access(ctx: Ctx, tid: Any) -> None:
+    """A task its caller may not see (not an admin, not a member) is refused like a missing one."""
+    with ctx.sb.state.lock:
+        t = ctx.sb._task(ctx.portal, tid)
+        visible = ctx.sb.can_see_task(ctx.portal, t, ctx.user_id)
+    if not visible:
+        raise RestError("1048582", "Action on the task is not allowed", 400)
+
+
 @method("tasks.task.add", "task")
 def task_add(ctx, params):
     t = ctx.sb.create_task(ctx.portal, params.get("fields") or {}, actor=ctx.user_id)
@@ -273,6 +283,7 @@ def task_add(ctx, params):
 
 @method("tasks.task.update", "task")
 def task_update(ctx, params):
+    _check_access(ctx, _task_id(params))
     t = ctx.sb.update_task(ctx.portal, _task_id(params), params.get("fields") or {}, actor=ctx.user_id)
     return {"task": ctx.sb.render_task(ctx.portal, t)}, {}
 
@@ -285,7 +296,7 @@ def task_get(ctx, params):
         t = ctx.sb.task(ctx.portal, int(str(tid).strip()))
     except ValueError:
         raise RestError("0", "wrong task id", 400) from None
-    if t is None:
+    if t is None or not ctx.sb.can_see_task(ctx.portal, t, ctx.user_id):
         return [], {}   # "an empty array if the task does not exist or the user has no access"
     return {"task": ctx.sb.render_task(ctx.portal, t, select, _result_info(params))}, {}
 
@@ -298,6 +309,7 @@ def _result_info(params: dict) -> bool:
 @method("tasks.task.result.list", "task")
 def task_result_list(ctx, params):
     tid = _task_id(params)
+    _check_access(ctx, tid)
     with ctx.sb.state.lock:
         t = ctx.sb._task(ctx.portal, tid)
         results = list(t.get("results") or [])
@@ -307,7 +319,7 @@ def task_result_list(ctx, params):
 @method("tasks.task.list", "task")
 def task_list(ctx, params):
     select = _select(params)
-    tasks = ctx.sb.tasks(ctx.portal)
+    tasks = [t for t in ctx.sb.tasks(ctx.portal) if ctx.sb.can_see_task(ctx.portal, t, ctx.user_id)]
     flt = ctx.sb.task_filter(as_dict(params.get("filter"), "filter"))
     tasks = [t for t in tasks if matches(t, flt, ctx.sb.task_filter_value)]
     order = as_dict(params.get("order"), "order") or {"ID": "ASC"}
@@ -319,12 +331,14 @@ def task_list(ctx, params):
 
 @method("tasks.task.delete", "task")
 def task_delete(ctx, params):
+    _check_access(ctx, _task_id(params))
     ctx.sb.delete_task(ctx.portal, _task_id(params), actor=ctx.user_id)
     return {"task": True}, {}
 
 
 def _action(name: str):
     def fn(ctx, params):
+        _check_access(ctx, _task_id(params))
         t = ctx.sb.task_action(ctx.portal, _task_id(params), name, actor=ctx.user_id)
         return {"task": ctx.sb.render_task(ctx.portal, t)}, {}
     return fn

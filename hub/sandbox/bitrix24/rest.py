@@ -133,6 +133,8 @@ def batch(ctx: Ctx, params: dict) -> dict:
             continue
         name, _, query = _resolve(line, results).partition("?")
         try:
+            if ctx.sb.faults.take("operation_limit"):
+                raise RestError("OPERATION_TIME_LIMIT", "Method is blocked due to operation time limit.", 429)
             if name.strip().lower() in ("batch", "batch.json"):
                 raise RestError("ERROR_BATCH_METHOD_NOT_ALLOWED", "Method is not allowed for batch usage", 405)
             result, extra = call(ctx, name.strip(), parse_query(query))
@@ -174,6 +176,8 @@ def rest_blueprint() -> Blueprint:
             ctx = authenticate(sb, portal, params.pop("auth", None))
             name = method.lower()
             name = name[:-5] if name.endswith(".json") else name
+            if name != "batch" and sb.faults.take("operation_limit"):
+                raise RestError("OPERATION_TIME_LIMIT", "Method is blocked due to operation time limit.", 429)
             if name == "batch":
                 return _json({"result": batch(ctx, params), "time": _time_block(start)})
             result, extra = call(ctx, name, params)

@@ -194,6 +194,15 @@ class TasksMixin:
                                            "IS_ACCESSIBLE_BEFORE": "undefined", "IS_ACCESSIBLE_AFTER": "N"},
                   user_id=actor, object_id=str(t["id"]))
 
+    def can_see_task(self, portal: str, t: dict, user_id: int) -> bool:
+        """Admins see every task; others the tasks they create, do, watch or help with."""
+        with self.state.lock:
+            user = self.portal(portal)["users"].get(str(user_id))
+        if user is None or not user["ACTIVE"]:
+            return False
+        return bool(user["ADMIN"]) or int(user_id) in (t["createdBy"], t["responsibleId"], *t["auditors"],
+                                                        *t["accomplices"])
+
     def view_task(self, portal: str, task_id: Any, user_id: int) -> dict:
         """Someone opens the task: `notViewed` / sub-status -2 end once the responsible has."""
         with self.state.change():

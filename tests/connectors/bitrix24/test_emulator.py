@@ -350,3 +350,42 @@ def test_a_task_that_requires_a_result_completes_only_with_one(web, emu):
     assert web.post(f"/_sandbox/ui/tasks/{tid}/result", data={"text": "Sent on Monday"}).status_code == 302
     assert [r["text"] for r in rest(web, "tasks.task.result.list", admin, {"taskId": tid}).json["result"]] == ["Sent on Monday"]
     assert rest(web, "tasks.task.complete", bob, {"taskId": tid}).json["result"]["task"]["status"] == "5"
+
+
+def test_tasks_are_visible_to_admins_and_members_only(web, emu):
+    admin = connect(web, user_id=1)["access_token"]                     # the admin installs the app
+    cleo = connect(web, user_id=3)["access_token"]
+    mine = emu.create_task("demo", {"TITLE": "Cleo's", "RESPONSIBLE_ID": 3})
+    other = emu.create_task("demo", {"TITLE": "Not Cleo's", "RESPONSIBLE_ID": 2})
+    listed = rest(web, "tasks.task.list", cleo, {"select": ["ID"]}).json["result"]["tasks"]
+    assert [t["id"] for t in listed] == ["1", str(mine["id"])]          # seed task 1 has her as auditor
+    assert rest(web, "tasks.task.get", cleo, {"taskId": other["id"]}).json["result"] == []
+    assert rest(web, "tasks.task.complete", cleo, {"taskId": other["id"]}).status_code == 400
+    emu.update_task("demo", mine["id"], {"RESPONSIBLE_ID": 2})           # handed over: access lost
+    assert rest(web, "tasks.task.get", cleo, {"taskId": mine["id"]}).json["result"] == []
+    emu.delete_task("demo", other["id"])
+    assert rest(web, "tasks.task.get", admin, {"taskId": other["id"]}).json["result"] == []
+    assert rest(web, "tasks.task.get", admin, {"taskId": mine["id"]}).json["result"]["task"]["responsibleId"] == "2"
+
+
+def test_two_portals_have_their_own_ids_tokens_and_consent(clock, recorder):
+    two = create_app(state=SandboxState(), faults=Faults(), options={
+        "clock": clock, "auto_deliver": False, "session": recorder, "base_url": "http://b24.test",
+        "portals": [{"name": "alpha"}, {"name": "beta", "title": "Beta Ltd"}],
+        "clients": [{"client_id": CLIENT_ID, "client_secret": SECRET, "redirect_uris": [CALLBACK]}]})
+    web2 = two.test_client()
+    picker = web2.get(f"/oauth/authorize/?client_id={CLIENT_ID}&state=s&portal=beta")   # the host-less address
+    assert picker.status_code == 200 and 'value="beta" selected' in picker.text
+    answer = web2.post("/oauth/authorize/", data={"client_id": CLIENT_ID, "portal": "beta", "user_id": "1",
+                                                 "decision": "allow", "state": "s"})
+    q = {k: v[0] for k, v in parse_qs(urlsplit(answer.headers["Location"]).query).items()}
+    members = {p["name"]: p["member_id"] for p in two.extensions["sandbox"].portals()}
+    assert q["member_id"] == members["beta"] != members["alpha"]
+    token = web2.get("/oauth/token/", query_string={"client_id": CLIENT_ID, "client_secret": SECRET,
+                                                    "grant_type": "authorization_code", "code": q["code"]}).json
+    assert token["client_endpoint"] == "http://b24.test/portal/beta/rest/"
+    assert rest(web2, "profile", token["access_token"], portal="beta").status_code == 200
+    assert rest(web2, "profile", token["access_token"], portal="alpha").json["error"] == "NO_AUTH_FOUND"
+    denied = web2.post("/oauth/authorize/", data={"client_id": CLIENT_ID, "portal": "beta", "decision": "deny",
+                                                 "state": "s"})
+    assert parse_qs(urlsplit(denied.headers["Location"]).query)["error"] == ["access_denied"]

@@ -77,3 +77,13 @@ def test_fault_knobs_and_token_expiry(web, emu, faults, app):
     assert web.post("/_sandbox/tokens/expire").status_code == 200
     assert rest(web, "profile", token).json["error"] == "expired_token"
     assert web.post("/_sandbox/faults", json={"drop_event_rate": 0.5}).json["drop_event_rate"] == 0.5
+
+
+def test_operation_time_limit_knob(web, faults):
+    token = connect(web)["access_token"]
+    faults.update({"operation_limit": 2})
+    limited = rest(web, "crm.deal.list", token)
+    assert limited.status_code == 429 and limited.json["error"] == "OPERATION_TIME_LIMIT"
+    inner = rest(web, "batch", token, {"cmd": {"a": "profile", "b": "profile"}}).json["result"]
+    assert list(inner["result_error"]) == ["a"] and list(inner["result"]) == ["b"]
+    assert rest(web, "crm.deal.list", token).status_code == 200
