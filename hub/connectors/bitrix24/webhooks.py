@@ -269,8 +269,7 @@ def _deal_changes(known: dict | None, snap: Snapshot) -> list[CrmEvent]:
         event.extra["from_pipeline_id"] = _s(known.get("CATEGORY_ID"))
         events.append(event)
     was = str(known.get("STAGE_SEMANTIC_ID") or "")
-    again = moved and was == semantic     # won at one final stage, moved to another won stage: no new win
-    if outcome and was != semantic and not again:
+    if outcome and was != semantic:       # won at one final stage, moved to another won one: no new win
         events.append(_crm_event(outcome, snap, known, pipeline_id=pipeline, from_stage_id=_s(known.get("STAGE_ID")),
                                  to_stage_id=_s(now.get("STAGE_ID"))))
     return events

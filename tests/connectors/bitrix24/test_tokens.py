@@ -12,7 +12,6 @@ import requests
 from hub.connectors.bitrix24.client import Bitrix24Client
 from hub.oauth import tokens as core_tokens
 from hub.oauth.tokens import ConnectionTokens, refresh_ref, store_tokens
-from hub.sandbox.common import SandboxState
 from hub.store import Connection, Installation
 
 from .conftest import CLIENT_ID, CLIENT_SECRET, PORTAL, emulator
