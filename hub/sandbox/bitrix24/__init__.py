@@ -16,17 +16,13 @@ Layout (`<root>` is where the app is served, `/sandbox/bitrix24` in the hub):
 
 Options (all optional): `clients` ([{client_id, client_secret, redirect_uris|redirect_uri, scopes,
 event_handler, name, version}]; `event_handler` is the app's handler for ONAPPINSTALL /
-ONAPPUNINSTALL, by default `<hub_url>/hooks/bitrix24`, else the `/hooks/<provider>` next to the
-client's OAuth callback); `hub_url` (the embedding hub's root); `portals`
+ONAPPUNINSTALL, by default the hub's `/hooks/<provider>` next to its OAuth callback); `portals`
 ([{name, title, domain, plan}], default one portal "demo"); `seed` (True); `clock`; `bucket_clock`;
 `access_ttl` (3600); `code_ttl` (30); `bucket_burst` (50) and `bucket_drain` (2/s);
 `auto_deliver` (True: a thread sends events as they happen; False: only `deliver_pending()`, which
 also sends what the `webhooks_paused` knob holds back); `install_event_delay` (seconds ONAPPINSTALL
 waits in the running sandbox, default 2, so the app has stored its install; 0 without auto delivery);
 `session` (a requests-like session for deliveries); `base_url` / `permalink_base` (public root).
-Inside a hub built with the sandbox on (no options to pass), a test swaps them on the object:
-`sandbox.dispatcher.auto = False` (then `deliver_pending()` decides when POSTs happen),
-`sandbox.dispatcher.session = <requests-like session>`, `sandbox.bucket_clock = ...`.
 Fault knobs beyond the shared ones: refresh_reuse, bucket_enabled, bucket_burst, bucket_drain,
 drop_events (next N deliveries lost), drop_event_rate, operation_limit (next N method calls answer
 429 OPERATION_TIME_LIMIT, the per-method time budget; inside a batch, that command fails).
@@ -51,7 +47,7 @@ def create_app(*, state: SandboxState | None = None, faults: Faults | None = Non
     faults = faults if faults is not None else Faults()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = 5 * 1024 * 1024
-    app.config["SANDBOX_TITLE"] = "Bitrix24"          # listed on the sandbox index and nav bar
+    app.config["SANDBOX_TITLE"] = "Bitrix24"     # the sandbox index and its nav list it with its page
     app.config["SANDBOX_PAGE"] = "_sandbox/ui/"
     sandbox = Bitrix24Sandbox(state, faults, options)
     app.extensions["sandbox"] = sandbox
