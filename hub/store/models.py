@@ -538,3 +538,10 @@ class RuleLink(Base):
 
     __table_args__ = (Index("ux_rule_links_step", "run_id", "step_uid", unique=True),
                       Index("ix_rule_links_object", "installation_id", "object_type", "object_id"))
+
+
+
+# --- task templates, post-sale sets, next-task suggestions, task types and sharing (hub/tasks) ---
+# (in their own module, which needs `Base` from here, so that this module stays readable)
+from .models_tasks import (HubTask, NextTaskRule, PostSaleSet, TaskSettings, TaskStatus,  # noqa: E402,F401
+                           TaskSuggestion, TaskTemplate, TaskTemplateSet, TaskType)
