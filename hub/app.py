@@ -136,8 +136,8 @@ def _features() -> list:
     from . import rules, sync, webhooks  # noqa: F401  (the rule engine, contact sync, webhook ingest)
     from .rules import web as rules_web
     from .sync import web as sync_web
-    from .tasks import web as tasks_web
+    from .tasks import templates_web
     from .web import metrics
     from .webhooks import ingest, web as webhooks_web
-    return [ingest.bp, rules_web.bp, sync_web.bp, webhooks_web.bp, metrics.bp, tasks_web.bp]
+    return [ingest.bp, rules_web.bp, sync_web.bp, webhooks_web.bp, metrics.bp, templates_web.bp]
 

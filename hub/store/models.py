@@ -543,5 +543,5 @@ class RuleLink(Base):
 
 # --- task templates, post-sale sets, next-task suggestions, task types and sharing (hub/tasks) ---
 # (in their own module, which needs `Base` from here, so that this module stays readable)
-from .models_tasks import (HubTask, NextTaskRule, PostSaleSet, TaskSettings, TaskStatus,  # noqa: E402,F401
+from .models_tasks import (HubTask, NextTaskRule, PostSaleSet, TaskSettings, TaskStatusOption,  # noqa: E402,F401
                            TaskSuggestion, TaskTemplate, TaskTemplateSet, TaskType)

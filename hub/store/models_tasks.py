@@ -38,10 +38,10 @@ class TaskType(Base):
     __table_args__ = (Index("ux_task_types_name", "installation_id", "name", unique=True),)
 
 
-class TaskStatus(Base):
+class TaskStatusOption(Base):
     """A task status the account uses (switched on with TaskSettings.statuses_enabled)."""
 
-    __tablename__ = "task_statuses"
+    __tablename__ = "task_status_options"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     installation_id: Mapped[int] = mapped_column(BigId)
@@ -49,7 +49,7 @@ class TaskStatus(Base):
     position: Mapped[int] = mapped_column(Integer, default=0)
     closes: Mapped[bool] = mapped_column(default=False)      # a task in this status counts as completed
 
-    __table_args__ = (Index("ux_task_statuses_name", "installation_id", "name", unique=True),)
+    __table_args__ = (Index("ux_task_status_options_name", "installation_id", "name", unique=True),)
 
 
 class TaskTemplateSet(Base):

@@ -14,7 +14,7 @@ from sqlalchemy import delete, func, select
 from ..connectors.contract.targets import SHARING_MODES
 from ..inputs import InputError, check_text
 from ..store import utcnow
-from ..store.models import NextTaskRule, TaskSettings, TaskStatus, TaskTemplate, TaskType
+from ..store.models import NextTaskRule, TaskSettings, TaskStatusOption, TaskTemplate, TaskType
 from .deadlines import zone
 
 DEFAULT_TYPES = ("Email", "Offer", "Project", "Meeting", "Online meeting")
@@ -36,10 +36,10 @@ def settings_row(session, installation_id: int) -> TaskSettings:
                 TaskType.installation_id == installation_id)):
             for n, name in enumerate(DEFAULT_TYPES):
                 session.add(TaskType(installation_id=installation_id, name=name, position=n))
-        if not session.scalar(select(func.count()).select_from(TaskStatus).where(
-                TaskStatus.installation_id == installation_id)):
+        if not session.scalar(select(func.count()).select_from(TaskStatusOption).where(
+                TaskStatusOption.installation_id == installation_id)):
             for n, (name, closes) in enumerate(DEFAULT_STATUSES):
-                session.add(TaskStatus(installation_id=installation_id, name=name, position=n, closes=closes))
+                session.add(TaskStatusOption(installation_id=installation_id, name=name, position=n, closes=closes))
         session.flush()
     return row
 
@@ -67,8 +67,8 @@ def view(services: Any, installation_id: int) -> dict[str, Any]:
         types = session.scalars(select(TaskType).where(TaskType.installation_id == installation_id)
                                 .order_by(TaskType.position, TaskType.id)).all()
         used = _types_in_use(session, installation_id)
-        statuses = session.scalars(select(TaskStatus).where(TaskStatus.installation_id == installation_id)
-                                   .order_by(TaskStatus.position, TaskStatus.id)).all()
+        statuses = session.scalars(select(TaskStatusOption).where(TaskStatusOption.installation_id == installation_id)
+                                   .order_by(TaskStatusOption.position, TaskStatusOption.id)).all()
         rules = session.scalars(select(NextTaskRule).where(NextTaskRule.installation_id == installation_id)
                                 .order_by(NextTaskRule.id)).all()
         return {"timezone": row.timezone, "sharing": row.sharing, "statuses_enabled": row.statuses_enabled,
@@ -186,9 +186,9 @@ def set_statuses(services: Any, installation_id: int, data: Any) -> dict[str, An
         clean.append((name, closes))
     with services.db.begin() as session:
         settings_row(session, installation_id)
-        session.execute(delete(TaskStatus).where(TaskStatus.installation_id == installation_id))
+        session.execute(delete(TaskStatusOption).where(TaskStatusOption.installation_id == installation_id))
         for n, (name, closes) in enumerate(clean):
-            session.add(TaskStatus(installation_id=installation_id, name=name, position=n, closes=closes))
+            session.add(TaskStatusOption(installation_id=installation_id, name=name, position=n, closes=closes))
     return view(services, installation_id)
 
 

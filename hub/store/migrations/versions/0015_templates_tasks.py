@@ -35,14 +35,14 @@ def upgrade() -> None:
     )
     op.create_index("ux_task_types_name", "task_types", ["installation_id", "name"], unique=True)
     op.create_table(
-        "task_statuses",
+        "task_status_options",
         sa.Column("id", BigId, primary_key=True, autoincrement=True),
         sa.Column("installation_id", BigId, nullable=False),
         sa.Column("name", sa.String(80), nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
         sa.Column("closes", sa.Boolean(), nullable=False),
     )
-    op.create_index("ux_task_statuses_name", "task_statuses", ["installation_id", "name"], unique=True)
+    op.create_index("ux_task_status_options_name", "task_status_options", ["installation_id", "name"], unique=True)
     op.create_table(
         "task_template_sets",
         sa.Column("id", BigId, primary_key=True, autoincrement=True),
@@ -146,7 +146,7 @@ def downgrade() -> None:
     op.drop_table("post_sale_sets")
     op.drop_table("task_templates")
     op.drop_table("task_template_sets")
-    op.drop_table("task_statuses")
+    op.drop_table("task_status_options")
     op.drop_table("task_types")
     op.drop_table("task_settings")
 

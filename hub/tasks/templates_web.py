@@ -22,9 +22,9 @@ from ..web.access import admin, current_user, member, public
 from ..web.bodies import json_body
 from . import calendar, config, sets, suggestions
 from .apply import enqueue
-from .schemas import OPERATIONS as _OPS
+from .templates_schemas import OPERATIONS as _OPS
 
-bp = Blueprint("tasks", __name__, template_folder=str(Path(__file__).parent / "templates"))
+bp = Blueprint("task_templates", __name__, template_folder=str(Path(__file__).parent / "templates"))
 API = "/api/v1/installations/<int:installation_id>/tasks"
 BASE, TAG, OPERATIONS = "/api/v1/installations/{installation_id}/tasks", "tasks", _OPS
 RECORD_KINDS = ("deal", "person", "organization", "lead", "space")
@@ -89,7 +89,7 @@ def _page(template: str, **context: Any):
     return render_template(template, installation=g.installation, **context)
 
 
-@bp.get("/i/<int:installation_id>/tasks/settings")
+@bp.get("/i/<int:installation_id>/tasks/templates")
 @admin
 def settings_page(installation_id: int):
     from ..rules.validation import Crm
@@ -99,7 +99,7 @@ def settings_page(installation_id: int):
                  pipelines=pipelines, modes=config.SHARING_LABELS)
 
 
-@bp.post("/i/<int:installation_id>/tasks/settings")
+@bp.post("/i/<int:installation_id>/tasks/templates")
 @admin
 def settings_save(installation_id: int):
     form, what = request.form, request.form.get("what", "")
@@ -140,11 +140,11 @@ def settings_save(installation_id: int):
             abort(400, "Unknown form.")
     except InputError as exc:
         flash("Not saved: " + "; ".join(f"{k}: {v}" for k, v in exc.fields.items()))
-        return redirect(url_for("tasks.settings_page", installation_id=installation_id) + f"#{what}")
+        return redirect(url_for("task_templates.settings_page", installation_id=installation_id) + f"#{what}")
     except LookupError as exc:
         abort(404, str(exc))
     flash("Saved.")
-    return redirect(url_for("tasks.settings_page", installation_id=installation_id) + f"#{what}")
+    return redirect(url_for("task_templates.settings_page", installation_id=installation_id) + f"#{what}")
 
 
 def _set_from_form(form) -> dict[str, Any]:
@@ -193,7 +193,7 @@ def set_page(installation_id: int, set_id: str):
             saved = sets.create(services(), installation_id, data) if set_id == "new" else \
                 sets.replace(services(), installation_id, int(set_id), data)
             flash(f"Template set “{saved['name']}” saved.")
-            return redirect(url_for("tasks.set_page", installation_id=installation_id, set_id=saved["id"]))
+            return redirect(url_for("task_templates.set_page", installation_id=installation_id, set_id=saved["id"]))
         except InputError as exc:
             errors = exc.fields
         except LookupError:
@@ -222,7 +222,7 @@ def set_delete(installation_id: int, set_id: int):
         flash("Not deleted: " + "; ".join(exc.fields.values()))
     except LookupError:
         abort(404)
-    return redirect(url_for("tasks.settings_page", installation_id=installation_id) + "#sets")
+    return redirect(url_for("task_templates.settings_page", installation_id=installation_id) + "#sets")
 
 
 @bp.route("/i/<int:installation_id>/tasks/apply", methods=["GET", "POST"])
@@ -237,7 +237,7 @@ def apply_page(installation_id: int):
             flash(f"The set's tasks are being made for {queued['object_type']} {queued['object_id']}.")
         except InputError as exc:
             flash("Not applied: " + "; ".join(f"{k}: {v}" for k, v in exc.fields.items()))
-        return redirect(url_for("tasks.apply_page", installation_id=installation_id,
+        return redirect(url_for("task_templates.apply_page", installation_id=installation_id,
                                 kind=request.form.get("kind", "deal")))
     kind = request.args.get("kind", "deal")
     query = request.args.get("q", "")
@@ -303,7 +303,7 @@ def calendar_edit(installation_id: int, task_id: int):
         flash("Not changed: " + "; ".join(exc.fields.values()))
     except (Fatal, Retriable, NeedsReauth) as exc:
         flash(f"The target refused: {exc}")
-    return redirect(url_for("tasks.calendar_page", installation_id=installation_id, week=request.form.get("week")))
+    return redirect(url_for("task_templates.calendar_page", installation_id=installation_id, week=request.form.get("week")))
 
 
 @bp.get("/i/<int:installation_id>/tasks/suggestions")
@@ -328,7 +328,7 @@ def suggestion_decide(installation_id: int, suggestion_id: int):
                                          user=me.key)
             flash({"accepted": "Accepted: the task is being made.", "already": "This suggestion was already answered.",
                    "expired": "This suggestion has expired."}.get(outcome, "No such suggestion."))
-    return redirect(url_for("tasks.suggestions_page", installation_id=installation_id))
+    return redirect(url_for("task_templates.suggestions_page", installation_id=installation_id))
 
 
 @bp.get("/tasks/suggestions/<int:suggestion_id>/accept")
@@ -362,13 +362,13 @@ def _api(fn, *args, status: int = 200):
     return jsonify(out), status
 
 
-@bp.get(API + "/settings")
+@bp.get(API + "/options")
 @member
 def api_settings(installation_id: int):
     return _api(config.view, services(), installation_id)
 
 
-@bp.patch(API + "/settings")
+@bp.patch(API + "/options")
 @admin
 def api_settings_change(installation_id: int):
     return _api(config.update, services(), installation_id, _body())

@@ -1,4 +1,4 @@
-"""The tasks API in the OpenAPI document (hub.web.openapi reads `OPERATIONS` through hub.tasks.web).
+"""The tasks API in the OpenAPI document (hub.web.openapi reads `OPERATIONS` through hub.tasks.templates_web).
 The service checks every body itself (naming the field); these schemas describe it."""
 from __future__ import annotations
 
@@ -47,13 +47,13 @@ class NextTaskOut(Schema):
     mode = fields.String()
 
 
-class TaskSettingsIn(Schema):
+class TaskOptionsIn(Schema):
     timezone = fields.String(metadata={"description": "IANA name (Europe/Warsaw); deadlines are computed in it"})
     sharing = fields.String(validate=validate.OneOf(MODES), metadata={"description": "the default sharing mode"})
     statuses_enabled = fields.Boolean()
 
 
-class TaskSettingsOut(Schema):
+class TaskOptionsOut(Schema):
     timezone = fields.String()
     sharing = fields.String()
     statuses_enabled = fields.Boolean()
@@ -197,14 +197,14 @@ _SEARCH = [{"name": "kind", "in": "query", "schema": {"type": "string", "enum": 
                                                                                "lead", "space"]}},
            {"name": "q", "in": "query", "schema": {"type": "string", "maxLength": 200}}]
 OPERATIONS: list = [
-    ("get", "/settings", "Task settings: time zone, sharing, types, statuses, next-task rules", None,
-     (200, TaskSettingsOut), []),
-    ("patch", "/settings", "Change the time zone, default sharing, statuses on/off", TaskSettingsIn,
-     (200, TaskSettingsOut), []),
+    ("get", "/options", "Task settings: time zone, sharing, types, statuses, next-task rules", None,
+     (200, TaskOptionsOut), []),
+    ("patch", "/options", "Change the time zone, default sharing, statuses on/off", TaskOptionsIn,
+     (200, TaskOptionsOut), []),
     ("post", "/types", "Add a task type", TaskTypeIn, (201, TaskTypeOut), []),
     ("patch", "/types/{type_id}", "Rename a task type or change its sharing", TaskTypeChange, (200, TaskTypeOut), []),
     ("delete", "/types/{type_id}", "Remove a task type no template or rule uses", None, (204, None), []),
-    ("put", "/statuses", "Replace the task statuses", StatusesIn, (200, TaskSettingsOut), []),
+    ("put", "/statuses", "Replace the task statuses", StatusesIn, (200, TaskOptionsOut), []),
     ("put", "/next-tasks", "Set (or remove) the next task suggested after a type", NextTaskIn, (200, NextTaskOut), []),
     ("get", "/sets", "The template sets", None, (200, SetList), []),
     ("post", "/sets", "Create a template set", SetIn, (201, SetOut), []),

@@ -17,7 +17,7 @@ from hub.store.models import HubTask, RuleLink, RuleRun, TaskTemplate, TaskTempl
 from hub.tasks import deadlines
 from tests.rules import fake
 from tests.rules.fake import WORLD
-from tests.tasks.conftest import FRIDAY_EVENING, TEAM, template
+from tests.task_templates.conftest import FRIDAY_EVENING, TEAM, template
 
 
 # -- deadlines (pure) --------------------------------------------------------------------------------
@@ -84,7 +84,7 @@ def test_a_colleague_cannot_change_types_or_sets(world):
     assert ben.post(f"/api/v1/installations/{world.iid}/tasks/types", json={"name": "Call"}).status_code == 403
     assert ben.post(f"/api/v1/installations/{world.iid}/tasks/sets",
                     json={"name": "x", "templates": [template(world.team_id)]}).status_code == 403
-    assert ben.get(f"/api/v1/installations/{world.iid}/tasks/settings").status_code == 200
+    assert ben.get(f"/api/v1/installations/{world.iid}/tasks/options").status_code == 200
 
 
 def test_types_are_editable_extendable_and_removable_when_unused(world):
@@ -125,7 +125,7 @@ def friday(monkeypatch):
 
 
 def test_the_step_makes_each_task_once_with_its_deadline_type_and_owner(world, friday):
-    world.client("u1").patch(f"/api/v1/installations/{world.iid}/tasks/settings", json={"timezone": "Europe/Warsaw"})
+    world.client("u1").patch(f"/api/v1/installations/{world.iid}/tasks/options", json={"timezone": "Europe/Warsaw"})
     made = _set(world, template(world.team_id), template(world.team_id, "Offer for {{ deal.title }}", delay_days=3,
                                                          day_kind="calendar", time_of_day="14:30",
                                                          responsible="u2"), types=["Email", "Offer"])
