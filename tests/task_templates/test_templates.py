@@ -90,7 +90,7 @@ def test_a_colleague_cannot_change_types_or_sets(world):
 def test_types_are_editable_extendable_and_removable_when_unused(world):
     admin = world.client("u1")
     base = f"/api/v1/installations/{world.iid}/tasks"
-    names = [t["name"] for t in admin.get(base + "/settings").get_json()["types"]]
+    names = [t["name"] for t in admin.get(base + "/options").get_json()["types"]]
     assert names == ["Email", "Offer", "Project", "Meeting", "Online meeting"]
     call = admin.post(base + "/types", json={"name": "Call", "sharing": "read_only"}).get_json()
     assert admin.post(base + "/types", json={"name": "call"}).status_code == 400     # exists already
@@ -99,9 +99,9 @@ def test_types_are_editable_extendable_and_removable_when_unused(world):
     assert made.status_code == 201, made.get_json()
     refused = admin.delete(base + f"/types/{call['id']}")
     assert refused.status_code == 400 and "type" in refused.get_json()["fields"]
-    email = names and admin.get(base + "/settings").get_json()["types"][0]["id"]
+    email = names and admin.get(base + "/options").get_json()["types"][0]["id"]
     assert admin.delete(base + f"/types/{email}").status_code == 204
-    assert admin.patch(base + "/settings", json={"timezone": "Nowhere/City"}).get_json()["fields"] == {
+    assert admin.patch(base + "/options", json={"timezone": "Nowhere/City"}).get_json()["fields"] == {
         "timezone": "an IANA time zone name such as Europe/Warsaw or UTC"}
     statuses = admin.put(base + "/statuses", json={"statuses": [{"name": "Open"}, {"name": "Done", "closes": True}]})
     assert [s["name"] for s in statuses.get_json()["statuses"]] == ["Open", "Done"]
@@ -112,7 +112,7 @@ def _set(world, *templates, name="Onboarding", types=None) -> dict:
     admin = world.client("u1")
     base = f"/api/v1/installations/{world.iid}/tasks"
     if types:
-        known = {t["name"]: t["id"] for t in admin.get(base + "/settings").get_json()["types"]}
+        known = {t["name"]: t["id"] for t in admin.get(base + "/options").get_json()["types"]}
         templates = [dict(t, type_id=known[ty]) for t, ty in zip(templates, types)]
     made = admin.post(base + "/sets", json={"name": name, "templates": list(templates)})
     assert made.status_code == 201, made.get_json()
