@@ -10,19 +10,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from .clock import utcnow
 from .models import Base, BigId
-class TaskSettings(Base):
-    """An installation's task settings: the account's time zone (deadlines are computed in it) and
-    the default sharing of tasks between colleagues (a task type may override it)."""
-
-    __tablename__ = "task_settings"
-
-    installation_id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
-    sharing: Mapped[str] = mapped_column(String(20), default="free_busy")  # none free_busy read_only full
-    statuses_enabled: Mapped[bool] = mapped_column(default=False)
-    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-
-
 class TaskType(Base):
     """A hub-level task type (Email, Offer, Project, Meeting, Online meeting ... per installation);
     `sharing` None: the installation's default."""

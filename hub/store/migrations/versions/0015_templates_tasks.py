@@ -1,15 +1,16 @@
-"""task templates and sets, post-sale sets, next-task rules and suggestions, task types, statuses,
-sharing, and the tasks the hub made from templates (the team calendar's rows)
+"""task templates and sets, post-sale sets, next-task rules and suggestions, task types, status
+names, the tasks the hub made from templates (the team calendar's rows); the account's time zone
+and sharing on task_settings
 
 Revision ID: 0015_templates_tasks
-Revises: 0014_rules_steps
+Revises: 0015_tasks_status
 Create Date: 2026-12-05
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0015_templates_tasks"
-down_revision = "0014_rules_steps"
+down_revision = "0015_tasks_status"   # adds to its task_settings
 branch_labels = None
 depends_on = None
 
@@ -17,14 +18,10 @@ BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
-    op.create_table(
-        "task_settings",
-        sa.Column("installation_id", BigId, primary_key=True, autoincrement=False),
-        sa.Column("timezone", sa.String(64), nullable=False),
-        sa.Column("sharing", sa.String(20), nullable=False),
-        sa.Column("statuses_enabled", sa.Boolean(), nullable=False),
-        sa.Column("updated_at", sa.DateTime(), nullable=False),
-    )
+    with op.batch_alter_table("task_settings") as batch:
+        batch.add_column(sa.Column("timezone", sa.String(64), nullable=False, server_default="UTC"))
+        batch.add_column(sa.Column("sharing", sa.String(20), nullable=False, server_default="free_busy"))
+        batch.add_column(sa.Column("statuses_enabled", sa.Boolean(), nullable=False, server_default=sa.false()))
     op.create_table(
         "task_types",
         sa.Column("id", BigId, primary_key=True, autoincrement=True),
@@ -148,5 +145,8 @@ def downgrade() -> None:
     op.drop_table("task_template_sets")
     op.drop_table("task_status_options")
     op.drop_table("task_types")
-    op.drop_table("task_settings")
+    with op.batch_alter_table("task_settings") as batch:
+        batch.drop_column("statuses_enabled")
+        batch.drop_column("sharing")
+        batch.drop_column("timezone")
 
