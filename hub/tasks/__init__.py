@@ -23,4 +23,7 @@ calendar.py      the team task calendar, honouring each task's sharing mode for 
 templates_web.py the settings page sections, the calendar page and the JSON API of the above
 
 Importing the package registers the event subscribers, the job handlers and the schedule."""
-from . import apply, check, closing, events, suggestions  # noqa: F401  (subscribers, job handlers, schedule)
+# suggestions before events: its task.completed subscriber reads who completed the task before the
+# mirror's hook would suggest to the task's owner
+from . import apply, suggestions  # noqa: F401,I001
+from . import check, closing, events  # noqa: F401  (subscribers, job handlers, schedule)

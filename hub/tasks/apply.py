@@ -220,7 +220,7 @@ def run_step(ex: Any, step: Any, state: Any) -> None:
         ex.save(state, now=True, link={"step_uid": f"{state.uid}.{template.id}"[:16], "connector": values["connector"],
                                        "connection_id": values["connection_id"], "made": "task",
                                        "external_id": values["external_id"], "name": values["title"],
-                                       "url": values["url"]},
+                                       "url": values["url"], "deadline": values["due_at"] + "Z"},
                 trace_step="tasks.template", message=f"{who} task {values['external_id']} {verb}: {values['title']} "
                                                      f"(due {values['due_at'][:16].replace('T', ' ')} UTC)"[:4000])
         with ex.services.db.begin() as session:

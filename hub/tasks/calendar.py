@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 
 from ..inputs import InputError
 from ..store import Installation, InstallationUser, utcnow
-from ..store.models import HubTask, RuleLink
+from ..store.models import HubTask, RuleLink, TaskStatus
+from . import mirror
 from .config import settings_row, sharing_of
 from .deadlines import as_utc, zone
 
@@ -102,9 +103,14 @@ def week_view(services: Any, installation_id: int, viewer: Viewer, week: str | N
                                 .order_by(HubTask.due_at, HubTask.id)).all()
         own = {(t.connector, t.external_id) for t in session.execute(
             select(HubTask.connector, HubTask.external_id).where(HubTask.installation_id == installation_id))}
-        links = session.scalars(select(RuleLink).where(RuleLink.installation_id == installation_id,
-                                                       RuleLink.made == "task", RuleLink.created_at >= start,
-                                                       RuleLink.created_at < end).order_by(RuleLink.id)).all()
+        # tasks rule steps linked (not from a template): their mirror's deadline and responsible
+        # (hub/tasks/mirror.py); without a deadline, the day they were made
+        in_week = or_(and_(TaskStatus.due_at >= start, TaskStatus.due_at < end + timedelta(days=1)),
+                      and_(or_(TaskStatus.id.is_(None), TaskStatus.due_at.is_(None)),
+                           RuleLink.created_at >= start, RuleLink.created_at < end))
+        links = session.execute(select(RuleLink, TaskStatus).outerjoin(TaskStatus, TaskStatus.link_id == RuleLink.id)
+                                .where(RuleLink.installation_id == installation_id, RuleLink.made == "task", in_week)
+                                .order_by(RuleLink.id).limit(2000)).all()
         modes: dict[str, str] = {}
         people: dict[str, dict[str, Any]] = {}
 
@@ -123,17 +129,21 @@ def week_view(services: Any, installation_id: int, viewer: Viewer, week: str | N
             bucket(key, t.owner_name, t.owner_email)["tasks"].append(_entry(
                 f"h{t.id}", t.title, due, seen, type=t.task_type, status=t.status, url=t.url, connector=t.connector,
                 object_type=t.object_type, object_id=t.object_id, sharing=mode))
-        for link in links:
-            if (link.connector, link.external_id) in own or (person and person.lower() != ""):
+        for link, mirrored in links:
+            if (link.connector, link.external_id) in own or person or settings.sharing == "none":
                 continue
-            mode = settings.sharing
-            if mode == "none":
+            when, timed = _link_due(mirrored, link, tz)
+            if not start <= as_utc(when) < end:
                 continue
-            made = link.created_at.replace(tzinfo=_utc()).astimezone(tz)
-            bucket("", "", "")["tasks"].append(_entry(
-                f"l{link.id}", link.name, made, mode, type="", status=link.status, url=link.url,
-                connector=link.connector, object_type=link.object_type, object_id=link.object_id, sharing=mode,
-                no_deadline=True) | {"can_edit": False})
+            entry = _entry(f"l{link.id}", link.name, when, settings.sharing, type="",
+                           status=mirrored.status if mirrored else link.status, url=link.url, connector=link.connector,
+                           object_type=link.object_type, object_id=link.object_id, sharing=settings.sharing,
+                           no_deadline=mirrored is None or not mirrored.deadline)
+            if not timed:
+                entry["time"] = None
+            entry["can_edit"] = False
+            who = mirrored.responsible if mirrored else ""
+            bucket(who.lower(), who, "")["tasks"].append(entry)
         days = [(monday + timedelta(days=n)).isoformat() for n in range(7)]
         year, number, _ = monday.isocalendar()
         return {"week": f"{year}-W{number:02d}", "start": monday.isoformat(), "days": days,
@@ -143,6 +153,17 @@ def week_view(services: Any, installation_id: int, viewer: Viewer, week: str | N
                         f"{(monday + timedelta(days=7)).isocalendar()[1]:02d}",
                 "timezone": settings.timezone, "viewer": viewer.email or viewer.crm_user_id,
                 "people": sorted(people.values(), key=lambda p: (p["person"] == "Unassigned", p["person"].lower()))}
+
+
+def _link_due(mirrored: Any, link: RuleLink, tz: Any) -> tuple[datetime, bool]:
+    """(when a linked task shows, whether that has a time): its deadline, else the day it was made."""
+    text = mirrored.deadline if mirrored is not None else ""
+    if text and "T" in text:
+        moment = datetime.fromisoformat(text)
+        return (moment if moment.tzinfo else moment.replace(tzinfo=_utc())).astimezone(tz), True
+    if text:
+        return datetime.combine(date.fromisoformat(text), time(0), tzinfo=tz), False
+    return link.created_at.replace(tzinfo=_utc()).astimezone(tz), True
 
 
 def _utc():
@@ -168,15 +189,17 @@ def _editable(session, installation_id: int, task_id: int, viewer: Viewer) -> Hu
 
 
 def _target(services: Any, task: HubTask) -> Any:
-    from ..rules.steps.make import target_for
-    from .apply import Standalone
+    from ..rules import connections
+    from ..rules.steps.make import make_target
     from .sets import task_kinds
 
     kind = task_kinds().get(task.kind)
     if kind is None:
         raise InputError.of("task", "its target is no longer connected to the hub")
-    env = Standalone(services, task.installation_id, task.object_type, task.object_id)
-    return target_for(env, kind, env.connection(task.connection_id, kind.connector))
+    with services.db.begin() as session:
+        connection = connections.step_connection(session, task.installation_id, task.connection_id, kind.connector)
+        session.expunge(connection)
+    return make_target(services, kind, connection)
 
 
 def complete(services: Any, installation_id: int, task_id: int, viewer: Viewer) -> dict[str, Any]:
@@ -190,10 +213,8 @@ def complete(services: Any, installation_id: int, task_id: int, viewer: Viewer) 
         row = session.get(HubTask, task.id)
         newly = row.status != "completed"
         row.status, row.completed_at = "completed", utcnow()
-        session.execute(update(RuleLink).where(RuleLink.installation_id == installation_id,
-                                               RuleLink.connector == row.connector,
-                                               RuleLink.external_id == row.external_id)
-                        .values(status="completed", completed_at=utcnow()))
+        for link in mirror.links_of_task(session, installation_id, row.connector, row.external_id):
+            mirror.completed(session, link.id, status, services.queue.clock.now())
         if newly:
             hub_task_completed(services, session, row, by_email=viewer.email, by_user_id=viewer.crm_user_id)
     return {"id": f"h{task.id}", "status": "completed" if status in ("completed", "done") else str(status)}

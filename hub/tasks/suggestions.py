@@ -31,6 +31,7 @@ from ..store import HubEvent, utcnow
 from ..store.models import HubTask, NextTaskRule, TaskSuggestion, TaskTemplate, TaskType
 from ..store.sql import insert_ignore
 from .apply import enqueue
+from .mirror import COMPLETED_HOOKS
 
 EXPIRES = timedelta(days=7)
 
@@ -118,7 +119,8 @@ def on_task_completed(services: Any, session, event: HubEvent) -> None:
     object_id = str(record.get("id") or (task.object_id if task else "") or "")
     type_name = str(extra.get("task_type") or (task.task_type if task else "") or "")
     name = current.get("subject") or current.get("title") or current.get("name") or (task.title if task else "")
-    suggest(services, session, event.installation_id, type_name=type_name, effect_key=f"event:{event.id}",
+    effect = f"hubtask:{task.id}:completed" if task is not None else f"event:{event.id}"
+    suggest(services, session, event.installation_id, type_name=type_name, effect_key=effect,
             object_type=object_type, object_id=object_id,
             completed=f"the task “{name}”" if name else f"task {event.object_id}",
             by_email=str(by.get("email") or ""), by_user_id=str(by.get("id") or ""), hub_event_id=event.id)
@@ -130,6 +132,24 @@ def hub_task_completed(services: Any, session, task: HubTask, *, by_email: str, 
                    effect_key=f"hubtask:{task.id}:completed", object_type=task.object_type,
                    object_id=task.object_id, completed=f"the task “{task.title}”", by_email=by_email,
                    by_user_id=by_user_id)
+
+
+def _link_completed(session, link: Any) -> None:
+    """A task a rule linked became completed (the mirror: the hub's step, the check, a CRM event):
+    when the hub made it from a template, it is completed in the calendar too and what follows is
+    suggested to its responsible (a CRM event naming who completed it was handled before)."""
+    task = session.scalar(select(HubTask).where(HubTask.installation_id == link.installation_id,
+                                                HubTask.connector == link.connector,
+                                                HubTask.external_id == link.external_id,
+                                                HubTask.status != "completed").limit(1))
+    if task is None:
+        return
+    task.status, task.completed_at = "completed", utcnow()
+    hub_task_completed(current_app.extensions["hub"], session, task, by_email=task.owner_email,
+                       by_user_id=task.owner_id)
+
+
+COMPLETED_HOOKS.append(_link_completed)
 
 
 # -- deciding ---------------------------------------------------------------------------------------
