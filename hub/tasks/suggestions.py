@@ -86,7 +86,7 @@ def suggest(services: Any, session, installation_id: int, *, type_name: str, eff
               hub_event_id=hub_event_id)
         return suggestion_id
     if by_email:
-        queue_mail(services, session, by_email, f"Relay Hub: next task after “{completed[:80]}”?",
+        queue_mail(services, session, by_email, f"Relay Hub: what next after {completed[:80]}?",
                    f"You completed {completed}.\n\nThe next step is suggested: {title} "
                    f"(for {object_type} {object_id}).\n\nCreate it with one click:\n"
                    f"{accept_url(services, suggestion_id, nonce)}\n\n"
