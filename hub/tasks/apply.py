@@ -118,8 +118,15 @@ def make_task(env: Any, template: Planned, effect_key: str, *, first_try: bool, 
         raise RunFailed(f"template “{template.title[:60]}”: no connector offers {template.kind!r} (is it installed?)")
     connection = env.connection(template.connection_id, kind.connector)
     record = env.record()
-    rendered = env.renderer.render(template.title, template.description, record, Carry(False, False, False, False),
-                                   [], event=event, rule_name=rule_name)
+    contacts = any(word in template.title + template.description for word in ("person", "org"))
+    if contacts and record.person is None and record.org is None:
+        # the templates name the record's contacts: read it once more with them (cached on `env`)
+        if getattr(env, "_with_contacts", None) is None:
+            env._with_contacts = env.source().load(record.kind, record.id, None, SourceCarry(True, False, False),
+                                                   warnings)
+        record = env._with_contacts
+    rendered = env.renderer.render(template.title, template.description, record,
+                                   Carry(False, contacts, False, False), [], event=event, rule_name=rule_name)
     warnings.extend(rendered.warnings)
     due = deadline(utcnow(), template.delay_days, template.day_kind, template.time_of_day, tz)
     loader = catalogs.Loader(env.services, connection)

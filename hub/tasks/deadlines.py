@@ -40,18 +40,17 @@ def parse_time(value: str) -> time:
 
 
 def add_days(start: date, days: int, day_kind: str) -> date:
-    """`days` calendar days after `start`, or `days` working days (a start on a weekend counts
-    from the next Monday; 0 working days on a weekend is that Monday)."""
+    """`days` calendar days after `start`, or `days` working days (each step skips Saturday and
+    Sunday: Friday or Saturday + 1 is Monday); 0 working days on a weekend is the next Monday."""
     if day_kind == "calendar":
         return start + timedelta(days=days)
-    current = start
-    while current.weekday() >= 5:
-        current += timedelta(days=1)
-    left = days
+    current, left = start, days
     while left > 0:
         current += timedelta(days=1)
         if current.weekday() < 5:
             left -= 1
+    while current.weekday() >= 5:
+        current += timedelta(days=1)
     return current
 
 

@@ -25,9 +25,10 @@ from tests.task_templates.conftest import FRIDAY_EVENING, TEAM, template
     # Friday evening in Warsaw: 1 working day -> Monday; 1 calendar day -> Saturday
     (datetime(2026, 12, 4, 20, 0), 1, "working", "Europe/Warsaw", "2026-12-07T09:00:00+01:00"),
     (datetime(2026, 12, 4, 20, 0), 1, "calendar", "Europe/Warsaw", "2026-12-05T09:00:00+01:00"),
-    # 23:30 UTC Friday is already Saturday in Warsaw: 0 working days -> Monday, 2 -> Wednesday
+    # 23:30 UTC Friday is already Saturday in Warsaw: 0 working days -> Monday, 2 -> Tuesday
     (datetime(2026, 12, 4, 23, 30), 0, "working", "Europe/Warsaw", "2026-12-07T09:00:00+01:00"),
-    (datetime(2026, 12, 4, 23, 30), 2, "working", "Europe/Warsaw", "2026-12-09T09:00:00+01:00"),
+    (datetime(2026, 12, 4, 23, 30), 2, "working", "Europe/Warsaw", "2026-12-08T09:00:00+01:00"),
+    (datetime(2026, 12, 6, 12, 0), 1, "working", "Europe/Warsaw", "2026-12-07T09:00:00+01:00"),    # Sunday + 1
     # ... while in New York it is still Friday afternoon: 1 working day is Monday
     (datetime(2026, 12, 4, 23, 30), 1, "working", "America/New_York", "2026-12-07T09:00:00-05:00"),
     # 5 working days from a Wednesday cross one weekend; 7 calendar days do not skip it
