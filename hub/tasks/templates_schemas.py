@@ -30,6 +30,10 @@ class StatusItem(Schema):
     closes = fields.Boolean(metadata={"description": "a task in this status counts as completed"})
 
 
+class StatusOut(StatusItem):
+    id = fields.Integer()
+
+
 class StatusesIn(Schema):
     statuses = fields.List(fields.Nested(StatusItem), required=True, validate=validate.Length(1, 30))
 
@@ -58,7 +62,7 @@ class TaskOptionsOut(Schema):
     sharing = fields.String()
     statuses_enabled = fields.Boolean()
     types = fields.List(fields.Nested(TaskTypeOut))
-    statuses = fields.List(fields.Nested(StatusItem))
+    statuses = fields.List(fields.Nested(StatusOut))
     next_tasks = fields.List(fields.Nested(NextTaskOut))
 
 
@@ -141,6 +145,15 @@ class CalendarTask(Schema):
     access = fields.String(metadata={"description": "owner | full | read_only | free_busy"})
     can_edit = fields.Boolean()
     busy = fields.Boolean()
+    type = fields.String(metadata={"description": "not for free/busy"})
+    status = fields.String()
+    url = fields.String()
+    connector = fields.String()
+    object_type = fields.String()
+    object_id = fields.String()
+    sharing = fields.String(metadata={"description": "the task's sharing mode (its type's or the default)"})
+    no_deadline = fields.Boolean(metadata={"description": "a rule-linked task without a known deadline: shown "
+                                                          "the day it was made"})
 
 
 class CalendarPerson(Schema):
