@@ -25,7 +25,7 @@ from ..jobs import JobContext, handler
 from ..mappings import Carry, Limits
 from ..rules import catalogs, connections, kinds
 from ..store import HubEvent, Installation, InstallationUser, utcnow
-from ..store.models import HubTask, PostSaleSet, RuleLink, TaskTemplate, TaskType
+from ..store.models import HubTask, PostSaleSet, TaskTemplate, TaskType
 from ..store.sql import insert_ignore
 from .config import settings_row, sharing_of
 from .deadlines import as_utc, deadline
@@ -327,12 +327,3 @@ def apply_job(ctx: JobContext) -> None:
     for warning in env.warnings:
         with services.db.begin() as session:
             trace(session, iid, "tasks.warning", warning[:4000], status="info", job_id=ctx.job_id)
-
-
-def linked_elsewhere(session, installation_id: int) -> set[tuple[str, str]]:
-    """(connector, external id) of the tasks the calendar has its own rows for."""
-    return {(c, e) for c, e in session.execute(select(HubTask.connector, HubTask.external_id).where(
-        HubTask.installation_id == installation_id))}
-
-
-__all__ = ["run_step", "enqueue", "make_task", "store_task", "RuleLink"]
