@@ -3,6 +3,7 @@ through redeliveries and retries) and post-sale sets (won and lost once each; no
 says so)."""
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 
 import pytest
@@ -220,3 +221,27 @@ def test_post_sale_sets_fire_once_per_won_and_lost_deal_and_say_when_there_is_no
         runs = s.scalars(select(RuleRun).order_by(RuleRun.id)).all()
     assert [r.status for r in runs] == ["done", "done", "done"]
     assert messages == ["deal 44 was won in sales process 2, which has no post-sale set for won deals: no tasks made"]
+
+
+# -- applied by hand, to a record picked from a search list ----------------------------------------------
+def test_a_set_is_applied_by_hand_to_a_record_picked_from_the_list_once(world, friday, monkeypatch):
+    from hub.connectors.contract.records import SourceRecord
+
+    WORLD.deals.update({"42": {"id": "42", "title": "Kask & Sons"}, "43": {"id": "43", "title": "Lumo Oy"}})
+    monkeypatch.setattr(fake.Source, "recent", lambda self, kind, limit=20: [
+        SourceRecord(kind, d["id"], d, title=d["title"]) for d in WORLD.deals.values()])
+    made = _set(world, template(world.team_id, "Visit {{ deal.title }}"))
+    ben = world.client("u2")                                 # any member may apply a set
+    page = ben.get(f"/i/{world.iid}/tasks/apply?kind=deal&q=kask").get_data(as_text=True)
+    assert "Kask &amp; Sons" in page and "Lumo Oy" not in page
+    key = re.search(r'name="key" value="([\w-]+)"', page).group(1)
+    form = {"csrf_token": "t0ken", "kind": "deal", "record": "42", "set_id": str(made["id"]), "key": key}
+    assert ben.post(f"/i/{world.iid}/tasks/apply", data=form).status_code == 302
+    assert ben.post(f"/i/{world.iid}/tasks/apply", data=form).status_code == 302     # a double submit
+    world.drain()
+    assert [t["name"] for t in WORLD.tasks.values()] == ["Visit Kask & Sons"]
+    assert ben.get(f"/api/v1/installations/{world.iid}/tasks/records?kind=deal&q=lumo").get_json() == {
+        "records": [{"id": "43", "title": "Lumo Oy", "kind": "deal"}], "problem": None}
+    refused = ben.post(f"/api/v1/installations/{world.iid}/tasks/apply",
+                       json={"set_id": made["id"], "object_type": "planet", "object_id": "42"})
+    assert refused.status_code == 400 and "object_type" in refused.get_json()["fields"]
