@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Float, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, BigInteger, DateTime, Float, Index, Integer, LargeBinary, String, Text, false, true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .clock import utcnow
@@ -561,7 +561,6 @@ class SignInLink(Base):
 
 
 # -- linked tasks: status mirror and closing settings (hub/tasks) -----------------------------------
-from sqlalchemy import false, true  # noqa: E402  (kept with the models that use them)
 
 
 class TaskStatus(Base):

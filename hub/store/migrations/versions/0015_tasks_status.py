@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0015_tasks_status"
-down_revision = "0014_rules_steps"
+down_revision = "0015_signin_links"
 branch_labels = None
 depends_on = None
 

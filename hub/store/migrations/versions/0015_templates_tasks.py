@@ -3,14 +3,14 @@ names, the tasks the hub made from templates (the team calendar's rows); the acc
 and sharing on task_settings
 
 Revision ID: 0015_templates_tasks
-Revises: 0015_tasks_status, 0015_signin_links
+Revises: 0015_tasks_status
 Create Date: 2026-12-05
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0015_templates_tasks"
-down_revision = ("0015_tasks_status", "0015_signin_links")   # adds to task_settings; joins the heads
+down_revision = "0015_tasks_status"   # adds to its task_settings
 branch_labels = None
 depends_on = None
 
