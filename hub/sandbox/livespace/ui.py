@@ -38,6 +38,12 @@ td{display:block;border:0;padding:.15rem 0}td[data-label]::before{content:attr(d
 {% if u.id == actor.id %}selected{% endif %}>{{ u.name }}{% if u.is_admin %} (admin){% endif %}</option>{% endfor %}
 </select></label><button>Switch</button></form></section>
 
+<section><h2>API keys</h2><p class="muted">Account settings → API → Users: what an admin pastes into the hub's
+Livespace form (with any address, such as <code>https://demo.livespace.io</code>; the sandbox answers for it).
+Sandbox keys only.</p><div class="scroll"><table><thead><tr><th>User</th><th>API key</th><th>API secret</th></tr></thead><tbody>
+{% for u in users %}<tr><td>{{ u.name }}{% if u.is_admin %} (admin){% endif %}</td><td data-label="Key"><code>{{ keys[u.id][0] }}</code></td>
+<td data-label="Secret"><code>{{ keys[u.id][1] }}</code></td></tr>{% endfor %}</tbody></table></div></section>
+
 <section><h2>Deals</h2><div class="scroll"><table><thead><tr><th>Deal</th><th>Sales process · stage</th>
 <th>Status</th><th>Value</th><th>Actions</th></tr></thead><tbody>
 {% for d in deals %}<tr><td><b>{{ d.name }}</b></td><td data-label="Stage">{{ d.process_name }} · {{ d.stage_name }}</td>
@@ -105,6 +111,7 @@ def ui_blueprint(crm: LivespaceCrm) -> Blueprint:
             PAGE, account=crm.data.get("account", {}), users=users, actor=actor(), deals=crm.deals(),
             todos=crm.todos()[::-1], types=crm.todo_types(), subscriptions=crm.subscriptions(),
             pending=len(crm.deliveries("pending")), names={u["id"]: u["name"] for u in users},
+            keys={u["id"]: crm.key_of(u["id"]) for u in users},
             msg=request.args.get("msg", "")[:300], error=bool(request.args.get("error")))
 
     def actor_set():
