@@ -1,6 +1,7 @@
 """The sandbox page where a person plays the Livespace user: win, lose or reopen a deal, move it to
 another step of its sales process, add and complete tasks, set up the webhook subscription (as an
-administrator does in Account settings -> Webhooks) and send the webhooks waiting in the queue."""
+administrator does in Account settings -> Webhooks) and send the webhooks waiting in the queue.
+Rows have ids `deal-<id>` and `task-<id>` for browser tests."""
 from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template_string, request, url_for
@@ -46,7 +47,7 @@ Sandbox keys only.</p><div class="scroll"><table><thead><tr><th>User</th><th>API
 
 <section><h2>Deals</h2><div class="scroll"><table><thead><tr><th>Deal</th><th>Sales process · stage</th>
 <th>Status</th><th>Value</th><th>Actions</th></tr></thead><tbody>
-{% for d in deals %}<tr><td><b>{{ d.name }}</b></td><td data-label="Stage">{{ d.process_name }} · {{ d.stage_name }}</td>
+{% for d in deals %}<tr id="deal-{{ d.id }}"><td><b>{{ d.name }}</b></td><td data-label="Stage">{{ d.process_name }} · {{ d.stage_name }}</td>
 <td data-label="Status" class="status s-{{ d.status }}">{{ d.status }}</td><td data-label="Value">{{ d.value }} {{ d.currency }}</td><td>
 <form class="inline" method="post" action="{{ url_for('livespace_ui.stage', deal_id=d.id) }}">
 <select name="stage_id" aria-label="Stage of {{ d.name }}">{% for s in d.stages_all %}<option value="{{ s.id }}"
@@ -58,7 +59,7 @@ Sandbox keys only.</p><div class="scroll"><table><thead><tr><th>User</th><th>API
 
 <section><h2>Tasks</h2><div class="scroll"><table><thead><tr><th>Task</th><th>Type</th><th>Date</th>
 <th>Responsible</th><th>Linked to</th><th></th></tr></thead><tbody>
-{% for t in todos %}<tr><td>{{ t.title }}{% if t.is_private == "1" %} <span class="muted">(private)</span>{% endif %}</td>
+{% for t in todos %}<tr id="task-{{ t.id }}"><td>{{ t.title }}{% if t.is_private == "1" %} <span class="muted">(private)</span>{% endif %}</td>
 <td data-label="Type">{{ t.type_name or "" }}</td><td data-label="Date">{{ t.date_from }}</td><td data-label="Responsible">{{ names.get(t.owner_id, "") }}</td>
 <td data-label="Linked to">{% for o in t.objects %}{{ o.object_type }}: {{ o.object_name }}{% if not loop.last %}, {% endif %}{% endfor %}</td>
 <td>{% if t.is_completed == "1" %}<span class="s-won">done</span>{% else %}
