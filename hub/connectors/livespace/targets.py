@@ -113,17 +113,19 @@ class LivespaceTasks:
         ident = str(todo["id"])
         return Made(external_id=ident, url=f"{self.base}/todo/{ident}", name=todo.get("title") or "", created=created)
 
-    def _type_id(self, spec: TaskSpec, settings: dict) -> str | None:
-        """The step's type, else the spec's task type by name (a template's), else none."""
+    def _type(self, spec: TaskSpec, settings: dict) -> tuple[str | None, str | None]:
+        """(type id, type name Livespace does not have): the step's type, else the spec's task type
+        by name (a hub template's). A hub type the account lacks (the hub's types are extendable)
+        does not stop the task: it is made without a type and the name heads its description."""
         if settings.get("type_id"):
-            return str(settings["type_id"])
-        wanted = getattr(spec, "task_type", None) or settings.get("task_type")
+            return str(settings["type_id"]), None
+        wanted = spec.task_type or settings.get("task_type")
         if not wanted:
-            return None
+            return None, None
         for item in self.ctx.catalog("task_types") or ():
-            if str(item["id"]) == str(wanted) or str(item["name"]).lower() == str(wanted).lower():
-                return str(item["id"])
-        raise Fatal(f"livespace: task_type: {wanted!r} is not a task type of this account", 422)
+            if str(item["id"]) == str(wanted) or str(item["name"]).strip().lower() == str(wanted).strip().lower():
+                return str(item["id"]), None
+        return None, str(wanted)
 
     @staticmethod
     def _link(spec: TaskSpec, settings: dict) -> dict | None:
@@ -152,19 +154,21 @@ class LivespaceTasks:
             found = self.find(mark, link)
             if found is not None:
                 return self._made(found, False)
+        type_id, missing_type = self._type(spec, settings)
         description = text_of(spec.notes_html)
+        if missing_type:
+            description = f"Type: {missing_type}\n\n{description}".strip()
         todo: dict[str, Any] = {"title": (spec.name or "").strip()[:255] or "Task",
                                 "description": f"{description}\n\n{mark}" if description else mark}
         date = livespace_date(spec.due)
         if date:
             todo["date"] = date
-        type_id = self._type_id(spec, settings)
         if type_id:
             todo["type_id"] = type_id
         owner = spec.assignee or settings.get("owner_id")
         if owner:
             todo["owner_id"] = str(owner)
-        sharing = getattr(spec, "sharing", None) or settings.get("sharing")
+        sharing = spec.sharing or settings.get("sharing")
         if sharing in PRIVATE_SHARING or flag(settings, "private", False):
             todo["is_private"] = "1"
         if link is not None:

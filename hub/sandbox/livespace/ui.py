@@ -1,6 +1,7 @@
 """The sandbox page where a person plays the Livespace user: win, lose or reopen a deal, move it to
 another step of its sales process, add and complete tasks, set up the webhook subscription (as an
-administrator does in Account settings -> Webhooks) and send the webhooks waiting in the queue."""
+administrator does in Account settings -> Webhooks) and send the webhooks waiting in the queue.
+Rows have ids `deal-<id>` and `task-<id>` for browser tests."""
 from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template_string, request, url_for
@@ -38,9 +39,15 @@ td{display:block;border:0;padding:.15rem 0}td[data-label]::before{content:attr(d
 {% if u.id == actor.id %}selected{% endif %}>{{ u.name }}{% if u.is_admin %} (admin){% endif %}</option>{% endfor %}
 </select></label><button>Switch</button></form></section>
 
+<section><h2>API keys</h2><p class="muted">Account settings → API → Users: what an admin pastes into the hub's
+Livespace form (with any address, such as <code>https://demo.livespace.io</code>; the sandbox answers for it).
+Sandbox keys only.</p><div class="scroll"><table><thead><tr><th>User</th><th>API key</th><th>API secret</th></tr></thead><tbody>
+{% for u in users %}<tr><td>{{ u.name }}{% if u.is_admin %} (admin){% endif %}</td><td data-label="Key"><code>{{ keys[u.id][0] }}</code></td>
+<td data-label="Secret"><code>{{ keys[u.id][1] }}</code></td></tr>{% endfor %}</tbody></table></div></section>
+
 <section><h2>Deals</h2><div class="scroll"><table><thead><tr><th>Deal</th><th>Sales process · stage</th>
 <th>Status</th><th>Value</th><th>Actions</th></tr></thead><tbody>
-{% for d in deals %}<tr><td><b>{{ d.name }}</b></td><td data-label="Stage">{{ d.process_name }} · {{ d.stage_name }}</td>
+{% for d in deals %}<tr id="deal-{{ d.id }}"><td><b>{{ d.name }}</b></td><td data-label="Stage">{{ d.process_name }} · {{ d.stage_name }}</td>
 <td data-label="Status" class="status s-{{ d.status }}">{{ d.status }}</td><td data-label="Value">{{ d.value }} {{ d.currency }}</td><td>
 <form class="inline" method="post" action="{{ url_for('livespace_ui.stage', deal_id=d.id) }}">
 <select name="stage_id" aria-label="Stage of {{ d.name }}">{% for s in d.stages_all %}<option value="{{ s.id }}"
@@ -52,7 +59,7 @@ td{display:block;border:0;padding:.15rem 0}td[data-label]::before{content:attr(d
 
 <section><h2>Tasks</h2><div class="scroll"><table><thead><tr><th>Task</th><th>Type</th><th>Date</th>
 <th>Responsible</th><th>Linked to</th><th></th></tr></thead><tbody>
-{% for t in todos %}<tr><td>{{ t.title }}{% if t.is_private == "1" %} <span class="muted">(private)</span>{% endif %}</td>
+{% for t in todos %}<tr id="task-{{ t.id }}"><td>{{ t.title }}{% if t.is_private == "1" %} <span class="muted">(private)</span>{% endif %}</td>
 <td data-label="Type">{{ t.type_name or "" }}</td><td data-label="Date">{{ t.date_from }}</td><td data-label="Responsible">{{ names.get(t.owner_id, "") }}</td>
 <td data-label="Linked to">{% for o in t.objects %}{{ o.object_type }}: {{ o.object_name }}{% if not loop.last %}, {% endif %}{% endfor %}</td>
 <td>{% if t.is_completed == "1" %}<span class="s-won">done</span>{% else %}
@@ -105,6 +112,7 @@ def ui_blueprint(crm: LivespaceCrm) -> Blueprint:
             PAGE, account=crm.data.get("account", {}), users=users, actor=actor(), deals=crm.deals(),
             todos=crm.todos()[::-1], types=crm.todo_types(), subscriptions=crm.subscriptions(),
             pending=len(crm.deliveries("pending")), names={u["id"]: u["name"] for u in users},
+            keys={u["id"]: crm.key_of(u["id"]) for u in users},
             msg=request.args.get("msg", "")[:300], error=bool(request.args.get("error")))
 
     def actor_set():

@@ -35,8 +35,7 @@ def test_a_todo_is_made_with_what_the_step_says(target, crm):
     seller = crm.user_by_email("bartek@demo.test")
     record = deal_record(crm)
     spec = TaskSpec(name="Kick-off", notes_html="<p>Agenda:</p><ul><li>scope</li></ul>", due="2026-03-02",
-                    settings={"owner_id": seller["id"]}, record=record)
-    spec.task_type = "meeting"          # a template's type, by name
+                    settings={"owner_id": seller["id"]}, record=record, task_type="meeting")   # a template's type, by name
     made = target.ensure(spec, "rule:1:occ:1:step:0", first_try=True)
     todo = crm.todo(made.external_id)
     assert made.created and made.name == "Kick-off" and made.url.endswith(f"/todo/{todo['id']}")
@@ -48,8 +47,7 @@ def test_a_todo_is_made_with_what_the_step_says(target, crm):
 
 @pytest.mark.parametrize("sharing, private", [("none", "1"), ("free_busy", "1"), ("read_only", "0"), ("full", "0")])
 def test_a_task_colleagues_may_not_read_is_private(target, crm, sharing, private):
-    spec = TaskSpec(name=f"Shared {sharing}", settings={})
-    spec.sharing = sharing
+    spec = TaskSpec(name=f"Shared {sharing}", settings={}, sharing=sharing)
     made = target.ensure(spec, f"k:{sharing}", first_try=True)
     assert crm.todo(made.external_id)["is_private"] == private
     by_setting = target.ensure(TaskSpec(name="By setting", settings={"sharing": sharing}), f"s:{sharing}", first_try=True)
@@ -80,11 +78,14 @@ def test_complete_and_status_read_what_livespace_kept(target, crm):
     assert target.status(made.external_id) == "completed" and crm.todo(made.external_id)["is_completed"] == "1"
 
 
-def test_an_unknown_type_or_bad_date_is_refused_naming_it(target):
-    spec = TaskSpec(name="x")
-    spec.task_type = "Carrier pigeon"
-    with pytest.raises(Fatal, match="task_type"):
-        target.ensure(spec, "bad:1", first_try=True)
+def test_a_hub_type_livespace_lacks_heads_the_description(target, crm):
+    made = target.ensure(TaskSpec(name="x", notes_html="<p>Bring cake</p>", task_type="Carrier pigeon"), "t:1",
+                         first_try=True)
+    todo = crm.todo(made.external_id)
+    assert todo["type_id"] is None and todo["description"].startswith("Type: Carrier pigeon\n\nBring cake")
+
+
+def test_a_bad_date_is_refused_naming_it(target):
     with pytest.raises(Fatal, match="due"):
         target.ensure(TaskSpec(name="x", due="next tuesday"), "bad:2", first_try=True)
 
