@@ -25,5 +25,5 @@ templates_web.py the settings page sections, the calendar page and the JSON API 
 Importing the package registers the event subscribers, the job handlers and the schedule."""
 # suggestions before events: its task.completed subscriber reads who completed the task before the
 # mirror's hook would suggest to the task's owner
-from . import apply, suggestions  # noqa: F401,I001
+from . import apply, config, suggestions  # noqa: F401,I001  (config: the defaults made at install)
 from . import check, closing, events  # noqa: F401  (subscribers, job handlers, schedule)

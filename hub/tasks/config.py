@@ -13,6 +13,7 @@ from sqlalchemy import delete, func, select
 
 from ..connectors.contract.targets import SHARING_MODES
 from ..inputs import InputError, check_text
+from ..oauth.installs import on_install
 from ..store import utcnow
 from ..store.models import NextTaskRule, TaskSettings, TaskStatusOption, TaskTemplate, TaskType
 from .deadlines import zone
@@ -42,6 +43,14 @@ def settings_row(session, installation_id: int) -> TaskSettings:
                 session.add(TaskStatusOption(installation_id=installation_id, name=name, position=n, closes=closes))
         session.flush()
     return row
+
+
+@on_install
+def _defaults_at_install(services: Any, session, installation) -> None:
+    """The default types and statuses come with the install, so reading the settings never writes."""
+    if installation.id is None:
+        session.flush()
+    settings_row(session, installation.id)
 
 
 def _name(value: Any, field: str) -> str:

@@ -154,9 +154,10 @@ COMPLETED_HOOKS.append(_link_completed)
 
 # -- deciding ---------------------------------------------------------------------------------------
 def accept(services: Any, session, suggestion_id: int, *, token: str | None = None,
-           installation_id: int | None = None, user: tuple[str, str] | None = None) -> str:
+           installation_id: int | None = None, user: tuple[str, str] | None = None, check_only: bool = False) -> str:
     """accepted | already | expired | invalid. With `token`: the e-mail's link; with
-    `installation_id` and `user` (email, crm user id): the hub's list (the suggestion must be theirs)."""
+    `installation_id` and `user` (email, crm user id): the hub's list (the suggestion must be theirs).
+    `check_only`: change nothing, answer "open" for a suggestion that may be accepted."""
     row = session.get(TaskSuggestion, suggestion_id)
     if row is None:
         return "invalid"
@@ -170,6 +171,8 @@ def accept(services: Any, session, suggestion_id: int, *, token: str | None = No
         return "already"
     if row.expires_at <= now:
         return "expired"
+    if check_only:
+        return "open"
     changed = session.execute(update(TaskSuggestion).where(
         TaskSuggestion.id == row.id, TaskSuggestion.status == "open").values(status="accepted", decided_at=now))
     if changed.rowcount != 1:

@@ -18,7 +18,7 @@ from ..errors import Fatal, NeedsReauth, Retriable
 from ..inputs import InputError, optional_int
 from ..rules import connections
 from ..rules.records import recent
-from ..web.access import admin, current_user, member, public
+from ..web.access import admin, current_user, member, public, requires
 from ..web.bodies import json_body
 from . import calendar, config, sets, suggestions
 from .apply import enqueue
@@ -331,13 +331,18 @@ def suggestion_decide(installation_id: int, suggestion_id: int):
     return redirect(url_for("task_templates.suggestions_page", installation_id=installation_id))
 
 
-@bp.get("/tasks/suggestions/<int:suggestion_id>/accept")
-@public
+@bp.route("/tasks/suggestions/<int:suggestion_id>/accept", methods=["GET", "POST"])
+@requires(GET="public", POST="public")   # the link's signature is its authority
 def accept_link(suggestion_id: int):
-    """The e-mail's one-click link: its signature is its authority."""
-    token = request.args.get("token", "")
+    """The e-mail's one-click link. GET changes nothing (mail scanners fetch links before people
+    do): its page sends the POST that accepts at once in a browser, or offers the button without
+    scripts."""
+    token = str(request.values.get("token", ""))[:200]
     with services().db.begin() as session:
-        outcome = suggestions.accept(services(), session, suggestion_id, token=token[:200])
+        outcome = suggestions.accept(services(), session, suggestion_id, token=token,
+                                     check_only=request.method == "GET")
+    if outcome == "open":
+        return render_template("tasks/accept.html", token=token)
     messages = {"accepted": ("Next task accepted", "The task is being made; it appears in its target shortly."),
                 "already": ("Already answered", "This suggestion was accepted or dismissed before: nothing more "
                                                 "is made."),
