@@ -76,6 +76,7 @@ def build_emulators(instance_path: Path | None, base_url: str, settings: Any) ->
                   "client_secret": settings.get(f"{provider}.client_secret") or SANDBOX_CLIENT_SECRET,
                   "redirect_uris": [f"{base_url.rstrip('/')}/oauth/{provider}/callback"], "name": "Relay Hub"}
         options: dict[str, Any] = {"clients": [client]}
+        options["hub_url"] = base_url.rstrip("/")     # the hub's own root: app-wide webhook targets live there
         # where people reach it (the connector's `origin` setting, else the hub's mount point): the
         # links it hands out (Asana's permalinks) open its own pages, not the real provider's site
         options["permalink_base"] = settings.get(f"{provider}.origin") or sandbox_origin(base_url, provider)
