@@ -542,14 +542,22 @@ def activity_kinds(name: str, props: dict[str, Any]) -> list[tuple[str, str, str
 
 
 def _activity(e: _Event) -> list[CrmEvent]:
-    if e.action != "creation" or e.client is None:
+    """A logged activity (its creation; a call's outcome set later counts as a response when it is
+    connected). Its occurrence marker is the activity and direction, so the creation and the outcome
+    event of one connected call make one response."""
+    later_outcome = e.action == "propertyChange" and e.name == "call" and e.prop == "hs_call_disposition"
+    if (e.action != "creation" and not later_outcome) or e.client is None:
         return []
     record = e.client.find(_BY_NAME[e.name], e.object_id, properties=list(_ACTIVITY_PROPS[e.name]),
                            associations=["contacts"])
     if record is None:
         return []
     props = record.get("properties") or {}
+    if later_outcome:
+        props = {**props, "hs_call_disposition": e.value}
     kinds = activity_kinds(e.name, props)
+    if later_outcome:
+        kinds = [k for k in kinds if k[0] == "response"]
     if not kinds:
         return []
     contacts = flat(record).get("associations", {}).get("contacts") or []
