@@ -38,6 +38,7 @@ from ..common import Faults, SandboxState, control_blueprint
 from .api import api_blueprint
 from .emulator import ApiError, HubSpotSandbox, Source
 from .oauth import oauth_blueprint
+from .ui import control_routes, ui_blueprint
 
 __all__ = ["create_app", "HubSpotSandbox", "Source", "ApiError"]
 
@@ -54,10 +55,8 @@ def create_app(*, state: SandboxState | None = None, faults: Faults | None = Non
     app.register_blueprint(oauth_blueprint())
     app.register_blueprint(api_blueprint(options))
     app.register_blueprint(control_blueprint(faults, sandbox.tokens))
-    try:
-        from .ui import ui_blueprint
-    except ImportError:   # the page arrives in a later commit
-        ui_blueprint = None
-    if ui_blueprint is not None:
-        app.register_blueprint(ui_blueprint())
+    app.register_blueprint(ui_blueprint())
+    control_routes(app)
+    app.config["SANDBOX_TITLE"] = "HubSpot"
+    app.config["SANDBOX_PAGE"] = "_sandbox/ui/"
     return app
