@@ -162,15 +162,14 @@ class Deliverer:
         faults = self.sb.faults
         now = self.sb.clock()
         delay = faults.knob("webhook_delay_ms") / 1000.0
+        installed = {c: set(self.sb.installed_portals(c)) for c in self.sb.client_options}   # (state lock first,
+        events = [(c, ev) for occ in occurrences for c in self.sb.client_options          # never under ours)
+                  if occ["portalId"] in installed[c] for ev in self.events_for(c, occ)]
         with self._cond:
-            for occ in occurrences:
-                for client_id in self.sb.client_options:
-                    if occ["portalId"] not in self.sb.installed_portals(client_id):
-                        continue
-                    for ev in self.events_for(client_id, occ):
-                        self._queue(client_id, ev, now + delay)
-                        if faults.roll(faults.settings.webhook_duplicate_rate):
-                            self._queue(client_id, copy.deepcopy(ev), now + delay, duplicate=True)
+            for client_id, ev in events:
+                self._queue(client_id, ev, now + delay)
+                if faults.roll(faults.settings.webhook_duplicate_rate):
+                    self._queue(client_id, copy.deepcopy(ev), now + delay, duplicate=True)
             self._cond.notify_all()
         if self.background:
             self._ensure_thread()
