@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterator
 
 from ...errors import Fatal
 from ..contract.records import SourceRecord
-from ..contract.targets import AttachmentRefused, Made, StepKind, TargetContext, TaskSpec
+from ..contract.targets import AttachmentRefused, Input, Made, StepKind, TargetContext, TaskSpec
 from .client import HubSpotClient
 from .records import PATHS, HubSpotSource
 
@@ -285,10 +285,18 @@ class LeadStageTarget(LeadTarget):
 
 TARGETS: dict[str, StepKind] = {s.what: s for s in (
     StepKind("task", "Create a HubSpot task", makes="task", settings=("type", "priority", "owner_id"),
-             validate=validate_task, target=TaskTarget, completes=True, catalogs=("task_types", "owners")),
+             validate=validate_task, target=TaskTarget, completes=True, catalogs=("task_types", "owners"),
+             inputs=(Input("type", "Task type", catalog="task_types"),
+                     Input("priority", "Priority", choices=tuple((p, p.title()) for p in PRIORITIES)),
+                     Input("owner_id", "Assigned to", catalog="owners"))),
     StepKind("lead", "Create a HubSpot lead", makes="lead", settings=("pipeline_id", "stage_id"),
-             validate=validate_lead, target=LeadTarget, catalogs=("lead_pipelines",)),
+             validate=validate_lead, target=LeadTarget, catalogs=("lead_pipelines",),
+             inputs=(Input("pipeline_id", "Lead pipeline", catalog="lead_pipelines", required=True),
+                     Input("stage_id", "First stage (default: the pipeline's first)", catalog="lead_pipelines",
+                           parent="pipeline_id", path="stages"))),
     StepKind("lead_stage", "Move the HubSpot lead to a stage", makes="record",
              settings=("to_stage_id", "from_stage_id"), validate=validate_lead_stage, target=LeadStageTarget,
-             catalogs=("lead_stages",)),
+             catalogs=("lead_stages",),
+             inputs=(Input("to_stage_id", "Move to stage", catalog="lead_stages", required=True),
+                     Input("from_stage_id", "Only from stage", catalog="lead_stages"))),
 )}
