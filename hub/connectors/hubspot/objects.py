@@ -61,9 +61,17 @@ def flat(record: dict | None) -> dict[str, Any] | None:
     return out
 
 
+# the property that dates an object's last change (contacts keep the older name)
+MODIFIED = {"contacts": "lastmodifieddate"}
+
+
+def modified_property(path: str) -> str:
+    return MODIFIED.get(path, "hs_lastmodifieddate")
+
+
 _READ = {
     "deal": ("dealname", "amount", "pipeline", "dealstage", "hubspot_owner_id", "closedate", "hs_lastmodifieddate"),
-    "contact": ("firstname", "lastname", "email", "lifecyclestage", "hubspot_owner_id", "hs_lastmodifieddate"),
+    "contact": ("firstname", "lastname", "email", "lifecyclestage", "hubspot_owner_id", "lastmodifieddate"),
     "lead": ("hs_lead_name", "hs_pipeline", "hs_pipeline_stage", "hubspot_owner_id", "hs_lead_disqualification_reason",
              "hs_lead_type", "hs_lead_label", "hs_lastmodifieddate"),
     "task": ("hs_task_subject", "hs_task_status", "hs_timestamp", "hubspot_owner_id", "hs_task_type",

@@ -2,31 +2,37 @@
 hs_lastmodifieddate), and what a lost webhook missed between the known state and the state now."""
 from __future__ import annotations
 
+import heapq
 from datetime import datetime, timezone
 from typing import Any, Iterator
 
 from ..contract.webhooks import CrmEvent, MalformedPayload, Snapshot, canonical_time
-from .objects import NEUTRAL, _READ, _ms, flat, version_of
+from .objects import NEUTRAL, _READ, _ms, flat, modified_property, version_of
 
 _POLLED = (("deal", "deals"), ("contact", "contacts"), ("lead", "leads"))
 
 
 def poll(client: Any, since: datetime | None) -> Iterator[Snapshot]:
-    """Objects modified since `since`, oldest change first per object type (search by
-    hs_lastmodifieddate; the runner checkpoints as it goes)."""
-    for name, path in _POLLED:
-        body: dict[str, Any] = {"sorts": [{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}],
-                                "properties": list(_READ[name])}
-        if since is not None:
-            moment = since if since.tzinfo else since.replace(tzinfo=timezone.utc)
-            body["filterGroups"] = [{"filters": [{"propertyName": "hs_lastmodifieddate", "operator": "GTE",
-                                                  "value": str(int(moment.timestamp() * 1000))}]}]
-        for record in client.iter_search(path, body):
-            data = flat(record)
-            if data is None or data.get("id") in (None, "None"):
-                raise MalformedPayload("results.id", "a HubSpot record without an id")
-            version = version_of(_ms(data.get("hs_lastmodifieddate") or data.get("updatedAt")))
-            yield Snapshot(NEUTRAL[name], data["id"], version, bool(data.get("archived")), data)
+    """Deals, contacts and leads modified since `since`, oldest change first across all three (the
+    runner checkpoints the newest version it has seen after each batch, so no type may run ahead)."""
+    streams = [_changed(client, name, path, since) for name, path in _POLLED]
+    return heapq.merge(*streams, key=lambda snapshot: snapshot.version or "")
+
+
+def _changed(client: Any, name: str, path: str, since: datetime | None) -> Iterator[Snapshot]:
+    modified = modified_property(path)
+    body: dict[str, Any] = {"sorts": [{"propertyName": modified, "direction": "ASCENDING"}],
+                            "properties": list(_READ[name])}
+    if since is not None:
+        moment = since if since.tzinfo else since.replace(tzinfo=timezone.utc)
+        body["filterGroups"] = [{"filters": [{"propertyName": modified, "operator": "GTE",
+                                              "value": str(int(moment.timestamp() * 1000))}]}]
+    for record in client.iter_search(path, body):
+        data = flat(record)
+        if data is None or data.get("id") in (None, "None"):
+            raise MalformedPayload("results.id", "a HubSpot record without an id")
+        version = version_of(_ms(data.get(modified) or data.get("updatedAt")))
+        yield Snapshot(NEUTRAL[name], data["id"], version, bool(data.get("archived")), data)
 
 
 _WATCHED = {"deal": "dealstage", "person": "lifecyclestage", "lead": "hs_pipeline_stage"}
