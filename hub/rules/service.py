@@ -53,7 +53,8 @@ def step_dict(row: RuleStep) -> dict[str, Any]:
 def rule_dict(rule: Rule, steps: list[RuleStep], notices: list[str] | None = None,
               warnings: list[str] | None = None) -> dict[str, Any]:
     return {"id": rule.id, "name": rule.name, "status": rule.status, "preset": rule.preset, "trigger": rule.trigger,
-            "pipeline_id": rule.pipeline_id, "stage_id": rule.stage_id, "fires": rule.fires,
+            "pipeline_id": rule.pipeline_id, "stage_id": rule.stage_id, "params": dict(rule.params or {}),
+            "origin": rule.origin or "", "fires": rule.fires,
             "conditions": [{k: c[k] for k in ("field", "op", "value", "label") if k in c} for c in rule.conditions or []],
             "steps": [step_dict(s) for s in sorted(steps, key=lambda s: s.position)],
             "version": rule.version, "last_error": rule.last_error, "created_at": _iso(rule.created_at),
@@ -105,6 +106,7 @@ def _store(session, rule: Rule, data: dict[str, Any]) -> None:
     rule.name = data["name"].strip()
     rule.trigger = data["trigger"]
     rule.pipeline_id, rule.stage_id, rule.fires = data["pipeline_id"], data["stage_id"], data["fires"]
+    rule.params = dict(data.get("params") or {}) or None
     rule.conditions = [dict(c) for c in data["conditions"]]
     rule.updated_at = utcnow()
     session.execute(delete(RuleStep).where(RuleStep.rule_id == rule.id))
@@ -172,8 +174,13 @@ def preset_body(rule: dict[str, Any]) -> dict[str, Any]:
     if isinstance(trigger, dict):
         body["trigger"] = trigger.get("kind")
         for param, value in (trigger.get("params") or {}).items():
-            if value not in (None, "") and param in PARAMS:
+            if value in (None, "", []):
+                continue
+            if param in PARAMS:
                 body[PARAMS[param][0]] = str(value)
+            else:
+                body.setdefault("params", {})[param] = [str(v) for v in value] if isinstance(value, (list, tuple)) \
+                    else str(value)
     elif trigger is not None:
         body["trigger"] = trigger
     steps = []
@@ -362,6 +369,7 @@ class _RuleView:
 
     def __init__(self, data: dict[str, Any]):
         self.pipeline_id, self.stage_id, self.conditions = data["pipeline_id"], data["stage_id"], data["conditions"]
+        self.params = data.get("params") or {}
 
 
 def preview(services: Any, installation_id: int, body: dict[str, Any], object_id: str,
