@@ -134,9 +134,9 @@ def _features() -> list:
     nothing else imports a feature into being."""
     from . import housekeeping, mail  # noqa: F401  (housekeeping and e-mail jobs)
     from . import rules, sync, webhooks  # noqa: F401  (the rule engine, contact sync, webhook ingest)
-    from .rules import web as rules_web
+    from .rules import automation, web as rules_web
     from .sync import web as sync_web
     from .web import metrics
     from .webhooks import ingest, web as webhooks_web
-    return [ingest.bp, rules_web.bp, sync_web.bp, webhooks_web.bp, metrics.bp]
+    return [ingest.bp, rules_web.bp, automation.bp, sync_web.bp, webhooks_web.bp, metrics.bp]
 

@@ -223,7 +223,9 @@ def from_preset(services: Any, installation_id: int, key: str) -> dict[str, Any]
     return body
 
 
-def create(services: Any, installation_id: int, body: dict[str, Any], actor: str) -> dict[str, Any]:
+def create(services: Any, installation_id: int, body: dict[str, Any], actor: str, *,
+           origin: str = "") -> dict[str, Any]:
+    """A new rule; `origin` names the page that writes it (automation.py), "" for the editor's."""
     body = dict(body)
     preset = body.pop("preset", None)
     if preset:
@@ -242,7 +244,7 @@ def create(services: Any, installation_id: int, body: dict[str, Any], actor: str
     with services.db.begin() as session:
         now = utcnow()
         rule = Rule(installation_id=installation_id, name=data["name"], status=status, preset=preset or "",
-                    trigger=data["trigger"], version=1, created_by=actor, created_at=now, updated_at=now,
+                    origin=origin, trigger=data["trigger"], version=1, created_by=actor, created_at=now, updated_at=now,
                     activated_at=now if status == "active" else None, conditions=[])
         session.add(rule)
         session.flush()

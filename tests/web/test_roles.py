@@ -30,7 +30,7 @@ USER_WRITES = {
     ("sync.api_share_change", "PATCH"),
     ("sync.api_share_remove", "DELETE"),
 }
-ADMIN_READS = {("pages.visibility", "GET")}
+ADMIN_READS = {("pages.visibility", "GET"), ("automation.page", "GET")}
 
 
 class Team:
@@ -87,7 +87,8 @@ class Team:
     def ids(self, installation_id: int) -> dict:
         return {"installation_id": installation_id, "provider": "asana", "connection_id": self.asana_id,
                 "rule_id": self.rule_id, "sync_id": self.sync_id, "share_id": self.share_id,
-                "crm_user_id": str(DEV), "run_id": 1, "event_id": 1, "inbox_id": 1, "job_id": 1}
+                "crm_user_id": str(DEV), "run_id": 1, "event_id": 1, "inbox_id": 1, "job_id": 1,
+                "object_type": "deal", "object_id": "1"}
 
     def share(self) -> ContactSync:
         with self.hub.services.db.begin() as s:
