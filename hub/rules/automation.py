@@ -120,17 +120,25 @@ def _entries(loader: Any, catalog: str) -> list[dict[str, Any]]:
 
 
 def _options(loader: Any, fill: Any, entry: dict[str, Any]) -> list[dict[str, str]] | None:
-    """A fill's choices: the entry's own list ("lead_pipelines.stages"), or a catalog's entries
-    (those of this entry only, when they name their pipeline)."""
-    if fill.kind != "choice" or not fill.catalog:
+    """A fill's choices: fixed ones, the entry's own list ("lead_pipelines.stages"), or a
+    catalog's entries (named with their pipeline where they have one)."""
+    if fill.kind != "choice":
+        return None
+    if fill.choices:
+        return [{"id": str(v), "name": str(label), "parent": ""} for v, label in fill.choices]
+    if not fill.catalog:
         return None
     name, _, inner = fill.catalog.partition(".")
     raw = entry.get(inner) if inner else loader(name)
     if not isinstance(raw, list):
         return []
-    entry_id = kinds._ident(entry)
-    own = [r for r in raw if isinstance(r, dict) and str(r.get("pipeline_id", "")) == entry_id]
-    return kinds.options(kinds.Setting(name, name, catalog=name), own or raw) or []
+    raw = [{**r, "name": f"{r['pipeline']}: {r.get('name') or r.get('label') or ''}"}
+           if isinstance(r, dict) and r.get("pipeline") and not inner else r for r in raw]
+    return kinds.options(kinds.Setting(name, name, catalog=name), raw) or []
+
+
+def paths(fill: Any) -> tuple[str, ...]:
+    return (fill.at,) if isinstance(fill.at, str) else tuple(fill.at)
 
 
 def rules_by_origin(services: Any, installation_id: int) -> dict[str, dict[str, Any]]:
@@ -174,7 +182,7 @@ def sections(services: Any, installation_id: int, refresh: bool = False) -> list
                     body = rule if rule is not None else service.preset_body(preset.rule or {})
                     b = Behaviour(preset, origin, rule)
                     for fill in preset.fills:
-                        value = get_path(body, fill.at)
+                        value = get_path(body, paths(fill)[0])
                         if value in (None, "", []) and rule is None and fill.default is not None:
                             value = fill.default
                         b.values.append(_shown(value, fill))
@@ -248,7 +256,8 @@ def save(services: Any, installation_id: int, form: Any, actor: str) -> tuple[li
                         if b.options[f_n] is not None and any(v not in offered_ids for v in chosen if v != ""):
                             errors[f"{name}f{f_n}"] = f"{fill.label}: pick from the list ({entry.name})"
                             continue
-                        set_path(body, fill.at, value)
+                        for at in paths(fill):
+                            set_path(body, at, value)
                     body["status"] = "active"
                     data, _ = parse(body)
                     data.pop("status")

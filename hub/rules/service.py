@@ -215,7 +215,7 @@ def from_preset(services: Any, installation_id: int, key: str) -> dict[str, Any]
     body["steps"] = steps
     trigger = crm_triggers(Crm(services, installation_id).provider).get(body.get("trigger"))
     if trigger is not None and trigger.needs_pipeline and not body.get("pipeline_id"):
-        pipelines = Crm(services, installation_id).pipelines()
+        pipelines = Crm(services, installation_id).pipelines(trigger.pipeline_catalog)
         if pipelines:
             body["pipeline_id"] = pipelines[0]["id"]
             if trigger.needs_stage and pipelines[0]["stages"] and not body.get("stage_id"):

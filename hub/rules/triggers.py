@@ -42,6 +42,11 @@ class Trigger:
         return next((catalog for p, catalog in self.choices if p == param), None)
 
     @property
+    def pipeline_catalog(self) -> str:
+        """The catalog of pipelines (with their stages) its `pipeline_id` is one of."""
+        return self.catalog_of("pipeline_id") or "pipelines"
+
+    @property
     def other_params(self) -> tuple[str, ...]:
         """The params a rule keeps in `params` (pipeline and stage have columns of their own)."""
         return tuple(p for p in self.params if p not in PARAMS)

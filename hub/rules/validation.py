@@ -227,18 +227,23 @@ class Crm:
                 session.expunge(self._connection)
         return self._connection
 
-    def pipelines(self) -> list[dict] | None:
-        if self._pipelines is DROPPED:
-            self._pipelines = None
+    def pipelines(self, catalog: str = "pipelines") -> list[dict] | None:
+        """The CRM's pipelines with their stages, from the catalog a trigger names for its
+        `pipeline_id` (`pipelines`, or `deal_pipelines`, `lead_pipelines` ...)."""
+        if not isinstance(self._pipelines, dict):
+            self._pipelines = {}
+        if catalog not in self._pipelines:
+            self._pipelines[catalog] = None
             try:
                 loader = catalogs.Loader(self.services, self.connection(), self.refresh)
-                if "pipelines" in loader.names():
-                    self._pipelines = [{"id": str(p["id"]), "name": str(p["name"]),
-                                        "stages": [{"id": str(s["id"]), "name": str(s["name"])}
-                                                   for s in p.get("stages") or []]} for p in loader("pipelines")]
+                if catalog in loader.names():
+                    self._pipelines[catalog] = [
+                        {"id": str(p["id"]), "name": str(p["name"]),
+                         "stages": [{"id": str(s["id"]), "name": str(s["name"])} for s in p.get("stages") or []]}
+                        for p in loader(catalog)]
             except (Fatal, Retriable, NeedsReauth) as exc:
                 self._problem(exc)
-        return self._pipelines
+        return self._pipelines[catalog]
 
     def choices(self, name: str) -> set[str] | None:
         """The ids in the CRM's catalog `name` (None: it could not be loaded)."""
@@ -352,8 +357,9 @@ def check(services: Any, installation_id: int, data: dict[str, Any], *, complete
         if not data["pipeline_id"]:
             if complete:
                 errors["pipeline_id"] = f"pick the pipeline ({trigger.label.lower()} needs one)"
-        elif crm.pipelines() is not None:
-            pipeline = next((p for p in crm.pipelines() if p["id"] == data["pipeline_id"]), None)
+        elif crm.pipelines(trigger.pipeline_catalog) is not None:
+            pipeline = next((p for p in crm.pipelines(trigger.pipeline_catalog) if p["id"] == data["pipeline_id"]),
+                            None)
             if pipeline is None:
                 errors.setdefault("pipeline_id", f"no such pipeline in {crm.title()}")
             elif data["stage_id"] and data["stage_id"] not in {s["id"] for s in pipeline["stages"]}:

@@ -68,7 +68,11 @@ def catalog_view(installation_id: int, *, refresh: bool = False, connection_id: 
         found = crm.fields(object_type)
         if found is not None:
             fields[object_type] = found
-    pipelines = crm.pipelines() if any(t.needs_pipeline for t in offered.values()) else None
+    pipelines: list[dict] | None = None
+    for name in dict.fromkeys(t.pipeline_catalog for t in offered.values() if t.needs_pipeline):
+        found = crm.pipelines(name)      # every pipeline catalog the triggers name (deals', leads' ...)
+        if found is not None:
+            pipelines = (pipelines or []) + [p for p in found if p["id"] not in {q["id"] for q in pipelines or []}]
     all_kinds = kinds.all_kinds()
     wanted: dict[str, set[str]] = {}
     for kind in all_kinds.values():

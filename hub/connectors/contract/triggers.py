@@ -32,15 +32,17 @@ class Fill:
 
     `at` is where it goes, a dotted path in the rule API's shape: "params.to_lifecycle",
     "pipeline_id", "stage_id", "steps.0.settings.to_stage_id", "steps.0.templates.name",
-    "steps.0.delay_seconds". `kind`: choice (from `catalog`), text, template, seconds, or entry (the
-    entry's own id: nothing is shown). `catalog` names a catalog of the connector; "<per>.<list>"
-    is the list inside the entry itself (its stages: "lead_pipelines.stages"). `many`: several
-    choices (a trigger param that matches any of them)."""
+    "steps.0.delay_seconds" (a tuple of paths: the same value in several places). `kind`: choice
+    (from `catalog` or the fixed `choices`), text, template, seconds, or entry (the entry's own id:
+    nothing is shown). `catalog` names a catalog of the connector; "<per>.<list>" is the list
+    inside the entry itself (its stages: "lead_pipelines.stages"). `many`: several choices (a
+    trigger param that matches any of them)."""
 
-    at: str
+    at: str | tuple[str, ...]
     label: str
     kind: str = "choice"                   # choice | text | template | seconds | entry
     catalog: str | None = None
+    choices: tuple[tuple[str, str], ...] = ()   # fixed (value, label) choices instead of a catalog
     many: bool = False
     required: bool = True
     default: Any = None
