@@ -6,12 +6,20 @@
 
 size limit (413) -> connector (404) -> installation by token (404) -> handshake (answered, nothing
 stored) -> installation by account (400 / 404) -> verify (401) -> split (400) -> each delivery an
-InboxEvent + its job, all in ONE transaction (a known event key is skipped) -> 200 after the commit."""
+InboxEvent + its job, all in ONE transaction (a known event key is skipped) -> 200 after the commit.
+
+Routing "account" with several accounts in one request (a delivery's own `account`): the request
+is split first, each account's installation looked up and the request verified with each one's
+secrets (401 for any refusal, nothing stored); events of accounts the hub does not know are
+refused (404 when that is all of them) without losing the others. An element `split` could not
+read (returned as its MalformedPayload) is refused the same way: 400 when nothing else is left,
+else the good ones are stored and the answer names the refused ones."""
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from datetime import timezone
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -19,7 +27,7 @@ from sqlalchemy import select
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..config import ConfigError
-from ..connectors.contract.webhooks import RawRequest, Refused, Secrets, Webhooks
+from ..connectors.contract.webhooks import Delivery, MalformedPayload, RawRequest, Refused, Secrets, Webhooks
 from ..inputs import InputError
 from ..store import InboxEvent, Installation
 from ..store.sql import insert_ignore
@@ -98,9 +106,11 @@ def _malformed(exc: ValueError):
 
 def _raw(services, body: bytes) -> RawRequest:
     query = request.query_string.decode("latin-1")
+    now = services.queue.clock.now()
+    received = (now if now.tzinfo else now.replace(tzinfo=timezone.utc)).timestamp()
     return RawRequest(method=request.method, url=f"{services.base_url}{request.path}" + (f"?{query}" if query else ""),
                       headers={k.lower(): v for k, v in request.headers.items()}, body=body,
-                      content_type=request.content_type or "")
+                      content_type=request.content_type or "", received_at=received)
 
 
 @bp.post("/hooks/<provider>/<token>")
@@ -132,39 +142,62 @@ def receive(provider: str, token: str | None):
                 return Response(reply.body, status=reply.status, headers=dict(reply.headers),
                                 content_type=reply.content_type)
         if found is None:
-            found, refusal = _by_account(services, hooks, provider, raw)
-            if found is None:
-                return refusal
+            return _by_accounts(services, hooks, provider, raw)
         installation_id, _, secrets = found
         try:
             hooks.verify(raw, secrets)
         except Refused as exc:
             log.info("webhook for installation %s refused: %s", installation_id, exc)
             return _reject(401, "unauthorized", str(exc))
-        deliveries = hooks.split(raw)
+        deliveries, refused = _parts(hooks.split(raw))
     except ValueError as exc:
         return _malformed(exc)
-    return _store(services, installation_id, provider, deliveries)
+    return _store(services, [(installation_id, d) for d in deliveries], provider, refused)
 
 
-def _by_account(services, hooks: Webhooks, name: str, raw: RawRequest):
-    """(the installation an app-wide delivery names, None) or (None, the refusal); ValueError for an
-    unreadable body."""
+def _parts(parts: list) -> tuple[list[Delivery], list[dict[str, str]]]:
+    """(the deliveries, what was refused); MalformedPayload when nothing readable is left."""
+    deliveries = [p for p in parts if isinstance(p, Delivery)]
+    bad = [p for p in parts if isinstance(p, MalformedPayload)]
+    if bad and not deliveries:
+        raise bad[0]
+    return deliveries, [{"field": p.field, "message": str(p)[:300]} for p in bad[:20]]
+
+
+def _by_accounts(services, hooks: Webhooks, name: str, raw: RawRequest):
+    """An app-wide request: each delivery to its account's installation (see the module's doc)."""
     account = hooks.account_key(raw)
     if not account:
-        return None, _reject(400, "malformed", "body: names no account", "body")
-    account = str(account)
-    found = endpoints.by_account(services, name, account) if len(account) <= 100 else None
-    if found is None:
-        return None, _reject(404, "not_found", "unknown account")
-    return found, None
+        return _reject(400, "malformed", "body: names no account", "body")
+    deliveries, refused = _parts(hooks.split(raw))
+    groups: dict[str, list[Delivery]] = {}
+    for delivery in deliveries:
+        groups.setdefault(str(delivery.account or account), []).append(delivery)
+    known: dict[str, tuple] = {}
+    for key in groups:
+        found = endpoints.by_account(services, name, key) if len(key) <= 100 else None
+        if found is None:
+            refused.append({"field": "account", "message": f"unknown account: {len(groups[key])} event(s) refused"})
+        else:
+            known[key] = found
+    if not known and (groups or not refused):
+        return _reject(404, "not_found", "unknown account")
+    for key, (installation_id, _, secrets) in known.items():
+        try:
+            hooks.verify(raw, secrets)
+        except Refused as exc:
+            log.info("webhook for installation %s refused: %s", installation_id, exc)
+            return _reject(401, "unauthorized", str(exc))
+    return _store(services, [(known[key][0], d) for key, group in groups.items() if key in known for d in group],
+                  name, refused)
 
 
-def _store(services, installation_id: int, provider: str, deliveries: list):
-    """Every part of the request, or none of them: one transaction, answered after its commit."""
+def _store(services, parts: list[tuple[int, Delivery]], provider: str, refused: list[dict] | None = None):
+    """Every (installation, delivery) of the request, or none of them: one transaction, answered
+    after its commit. `refused`: parts not stored (unreadable, unknown account), named in the answer."""
     stored = 0
     with services.db.begin() as session:
-        for delivery in deliveries:
+        for installation_id, delivery in parts:
             inbox_id = insert_ignore(session, InboxEvent, {
                 "installation_id": installation_id, "provider": provider, "event_key": delivery.key[:200],
                 "body": delivery.body, "status": "received", "received_at": services.queue.clock.now()},
@@ -178,10 +211,13 @@ def _store(services, installation_id: int, provider: str, deliveries: list):
                                    ordering_key=f"{installation_id}:{delivery.ordering}"[:200])
     # the inbox rows are the record of receipt; the run log shows each as its event's first step
     answer: dict[str, Any] = {"ok": True}
-    if deliveries and not stored:
+    if parts and not stored:
         answer["duplicate"] = True
-    if len(deliveries) != 1:
-        answer.update(events=len(deliveries), duplicates=len(deliveries) - stored)
+    if len(parts) != 1 or refused:
+        answer.update(events=len(parts), duplicates=len(parts) - stored)
+    if refused:
+        log.info("webhook parts refused: %s", "; ".join(r["message"] for r in refused)[:500])
+        answer["refused"] = refused
     return jsonify(answer)
 
 
