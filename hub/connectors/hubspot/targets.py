@@ -290,5 +290,5 @@ TARGETS: dict[str, StepKind] = {s.what: s for s in (
              validate=validate_lead, target=LeadTarget, catalogs=("lead_pipelines",)),
     StepKind("lead_stage", "Move the HubSpot lead to a stage", makes="record",
              settings=("to_stage_id", "from_stage_id"), validate=validate_lead_stage, target=LeadStageTarget,
-             catalogs=("lead_stages",)),
+             catalogs=("lead_stages",), advances=True),
 )}
