@@ -46,11 +46,11 @@ PRESETS = (
                  "trigger": {"kind": "person.lifecycle_changed", "params": {"cause": NOT_COMPANY_SYNC}},
                  "fires": "every", "conditions": [],
                  "steps": [{"kind": "hubspot.lead", "settings": {},
-                            "templates": {"name": "{{ person.title }}"}}]},
+                            "templates": {"name": "{{ record.title }}"}}]},
            fills=(Fill("steps.0.settings.pipeline_id", "Pipeline", kind="entry"),
                   Fill("params.to_lifecycle", "Lifecycle stages", catalog="lifecycle_stages", many=True),
                   Fill("steps.0.templates.name", "Lead name", kind="template",
-                       help="a template: {{ person.title }}, {{ person.email }} ..."))),
+                       help="a template: {{ record.title }} (the contact), {{ record.email }} ..."))),
     # 2
     Preset(key="follow-up-lead-on-disqualified", per=PIPELINES,
            title="Create a follow-up lead when a lead is disqualified",
