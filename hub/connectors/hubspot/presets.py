@@ -70,13 +70,14 @@ PRESETS = (
                        help="0: right away"))),
     # 3
     _advance("advance-lead-on-outreach", "Move a lead forward when a user reaches out",
-             "When an e-mail, LinkedIn message or call is logged or a meeting booked on a lead in the first stage, "
-             "the lead moves to the second (unless a person moved it back by hand).", "outreach", OUTREACH),
+             "When an e-mail, LinkedIn message or call is logged or a meeting booked on a lead in the stage you "
+             "pick, the lead moves to the next stage you pick (unless a person moved it back by hand).", "outreach",
+             OUTREACH),
     # 4
     _advance("advance-lead-on-response", "Move a lead forward when the lead responds",
              "When the contact replies to an e-mail, books a meeting or a call is logged as connected, the lead "
-             "moves from the first stage to the second (unless a person moved it back by hand).", "response",
-             RESPONSE),
+             "moves from the stage you pick to the next one you pick (unless a person moved it back by hand).",
+             "response", RESPONSE),
     # 6
     Preset(key="steps-on-lead-stage", per=PIPELINES,
            title="Steps when a lead enters a stage",
