@@ -4,7 +4,8 @@
 `app.extensions["sandbox"]` (`HubSpotSandbox`: portals, create/update/archive, set_lifecycle,
 move_lead, disqualify_lead, close_deal, complete_task, log_activity, deliver_pending ...).
 
-Routes: `/oauth/authorize` (app.hubspot.com's install screen), `/oauth/v1/token` (also `/oauth/v3/token`),
+Routes: `/oauth/authorize` (app.hubspot.com's install screen), `/oauth/v1/token` (also `/oauth/v3/token`, `/oauth/2026-03/token`,
+with `.../token/introspect` and `.../token/revoke` on the newer two),
 `/oauth/v1/access-tokens/<t>`, `/oauth/v1/refresh-tokens/<t>` (GET, DELETE), `/crm/v3/...` and
 `/crm/v4/...` (api.hubapi.com: this app's root is the API host), `/_sandbox/ui/` (the CRM user's
 page) and `/_sandbox/faults|tokens/expire|oauth/counters|webhooks/...` (operator routes).
@@ -19,6 +20,8 @@ Options (all optional):
   pass False and call `sandbox.deliver_pending()`. `transport(url, headers, body) -> (status, headers)`
   replaces the HTTP POST (tests). `webhook_batch_size` (default and max 100), `delivery_timeout` (5 s),
   `time_scale` (multiplies the retry backoff; `Retry-After` of a 429 is honoured as sent).
+  Inside a hub built with the sandbox on (no options to pass), a test swaps them on the object:
+  `sandbox.webhooks.transport = ...`, `sandbox.webhooks.background = False`.
 - `access_ttl` (1800 s), `code_ttl` (60 s), `seed` (True), `clock` (a `time.time`-like callable).
 - `rate_limit` (110 requests per rolling 10 s per app and account), `search_rate_limit` (5 per
   second), `enforce_rate_limit` (False: only the headers are sent).
@@ -29,6 +32,14 @@ Options (all optional):
 - `creation_property_events` (True): a record created with a subscribed property also fires its
   propertyChange event, as HubSpot does. `associate_activities_to_leads` (True): activities logged on
   the page are associated with the contact's open leads.
+
+Left out, on purpose: tickets, products, line items, quotes, notes and custom objects (no behaviour of
+the hub needs them); `/crm/objects/2026-03/...` date-versioned paths (the legacy `/crm/v3` ones the
+docs still serve are emulated); batch create/upsert/archive and GDPR delete; user-defined association
+labels (HUBSPOT_DEFINED types only); the webhooks management API and journal (subscriptions are
+options and `/_sandbox/webhooks/subscriptions/<client_id>`); `maxConcurrentRequests`; daily limits
+(public OAuth apps have none); the developer portal itself. Search is consistent at once (HubSpot's
+index lags a few seconds).
 """
 from __future__ import annotations
 

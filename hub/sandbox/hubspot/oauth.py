@@ -76,6 +76,7 @@ def oauth_blueprint() -> Blueprint:
 
     @bp.post("/oauth/v1/token")
     @bp.post("/oauth/v3/token")
+    @bp.post("/oauth/2026-03/token")
     def token():
         sb = _sb()
         fault = sb.faults.decide()
@@ -180,5 +181,54 @@ def oauth_blueprint() -> Blueprint:
         if gone is None:
             return token_error("NOT_FOUND", "refresh token not found", "invalid_token", 404)
         return "", 204
+
+    def client_from_form():
+        sb = _sb()
+        client_id, secret = request.form.get("client_id"), request.form.get("client_secret")
+        if not client_id or client_id not in sb.client_options:
+            return None, token_error("BAD_CLIENT_ID", "missing or unknown client id", "invalid_client")
+        try:
+            sb.tokens.authenticate_client(client_id, secret)
+        except OAuthError:
+            return None, token_error("BAD_CLIENT_SECRET", "missing or invalid client secret", "invalid_client")
+        return client_id, None
+
+    @bp.post("/oauth/v3/token/introspect")
+    @bp.post("/oauth/2026-03/token/introspect")
+    def introspect():
+        """RFC 7662 style; the field names beyond `active` are unconfirmed [U]."""
+        sb = _sb()
+        client_id, problem = client_from_form()
+        if problem is not None:
+            return problem
+        token = request.form.get("token") or ""
+        with sb.state.lock:
+            access = sb.state.data.get("oauth_access", {}).get(token)
+            refresh = sb.state.data.get("oauth_refresh", {}).get(token)
+            entry, kind = (access, "access") if access else (refresh, "refresh")
+            entry = dict(entry) if entry else None
+        if entry is None or entry["client_id"] != client_id or (kind == "access" and entry["expires_at"] <= sb.clock()):
+            return jsonify({"active": False})
+        grant = entry["grant"]
+        out = {"active": True, "token_type": kind, "client_id": client_id, "hub_id": grant["hub_id"],
+               "user_id": grant["user_id"], "scopes": grant["scopes"], "scope": " ".join(grant["scopes"])}
+        if kind == "access":
+            out["expires_in"] = int(entry["expires_at"] - sb.clock())
+        return jsonify(out)
+
+    @bp.post("/oauth/v3/token/revoke")
+    @bp.post("/oauth/2026-03/token/revoke")
+    def revoke():
+        """Revoking a refresh token ends its grant; the app stays installed (uninstall is the user's)."""
+        sb = _sb()
+        client_id, problem = client_from_form()
+        if problem is not None:
+            return problem
+        token = request.form.get("token") or ""
+        with sb.state.lock:
+            entry = sb.state.data.get("oauth_refresh", {}).get(token) or sb.state.data.get("oauth_access", {}).get(token)
+        if entry is not None and entry["client_id"] == client_id:
+            sb.tokens.revoke(token)
+        return "", 200
 
     return bp

@@ -154,6 +154,14 @@ def ui_blueprint() -> Blueprint:
                            source=_source(hub) if direction == "outreach" else None)
         return back(f"{'Response' if direction == 'response' else 'Outreach'} logged: {activity}")
 
+    @bp.post("/calls/<call_id>/outcome")
+    def call_outcome(call_id):
+        """A call logged earlier gets its outcome later (e.g. no answer -> connected)."""
+        hub = _portal()
+        _sb().update(hub, "calls", call_id, {"hs_call_disposition": _field("outcome", "Call outcome")},
+                     source=_source(hub))
+        return back("Call outcome changed")
+
     # -- leads ------------------------------------------------------------------------------------
     @bp.post("/leads")
     def lead_create():

@@ -31,6 +31,7 @@ NO_RETRY = frozenset({400, 401, 403, 404, 405})
 MAX_RETRIES = 10
 BATCH_SIZE = 100
 LOG_LIMIT = 2000
+IDLE_EXIT = 5.0      # seconds the background sender waits for work before it ends
 USER_AGENT = "HubSpot Connect 2.0 (http://dev.hubspot.com/) - WebhooksExecutorDaemon"
 
 
@@ -162,15 +163,14 @@ class Deliverer:
         faults = self.sb.faults
         now = self.sb.clock()
         delay = faults.knob("webhook_delay_ms") / 1000.0
+        installed = {c: set(self.sb.installed_portals(c)) for c in self.sb.client_options}   # (state lock first,
+        events = [(c, ev) for occ in occurrences for c in self.sb.client_options          # never under ours)
+                  if occ["portalId"] in installed[c] for ev in self.events_for(c, occ)]
         with self._cond:
-            for occ in occurrences:
-                for client_id in self.sb.client_options:
-                    if occ["portalId"] not in self.sb.installed_portals(client_id):
-                        continue
-                    for ev in self.events_for(client_id, occ):
-                        self._queue(client_id, ev, now + delay)
-                        if faults.roll(faults.settings.webhook_duplicate_rate):
-                            self._queue(client_id, copy.deepcopy(ev), now + delay, duplicate=True)
+            for client_id, ev in events:
+                self._queue(client_id, ev, now + delay)
+                if faults.roll(faults.settings.webhook_duplicate_rate):
+                    self._queue(client_id, copy.deepcopy(ev), now + delay, duplicate=True)
             self._cond.notify_all()
         if self.background:
             self._ensure_thread()
@@ -279,6 +279,9 @@ class Deliverer:
                 self._thread.start()
 
     def _run(self) -> None:
+        """Send what falls due; after IDLE_EXIT seconds with nothing queued the thread ends (the next
+        event starts another), so emulators a test suite builds and drops leave no threads behind."""
+        idle_since = time.monotonic()
         while True:
             with self._cond:
                 while True:
@@ -287,9 +290,15 @@ class Deliverer:
                     due = [i["due"] for i in self.pending]
                     if due and not paused and min(due) <= now:
                         break
+                    if due:
+                        idle_since = time.monotonic()
+                    elif time.monotonic() - idle_since > IDLE_EXIT:
+                        self._thread = None
+                        return
                     wait = 0.2 if paused or not due else min(max(min(due) - now, 0.01), 1.0)
                     self._cond.wait(wait)
             try:
                 self.deliver_pending()
             except Exception:   # noqa: BLE001 (the worker outlives one bad batch)
                 time.sleep(0.1)
+            idle_since = time.monotonic()

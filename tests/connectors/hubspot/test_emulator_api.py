@@ -287,3 +287,21 @@ def test_search_has_its_own_lower_limit():
     assert client.get("/crm/v3/objects/contacts", headers=headers).status_code == 200
     clock.now += 1.01
     assert client.post("/crm/v3/objects/contacts/search", headers=headers, json={}).status_code == 200
+
+
+def test_introspect_and_revoke_on_the_newer_paths():
+    app, sb, clock = make()
+    client = app.test_client()
+    code, hub, uid = authorize(client, sb)
+    pair = client.post("/oauth/2026-03/token", data={"grant_type": "authorization_code", "client_id": CLIENT_ID,
+                                                     "client_secret": SECRET, "redirect_uri": REDIRECT,
+                                                     "code": code}).get_json()
+    creds = {"client_id": CLIENT_ID, "client_secret": SECRET}
+    info = client.post("/oauth/2026-03/token/introspect", data={**creds, "token": pair["access_token"]}).get_json()
+    assert info["active"] is True and info["hub_id"] == hub and info["user_id"] == uid
+    assert client.post("/oauth/2026-03/token/introspect", data={"client_id": CLIENT_ID, "token": pair["access_token"]}
+                       ).status_code == 400
+    assert client.post("/oauth/2026-03/token/revoke", data={**creds, "token": pair["refresh_token"]}).status_code == 200
+    assert client.post("/oauth/2026-03/token/introspect", data={**creds, "token": pair["refresh_token"]}
+                       ).get_json() == {"active": False}
+    assert hub in sb.installed_portals(CLIENT_ID)                   # revoking is not uninstalling

@@ -31,6 +31,13 @@ def test_page_actions_change_records_and_fire_webhooks():
     assert comm["properties"]["hs_communication_channel_type"] == "LINKEDIN_MESSAGE"
     assert lead_id in sb.associated_ids(hub, "communications", comm["id"], "leads")
     assert sb.records(hub, "meetings")[-1]["properties"]["hs_meeting_source"] == "MEETINGS_PUBLIC"
+    web.post(f"/_sandbox/ui/contacts/{thomas['id']}/activity", data={"what": "outreach:call",
+                                                                        "outcome": "73a0d17f-1163-4015-bdd5-ec830791da20"})
+    call = sb.records(hub, "calls")[-1]
+    assert f"/_sandbox/ui/calls/{call['id']}/outcome" in web.get("/_sandbox/ui/").text
+    web.post(f"/_sandbox/ui/calls/{call['id']}/outcome", data={"outcome": "f240bbac-87c9-4f6e-bf70-924b57d47db7"})
+    assert [h["value"] for h in sb.find(hub, "calls", call["id"])["history"]["hs_call_disposition"]] == [
+        "f240bbac-87c9-4f6e-bf70-924b57d47db7", "73a0d17f-1163-4015-bdd5-ec830791da20"]
     bad = web.post(f"/_sandbox/ui/contacts/{thomas['id']}/activity", data={"what": "response:linkedin"})
     assert bad.status_code == 400
 
@@ -58,6 +65,7 @@ def test_page_actions_change_records_and_fire_webhooks():
     assert flushed["sent"] >= 1 and flushed["pending"] == 0
     kinds = {(e["subscriptionType"], e.get("propertyName")) for c in rx.calls for e in c["events"]}
     assert ("object.propertyChange", "hs_task_status") in kinds and ("deal.propertyChange", "dealstage") in kinds
+    assert ("object.propertyChange", "hs_call_disposition") in kinds
     assert web.get("/_sandbox/ui/webhooks").status_code == 200
     assert web.get("/_sandbox/ui/faults").status_code == 200
 

@@ -204,3 +204,18 @@ def test_creation_events_and_sources_for_leads_tasks_and_activities():
     assert calls[-1]["properties"]["hs_call_disposition"] == "f240bbac-87c9-4f6e-bf70-924b57d47db7"
     assert lead_id in sb.associated_ids(hub, "calls", calls[-1]["id"], "leads")
     assert sb.records(hub, "emails")[-1]["properties"]["hs_email_direction"] == "INCOMING_EMAIL"
+
+
+def test_background_sender_delivers_without_being_asked():
+    import threading
+    arrived = threading.Event()
+
+    def transport(url, headers, body):
+        arrived.set()
+        return 200, {}
+    app, sb, clock = make(transport=transport, webhook_url=URL, deliver_in_background=True)
+    client = app.test_client()
+    code, hub, _ = authorize(client, sb)
+    exchange(client, code)
+    sb.set_lifecycle(hub, "contacts", sb.records(hub, "contacts")[0]["id"], "customer")
+    assert arrived.wait(5)
