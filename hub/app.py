@@ -133,10 +133,11 @@ def _features() -> list:
     schedules and install hooks; those with pages give their blueprint. This list is the whole of it:
     nothing else imports a feature into being."""
     from . import housekeeping, mail  # noqa: F401  (housekeeping and e-mail jobs)
-    from . import rules, sync, webhooks  # noqa: F401  (the rule engine, contact sync, webhook ingest)
+    from . import rules, sync, tasks, webhooks  # noqa: F401  (rule engine, contact sync, linked tasks, ingest)
     from .rules import automation, web as rules_web
+    from .tasks import web as tasks_web
     from .sync import web as sync_web
     from .web import metrics
     from .webhooks import ingest, web as webhooks_web
-    return [ingest.bp, rules_web.bp, automation.bp, sync_web.bp, webhooks_web.bp, metrics.bp]
+    return [ingest.bp, rules_web.bp, automation.bp, sync_web.bp, webhooks_web.bp, metrics.bp, tasks_web.bp]
 

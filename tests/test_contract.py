@@ -329,8 +329,12 @@ def test_step_ensures_one_object_per_effect_key(name, what, lives):
     assert live.count(step.makes) == before + 1
     if step.completes:
         before_completion = target.status(made.external_id)
+        state = target.state(made.external_id)
+        assert isinstance(state, contract_targets.TaskState) and state.status not in contract_targets.CLOSED_STATUSES
         completed = target.complete(made.external_id)
+        assert completed in ("completed", "awaiting_review")
         assert completed != before_completion and target.status(made.external_id) == completed
+        assert target.state(made.external_id).status == completed
 
 
 # -- contacts ---------------------------------------------------------------------------------------

@@ -286,10 +286,15 @@ class Execution:
             if state is not None:
                 _store_state(session, p, state)
             if item["link"] is not None:
-                insert_ignore(session, RuleLink, {
+                link = dict(item["link"])
+                deadline = link.pop("deadline", None)
+                link_id = insert_ignore(session, RuleLink, {
                     "installation_id": p.installation_id, "rule_id": p.rule_id, "run_id": p.run_id,
                     "step_uid": state.uid if state else "", "object_type": p.object_type, "object_id": p.object_id,
-                    "status": "open", "created_at": utcnow(), **item["link"]}, ["run_id", "step_uid"])
+                    "status": "open", "created_at": utcnow(), **link}, ["run_id", "step_uid"])
+                if link_id is not None and link.get("made") == "task":   # the board shows it open from now
+                    from ..tasks import mirror
+                    mirror.made(session, link_id, self.services.queue.clock.now(), deadline)
             for to, subject, body in item["mails"]:
                 queue_mail(self.services, session, to, subject, body, installation_id=p.installation_id,
                            dedupe_key=f"rule-mail:{p.installation_id}:{state.effect_key if state else ''}:{to}"[:200])

@@ -102,7 +102,8 @@ def nav_bar(root: str, current: str | None = None, extra: tuple[tuple[str, str, 
     hub = root[: -len("/sandbox")] or ""
     links = [f'<a href="{escape(hub)}/" style="color:#0b5cad;font-weight:600">← Relay Hub</a>',
              f'<a href="{escape(root)}/" style="color:#0b5cad">Sandbox</a>']
-    for provider, label, page in [(p, lab, "_sandbox/ui/") for p, lab in NAV_LINKS] + list(extra):
+    mounted = built_in()    # an emulator whose connector is not installed is not mounted: no link to it
+    for provider, label, page in [(p, lab, "_sandbox/ui/") for p, lab in NAV_LINKS if p in mounted] + list(extra):
         if provider == current:
             links.append(f'<b aria-current="page">{escape(label)}</b>')
         else:

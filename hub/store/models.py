@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Float, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, BigInteger, DateTime, Float, Index, Integer, LargeBinary, String, Text, false, true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .clock import utcnow
@@ -563,6 +563,50 @@ class SignInLink(Base):
     used_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
     __table_args__ = (Index("ix_sign_in_links_email", "email", "created_at"),)
+
+
+# -- linked tasks: status mirror and closing settings (hub/tasks) -----------------------------------
+
+
+class TaskStatus(Base):
+    """The last known state of a task a rule step linked to a CRM record (one row per `RuleLink`),
+    from the CRM's task events, the hub's own steps and the scheduled check: what the board shows."""
+
+    __tablename__ = "task_statuses"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    link_id: Mapped[int] = mapped_column(BigId)
+    installation_id: Mapped[int] = mapped_column(BigId)
+    connector: Mapped[str] = mapped_column(String(40))
+    external_id: Mapped[str] = mapped_column(String(200))
+    object_type: Mapped[str] = mapped_column(String(40))
+    object_id: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(30), default="open")          # contract TASK_STATUSES
+    deadline: Mapped[str] = mapped_column(String(32), default="", server_default="")   # ISO date or datetime
+    due_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)  # when it becomes overdue (UTC)
+    status_changed_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    responsible: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    detail: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    gone: Mapped[bool] = mapped_column(default=False, server_default=false())     # deleted / no access: not re-read
+    checked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    __table_args__ = (Index("ux_task_statuses_link", "link_id", unique=True),
+                      Index("ix_task_statuses_task", "installation_id", "connector", "external_id"),
+                      Index("ix_task_statuses_object", "installation_id", "object_type", "object_id"))
+
+
+class TaskSettings(Base):
+    """Per installation: whether closing a deal (won / lost) or a lead (converted / closed)
+    completes its open linked tasks. No row: both on."""
+
+    __tablename__ = "task_settings"
+
+    installation_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    close_deal_tasks: Mapped[bool] = mapped_column(default=True, server_default=true())
+    close_lead_tasks: Mapped[bool] = mapped_column(default=True, server_default=true())
+    updated_by: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 # -- leads: per-object automation state --------------------------------------------------------------

@@ -13,16 +13,29 @@ Exactly-once:
   same name made by a person is never taken for ours."""
 from __future__ import annotations
 
+from datetime import date, datetime, timezone
 from typing import Any, Callable, Iterator
 
 from ...errors import Fatal
 from ..retry import BudgetExhausted
-from ..contract.targets import AttachmentRefused, Made, StepKind, TargetContext, TaskSpec
+from ..contract.targets import AttachmentRefused, Made, StepKind, TargetContext, TaskSpec, TaskState
 from .catalogs import workspace
 from .client import MAX_ATTACHMENT_BYTES, AsanaClient, AttachmentTooLarge
 from .richtext import to_html_notes
 
 FIELDS = ("name", "permalink_url")
+STATE_FIELDS = ("completed", "completed_at", "modified_at", "due_on", "due_at", "assignee.name")
+
+
+def _utc(stamp: str | None) -> datetime | None:
+    """Asana's ISO 8601 times ("2012-02-22T02:06:58.147Z") as naive UTC."""
+    if not stamp:
+        return None
+    try:
+        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment.astimezone(timezone.utc).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 # -- validation -----------------------------------------------------------------------------------
@@ -146,6 +159,27 @@ class TaskTarget(_Asana):
 
     def status(self, external_id: str) -> str:
         return "completed" if self.client.task(external_id, fields=("completed",)).get("completed") else "open"
+
+    def state(self, external_id: str) -> TaskState:
+        """Asana knows done or not: `open` or `completed`; a deleted task (404) or one the
+        connected account may no longer see (403) is `gone`."""
+        try:
+            task = self.client.task(external_id, fields=STATE_FIELDS)
+        except Fatal as exc:
+            if exc.status in (403, 404):
+                return TaskState("gone", detail=str(exc)[:200])
+            raise
+        deadline: date | datetime | None = _utc(task.get("due_at"))
+        if deadline is None and task.get("due_on"):
+            try:
+                deadline = date.fromisoformat(task["due_on"])
+            except ValueError:
+                deadline = None
+        done = bool(task.get("completed"))
+        assignee = task.get("assignee") or {}
+        return TaskState("completed" if done else "open", deadline=deadline,
+                         changed_at=_utc(task.get("completed_at")) if done else _utc(task.get("modified_at")),
+                         responsible=assignee.get("name") or assignee.get("gid") or "")
 
 
 class ProjectTarget(_Asana):

@@ -5,6 +5,7 @@ effect key: calling it twice (a retry, a replay, a second worker) gives one obje
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any, Callable, Iterator, Protocol
 
 from ...errors import Fatal
@@ -17,6 +18,31 @@ class AttachmentRefused(Fatal):
     def __init__(self, message: str, reason: str = "refused"):
         super().__init__(message, 413 if reason == "too_large" else 400)
         self.reason = reason
+
+
+# A linked task's status in neutral words, whatever the target calls it. `open` is for a target that
+# knows no finer state; `gone` means the hub can no longer see the task (deleted, access lost).
+TASK_STATUSES = ("not_viewed", "viewed", "updated_by_other", "in_progress", "paused", "awaiting_review",
+                 "deadline_changed", "summary_required", "overdue", "completed", "deferred", "open", "gone")
+CLOSED_STATUSES = ("completed", "gone")   # nothing more happens to such a task
+
+
+@dataclass(frozen=True)
+class TaskState:
+    """What a target says about one task now. `deadline`: a date (due that day) or a naive UTC
+    datetime; `changed_at`: naive UTC time of its last change, when the target tells it (the board
+    shows the most recently changed task of a record); `responsible`: a name or id to show;
+    `detail`: a short note for people (e.g. "deferred by Ann")."""
+
+    status: str
+    deadline: date | datetime | None = None
+    changed_at: datetime | None = None
+    responsible: str = ""
+    detail: str = ""
+
+    def __post_init__(self):
+        if self.status not in TASK_STATUSES:
+            raise ValueError(f"{self.status!r} is not a neutral task status ({', '.join(TASK_STATUSES)})")
 
 
 @dataclass
@@ -64,10 +90,15 @@ class TaskTarget(Protocol):
         earlier mark), so the target may skip its look-up."""
 
     def complete(self, external_id: str) -> str:
-        """Complete (or send for review) a task; returns the new status in neutral words."""
+        """Complete a task; returns the new status in neutral words: "completed", or
+        "awaiting_review" for a task under control (someone must approve its completion)."""
 
     def status(self, external_id: str) -> str:
         """open | completed | ... in neutral words."""
+
+    def state(self, external_id: str) -> TaskState:
+        """The task's status, deadline and last change (targets whose kinds complete implement it).
+        A task deleted or no longer visible to the connection is `TaskState("gone")`, not an error."""
 
     def attach(self, external_id: str, file: dict[str, Any], chunks: Iterator[bytes], *,
                maybe_sent: bool = False) -> str:

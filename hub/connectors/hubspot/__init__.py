@@ -5,6 +5,7 @@ from ..contract import Connector
 from . import ids
 from .catalogs import CATALOGS
 from .client import HubSpotClient
+from .contacts import HubSpotContacts
 from .identity import identity
 from .manifest import MANIFEST
 from .presets import PRESETS
@@ -16,7 +17,7 @@ from .webhooks import WEBHOOKS
 CONNECTOR = Connector(
     name="hubspot",
     title="HubSpot",
-    roles=frozenset({"crm", "task_target"}),
+    roles=frozenset({"crm", "task_target", "contact_source"}),
     auth=MANIFEST,
     client=HubSpotClient,
     identity=identity,
@@ -26,5 +27,6 @@ CONNECTOR = Connector(
     targets=TARGETS,
     triggers=TRIGGERS,
     presets=PRESETS,
+    contacts=HubSpotContacts,
     ids=ids,
 )

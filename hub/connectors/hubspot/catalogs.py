@@ -38,6 +38,13 @@ def lead_pipelines(client: Any) -> list[dict[str, Any]]:
     return _pipelines(client, "leads")
 
 
+def pipelines(client: Any) -> list[dict[str, Any]]:
+    """Deal and lead pipelines in one list: the core's rule editor and validation read the catalog
+    named "pipelines" for a trigger's `pipeline_id`, whichever object the trigger is about."""
+    leads = [{**p, "name": f"Leads: {p['name']}"} for p in lead_pipelines(client)]
+    return deal_pipelines(client) + leads
+
+
 def _flat(pipelines: list[dict]) -> list[dict[str, Any]]:
     return [{**s, "pipeline_id": p["id"], "pipeline": p["name"]} for p in pipelines for s in p["stages"]]
 
@@ -98,6 +105,7 @@ def lead_fields(client: Any) -> list[dict[str, Any]]:
 
 
 CATALOGS: dict[str, Catalog] = {c.name: c for c in (
+    Catalog("pipelines", "Deal and lead pipelines and their stages", pipelines),
     Catalog("deal_pipelines", "Deal pipelines and their stages", deal_pipelines),
     Catalog("deal_stages", "Deal stages", deal_stages),
     Catalog("lead_pipelines", "Lead pipelines and their stages", lead_pipelines),

@@ -136,8 +136,9 @@ class HubSpotClient(ApiClient):
                          json={"properties": properties})
 
     def recent(self, object_type: str, limit: int, properties: Iterable[str] | None = None) -> list[Record]:
-        """The most recently modified objects (search sorted by hs_lastmodifieddate)."""
-        body: dict[str, Any] = {"sorts": [{"propertyName": "hs_lastmodifieddate", "direction": "DESCENDING"}]}
+        """The most recently modified objects (search sorted by their last modification)."""
+        modified = "lastmodifieddate" if object_type == "contacts" else "hs_lastmodifieddate"
+        body: dict[str, Any] = {"sorts": [{"propertyName": modified, "direction": "DESCENDING"}]}
         if properties:
             body["properties"] = list(properties)
         return list(self.iter_search(object_type, body, max_results=limit))

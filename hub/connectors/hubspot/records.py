@@ -172,7 +172,7 @@ class HubSpotSource:
     def _contacts(self, record: SourceRecord, warnings: list[str]) -> None:
         links = record.data.get("associations") or {}
         if record.kind == "person":
-            record.person = record.data
+            record.person = {**record.data, "name": record.title}
         elif links.get("contacts"):
             record.person = self._optional("person", links["contacts"][0], warnings)
         if record.kind == "organization":

@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterator
 
 from ...errors import Fatal
 from ..contract.records import SourceRecord
-from ..contract.targets import AttachmentRefused, Made, StepKind, TargetContext, TaskSpec
+from ..contract.targets import AttachmentRefused, Input, Made, StepKind, TargetContext, TaskSpec, TaskState
 from .client import HubSpotClient
 from .records import PATHS, HubSpotSource
 
@@ -25,6 +25,9 @@ from .records import PATHS, HubSpotSource
 TASK_TO = {"person": ("contacts", 204), "deal": ("deals", 216), "organization": ("companies", 192)}
 LEAD_TO_PRIMARY_CONTACT = 578      # [U] FACTS §6: lead -> primary contact
 PRIORITIES = ("LOW", "MEDIUM", "HIGH")
+# hs_task_status -> the neutral task status (FACTS §7: NOT_STARTED and COMPLETED documented, the rest [U])
+STATUSES = {"NOT_STARTED": "open", "IN_PROGRESS": "in_progress", "WAITING": "paused", "DEFERRED": "deferred",
+            "COMPLETED": "completed"}
 
 
 def marker(effect_key: str) -> str:
@@ -98,6 +101,25 @@ def _due_ms(due: str | None) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return str(int(moment.timestamp() * 1000))
+
+
+def _status(value: Any) -> str:
+    return STATUSES.get(str(value or "NOT_STARTED").upper(), "open")
+
+
+def _utc(value: Any) -> datetime | None:
+    """A HubSpot time (epoch ms or ISO 8601) as a naive UTC datetime."""
+    if value in (None, ""):
+        return None
+    text = str(value).strip()
+    try:
+        moment = (datetime.fromtimestamp(int(text) / 1000, tz=timezone.utc) if text.isdigit()
+                  else datetime.fromisoformat(text.replace("Z", "+00:00")))
+    except (ValueError, OverflowError, OSError):
+        return None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return moment
 
 
 def _linked(record: SourceRecord | None, kind: str) -> list[str]:
@@ -184,14 +206,21 @@ class TaskTarget:
 
     def complete(self, external_id: str) -> str:
         task = self.client.update("tasks", external_id, {"hs_task_status": "COMPLETED"})
-        return "completed" if str((task.get("properties") or {}).get("hs_task_status")).upper() == "COMPLETED" else "open"
+        return _status((task.get("properties") or {}).get("hs_task_status"))
 
     def status(self, external_id: str) -> str:
-        task = self.client.find("tasks", external_id, properties=["hs_task_status"])
+        return self.state(external_id).status
+
+    def state(self, external_id: str) -> TaskState:
+        """The task's status, due time, last change and owner; a deleted task is `gone`."""
+        task = self.client.find("tasks", external_id, properties=["hs_task_status", "hs_timestamp",
+                                                                  "hs_lastmodifieddate", "hubspot_owner_id"])
         if task is None:
-            return "deleted"
-        status = str((task.get("properties") or {}).get("hs_task_status") or "").upper()
-        return "completed" if status == "COMPLETED" else "open"
+            return TaskState("gone", detail="deleted in HubSpot")
+        props = task.get("properties") or {}
+        return TaskState(_status(props.get("hs_task_status")), deadline=_utc(props.get("hs_timestamp")),
+                         changed_at=_utc(props.get("hs_lastmodifieddate") or task.get("updatedAt")),
+                         responsible=str(props.get("hubspot_owner_id") or ""))
 
     def attach(self, external_id: str, file: dict[str, Any], chunks: Iterator[bytes], *,
                maybe_sent: bool = False) -> str:
@@ -285,10 +314,18 @@ class LeadStageTarget(LeadTarget):
 
 TARGETS: dict[str, StepKind] = {s.what: s for s in (
     StepKind("task", "Create a HubSpot task", makes="task", settings=("type", "priority", "owner_id"),
-             validate=validate_task, target=TaskTarget, completes=True, catalogs=("task_types", "owners")),
+             validate=validate_task, target=TaskTarget, completes=True, catalogs=("task_types", "owners"),
+             inputs=(Input("type", "Task type", catalog="task_types"),
+                     Input("priority", "Priority", choices=tuple((p, p.title()) for p in PRIORITIES)),
+                     Input("owner_id", "Assigned to", catalog="owners"))),
     StepKind("lead", "Create a HubSpot lead", makes="lead", settings=("pipeline_id", "stage_id"),
-             validate=validate_lead, target=LeadTarget, catalogs=("lead_pipelines",)),
+             validate=validate_lead, target=LeadTarget, catalogs=("lead_pipelines",),
+             inputs=(Input("pipeline_id", "Lead pipeline", catalog="lead_pipelines", required=True),
+                     Input("stage_id", "First stage (default: the pipeline's first)", catalog="lead_pipelines",
+                           parent="pipeline_id", path="stages"))),
     StepKind("lead_stage", "Move the HubSpot lead to a stage", makes="record",
              settings=("to_stage_id", "from_stage_id"), validate=validate_lead_stage, target=LeadStageTarget,
-             catalogs=("lead_stages",), advances=True),
+             catalogs=("lead_stages",), advances=True,
+             inputs=(Input("to_stage_id", "Move to stage", catalog="lead_stages", required=True),
+                     Input("from_stage_id", "Only from stage", catalog="lead_stages"))),
 )}

@@ -20,12 +20,13 @@ them again; values are converted to API v2's strict types from the deal field ca
 from __future__ import annotations
 
 import hashlib
+from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Iterator
 
 from ...errors import Fatal
 from ..contract.records import SourceRecord
-from ..contract.targets import AttachmentRefused, Made, StepKind, TargetContext, TaskSpec
+from ..contract.targets import AttachmentRefused, Made, StepKind, TargetContext, TaskSpec, TaskState
 from .client import PipedriveClient
 
 LOOKUP_LIMIT = 2000     # activities read at most when looking for the marker (a record has few)
@@ -150,6 +151,30 @@ def _links(record: SourceRecord | None) -> dict[str, Any]:
     return links
 
 
+def _utc(stamp: str | None) -> datetime | None:
+    """API v2 times ("2024-01-01T10:00:00Z"; v1's "2024-01-01 10:00:00" is UTC too) as naive UTC."""
+    if not stamp:
+        return None
+    try:
+        moment = datetime.fromisoformat(str(stamp).replace("Z", "+00:00").replace(" ", "T"))
+    except ValueError:
+        return None
+    return moment.astimezone(timezone.utc).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+def _deadline(activity: dict) -> date | datetime | None:
+    """An activity is due on `due_date`, at `due_time` (UTC) when it has one."""
+    day = activity.get("due_date")
+    if not day:
+        return None
+    try:
+        if activity.get("due_time"):
+            return datetime.fromisoformat(f"{day}T{activity['due_time']}")
+        return date.fromisoformat(day)
+    except ValueError:
+        return None
+
+
 class ActivityTarget:
     """Activities (settings: type, default task; user_id, default: the assignee of the spec or the
     connected user)."""
@@ -217,6 +242,23 @@ class ActivityTarget:
             return "deleted"
         activity = response.json().get("data") or {}
         return "deleted" if activity.get("is_deleted") else "completed" if activity.get("done") else "open"
+
+    def state(self, external_id: str) -> TaskState:
+        """Done or not (`completed` / `open`); deleted (404, 410, `is_deleted`) or no longer visible
+        to the connected user (403) is `gone`."""
+        response = self.client.request("GET", "/api/v2/activities/{activity_id}",
+                                       path_params={"activity_id": int(external_id)}, ok=(403, 404, 410))
+        if response.status_code in (403, 404, 410):
+            return TaskState("gone", detail="deleted in Pipedrive" if response.status_code != 403
+                             else "the connected user may no longer see it")
+        activity = response.json().get("data") or {}
+        if activity.get("is_deleted"):
+            return TaskState("gone", detail="deleted in Pipedrive")
+        done = bool(activity.get("done"))
+        changed = _utc(activity.get("marked_as_done_time")) if done else None
+        return TaskState("completed" if done else "open", deadline=_deadline(activity),
+                         changed_at=changed or _utc(activity.get("update_time")),
+                         responsible=str(activity.get("owner_id") or ""))
 
     def attach(self, external_id: str, file: dict[str, Any], chunks: Iterator[bytes], *,
                maybe_sent: bool = False) -> str:

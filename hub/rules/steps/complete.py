@@ -1,56 +1,89 @@
-"""Complete the tasks steps made for this record (links of this rule, or of every rule; earlier
+"""Complete the tasks steps made for a record (links of this rule, or of every rule; earlier
 steps of this run included), each through its own connector's `TaskTarget.complete`. Each
 completed link is recorded as it happens, so a retry completes only the rest (and completing twice
-is harmless anyway)."""
+is harmless anyway). A task under control answers "awaiting_review": it waits for a person's
+approval and is not sent again.
+
+The same pieces (`open_links`, `completer`, `complete_one`) complete a closed deal's or lead's
+tasks (hub/tasks/closing.py), so there is one way to complete a linked task."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from ... import connectors
-from ...store import utcnow
-from ...store.models import RuleLink
+from ...store.models import RuleLink, RuleRun
 from .. import connections
 from .make import target_for
 
 
-def _completer(connector: str, made: str) -> Any:
+@dataclass(frozen=True)
+class OpenLink:
+    id: int
+    connector: str
+    connection_id: int | None
+    made: str
+    external_id: str
+    name: str
+
+
+def open_links(session, installation_id: int, object_type: str, object_id: str, *, rule_id: int | None = None,
+               not_from_event: int | None = None) -> list[OpenLink]:
+    """The record's linked tasks still open (not completed, under review or gone). `not_from_event`
+    leaves out tasks made by the runs of that event (a rule that makes a task when a deal is won)."""
+    query = select(RuleLink).where(RuleLink.installation_id == installation_id, RuleLink.object_type == object_type,
+                                   RuleLink.object_id == str(object_id), RuleLink.made == "task",
+                                   RuleLink.status == "open")
+    if rule_id is not None:
+        query = query.where(RuleLink.rule_id == rule_id)
+    if not_from_event is not None:
+        query = query.where(RuleLink.run_id.not_in(select(RuleRun.id).where(RuleRun.hub_event_id == not_from_event)))
+    return [OpenLink(link.id, link.connector, link.connection_id, link.made, link.external_id, link.name)
+            for link in session.scalars(query.order_by(RuleLink.id))]
+
+
+def completer(connector: str, made: str) -> Any:
     """The connector's step kind whose objects of type `made` can be completed."""
     from ..kinds import connector_kinds
 
+    if connector not in connectors.available():
+        return None
     return next((k for k in connector_kinds().values()
                  if k.connector == connector and k.makes == made and k.completes), None)
+
+
+def complete_one(services: Any, link: OpenLink, target: Any) -> str:
+    """Complete one linked task; its link and status mirror say so at once (a retry skips it)."""
+    from ...tasks import mirror
+
+    status = str(target.complete(link.external_id))
+    with services.db.begin() as session:
+        mirror.completed(session, link.id, status, services.queue.clock.now())
+    return status
 
 
 def run(ex: Any, step: Any, state: Any) -> None:
     p = ex.plan
     scope = step.settings.get("scope") or "record"
     with ex.services.db.begin() as session:
-        query = select(RuleLink).where(RuleLink.installation_id == p.installation_id,
-                                       RuleLink.object_type == p.object_type, RuleLink.object_id == p.object_id,
-                                       RuleLink.made == "task", RuleLink.status == "open")
-        if scope == "rule":
-            query = query.where(RuleLink.rule_id == p.rule_id)
-        links = [(link.id, link.connector, link.connection_id, link.made, link.external_id, link.name)
-                 for link in session.scalars(query.order_by(RuleLink.id))]
+        links = open_links(session, p.installation_id, p.object_type, p.object_id,
+                           rule_id=p.rule_id if scope == "rule" else None)
     done: dict[str, str] = state.detail.setdefault("completed", {})
-    for link_id, connector, connection_id, made, external_id, name in links:
-        if str(link_id) in done:
+    for link in links:
+        if str(link.id) in done:
             continue
-        kind = _completer(connector, made) if connector in connectors.available() else None
-        who = connections.title(connector)
+        kind = completer(link.connector, link.made)
+        who = connections.title(link.connector)
         if kind is None:
-            ex.note(f"{step.label}: {who} {made} {external_id} cannot be completed by the hub")
+            ex.note(f"{step.label}: {who} {link.made} {link.external_id} cannot be completed by the hub")
             continue
-        target = target_for(ex, kind, ex.connection(connection_id, connector))
-        status = target.complete(external_id)
-        done[str(link_id)] = str(status)
-        ex.made.append(f"{who} {made} {external_id} {status}")
+        target = target_for(ex, kind, ex.connection(link.connection_id, link.connector))
+        status = complete_one(ex.services, link, target)
+        done[str(link.id)] = status
+        ex.made.append(f"{who} {link.made} {link.external_id} {status}")
         ex.save(state, now=True, trace_step="rule.completed",
-                message=f"{who} {made} {external_id} ({name}): {status}"[:4000])
-        with ex.services.db.begin() as session:
-            session.execute(update(RuleLink).where(RuleLink.id == link_id).values(status="completed",
-                                                                                  completed_at=utcnow()))
+                message=f"{who} {link.made} {link.external_id} ({link.name}): {status}"[:4000])
     if not links:
         ex.note(f"{step.label}: no open tasks were made for this {p.object_type}")

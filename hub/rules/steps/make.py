@@ -20,16 +20,21 @@ from ...store import utcnow
 from .. import catalogs, connections
 
 
-def target_for(ex: Any, kind: Any, connection: Any) -> Any:
-    """The connector's TaskTarget for one connection."""
-    context = TargetContext(client=connections.client(ex.services, connection), api_base=connection.api_base,
-                            catalog=catalogs.Loader(ex.services, connection),
-                            settings=connections.settings_for(ex.services, kind.connector),
-                            file_chunks=lambda f: ex.source().file_chunks(f))
+def make_target(services: Any, kind: Any, connection: Any, file_chunks: Any = None) -> Any:
+    """The connector's TaskTarget for one connection (outside a run too: closing, the status check)."""
+    context = TargetContext(client=connections.client(services, connection), api_base=connection.api_base,
+                            catalog=catalogs.Loader(services, connection),
+                            settings=connections.settings_for(services, kind.connector), file_chunks=file_chunks)
     return kind.step.target(context)
 
 
-def record_made(ex: Any, step: Any, state: Any, kind: Any, connection: Any, made: Any, *, now: bool) -> None:
+def target_for(ex: Any, kind: Any, connection: Any) -> Any:
+    """The connector's TaskTarget for one connection of a run (its files come from the run's record)."""
+    return make_target(ex.services, kind, connection, lambda f: ex.source().file_chunks(f))
+
+
+def record_made(ex: Any, step: Any, state: Any, kind: Any, connection: Any, made: Any, *, now: bool,
+                deadline: str | None = None) -> None:
     """The object exists: its id on the step's progress, its link to the record, a line in the log."""
     state.external_id = made.external_id
     verb = "created" if made.created else "found (made by an earlier attempt)"
@@ -37,7 +42,7 @@ def record_made(ex: Any, step: Any, state: Any, kind: Any, connection: Any, made
     ex.made.append(f"{who} {kind.makes} {made.external_id}")
     ex.save(state, now=now, link={"connector": kind.connector, "connection_id": connection.id, "made": kind.makes,
                                   "external_id": str(made.external_id)[:200], "name": (made.name or "")[:1024],
-                                  "url": (made.url or "")[:500]},
+                                  "url": (made.url or "")[:500], "deadline": deadline},
             trace_step=step.kind[:40], message=f"{who} {kind.makes} {made.external_id} {verb}: {made.name}"[:4000])
 
 
@@ -70,7 +75,7 @@ def run(ex: Any, step: Any, state: Any, kind: Any) -> None:
             made.name = rendered.name
         # without files to copy, the id goes with the step's outcome (the target finds the object again
         # by its effect key after a crash); with files, now, so the log shows it before its files
-        record_made(ex, step, state, kind, connection, made, now=bool(files))
+        record_made(ex, step, state, kind, connection, made, now=bool(files), deadline=due)
     if files:
         copy_files(ex, step, state, kind, target, files)
     for entry in (state.detail.get("attachments") or {}).values():

@@ -10,6 +10,8 @@ from typing import Any, Iterator
 
 import requests
 
+from hub.errors import NeedsReauth
+
 from hub.connectors.hubspot import CONNECTOR
 from hub.connectors.hubspot.manifest import SCOPES
 from hub.sandbox.common import Faults, SandboxState
@@ -39,8 +41,10 @@ class SandboxTokens:
         answer = requests.post(self.token_url, data={"grant_type": "refresh_token", "refresh_token": self.refresh,
                                                      "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET},
                                timeout=5).json()
-        self.access, self.refresh = answer["access_token"], answer.get("refresh_token") or self.refresh
         self.refreshes += 1
+        if "access_token" not in answer:
+            raise NeedsReauth(f"hubspot refused the refresh: {answer.get('message')}")
+        self.access, self.refresh = answer["access_token"], answer.get("refresh_token") or self.refresh
         return self.access
 
 

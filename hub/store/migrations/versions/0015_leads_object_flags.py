@@ -7,14 +7,14 @@ or a list meaning any of them). rules.origin: the page that wrote the rule ("aut
 lead_pipelines:<entry>:<preset>"), so saving that page again updates the rule it made.
 
 Revision ID: 0015_leads_object_flags
-Revises: 0015_signin_links
+Revises: 0015_tasks_status
 Create Date: 2026-12-05
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0015_leads_object_flags"
-down_revision = "0015_signin_links"
+down_revision = "0015_tasks_status"
 branch_labels = None
 depends_on = None
 

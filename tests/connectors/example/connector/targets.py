@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Iterator
 
-from hub.connectors.contract.targets import AttachmentRefused, Made, StepKind, TargetContext, TaskSpec
+from datetime import date
+
+from hub.connectors.contract.targets import AttachmentRefused, Made, StepKind, TargetContext, TaskSpec, TaskState
 from hub.errors import Fatal
 
 
@@ -23,8 +25,9 @@ def validate_task(settings: dict, catalog: Any, complete: bool) -> dict[str, str
             errors["assignee_id"] = "a user of the connected Example CRM account"
         elif catalog is not None and str(assignee) not in {u["id"] for u in catalog("users")}:
             errors["assignee_id"] = "this user is not in the connected Example CRM account"
-    if not isinstance(settings.get("link_deal", True), bool):
-        errors["link_deal"] = "true or false"
+    for key in ("link_deal", "review"):
+        if not isinstance(settings.get(key, key == "link_deal"), bool):
+            errors[key] = "true or false"
     return errors
 
 
@@ -53,6 +56,8 @@ class ExampleTasks:
             body["due"] = spec.due
         if assignee not in (None, ""):
             body["assignee_id"] = int(assignee)
+        if settings.get("review"):
+            body["review"] = True
         if settings.get("link_deal", True) and spec.record is not None and spec.record.kind == "deal":
             body["deal_id"] = int(spec.record.id)
         task, holder = self.client.create_task(body)
@@ -68,6 +73,23 @@ class ExampleTasks:
     def status(self, external_id: str) -> str:
         return self.client.task(external_id)["status"]
 
+    def state(self, external_id: str) -> TaskState:
+        """open | awaiting_review | completed; a task the CRM no longer has (404) is gone."""
+        try:
+            task = self.client.task(external_id)
+        except Fatal as exc:
+            if exc.status == 404:
+                return TaskState("gone", detail="deleted in the Example CRM")
+            raise
+        due = task.get("due")
+        try:
+            deadline = date.fromisoformat(due[:10]) if due else None
+        except ValueError:
+            deadline = None
+        status = task.get("status") if task.get("status") in ("completed", "awaiting_review") else "open"
+        return TaskState(status, deadline=deadline,
+                         responsible=str(task.get("assignee_id") or ""))
+
     def attach(self, external_id: str, file: dict[str, Any], chunks: Iterator[bytes], *,
                maybe_sent: bool = False) -> str:
         raise AttachmentRefused(f"{file.get('name') or 'file'}: Example CRM tasks take no files", "refused")
@@ -75,6 +97,6 @@ class ExampleTasks:
 
 TARGETS = {
     "task": StepKind(what="task", label="Create an Example CRM task", makes="task",
-                     settings=("assignee_id", "link_deal"), validate=validate_task, target=ExampleTasks,
+                     settings=("assignee_id", "link_deal", "review"), validate=validate_task, target=ExampleTasks,
                      attachments=False, completes=True, catalogs=("users",)),
 }

@@ -200,6 +200,8 @@ class ExampleCrm:
                 raise Invalid(key, f"{key}: a string")
         if len(body.get("external_id") or "") > 100:
             raise Invalid("external_id", "external_id: at most 100 characters")
+        if not isinstance(body.get("review", False), bool):
+            raise Invalid("review", "review: true or false")
         with self.state.change():
             if body.get("assignee_id") is not None and self._own("users", account_id, body["assignee_id"]) is None:
                 raise Invalid("assignee_id", "assignee_id: no such user")
@@ -214,7 +216,7 @@ class ExampleCrm:
             task = {"id": tid, "title": title, "notes": body.get("notes") or "", "due": body.get("due"),
                     "assignee_id": body.get("assignee_id"), "deal_id": body.get("deal_id"),
                     "external_id": external, "status": "open", "url": f"{self.base_url}/tasks/{tid}",
-                    "account_id": account_id}
+                    "review": bool(body.get("review", False)), "account_id": account_id}
             self.state.table("tasks")[str(tid)] = task
             return self._public(copy.deepcopy(task))
 
@@ -223,10 +225,31 @@ class ExampleCrm:
             task = self._own("tasks", account_id, task_id)
             if task is None:
                 return None
-            if task["status"] != "completed":
+            if task.get("review") and task["status"] == "open":     # a person approves it (approve_task)
+                task["status"] = "awaiting_review"
+            elif task["status"] == "open":
                 task["status"] = "completed"
                 self._emit(account_id, "task.completed", task, {"status": "open"})
             return self._public(copy.deepcopy(task))
+
+    def approve_task(self, account_id: str, task_id: Any) -> dict | None:
+        """The reviewer accepts a task awaiting review: it is completed."""
+        with self.state.change():
+            task = self._own("tasks", account_id, task_id)
+            if task is None:
+                return None
+            if task["status"] == "awaiting_review":
+                task["status"] = "completed"
+                self._emit(account_id, "task.completed", task, {"status": "awaiting_review"})
+            return self._public(copy.deepcopy(task))
+
+    def delete_task(self, account_id: str, task_id: Any) -> bool:
+        with self.state.change():
+            task = self._own("tasks", account_id, task_id)
+            if task is None:
+                return False
+            del self.state.table("tasks")[str(task["id"])]
+            return True
 
     # -- webhooks ---------------------------------------------------------------------------------
     def subscribe(self, account_id: str, url: Any, events: Any, secret: Any) -> dict:

@@ -1,0 +1,116 @@
+"""The status mirror of linked tasks: one `TaskStatus` row per task a rule step linked to a CRM
+record, kept from three sources: the CRM's task events (`task.created|status_changed|completed`,
+extra `status` in neutral words), the hub's own steps (made, completed, sent for review) and the
+scheduled check (`TaskTarget.state`, overdue once the deadline passed).
+
+The link's own `status` follows the mirror, so "complete linked tasks" and closing a deal skip
+what is done, under review or gone: a task the hub can no longer see is shown as gone and never
+tried again."""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..connectors.contract.targets import CLOSED_STATUSES, TASK_STATUSES, TaskState
+from ..store.models import RuleLink, TaskStatus
+
+# what the link's status becomes (the complete step and closing pick links that are "open")
+LINK_STATUS = {"completed": "completed", "gone": "gone", "awaiting_review": "review"}
+NOT_OVERDUE = CLOSED_STATUSES + ("awaiting_review", "deferred")   # a passed deadline changes nothing for these
+
+
+def deadline_of(value: Any) -> tuple[str, datetime | None]:
+    """(ISO text to show, naive UTC moment it passes): a date passes at the end of its day."""
+    if value in (None, ""):
+        return "", None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00")) if "T" in value else date.fromisoformat(value)
+        except ValueError:
+            return "", None
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value.isoformat(timespec="minutes"), value
+    if isinstance(value, date):
+        return value.isoformat(), datetime(value.year, value.month, value.day) + timedelta(days=1)
+    return "", None
+
+
+def effective(status: str, due_at: datetime | None, now: datetime) -> str:
+    """Overdue once the deadline passed, unless the task is done, gone, deferred or under review."""
+    if due_at is not None and now >= due_at and status not in NOT_OVERDUE:
+        return "overdue"
+    return status
+
+
+def row_for(session: Session, link: RuleLink) -> TaskStatus:
+    row = session.scalar(select(TaskStatus).where(TaskStatus.link_id == link.id))
+    if row is None:
+        row = TaskStatus(link_id=link.id, installation_id=link.installation_id, connector=link.connector,
+                         external_id=link.external_id, object_type=link.object_type, object_id=link.object_id,
+                         status="open", deadline="", status_changed_at=link.created_at, updated_at=link.created_at)
+        session.add(row)
+    return row
+
+
+def apply(session: Session, link: RuleLink, now: datetime, *, status: str, deadline: Any = ...,
+          changed_at: datetime | None = None, responsible: str | None = None, detail: str | None = None,
+          checked: bool = False) -> TaskStatus:
+    """Record what one source says about a linked task. `deadline=...` keeps the known one. An
+    event older than the change already recorded (delivered late) changes nothing; a check
+    (`checked`) reads the task as it is now, so it always counts."""
+    if status not in TASK_STATUSES:
+        raise ValueError(f"unknown task status {status!r}")
+    row = row_for(session, link)
+    if checked:
+        row.checked_at = now
+    elif changed_at is not None and row.id is not None and row.status_changed_at is not None \
+            and changed_at < row.status_changed_at:
+        return row
+    if deadline is not ...:
+        row.deadline, row.due_at = deadline_of(deadline)
+    new = effective(status, row.due_at, now)
+    if new != row.status:
+        # overdue is the hub's own finding: it happened when the deadline passed
+        row.status_changed_at = row.due_at if new == "overdue" and status != "overdue" else (changed_at or now)
+        row.status = new
+    row.gone = new == "gone"
+    if responsible is not None:
+        row.responsible = str(responsible)[:200]
+    if detail is not None:
+        row.detail = str(detail)[:500]
+    row.updated_at = now
+    link_status = LINK_STATUS.get(new, "open")
+    if link.status != link_status:
+        link.status = link_status
+        link.completed_at = now if link_status == "completed" else link.completed_at
+    return row
+
+
+def apply_state(session: Session, link: RuleLink, state: TaskState, now: datetime, *, checked: bool = True) -> TaskStatus:
+    return apply(session, link, now, status=state.status, deadline=state.deadline, changed_at=state.changed_at,
+                 responsible=state.responsible, detail=state.detail, checked=checked)
+
+
+def made(session: Session, link_id: int, now: datetime, deadline: Any = None) -> None:
+    """A step made (or found) the task: it is open, due as the step said."""
+    link = session.get(RuleLink, link_id)
+    if link is not None and link.made == "task":
+        apply(session, link, now, status="open", deadline=deadline, changed_at=now)
+
+
+def completed(session: Session, link_id: int, status: str, now: datetime) -> None:
+    """The hub completed the task (or sent it for review): `status` is what the target answered."""
+    link = session.get(RuleLink, link_id)
+    if link is not None:
+        apply(session, link, now, status=status if status in TASK_STATUSES else "completed", changed_at=now)
+
+
+def links_of_task(session: Session, installation_id: int, connector: str, external_id: str) -> list[RuleLink]:
+    return list(session.scalars(select(RuleLink).where(
+        RuleLink.installation_id == installation_id, RuleLink.connector == connector, RuleLink.made == "task",
+        RuleLink.external_id == str(external_id))))
