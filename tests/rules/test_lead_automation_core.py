@@ -283,6 +283,7 @@ def test_the_automation_page_writes_rules_and_saving_again_updates_them(env):
         *welcome["steps"], {"kind": "wait", "delay_seconds": 60}]}, "admin")
     assert len(edited["steps"]) == 2
     assert "lead automation settings" in admin.get(f"/i/{iid}/rules/{welcome['id']}").text
+    assert admin.get(f"/i/{iid}/rules").text.count(">lead automation</a>") == 2
 
     # saved again with other choices: the same rules, updated (the added step kept); one switched off
     again = {**form, "s0e0p0f1": ["meeting"], "s0e1p1f1": "Hi {{ deal.title }}"}
