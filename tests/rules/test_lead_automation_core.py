@@ -191,6 +191,9 @@ def test_a_manual_move_back_stops_advancing_steps_until_an_admin_switches_it_on(
     off = admin.put(f"/api/v1/installations/{iid}/objects/deal/{deal['id']}/flags/auto_advance", json={"value": False},
                     headers={"X-CSRF-Token": token})
     assert off.status_code == 200 and off.json()["changed"] is True and off.json()["flags"][0]["value"] is False
+    odd = admin.put(f"/api/v1/installations/{iid}/objects/de-al!/{deal['id']}/flags/auto_advance",
+                    json={"value": True}, headers={"X-CSRF-Token": token})
+    assert odd.status_code == 400 and "object_type" in odd.json()["fields"]
     no_csrf = admin.put(f"/api/v1/installations/{iid}/objects/deal/{deal['id']}/flags/auto_advance",
                         json={"value": True})
     assert no_csrf.status_code in (400, 403)
