@@ -36,6 +36,7 @@ STEPS = {
     "rule.completed": "Linked tasks completed",
     "rule.email": "E-mail sent",
     "rule.branch": "Branch",
+    "flag.set": "Automation state changed",
 }
 
 # a log entry's status (ok info error) and a rule run's (queued running ... done failed)
