@@ -69,8 +69,8 @@ def apply(session: Session, link: RuleLink, now: datetime, *, status: str, deadl
     if checked:
         row.checked_at = now
     elif changed_at is not None and row.id is not None and row.status_changed_at is not None \
-            and changed_at < row.status_changed_at:
-        return row
+            and changed_at < row.status_changed_at and row.status != "open":
+        return row      # ("open" is what the hub knows before any news: every event refines it)
     if deadline is not ...:
         row.deadline, row.due_at = deadline_of(deadline)
     new = effective(status, row.due_at, now)

@@ -79,6 +79,7 @@ def test_events_and_the_check_keep_the_status_and_the_board_shows_the_latest(set
 
     # two days later the check finds the first one overdue: now it is the latest change
     setup.clock.advance(days=2)
+    assert card(setup, deal["id"])["tasks"]["latest"]["status"] == "overdue"   # the board knows at once
     counts = check.check_installation(setup.services, setup.iid)
     assert counts["read"] == 1 and counts["overdue"] == 1          # the completed one is not read again
     assert mirror(setup)[str(first["id"])].status == "overdue"
