@@ -13,11 +13,11 @@ from sqlalchemy import select
 
 from .. import connectors
 from ..connectors.contract import Connector
-from ..connectors.contract.auth import Identity
+from ..connectors.contract.auth import Identity, OAuth2
 from ..errors import Fatal
 from ..mail import queue_mail
 from ..store import AuditEvent, Connection, Installation, InstallationUser, utcnow
-from . import early_signals
+from . import early_signals, signin_links
 from .connections import (AccessDenied, Credentials, audit, complete_target_connection, connect_target_with_key,
                           disconnect, disconnect_as, identify, upsert_connection)
 from .flow import ProviderApp, missing_scopes
@@ -194,7 +194,10 @@ def set_visibility(services: Any, installation_id: int, actor: str, visibility: 
             InstallationUser.installation_id == installation_id))}
         before = {uid for uid, u in rows.items() if u.allowed} if installation.visibility == "specific" else set()
         chosen = set(user_ids) if visibility == "specific" else set()
-        for uid in set(rows) | chosen:
+        # under "all" everyone in the directory is a member: keep their names and addresses, so a
+        # CRM without OAuth can mail them sign-in links (hub/oauth/signin_links.py)
+        listed = {str(u["id"]) for u in directory if u.get("active_flag", True)} if visibility == "all" else set()
+        for uid in set(rows) | chosen | listed:
             row = rows.get(uid)
             if row is None:
                 info = known[uid]
@@ -211,8 +214,8 @@ def set_visibility(services: Any, installation_id: int, actor: str, visibility: 
                     queue_mail(services, session, email, f"You can now use Relay Hub at {installation.company_name}",
                                f"Hello,\n\n{installation.installer_name or 'Your admin'} gave you access to Relay Hub "
                                f"for {installation.company_name}.\n"
-                               f"Sign in with {title_of(installation.provider)} here: "
-                               f"{services.base_url}/login/{installation.provider}\n", installation_id=installation.id)
+                               f"{_how_to_sign_in(services, session, installation, uid, email)}\n",
+                               installation_id=installation.id)
                     mailed.append(email)
                     rows_now = session.scalar(select(InstallationUser).where(
                         InstallationUser.installation_id == installation_id, InstallationUser.crm_user_id == uid))
@@ -225,6 +228,18 @@ def set_visibility(services: Any, installation_id: int, actor: str, visibility: 
         audit(session, installation_id, actor, "visibility.changed", visibility=visibility,
               users=sorted(chosen), notified=mailed)
     return mailed
+
+
+def _how_to_sign_in(services: Any, session, installation: Installation, crm_user_id: str, email: str) -> str:
+    """The invitation's last line: the CRM's own sign-in, or (a CRM without OAuth, whose people have
+    no way to prove who they are to the hub) a one-time link that signs this person in."""
+    title = title_of(installation.provider)
+    if isinstance(connectors.connector(installation.provider).auth, OAuth2):
+        return f"Sign in with {title} here: {services.base_url}/login/{installation.provider}"
+    link = signin_links.invitation(services, session, installation, crm_user_id, email)
+    days = signin_links.INVITE_TTL.days
+    return (f"Sign in with this link (it works once, for {days} days): {link}\n"
+            f"Later, ask for a new link at {services.base_url}/login/{installation.provider}")
 
 
 def uninstall(services: Any, installation_id: int, actor: str, *, revoke_at_provider: bool = True) -> None:

@@ -141,12 +141,20 @@ CORE: dict[str, Kind] = {k.kind: k for k in (
 )}
 
 
+def _declared(step: Any) -> tuple[Setting, ...]:
+    """The settings a step kind describes itself (`StepKind.inputs`), in the editor's terms."""
+    return tuple(Setting(i.key, i.label, catalog=i.catalog, parent=i.parent, required=i.required,
+                         choices=tuple(i.choices), path=i.path, many=i.many)
+                 for i in getattr(step, "inputs", ()) or ())
+
+
 def connector_kinds() -> dict[str, Kind]:
     out: dict[str, Kind] = {}
     for c in connectors.connectors():
         for step in c.targets.values():
             kind = f"{c.name}.{step.what}"
-            settings = _settings(tuple(str(s) for s in step.settings), tuple(getattr(step, "catalogs", ()) or ()))
+            settings = _declared(step) or _settings(tuple(str(s) for s in step.settings),
+                                                    tuple(getattr(step, "catalogs", ()) or ()))
             templates = ("name", "description") if step.makes != "record" else ()   # an update names nothing
             out[kind] = Kind(kind, step.label, connector=c.name, step=step, templates=templates,
                              settings=settings, makes=step.makes,

@@ -540,6 +540,25 @@ class RuleLink(Base):
                       Index("ix_rule_links_object", "installation_id", "object_type", "object_id"))
 
 
+# -- sign-in links (hub accounts for CRMs without OAuth) ---------------------------------------------
+class SignInLink(Base):
+    """A one-time sign-in link e-mailed to a member of an installation. Only the SHA-256 of the token
+    is kept, so a database leak yields no usable link; `used_at` makes it single-use."""
+
+    __tablename__ = "sign_in_links"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    installation_id: Mapped[int] = mapped_column(BigId)
+    crm_user_id: Mapped[str] = mapped_column(String(100))
+    email: Mapped[str] = mapped_column(String(300))
+    purpose: Mapped[str] = mapped_column(String(20), default="login")    # login | invite
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+    __table_args__ = (Index("ix_sign_in_links_email", "email", "created_at"),)
+
 # -- linked tasks: status mirror and closing settings (hub/tasks) -----------------------------------
 from sqlalchemy import false, true  # noqa: E402  (kept with the models that use them)
 

@@ -16,7 +16,7 @@ from ..connectors.contract import Connector
 from ..connectors.contract.auth import ApiKey, OAuth2
 from ..errors import Fatal, NeedsReauth, Retriable
 from ..logs import redactor
-from ..oauth import installs
+from ..oauth import installs, signin_links
 from ..oauth.flow import InvalidGrant, authorization_url, exchange_code, provider_app
 from ..oauth.keys import MAX_ACCOUNT_CHARS, MAX_KEY_CHARS, FormError
 from ..oauth.members import Refused, directory, members, set_roles
@@ -78,7 +78,8 @@ def _oauth_error(title: str, message: str, status: int = 400):
 
 # -- the forms that come before a provider: an API key, or the account to authorize ------------------
 def _form_page(connector: Connector, purpose: str, action: str, *, errors: dict[str, str] | None = None,
-               error: str | None = None, account: str = "", next_: str = "", status: int = 200):
+               error: str | None = None, account: str = "", next_: str = "", status: int = 200,
+               link_sent: str = ""):
     auth = connector.auth
     fields = []
     if isinstance(auth, ApiKey):
@@ -99,9 +100,11 @@ def _form_page(connector: Connector, purpose: str, action: str, *, errors: dict[
     heading = {"install": f"Install Relay Hub for {connector.title}", "login": f"Sign in with {connector.title}",
                "connect": f"Connect {connector.title}"}[purpose]
     submit = {"install": "Install", "login": "Sign in", "connect": f"Connect {connector.title}"}[purpose]
+    email_link = url_for("pages.login_link", provider=connector.name) \
+        if purpose == "login" and isinstance(auth, ApiKey) else None
     return render_template("hub/credentials.html", heading=heading, submit=submit, action=action, fields=fields,
-                           errors=errors or {}, error=error, note=note, next=next_,
-                           installation=g.get("installation")), status
+                           errors=errors or {}, error=error, note=note, next=next_, email_link=email_link,
+                           link_sent=link_sent, installation=g.get("installation")), status
 
 
 def _account_hint() -> str:
@@ -196,6 +199,52 @@ def _crm_entry(connector: Connector, purpose: str):
     if request.method == "POST":
         abort(405)
     return _begin(connector.name, purpose, **extra)
+
+
+# -- hub accounts: one-time sign-in links by e-mail (CRMs without OAuth) ------------------------------
+@bp.post("/login/<provider>/link")
+@public   # asks for a link; the link, not this request, signs someone in
+def login_link(provider: str):
+    connector = _connector(provider, "crm")
+    if not isinstance(connector.auth, ApiKey):
+        abort(404, f"{connector.title} members sign in with {connector.title} itself")
+    action = url_for("pages.login", provider=connector.name)
+    try:
+        signin_links.request_links(services(), connector.name, connector.title, request.form.get("email"))
+    except ValueError as exc:
+        field, _, message = str(exc).partition(": ")
+        return _form_page(connector, "login", action, errors={field: message}, status=400)
+    return _form_page(connector, "login", action, link_sent=(
+        "If this address belongs to someone who may use Relay Hub, a sign-in link is on its way to it. "
+        f"It works once, for {int(signin_links.LOGIN_TTL.total_seconds() // 60)} minutes."))
+
+
+def _link_problem(reason: str):
+    message = {"no access": "This link's account may no longer use Relay Hub; ask your admin.",
+               "used": "This sign-in link was already used.",
+               "expired": "This sign-in link has expired."}.get(reason, "This sign-in link is not valid.")
+    return render_template("hub/message.html", title="The link does not work",
+                           message=message + " Ask for a new one on the sign-in page."), 410 if reason != "unknown" else 404
+
+
+@bp.route("/login/link/<token>", methods=["GET", "POST"])
+@requires(GET="public", POST="public")   # the token is the credential
+def sign_in_with_link(token: str):
+    """GET only shows whom the link signs in (mail scanners fetch links); the button's POST uses it."""
+    try:
+        if request.method == "GET":
+            who = signin_links.peek(services(), token)
+            return render_template("hub/signin_link.html", who=who, company=_company_name(who.installation_id))
+        who = signin_links.redeem(services(), token)
+    except signin_links.LinkError as exc:
+        return _link_problem(str(exc))
+    return _signed_in_crm(who.installation_id, who.crm_user_id, "login")
+
+
+def _company_name(installation_id: int) -> str:
+    with services().db.begin() as db_session:
+        installation = db_session.get(Installation, installation_id)
+        return installation.company_name if installation is not None else ""
 
 
 @bp.post("/logout")

@@ -62,3 +62,22 @@ def test_settings_take_their_options_from_the_kinds_catalogs():
     stage, fields = _settings(("stage_id", "fields"), ("stages", "deal_fields"))
     assert stage.catalog == "stages" and fields.many and fields.catalog is None
     assert options(stage, {"not": "a list"}) is None
+
+
+def test_a_step_kind_that_describes_its_settings_is_shown_as_described():
+    from hub.connectors.contract.targets import Input, StepKind
+    from hub.rules.kinds import _declared
+
+    step = StepKind("lead", "Create a lead", "record", ("pipeline", "stage", "priority"), lambda s, c, d: {},
+                    target=None, catalogs=("lead_pipelines",),
+                    inputs=(Input("pipeline", "Pipeline", catalog="lead_pipelines", required=True),
+                            Input("stage", "First stage", catalog="lead_pipelines", parent="pipeline", path="stages"),
+                            Input("priority", "Priority", choices=(("HIGH", "High"), ("LOW", "Low")))))
+    pipeline, stage, priority = _declared(step)
+    assert (pipeline.label, pipeline.catalog, pipeline.required) == ("Pipeline", "lead_pipelines", True)
+    assert (stage.catalog, stage.parent, stage.path) == ("lead_pipelines", "pipeline", "stages")
+    catalog = [{"id": "p1", "label": "Sales", "stages": [{"id": "s1", "label": "New"}]}]
+    assert options(stage, catalog) == [{"id": "s1", "name": "New", "parent": "p1"}]
+    assert priority.choices == (("HIGH", "High"), ("LOW", "Low"))
+    # the names alone would not have told the stage's list from the pipeline's
+    assert _settings(("pipeline", "stage", "priority"), ("lead_pipelines",))[1].path is None

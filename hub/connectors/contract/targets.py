@@ -108,6 +108,24 @@ class TaskTarget(Protocol):
 
 
 @dataclass(frozen=True)
+class Input:
+    """How the rule editor shows one setting of a step kind, when its name alone does not say it
+    (without `StepKind.inputs` the editor guesses from the names: `project_gid` -> catalog
+    `projects`). `catalog`: the connector catalog whose entries are the choices; with `path` and
+    `parent` the choices are the list `path` inside the entry of `catalog` that the setting `parent`
+    picked (the stages of the chosen pipeline); `choices`: fixed (value, label) pairs; `many`: several values."""
+
+    key: str
+    label: str
+    catalog: str | None = None
+    parent: str | None = None
+    path: str | None = None
+    required: bool = False
+    choices: tuple[tuple[str, str], ...] = ()
+    many: bool = False
+
+
+@dataclass(frozen=True)
 class StepKind:
     """A step a connector offers. The rule stores it as `<connector name>.<what>`; `label` is what
     the editor shows.
@@ -126,3 +144,4 @@ class StepKind:
     attachments: bool = False
     completes: bool = False                # its objects can be completed by "complete linked tasks"
     catalogs: tuple[str, ...] = ()         # the connector's catalogs its settings' dropdowns use
+    inputs: tuple[Input, ...] = ()         # the editor's view of `settings` (empty: guessed from names)
