@@ -76,6 +76,7 @@ def build_emulators(instance_path: Path | None, base_url: str, settings: Any) ->
                   "client_secret": settings.get(f"{provider}.client_secret") or SANDBOX_CLIENT_SECRET,
                   "redirect_uris": [f"{base_url.rstrip('/')}/oauth/{provider}/callback"], "name": "Relay Hub"}
         options: dict[str, Any] = {"clients": [client]}
+        options["hub_url"] = base_url.rstrip("/")     # the hub's own root: app-wide webhook targets live there
         # where people reach it (the connector's `origin` setting, else the hub's mount point): the
         # links it hands out (Asana's permalinks) open its own pages, not the real provider's site
         options["permalink_base"] = settings.get(f"{provider}.origin") or sandbox_origin(base_url, provider)
@@ -95,27 +96,36 @@ NAV_STYLE = ("display:flex;flex-wrap:wrap;gap:.2rem 1rem;align-items:center;back
 NAV_LINKS = (("pipedrive", "Pipedrive"), ("asana", "Asana"), ("google", "Google Contacts"))
 
 
-def nav_bar(root: str, current: str | None = None) -> Markup:
-    """`root`: where the sandbox is mounted (`/sandbox`, behind any prefix of the hub)."""
+def nav_bar(root: str, current: str | None = None, extra: tuple[tuple[str, str, str], ...] = ()) -> Markup:
+    """`root`: where the sandbox is mounted (`/sandbox`, behind any prefix of the hub). `extra`: other
+    mounted emulators with a page of their own, as (name, title, page)."""
     hub = root[: -len("/sandbox")] or ""
     links = [f'<a href="{escape(hub)}/" style="color:#0b5cad;font-weight:600">← Relay Hub</a>',
              f'<a href="{escape(root)}/" style="color:#0b5cad">Sandbox</a>']
-    for provider, label in NAV_LINKS:
+    mounted = built_in()    # an emulator whose connector is not installed is not mounted: no link to it
+    for provider, label, page in [(p, lab, "_sandbox/ui/") for p, lab in NAV_LINKS if p in mounted] + list(extra):
         if provider == current:
             links.append(f'<b aria-current="page">{escape(label)}</b>')
         else:
-            links.append(f'<a href="{escape(root)}/{provider}/_sandbox/ui/" style="color:#0b5cad">{escape(label)}</a>')
+            links.append(f'<a href="{escape(root)}/{provider}/{escape(page)}" style="color:#0b5cad">{escape(label)}</a>')
     return Markup(f'<nav class="sandbox-nav" aria-label="Sandbox pages" style="{NAV_STYLE}">'
                   f'<span>Sandbox:</span>{"".join(links)}</nav>')
 
 
-def _nav_for(provider: str):
+def _nav_for(provider: str, extra: tuple[tuple[str, str, str], ...] = ()):
     def context() -> dict[str, Any]:
         root = request.script_root
         if not root.endswith(f"/sandbox/{provider}"):
             return {}   # an emulator served on its own (tests): no hub around it
-        return {"sandbox_nav": lambda: nav_bar(root[: -len(provider) - 1], provider)}
+        return {"sandbox_nav": lambda: nav_bar(root[: -len(provider) - 1], provider, extra)}
     return context
+
+
+def _own_pages(emulators: dict[str, Flask]) -> tuple[tuple[str, str, str], ...]:
+    """Built-in emulators beyond the first three that declare their page (`SANDBOX_TITLE`, `SANDBOX_PAGE`)."""
+    known = {p for p, _ in NAV_LINKS}
+    return tuple((name, a.config["SANDBOX_TITLE"], a.config.get("SANDBOX_PAGE", ""))
+                 for name, a in emulators.items() if name not in known and a.config.get("SANDBOX_TITLE"))
 
 
 INDEX = """<!doctype html><html><head><meta charset="utf-8"><title>Relay Hub sandbox</title>
@@ -132,7 +142,9 @@ Nothing here talks to the real services.</p>
 leads, persons, notes, files), see webhooks and deliveries, installs and fault knobs.</li>
 <li><a href="{{ root }}/asana/_sandbox/ui/">Asana</a>: the tasks, projects and attachments the hub created.</li>
 <li><a href="{{ root }}/google/_sandbox/ui/">Google Contacts</a>: labels and contacts per account; edit by hand to try two-way sync.</li>
-{% for name, title, page in extra %}<li>
+{% for name, title, page in own %}<li><a href="{{ root }}/{{ name }}/{{ page }}">{{ title }}</a>: play the CRM user,
+see the app's webhook deliveries, installs and fault knobs.</li>
+{% endfor %}{% for name, title, page in extra %}<li>
 {%- if page %}<a href="{{ root }}/{{ name }}/{{ page }}">{{ title }}</a>{% else %}{{ title }}{% endif -%}
 : a registered emulator, served at <code>{{ root }}/{{ name }}/</code>.</li>
 {% endfor %}</ul>
@@ -147,17 +159,20 @@ def mount(app: Flask, instance_path: Path | None, base_url: str, settings: Any) 
     from hub.web.headers import add_security_headers
 
     emulators = build_emulators(instance_path, base_url, settings)
+    own = _own_pages(emulators)
     for provider, emulator in emulators.items():  # its consent screens are as much a clickjacking target as the hub's
         emulator.after_request(add_security_headers)
-        emulator.context_processor(_nav_for(provider))
+        emulator.context_processor(_nav_for(provider, own))
     app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {f"/sandbox/{p}": a for p, a in emulators.items()})
     bp = Blueprint("sandbox_index", __name__)
 
     @bp.get("/sandbox/")
     def index():
-        extra = [(name, *_registered.get(name, (None, name, ""))[1:]) for name in emulators if name not in built_in()]
+        extra = [(name, *_registered.get(name, (None, name, ""))[1:]) for name in emulators
+                 if name not in built_in() and name not in {o[0] for o in own}]
         root = request.script_root + "/sandbox"
-        return render_template_string(INDEX, root=root, hub=request.script_root, nav=nav_bar(root), extra=extra)
+        return render_template_string(INDEX, root=root, hub=request.script_root, nav=nav_bar(root, None, own),
+                                      extra=extra, own=own)
 
     app.register_blueprint(bp)
 

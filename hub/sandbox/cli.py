@@ -49,7 +49,7 @@ def error_text(response: requests.Response) -> str:
 
 
 @sandbox_cli.command("faults")
-@click.argument("provider", type=click.Choice(["pipedrive", "asana", "google"]))
+@click.argument("provider", type=click.Choice(["pipedrive", "bitrix24", "asana", "google"]))
 @click.argument("settings", nargs=-1)
 def faults(provider: str, settings: tuple[str, ...]) -> None:
     """Show or set fault knobs, e.g. `faults pipedrive error_rate=0.1 latency_ms=200`."""
@@ -69,7 +69,7 @@ def faults(provider: str, settings: tuple[str, ...]) -> None:
 
 
 @sandbox_cli.command("expire-tokens")
-@click.argument("provider", type=click.Choice(["pipedrive", "asana", "google"]))
+@click.argument("provider", type=click.Choice(["pipedrive", "bitrix24", "asana", "google"]))
 def expire_tokens(provider: str) -> None:
     """Expire every access token of the emulator now (refresh tokens stay valid)."""
     click.echo(f"expired {_call('POST', f'{_root(provider)}/_sandbox/tokens/expire').json()['expired']} token(s)")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Float, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, BigInteger, DateTime, Float, Index, Integer, LargeBinary, String, Text, false, true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .clock import utcnow
@@ -559,8 +559,8 @@ class SignInLink(Base):
 
     __table_args__ = (Index("ix_sign_in_links_email", "email", "created_at"),)
 
+
 # -- linked tasks: status mirror and closing settings (hub/tasks) -----------------------------------
-from sqlalchemy import false, true  # noqa: E402  (kept with the models that use them)
 
 
 class TaskStatus(Base):

@@ -1,13 +1,13 @@
 """linked tasks: their status mirror (task_statuses) and the closing settings (task_settings)
 
-Revision ID: 0016_tasks_status
-Revises: 0015_signin_links
+Revision ID: 0015_tasks_status
+Revises: 0014_rules_steps
 Create Date: 2026-12-05
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0016_tasks_status"
+revision = "0015_tasks_status"
 down_revision = "0015_signin_links"
 branch_labels = None
 depends_on = None
