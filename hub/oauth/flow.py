@@ -129,8 +129,10 @@ def authorization_url(app: ProviderApp, state: str, account_hint: str | None = N
     scope = m.scope_separator.join(m.scopes) if (m.send_scope and m.scopes) else None
     verifier = generate_token(64) if m.pkce else None
     base = m.authorize_url_for(account_hint or "") if m.authorize_url_for else m.authorize_url
-    url, _ = _session(app, scope).create_authorization_url(base, state=state, code_verifier=verifier,
-                                                           **m.authorize_params)
+    session = _session(app, scope)
+    if not m.send_redirect_uri:       # the provider takes it from the app's settings (Bitrix24's portals)
+        session.redirect_uri = None
+    url, _ = session.create_authorization_url(base, state=state, code_verifier=verifier, **m.authorize_params)
     return url, verifier
 
 

@@ -1,12 +1,15 @@
-"""The ingest endpoint. Nothing here calls a provider: the answer depends only on our database.
+"""The ingest endpoint. The answer depends only on our database, with one exception: a delivery
+that hands over the installation's delivery token while none is kept (or replaces it, on a
+reinstall) is proven with one call to the account's API, at the address the hub learned at install.
 
     POST /hooks/<connector>/<token>   routing "token": the installation by its endpoint token
     POST /hooks/<connector>           routing "account": the installation by the account the
                                       delivery names (`account_key`), its `company_id`
 
 size limit (413) -> connector (404) -> installation by token (404) -> handshake (answered, nothing
-stored) -> installation by account (400 / 404) -> verify (401) -> split (400) -> each delivery an
-InboxEvent + its job, all in ONE transaction (a known event key is skipped) -> 200 after the commit."""
+stored) -> installation by account (400 / 404) -> token claim (kept once proven) -> verify (401) ->
+split (400) -> each delivery an InboxEvent + its job, all in ONE transaction (a known event key is
+skipped; a verified "app removed" adds the job that ends the installation) -> 200 after the commit."""
 from __future__ import annotations
 
 import logging
@@ -24,7 +27,7 @@ from ..inputs import InputError
 from ..store import InboxEvent, Installation
 from ..store.sql import insert_ignore
 from ..web.access import public
-from .credentials import webhook_credentials
+from .credentials import delivery_token, keep_delivery_token, prove_claim, webhook_credentials
 from .providers import connector_webhooks
 
 log = logging.getLogger("hub.webhooks")
@@ -43,15 +46,19 @@ class _Endpoints:
     def by_token(self, services, token: str) -> tuple | None:
         return self._get(services, ("token", token), Installation.endpoint_token == token)
 
-    def by_account(self, services, name: str, account: str) -> tuple | None:
+    def by_account(self, services, name: str, account: str, *, fresh: bool = False) -> tuple | None:
         return self._get(services, ("account", name, account),
-                         (Installation.provider == name) & (Installation.company_id == account))
+                         (Installation.provider == name) & (Installation.company_id == account), fresh=fresh)
 
-    def _get(self, services, key: tuple, where) -> tuple | None:
+    def forget(self, key: tuple) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
+
+    def _get(self, services, key: tuple, where, *, fresh: bool = False) -> tuple | None:
         now = time.monotonic()
         with self._lock:
             hit = self._entries.get(key)
-        if hit is not None and hit[0] > now:
+        if hit is not None and hit[0] > now and not fresh:
             return hit[1]
         with services.db.begin() as session:
             installation = session.scalar(select(Installation).where(where))
@@ -60,7 +67,8 @@ class _Endpoints:
             else:
                 user, password = webhook_credentials(services, session, installation.id)
                 entry = (installation.id, installation.provider,
-                         Secrets(user, password, _app_secret(services, installation.provider)))
+                         Secrets(user, password, delivery_token(services, session, installation.id),
+                                 _app_secret(services, installation.provider)))
         with self._lock:
             if len(self._entries) > 10000:
                 self._entries.clear()
@@ -136,15 +144,47 @@ def receive(provider: str, token: str | None):
             if found is None:
                 return refusal
         installation_id, _, secrets = found
+        if hooks.claim is not None:
+            secrets = _claimed(services, hooks, provider, installation_id, raw, secrets)
         try:
-            hooks.verify(raw, secrets)
+            try:
+                hooks.verify(raw, secrets)
+            except Refused:
+                if hooks.routing != "account" or hooks.claim is None:
+                    raise
+                # a token another process kept within the cache's life: read it once more
+                again = endpoints.by_account(services, provider, str(hooks.account_key(raw)), fresh=True)
+                if again is None or again[0] != installation_id or again[2] == secrets:
+                    raise
+                hooks.verify(raw, again[2])
         except Refused as exc:
             log.info("webhook for installation %s refused: %s", installation_id, exc)
             return _reject(401, "unauthorized", str(exc))
         deliveries = hooks.split(raw)
+        ends = hooks.ends_installation is not None and hooks.ends_installation(raw)
     except ValueError as exc:
         return _malformed(exc)
-    return _store(services, installation_id, provider, deliveries)
+    return _store(services, installation_id, provider, deliveries, ends=ends)
+
+
+def _claimed(services, hooks: Webhooks, provider: str, installation_id: int, raw: RawRequest, secrets: Secrets):
+    """A delivery that offers the installation's delivery token (`TokenClaim`): kept when none is
+    kept yet, or when it replaces the old one (a reinstall), and only once its proof holds (the
+    offered access token works at the installation's API). Otherwise the secrets stay as they were
+    and `verify` decides."""
+    claim = hooks.claim(raw)
+    if claim is None or not claim.token or claim.token == secrets.token:
+        return secrets
+    if secrets.token and not claim.replaces:
+        return secrets
+    if not prove_claim(services, installation_id, claim):
+        return secrets
+    with services.db.begin() as session:
+        keep_delivery_token(services, session, installation_id, claim.token)
+    if hooks.routing == "account":
+        endpoints.forget(("account", provider, str(hooks.account_key(raw))))
+    log.info("installation %s: the provider handed over its delivery token", installation_id)
+    return Secrets(secrets.user, secrets.password, claim.token, secrets.app_secret_source)
 
 
 def _by_account(services, hooks: Webhooks, name: str, raw: RawRequest):
@@ -160,10 +200,14 @@ def _by_account(services, hooks: Webhooks, name: str, raw: RawRequest):
     return found, None
 
 
-def _store(services, installation_id: int, provider: str, deliveries: list):
-    """Every part of the request, or none of them: one transaction, answered after its commit."""
+def _store(services, installation_id: int, provider: str, deliveries: list, *, ends: bool = False):
+    """Every part of the request, or none of them: one transaction, answered after its commit.
+    `ends`: the provider says the app was removed; the installation ends in a job."""
     stored = 0
     with services.db.begin() as session:
+        if ends:
+            services.queue.enqueue(session, "webhooks.installation_ended", {"installation_id": installation_id},
+                                   installation_id=installation_id, ordering_key=f"{installation_id}:webhooks")
         for delivery in deliveries:
             inbox_id = insert_ignore(session, InboxEvent, {
                 "installation_id": installation_id, "provider": provider, "event_key": delivery.key[:200],

@@ -6,7 +6,7 @@ from uuid import uuid4
 
 from sqlalchemy import select
 
-from ..connectors.contract.webhooks import Delivery, MalformedPayload
+from ..connectors.contract.webhooks import Delivery, MalformedPayload, Snapshot
 from ..errors import Fatal
 from ..events import record, subscribers, trace
 from ..inputs import InputError
@@ -49,7 +49,11 @@ def process(ctx: JobContext) -> None:
         raise Fatal(f"inbox event {inbox_id}: {exc}") from None
     session = ctx.session
     for event in events:
-        record(services, session, installation_id, event, source="webhook", inbox_event_id=inbox_id)
+        if isinstance(event, Snapshot):   # the object read now: compared with its known state
+            from .reconcile import compare
+            compare(services, session, installation_id, hooks, event, "webhook", inbox_id)
+        else:
+            record(services, session, installation_id, event, source="webhook", inbox_event_id=inbox_id)
     if not events:
         trace(session, installation_id, "ignored", "no event the hub uses", status="info",
               inbox_event_id=inbox_id, job_id=ctx.job_id)

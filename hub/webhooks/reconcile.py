@@ -92,15 +92,7 @@ def reconcile_installation(services: Any, installation_id: int, *, job_id: int |
                 if baseline:
                     _store_baseline(session, installation_id, snapshot)
                     continue
-                # locked, so a webhook of the same object processed meanwhile waits for this comparison
-                state, _ = lock_state(session, installation_id, snapshot.object_type, snapshot.object_id)
-                before = dict(state.data) if state.data else None
-                for event in hooks.changes(before, snapshot):
-                    recorded = record(services, session, installation_id, event, source="reconcile")
-                    stale = (recorded.data or {}).get("stale") if recorded is not None else None
-                    if recorded is not None and (stale is None or stale["acted"]):
-                        counts["events"] += 1   # a stale one recovered nothing: a newer state was there
-                _store_baseline(session, installation_id, snapshot)
+                counts["events"] += compare(services, session, installation_id, hooks, snapshot, "reconcile")
             if newest:
                 set_bookmark(session, installation_id, BOOKMARK, {"since": newest})
         batch = []
@@ -122,6 +114,27 @@ def reconcile_installation(services: Any, installation_id: int, *, job_id: int |
                    f"{counts['objects']} changed objects checked, {counts['events']} missed events recovered")
         trace(session, installation_id, "reconcile", message, job_id=job_id, **counts)
     return counts
+
+
+def compare(services: Any, session, installation_id: int, hooks: Any, snapshot: Snapshot, source: str,
+            inbox_event_id: int | None = None) -> int:
+    """The object as the API shows it now against the state the hub knows (`hooks.changes`): the
+    transitions between them are recorded, and the snapshot becomes the known state. The state row
+    is locked, so a webhook and a poll of one object compare one after the other; a snapshot older
+    than the known state (read before a newer one was stored) finds nothing. Returns how many
+    events it recorded that count (a stale one a newer state contradicts does not)."""
+    state, new_object = lock_state(session, installation_id, snapshot.object_type, snapshot.object_id)
+    if not new_object and is_older(canonical_time(snapshot.version), state.version):
+        return 0
+    before = dict(state.data) if state.data else None
+    counted = 0
+    for event in hooks.changes(before, snapshot):
+        recorded = record(services, session, installation_id, event, source=source, inbox_event_id=inbox_event_id)
+        stale = (recorded.data or {}).get("stale") if recorded is not None else None
+        if recorded is not None and (stale is None or stale["acted"]):
+            counted += 1
+    _store_baseline(session, installation_id, snapshot)
+    return counted
 
 
 def _store_baseline(session, installation_id: int, snapshot: Snapshot) -> None:

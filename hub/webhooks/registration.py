@@ -12,7 +12,7 @@ from ..events import trace
 from ..jobs import JobContext, handler
 from ..oauth import installs
 from ..store import Installation, RegisteredWebhook
-from .credentials import webhook_credentials
+from .credentials import forget_delivery_token, webhook_credentials
 from .providers import connector_webhooks, crm_api
 
 log = logging.getLogger("hub.webhooks")
@@ -82,3 +82,22 @@ def remove_webhooks(services: Any, installation: Installation) -> None:
                 log.warning("installation %s: webhook %s not deleted: %s", installation.id, hook.remote_id, exc)
     with services.db.begin() as session:
         session.execute(delete(RegisteredWebhook).where(RegisteredWebhook.installation_id == installation.id))
+
+
+@handler("webhooks.installation_ended")
+def installation_ended(ctx: JobContext) -> None:
+    """The provider said (in a verified delivery) that the app was removed from the account. Its
+    hooks went with the app, and so did its grant: the installation ends without calling the
+    provider (no unsubscribe, no revocation), and the delivery token is forgotten."""
+    services = ctx.app.extensions["hub"]
+    installation_id = ctx.payload["installation_id"]
+    with ctx.db.begin() as session:
+        installation = session.get(Installation, installation_id)
+        if installation is None or installation.status != "active":
+            return
+        provider = installation.provider
+        session.execute(delete(RegisteredWebhook).where(RegisteredWebhook.installation_id == installation_id))
+        forget_delivery_token(services, session, installation_id)
+        trace(session, installation_id, "webhooks", f"{provider} says the app was removed: the installation ends",
+              job_id=ctx.job_id)
+    installs.uninstall(services, installation_id, f"{provider}: the app was removed", revoke_at_provider=False)

@@ -66,7 +66,8 @@ class OAuth2:
     required_scopes: tuple[str, ...] = ()     # the connection fails clearly when a grant lacks one
     token_method: str = "POST"                # "GET": code and refresh go in the query string, with
                                               # the client credentials (Bitrix24)
-    send_redirect_uri: bool = True            # False: the code exchange carries no redirect_uri
+    send_redirect_uri: bool = True            # False: neither the authorize URL nor the code exchange
+                                              # carries redirect_uri (the app's settings hold it)
     # hooks ---------------------------------------------------------------------------------------
     authorize_url_for: Callable[[str], str] | None = None
     """`(account_hint) -> authorize URL` for providers whose consent page lives on the customer's own

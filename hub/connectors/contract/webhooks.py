@@ -13,6 +13,15 @@ inbox row and job in one transaction, and answers 2xx only after the commit. A w
 `normalize(delivery, client)`; the client is made only if the connector touches it (a delivery that
 carries only an id). `poll` and `changes` let the reconciliation runner catch what a lost delivery
 missed: the API gives states, the hub holds the last known state, the connector compares them.
+A delivery that carries only an id may also normalize to a `Snapshot` (the object read now): the
+core compares it with the known state through `changes`, exactly as reconciliation does, so a
+webhook and a later poll of one transition find it once.
+
+Providers that sign nothing but hand the app a token per account (Bitrix24's `application_token`)
+use `claim`: a delivery that carries the token with an access token proving it comes from the
+account; the core checks that access token against the account's API and keeps the token
+(`Secrets.token`) for `verify`. `ends_installation` names a delivery that says the app was removed
+from the account: once verified, the core ends the installation.
 
 A connector raises `MalformedPayload` (a ValueError naming the field) for a body that is not one of
 its deliveries: the core answers 400 naming the field, or marks a stored delivery failed."""
@@ -166,10 +175,24 @@ class Secrets:
 
     user: str = ""
     password: str = ""
+    token: str = ""               # the token a `claim` handed over for this installation ("" : none yet)
     app_secret_source: Callable[[], str] = field(default=lambda: "", repr=False, compare=False)
 
     def app_secret(self) -> str:
         return self.app_secret_source() or ""
+
+
+@dataclass(frozen=True)
+class TokenClaim:
+    """A delivery's offer of the installation's delivery token (`Secrets.token`). `proof` is a
+    token response as the delivery gives it (`access_token`, ...): the core asks the connector's
+    identity hook, with a client at the installation's known API root and that access token, whose
+    account it is. It keeps the token when nothing is kept yet, or when `replaces` (a reinstall
+    hands over a new one)."""
+
+    token: str
+    proof: dict[str, Any] = field(default_factory=dict, repr=False)
+    replaces: bool = False
 
 
 @dataclass(frozen=True)
@@ -259,7 +282,7 @@ class Webhooks:
 
     verify: Callable[[RawRequest, Secrets], None]              # raise Refused
     split: Callable[[RawRequest], list[Delivery]]              # raise MalformedPayload
-    normalize: Callable[[Delivery, Any], list[CrmEvent]]       # (delivery, lazy client or None)
+    normalize: Callable[[Delivery, Any], list[CrmEvent | Snapshot]]   # (delivery, lazy client or None)
     kinds: frozenset[str] = frozenset()                        # the KINDS it emits
     routing: str = "token"                                     # token | account
     account_key: Callable[[RawRequest], str | None] | None = None   # routing "account"
@@ -272,6 +295,12 @@ class Webhooks:
     unsubscribe: Callable[[Any, str], None] | None = None      # (client, remote_id)
     poll: Callable[[Any, datetime | None], Iterable[Snapshot]] | None = None   # (client, changed since)
     changes: Callable[[dict[str, Any] | None, Snapshot], list[CrmEvent]] | None = None  # (known, now)
+    # For a provider with no API for subscriptions (`subscribe` None): what an admin does by hand at
+    # the provider; the settings page shows it to admins with the endpoint URL and the secret to use
+    # (the installation's webhook password, which `verify` gets as `Secrets.password`).
+    manual_setup: str = ""
+    claim: Callable[[RawRequest], TokenClaim | None] | None = None      # see TokenClaim
+    ends_installation: Callable[[RawRequest], bool] | None = None       # the app was removed (verified first)
 
     def __post_init__(self):
         if self.routing not in ROUTINGS:

@@ -16,7 +16,7 @@ from ..common import Faults, OAuthClient, SandboxState, TokenAuthority
 from .crm import CrmMixin
 from .events import Dispatcher
 from .tasks import TasksMixin
-from .util import RestError
+from .util import RestError, iso
 
 DEFAULT_SCOPES = ("crm", "task", "user", "basic")
 REFRESH_TTL = 180 * 86400
@@ -49,7 +49,7 @@ class Bitrix24Sandbox(CrmMixin, TasksMixin):
                 "name": c.get("name", c["client_id"]),
                 "scopes": list(c.get("scopes") or DEFAULT_SCOPES),
                 "redirect_uri": c.get("redirect_uri") or (list(c.get("redirect_uris") or []) or [None])[0],
-                "event_handler": c.get("event_handler") or _hub_handler(c),
+                "event_handler": c.get("event_handler") or _hub_handler(c, options.get("hub_url")),
                 "version": str(c.get("version", "1")),
             }
         self.base_url: str | None = (options.get("base_url") or options.get("permalink_base") or "").rstrip("/") or None
@@ -188,7 +188,6 @@ class Bitrix24Sandbox(CrmMixin, TasksMixin):
         return f"{u['NAME']} {u['LAST_NAME']}".strip() if u else ""
 
     def _iso_now(self) -> str:
-        from .util import iso
         return iso(self.now())
 
     # -- app installs -----------------------------------------------------------------------------
@@ -388,9 +387,11 @@ class Bitrix24Sandbox(CrmMixin, TasksMixin):
                 self._buckets.pop(portal, None)
 
 
-def _hub_handler(client: dict) -> str | None:
+def _hub_handler(client: dict, hub_url: str | None) -> str | None:
     """The app's event handler setting. Default for the embedded hub: its app-wide webhook URL
-    (`<hub>/hooks/<provider>`), derived from the OAuth callback `<hub>/oauth/<provider>/callback`."""
+    (`<hub>/hooks/bitrix24`), else derived from the OAuth callback `<hub>/oauth/<provider>/callback`."""
+    if hub_url:
+        return f"{hub_url.rstrip('/')}/hooks/bitrix24"
     for uri in client.get("redirect_uris") or []:
         head, sep, tail = uri.rpartition("/oauth/")
         if sep and tail.endswith("/callback"):

@@ -73,10 +73,11 @@ def profile(ctx: Ctx, params: dict):
 @method("app.info", "basic")
 def app_info(ctx: Ctx, params: dict):
     install = ctx.sb.installed(ctx.portal, ctx.client_id) or {}
-    return {"ID": 1, "CODE": ctx.client_id, "VERSION": int(install.get("version", 1) or 1) if str(
-        install.get("version", "1")).isdigit() else 1, "STATUS": install.get("status", "L"), "INSTALLED": bool(
-        install.get("finished")), "PAYMENT_EXPIRED": "N", "DAYS": None, "LANGUAGE_ID": "en",
-        "LICENSE": "en_basic", "LICENSE_TYPE": "basic", "LICENSE_FAMILY": "basic"}, {}
+    version = str(install.get("version") or "1")
+    return {"ID": 1, "CODE": ctx.client_id, "VERSION": int(version) if version.isdigit() else version,
+            "STATUS": install.get("status", "L"), "INSTALLED": bool(install.get("finished")), "PAYMENT_EXPIRED": "N",
+            "DAYS": None, "LANGUAGE_ID": "en", "LICENSE": "en_basic", "LICENSE_TYPE": "basic",
+            "LICENSE_FAMILY": "basic"}, {}
 
 
 @method("scope", "basic")

@@ -2,6 +2,8 @@
 a contact and a company, and tasks linked to a deal and a lead (one under control on completion)."""
 from __future__ import annotations
 
+from .util import iso
+
 DAY = 86400
 
 
@@ -32,12 +34,8 @@ def seed(sb, name: str = "demo", title: str | None = None, domain: str | None = 
                                  "ASSIGNED_BY_ID": bob}, actor=admin)
     now = sb.now()
     sb.create_task(name, {"TITLE": "Send the rollout contract", "RESPONSIBLE_ID": bob, "CREATED_BY": admin,
-                          "DEADLINE": _iso(now + 3 * DAY), "PRIORITY": 2, "TASK_CONTROL": "Y",
+                          "DEADLINE": iso(now + 3 * DAY), "PRIORITY": 2, "TASK_CONTROL": "Y",
                           "UF_CRM_TASK": [f"D_{d1['ID']}"], "AUDITORS": [cleo]}, actor=admin)
     sb.create_task(name, {"TITLE": "Call Gavin back", "RESPONSIBLE_ID": bob, "CREATED_BY": admin,
-                          "DEADLINE": _iso(now + DAY // 2), "UF_CRM_TASK": [f"L_{lead['ID']}"]}, actor=admin)
+                          "DEADLINE": iso(now + DAY // 2), "UF_CRM_TASK": [f"L_{lead['ID']}"]}, actor=admin)
 
-
-def _iso(ts: float) -> str:
-    from .util import iso
-    return iso(ts)

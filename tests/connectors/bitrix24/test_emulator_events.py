@@ -159,3 +159,12 @@ def test_running_sandbox_posts_by_itself_to_a_live_handler():
         sb.lose_deal("demo", 2)
         assert arrived.wait(10)
         assert got[1]["event"] == "ONCRMDEALUPDATE" and got[1]["data[FIELDS][ID]"] == "2"
+
+
+def test_the_embedding_hub_names_the_apps_handler():
+    from hub.sandbox.bitrix24 import create_app
+
+    app = create_app(options={"auto_deliver": False, "hub_url": "http://hub.local:5000/",
+                              "clients": [{"client_id": "c", "client_secret": "s"}]})
+    assert app.extensions["sandbox"].client_options["c"]["event_handler"] == "http://hub.local:5000/hooks/bitrix24"
+    assert app.config["SANDBOX_PAGE"] == "_sandbox/ui/" and app.test_client().get("/_sandbox/ui/").status_code == 200
