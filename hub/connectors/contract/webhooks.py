@@ -43,6 +43,9 @@ KINDS: frozenset[str] = frozenset({
                                  # response: `extra["direction"]`, `extra["activity"]`, `extra["outcome"]`)
     "task.created", "task.status_changed",
     "task.completed",            # a CRM's own task / activity marked done
+    # task events: object_type "task"; `extra["status"]` one of targets.TASK_STATUSES; when known,
+    # `extra["deadline"]` (ISO date or UTC datetime), `extra["responsible"]`, `extra["detail"]`, and
+    # `extra["deal_id"]` / `extra["lead_id"]` for the record it belongs to
 })
 ROUTINGS = frozenset({"token", "account"})
 _ONCE = ("created", "added", "deleted")   # what happens to an object at most once
