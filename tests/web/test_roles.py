@@ -29,8 +29,17 @@ USER_WRITES = {
     ("sync.share_change", "POST"),         # lower or stop their own share (ownership checked)
     ("sync.api_share_change", "PATCH"),
     ("sync.api_share_remove", "DELETE"),
+    ("task_templates.apply_page", "POST"),        # apply a template set to a record
+    ("task_templates.api_apply", "POST"),
+    ("task_templates.calendar_edit", "POST"),     # edit a task its owner shares with full access (checked)
+    ("task_templates.api_calendar_complete", "POST"),
+    ("task_templates.api_calendar_move", "PATCH"),
+    ("task_templates.suggestion_decide", "POST"),  # answer their own next-task suggestions
+    ("task_templates.api_suggestion_accept", "POST"),
+    ("task_templates.api_suggestion_dismiss", "POST"),
 }
-ADMIN_READS = {("pages.visibility", "GET")}
+ADMIN_READS = {("pages.visibility", "GET"), ("task_templates.settings_page", "GET"),
+               ("task_templates.set_page", "GET")}
 
 
 class Team:
@@ -87,7 +96,8 @@ class Team:
     def ids(self, installation_id: int) -> dict:
         return {"installation_id": installation_id, "provider": "asana", "connection_id": self.asana_id,
                 "rule_id": self.rule_id, "sync_id": self.sync_id, "share_id": self.share_id,
-                "crm_user_id": str(DEV), "run_id": 1, "event_id": 1, "inbox_id": 1, "job_id": 1}
+                "crm_user_id": str(DEV), "run_id": 1, "event_id": 1, "inbox_id": 1, "job_id": 1,
+                "set_id": 1, "type_id": 1, "task_id": 1, "suggestion_id": 1}
 
     def share(self) -> ContactSync:
         with self.hub.services.db.begin() as s:
