@@ -91,7 +91,7 @@ def _entry(task_id: str, title: str, due_local: datetime | None, seen: str, **re
 def week_view(services: Any, installation_id: int, viewer: Viewer, week: str | None = None,
               person: str | None = None) -> dict[str, Any]:
     with services.db.begin() as session:
-        settings = settings_row(session, installation_id)
+        settings = settings_row(session, installation_id, create=False)
         tz = zone(settings.timezone)
         monday = parse_week(week, settings.timezone)
         start = as_utc(datetime.combine(monday, time(0), tzinfo=tz))
@@ -223,7 +223,7 @@ def complete(services: Any, installation_id: int, task_id: int, viewer: Viewer) 
 def reschedule(services: Any, installation_id: int, task_id: int, viewer: Viewer, due: Any) -> dict[str, Any]:
     """Move the deadline (`due`: YYYY-MM-DDTHH:MM in the account's time zone) through the target."""
     with services.db.begin() as session:
-        tz = zone(settings_row(session, installation_id).timezone)
+        tz = zone(settings_row(session, installation_id, create=False).timezone)
         task = _editable(session, installation_id, task_id, viewer)
     try:
         local = datetime.fromisoformat(str(due)) if isinstance(due, str) and len(due) <= 32 else None

@@ -26,9 +26,13 @@ NEXT_MODES = ("suggest", "create")
 NAME_MAX = 80
 
 
-def settings_row(session, installation_id: int) -> TaskSettings:
-    """The installation's settings, made with the default types and statuses the first time."""
+def settings_row(session, installation_id: int, *, create: bool = True) -> TaskSettings:
+    """The installation's settings, made with the default types and statuses the first time
+    (`create=False`, for reads that must store nothing: the defaults, unsaved)."""
     row = session.get(TaskSettings, installation_id)
+    if row is None and not create:
+        return TaskSettings(installation_id=installation_id, timezone="UTC", sharing="free_busy",
+                            statuses_enabled=False)
     if row is None:
         row = TaskSettings(installation_id=installation_id, timezone="UTC", sharing="free_busy",
                            statuses_enabled=False, updated_at=utcnow())
@@ -70,9 +74,16 @@ def _sharing(value: Any, field: str, *, allow_default: bool = False) -> str | No
     return value
 
 
-def view(services: Any, installation_id: int) -> dict[str, Any]:
+def view(services: Any, installation_id: int, *, create: bool = True) -> dict[str, Any]:
+    """`create=False` (a reader who is not an admin): nothing is stored; before an admin first
+    looked, the default types and statuses are shown without ids."""
     with services.db.begin() as session:
-        row = settings_row(session, installation_id)
+        row = settings_row(session, installation_id, create=create)
+        if not create and session.get(TaskSettings, installation_id) is None:
+            return {"timezone": row.timezone, "sharing": row.sharing, "statuses_enabled": False,
+                    "types": [{"id": None, "name": n, "sharing": None, "in_use": False} for n in DEFAULT_TYPES],
+                    "statuses": [{"id": None, "name": n, "closes": c} for n, c in DEFAULT_STATUSES],
+                    "next_tasks": []}
         types = session.scalars(select(TaskType).where(TaskType.installation_id == installation_id)
                                 .order_by(TaskType.position, TaskType.id)).all()
         used = _types_in_use(session, installation_id)
@@ -233,7 +244,7 @@ def set_next_task(services: Any, installation_id: int, data: Any) -> dict[str, A
 
 def sharing_of(session, installation_id: int, type_name: str) -> str:
     """The sharing mode of a task of this type (its type's, else the installation's default)."""
-    row = settings_row(session, installation_id)
+    row = settings_row(session, installation_id, create=False)
     if type_name:
         own = session.scalar(select(TaskType.sharing).where(TaskType.installation_id == installation_id,
                                                              TaskType.name == type_name))

@@ -8,7 +8,7 @@ MODES = ["none", "free_busy", "read_only", "full"]
 
 
 class TaskTypeOut(Schema):
-    id = fields.Integer(required=True)
+    id = fields.Integer(required=True, allow_none=True, metadata={"description": "null: a default not yet stored"})
     name = fields.String(required=True)
     sharing = fields.String(allow_none=True, metadata={"description": "none | free_busy | read_only | full; "
                                                                        "null: the installation's default"})
@@ -31,7 +31,7 @@ class StatusItem(Schema):
 
 
 class StatusOut(StatusItem):
-    id = fields.Integer()
+    id = fields.Integer(allow_none=True)
 
 
 class StatusesIn(Schema):

@@ -18,7 +18,7 @@ from ..errors import Fatal, NeedsReauth, Retriable
 from ..inputs import InputError, optional_int
 from ..rules import connections
 from ..rules.records import recent
-from ..web.access import admin, current_user, member, public, requires
+from ..web.access import admin, current_user, is_admin, member, public, requires
 from ..web.bodies import json_body
 from . import calendar, config, sets, suggestions
 from .apply import enqueue
@@ -370,7 +370,7 @@ def _api(fn, *args, status: int = 200):
 @bp.get(API + "/options")
 @member
 def api_settings(installation_id: int):
-    return _api(config.view, services(), installation_id)
+    return _api(lambda: config.view(services(), installation_id, create=is_admin()))
 
 
 @bp.patch(API + "/options")

@@ -99,7 +99,7 @@ class Team:
         return {"installation_id": installation_id, "provider": "asana", "connection_id": self.asana_id,
                 "rule_id": self.rule_id, "sync_id": self.sync_id, "share_id": self.share_id,
                 "crm_user_id": str(DEV), "run_id": 1, "event_id": 1, "inbox_id": 1, "job_id": 1,
-                "object_type": "deal", "object_id": "1"}
+                "object_type": "deal", "object_id": "1", "set_id": 1, "type_id": 1, "task_id": 1, "suggestion_id": 1}
 
     def share(self) -> ContactSync:
         with self.hub.services.db.begin() as s:
