@@ -131,12 +131,14 @@ def _checked(services: Any, installation_id: int, data: dict[str, Any], shorthan
 
 def presets(services: Any, installation_id: int) -> list[Any]:
     """The ready automations the connectors ship: the installation's CRM's, and those of other
-    connectors whose needs the installation meets."""
+    connectors whose needs the installation meets (a target's preset that works on any CRM's events
+    says so with `needs=("crm",)`; a CRM's presets for its own events show only with that CRM)."""
     crm = Crm(services, installation_id)
     out: dict[str, Any] = {}
     for c in connectors.connectors():
         for preset in c.presets:
-            if c.name == crm.provider or c.has("task_target") or c.has("project_target"):
+            if c.name == crm.provider or ((c.has("task_target") or c.has("project_target"))
+                                          and "crm" in preset.needs):
                 out.setdefault(preset.key, preset)
     offered = crm_triggers(crm.provider)
     return [p for p in out.values() if preset_body(p.rule or {}).get("trigger") in offered]
