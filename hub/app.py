@@ -137,7 +137,8 @@ def _features() -> list:
     from .rules import web as rules_web
     from .tasks import web as tasks_web
     from .sync import web as sync_web
+    from .tasks import templates_web
     from .web import metrics
     from .webhooks import ingest, web as webhooks_web
-    return [ingest.bp, rules_web.bp, sync_web.bp, webhooks_web.bp, metrics.bp, tasks_web.bp]
+    return [ingest.bp, rules_web.bp, sync_web.bp, webhooks_web.bp, metrics.bp, tasks_web.bp, templates_web.bp]
 

@@ -5,6 +5,8 @@ complete_linked  complete the tasks earlier steps made for this record (each thr
 email            send an e-mail (queued in the step's transaction: exactly once)
 wait             pause: the next steps run as a job scheduled for later
 branch           a condition choosing which following steps run (continue, stop, or skip to a step)
+templates        apply a set of task templates (hub/tasks): several tasks, each in its own target, with
+                 delays that become deadlines; or the post-sale set of the deal's sales process
 
 Every step may also carry a condition (skipped when it does not hold) and a delay (a wait before it)."""
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 from .. import connectors
 
-CORE_KINDS = ("complete_linked", "email", "wait", "branch")
+CORE_KINDS = ("complete_linked", "email", "wait", "branch", "templates")
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,10 @@ CORE: dict[str, Kind] = {k.kind: k for k in (
     Kind("branch", "Branch: choose the steps that follow",
          settings=(Setting("if_true", "When the condition holds", choices=BRANCH_GOTO),
                    Setting("if_false", "Otherwise", choices=BRANCH_GOTO))),
+    Kind("templates", "Apply task templates",
+         settings=(Setting("set_id", "Template set (its id; see Task templates)"),
+                   Setting("post_sale", "Or: the post-sale set of the deal's sales process",
+                           choices=(("", "no"), ("won", "won deals' set"), ("lost", "lost deals' set"))))),
 )}
 
 

@@ -130,15 +130,17 @@ def _checked(services: Any, installation_id: int, data: dict[str, Any], shorthan
 
 
 def presets(services: Any, installation_id: int) -> list[Any]:
-    """The ready automations the connectors ship: the installation's CRM's, and those of other
-    connectors whose needs the installation meets (a target's preset that works on any CRM's events
-    says so with `needs=("crm",)`; a CRM's presets for its own events show only with that CRM)."""
+    """The ready automations the connectors ship: the installation's CRM's, and those of the targets
+    the installation has connected (a target's presets need an account of it to run)."""
     crm = Crm(services, installation_id)
     out: dict[str, Any] = {}
+    with services.db.begin() as session:
+        connected = {c.name for c in connectors.connectors()
+                     if c.name != crm.provider and (c.has("task_target") or c.has("project_target"))
+                     and connections.usable(session, installation_id, c.name)}
     for c in connectors.connectors():
         for preset in c.presets:
-            if c.name == crm.provider or ((c.has("task_target") or c.has("project_target"))
-                                          and "crm" in preset.needs):
+            if c.name == crm.provider or c.name in connected:
                 out.setdefault(preset.key, preset)
     offered = crm_triggers(crm.provider)
     return [p for p in out.values() if preset_body(p.rule or {}).get("trigger") in offered]

@@ -415,6 +415,9 @@ def _check_steps(services: Any, installation_id: int, data: dict[str, Any], trig
             errors[f"{prefix}.delay_seconds"] = "say how long to wait (more than 0 seconds)"
         if kind.connector is None:
             _check_core(step, steps, n, prefix, errors)
+            if step["kind"] == "templates":
+                from ..tasks.checks import check_step
+                check_step(services, installation_id, step, prefix, complete, errors)
         else:
             _check_connector(services, installation_id, step, kind, prefix, complete, errors)
         step["mappings"] = _mappings(step, trigger, crm, previous, prefix, complete, errors, warnings)

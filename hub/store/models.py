@@ -602,3 +602,14 @@ class TaskSettings(Base):
     close_lead_tasks: Mapped[bool] = mapped_column(default=True, server_default=true())
     updated_by: Mapped[str] = mapped_column(String(300), default="", server_default="")
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # task templates (migration 0015_templates_tasks): the account's time zone (deadlines are computed
+    # in it), the default sharing of tasks between colleagues (a task type may override it), statuses
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    sharing: Mapped[str] = mapped_column(String(20), default="free_busy", server_default="free_busy")
+    statuses_enabled: Mapped[bool] = mapped_column(default=False, server_default=false())
+
+
+# --- task templates, post-sale sets, next-task suggestions, task types and sharing (hub/tasks) ---
+# (in their own module, which needs `Base` from here, so that this module stays readable)
+from .models_tasks import (HubTask, NextTaskRule, PostSaleSet, TaskStatusOption,  # noqa: E402,F401
+                           TaskSuggestion, TaskTemplate, TaskTemplateSet, TaskType)

@@ -88,7 +88,14 @@ def apply(session: Session, link: RuleLink, now: datetime, *, status: str, deadl
     if link.status != link_status:
         link.status = link_status
         link.completed_at = now if link_status == "completed" else link.completed_at
+        if link_status == "completed":
+            for hook in COMPLETED_HOOKS:      # e.g. the next-task suggestions (hub/tasks/suggestions.py)
+                hook(session, link)
     return row
+
+
+# called inside the transaction that sees a linked task become completed: (session, link)
+COMPLETED_HOOKS: list = []
 
 
 def apply_state(session: Session, link: RuleLink, state: TaskState, now: datetime, *, checked: bool = True) -> TaskStatus:

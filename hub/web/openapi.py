@@ -19,7 +19,7 @@ from marshmallow import Schema, fields
 from ..inputs import MAX_INT
 
 SOURCES = ("hub.web.openapi", "hub.web.api_schemas", "hub.rules.web", "hub.sync.schemas", "hub.webhooks.schemas",
-           "hub.tasks.schemas")
+           "hub.tasks.schemas", "hub.tasks.templates_web")
 ERRORS = ((400, "invalid input (or CSRF token); `fields` names each bad field"), (401, "not signed in"),
           (403, "not allowed for this installation, or not an admin"), (404, "no such installation or object"),
           (502, "a provider refused"), (503, "a provider is unavailable"))

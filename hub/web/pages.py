@@ -22,7 +22,7 @@ from ..oauth.keys import MAX_ACCOUNT_CHARS, MAX_KEY_CHARS, FormError
 from ..oauth.members import Refused, directory, members, set_roles
 from ..oauth.reconnect import title_of
 from ..store import AuditEvent, Connection, Installation, InstallationUser
-from .access import admin, current_user, forbidden, member, public, requires, sign_in
+from .access import admin, current_user, forbidden, is_admin, member, public, requires, sign_in
 from .bodies import json_body
 from .returns import came_from, safe_return_target
 from .signin import end_session
@@ -512,4 +512,18 @@ def settings(installation_id: int):
     return render_template("hub/settings.html", installation=g.installation, crm=crm,
                            crm_title=title_of(g.installation.provider),
                            targets=_targets(installation_id), users=users, audit=audit,
-                           me=current_user().crm_user_id)
+                           me=current_user().crm_user_id, webhook_setup=_webhook_setup(installation_id))
+
+
+def _webhook_setup(installation_id: int) -> dict | None:
+    """For admins, when the CRM's webhooks are subscribed by hand: what to do, where, with which secret."""
+    from ..webhooks.credentials import webhook_credentials
+    from ..webhooks.providers import connector_webhooks
+    from ..webhooks.registration import hook_url
+
+    hooks = connector_webhooks(g.installation.provider)
+    if not is_admin() or hooks is None or hooks.subscribe is not None or not hooks.manual_setup:
+        return None
+    with services().db.begin() as db_session:
+        _, password = webhook_credentials(services(), db_session, installation_id, create=True)
+    return {"steps": hooks.manual_setup, "url": hook_url(services(), g.installation, hooks), "secret": password}

@@ -73,6 +73,7 @@ class Target:
         self._sync_setup()
         self._runlog_setup()
         self.serial = itertools.count(1)
+        self._tasks_setup()
         self.turns = itertools.count(1)   # bodies are aimed three times in four, whatever hypothesis draws
 
     def _sync_setup(self) -> None:
@@ -106,6 +107,78 @@ class Target:
             self.dead_job_id = s.scalar(select(Job.id).where(Job.status == "dead", Job.kind == "webhook.process"))
             self.event_id = s.scalar(select(func.max(HubEvent.id)))
         assert self.inbox_id and self.dead_job_id and self.event_id
+
+    def _tasks_setup(self) -> None:
+        """Task templates: a set (an Asana task, for the admin, fully shared), its task made for a
+        deal (the calendar's), a suggestion for the admin."""
+        from hub.store.models import HubTask
+        from hub.tasks import config, sets
+
+        env = self.env
+        config.update(env.services, env.iid, {"sharing": "full"})
+        self.template = {"title": "Call {{ deal.title }}", "kind": "asana.task", "connection_id": env.asana_id,
+                         "delay_days": 1, "responsible": env.user("dana"),
+                         "settings": {"workspace_gid": env.workspace("Acme Sandbox Org"),
+                                      "project_gid": env.project("Renewals")}}
+        made = sets.create(env.services, env.iid, {"name": "Calls", "templates": [self.template]})
+        self.set_id, self.template_id = made["id"], made["templates"][0]["id"]
+        self.type_id = config.view(env.services, env.iid)["types"][0]["id"]
+        answer = self.browser.post(f"/api/v1/installations/{env.iid}/tasks/apply", headers={"X-CSRF-Token": self.csrf},
+                                   json={"set_id": self.set_id, "object_type": "deal", "object_id": self.deal_id})
+        assert answer.status_code == 202, answer.text
+        env.hub.run_jobs()
+        with env.services.db.begin() as s:
+            task = s.scalar(select(HubTask))
+            assert task is not None
+            task.owner_email, self.task_id = "", task.id
+            task.due_at = None
+
+    def _suggestion(self) -> int:
+        from hub.store import utcnow
+        from hub.store.models import TaskSuggestion
+        with self.env.services.db.begin() as s:
+            row = TaskSuggestion(installation_id=self.env.iid, effect_key=f"st:{next(self.serial)}",
+                                 template_id=self.template_id, object_type="deal", object_id=self.deal_id,
+                                 completed_task="a task", to_email="", to_user_id=str(ADMIN), status="open",
+                                 nonce="n", expires_at=utcnow().replace(year=2100), created_at=utcnow())
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def _aim_tasks(self, case, params: dict, aimed: dict, path: str, method: str) -> None:
+        from hub.tasks import config, sets
+        env = self.env
+        if aimed.get("type_id"):
+            params["type_id"] = config.add_type(env.services, env.iid, {"name": f"Type {next(self.serial)}"})["id"] \
+                if method == "DELETE" else self.type_id
+        if aimed.get("set_id"):
+            params["set_id"] = sets.create(env.services, env.iid, {"name": "Throwaway", "templates": [self.template]})[
+                "id"] if method == "DELETE" else self.set_id
+        if aimed.get("task_id"):
+            params["task_id"] = self.task_id
+        if aimed.get("suggestion_id"):
+            params["suggestion_id"] = self._suggestion()
+        body = case.body
+        if not isinstance(body, dict) or next(self.turns) % 4 == 0 or "/tasks/" not in path:
+            return
+        if path.endswith("/tasks/types") and method == "POST":
+            body.update(name=f"Kind {next(self.serial)}", sharing="full")
+        elif path.endswith("/types/{type_id}"):
+            body.pop("name", None)
+        elif path.endswith("/tasks/sets"):
+            body.update(name="A set", templates=[dict(self.template)])
+        elif path.endswith("/sets/{set_id}"):       # keeps its template (a next-task rule may use it)
+            body.update(name="A set", templates=[dict(self.template, id=self.template_id)])
+        elif path.endswith("/next-tasks"):
+            body.update(from_type_id=self.type_id, template_id=self.template_id, mode="suggest")
+        elif path.endswith("/post-sale"):
+            body.update(pipeline_id=env.pipeline("Renewals"), outcome="won", set_id=self.set_id)
+        elif path.endswith("/tasks/apply"):
+            body.update(set_id=self.set_id, object_type="deal", object_id=self.deal_id, key=f"k{next(self.serial)}")
+        elif path.endswith("/calendar/{task_id}"):
+            body["due"] = "2026-12-10T10:00"
+        elif path.endswith("/tasks/options"):
+            body.pop("timezone", None)
 
     def snapshot(self) -> dict[str, int]:
         with self.env.services.db.begin() as s:
@@ -151,6 +224,7 @@ class Target:
         if "crm_user_id" in params and len(str(params["crm_user_id"])) % 4:
             params["crm_user_id"] = str(DEV)      # a colleague in the CRM's directory: roles can change
         self._aim_body(case, path, method)
+        self._aim_tasks(case, params, aimed, path, method)
         query = case.query if isinstance(case.query, dict) else None
         if query and isinstance(query.get("connection_id"), int) and query["connection_id"] % 4:
             query["connection_id"] = self.google if path.endswith("/labels") else self.env.asana_id

@@ -135,6 +135,9 @@ class TaskTarget(_Asana):
             data["assignee"] = assignee
         if spec.due:
             data["due_at" if "T" in spec.due else "due_on"] = spec.due
+        if spec.sharing in ("read_only", "full") and spec.colleagues:
+            # the hub's sharing mode as Asana knows it: colleagues who may see the task follow it
+            data["followers"] = [gid for gid in dict.fromkeys(spec.colleagues) if gid != assignee]
         return self.client.json("POST", "tasks", params={"opt_fields": ",".join(FIELDS)}, json={"data": data})["data"]
 
     def ensure(self, spec: TaskSpec, effect_key: str, *, first_try: bool) -> Made:
@@ -180,6 +183,12 @@ class TaskTarget(_Asana):
         return TaskState("completed" if done else "open", deadline=deadline,
                          changed_at=_utc(task.get("completed_at")) if done else _utc(task.get("modified_at")),
                          responsible=assignee.get("name") or assignee.get("gid") or "")
+
+    def reschedule(self, external_id: str, due: str) -> None:
+        """A new deadline (the hub's team calendar, for a colleague with full access)."""
+        self.client.json("PUT", "tasks/{task_gid}", path_params={"task_gid": external_id},
+                         params={"opt_fields": "due_at,due_on"},
+                         json={"data": {"due_at": due} if "T" in due else {"due_on": due}})
 
 
 class ProjectTarget(_Asana):

@@ -60,6 +60,9 @@ class CrmSource(Protocol):
     def recent(self, kind: str, limit: int = 20) -> list[SourceRecord]:
         """Recently updated objects of `kind` (the preview's record picker)."""
 
+    # Optional: `search(kind, query) -> list[SourceRecord]`, objects of `kind` whose title holds
+    # `query` (the hub's "apply a template set" picker). Without it the core filters `recent(kind)`.
+
     def file_chunks(self, file: dict[str, Any]) -> Iterator[bytes]:
         """A file's bytes, streamed (attachments copied to a target). The download starts when this
         is called, so a missing file fails before any upload begins."""

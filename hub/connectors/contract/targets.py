@@ -56,6 +56,14 @@ class TaskSpec:
     settings: dict[str, Any] = field(default_factory=dict)   # the step's target settings (project id ...)
     fields: dict[str, Any] = field(default_factory=dict)     # mapped custom fields, target ids -> values
     record: SourceRecord | None = None     # the CRM record it comes from (for links back)
+    task_type: str | None = None           # the hub's task type name (Email, Offer, Meeting ...), if any
+    # how colleagues see the task (the hub's team calendar honours it everywhere; a target with its
+    # own notion of it may carry it): none | free_busy (only its time) | read_only | full (see, edit)
+    sharing: str | None = None
+    colleagues: tuple[str, ...] = ()       # target user ids of the responsible's colleagues (followers ...)
+
+
+SHARING_MODES = ("none", "free_busy", "read_only", "full")
 
 
 @dataclass

@@ -292,6 +292,10 @@ class Webhooks:
     unsubscribe: Callable[[Any, str], None] | None = None      # (client, remote_id)
     poll: Callable[[Any, datetime | None], Iterable[Snapshot]] | None = None   # (client, changed since)
     changes: Callable[[dict[str, Any] | None, Snapshot], list[CrmEvent]] | None = None  # (known, now)
+    # For a provider with no API for subscriptions (`subscribe` None): what an admin does by hand at
+    # the provider; the settings page shows it to admins with the endpoint URL and the secret to use
+    # (the installation's webhook password, which `verify` gets as `Secrets.password`).
+    manual_setup: str = ""
     claim: Callable[[RawRequest], TokenClaim | None] | None = None      # see TokenClaim
     ends_installation: Callable[[RawRequest], bool] | None = None       # the app was removed (verified first)
 

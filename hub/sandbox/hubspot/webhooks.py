@@ -31,6 +31,7 @@ NO_RETRY = frozenset({400, 401, 403, 404, 405})
 MAX_RETRIES = 10
 BATCH_SIZE = 100
 LOG_LIMIT = 2000
+IDLE_EXIT = 5.0      # seconds the background sender waits for work before it ends
 USER_AGENT = "HubSpot Connect 2.0 (http://dev.hubspot.com/) - WebhooksExecutorDaemon"
 
 
@@ -278,6 +279,9 @@ class Deliverer:
                 self._thread.start()
 
     def _run(self) -> None:
+        """Send what falls due; after IDLE_EXIT seconds with nothing queued the thread ends (the next
+        event starts another), so emulators a test suite builds and drops leave no threads behind."""
+        idle_since = time.monotonic()
         while True:
             with self._cond:
                 while True:
@@ -286,9 +290,15 @@ class Deliverer:
                     due = [i["due"] for i in self.pending]
                     if due and not paused and min(due) <= now:
                         break
+                    if due:
+                        idle_since = time.monotonic()
+                    elif time.monotonic() - idle_since > IDLE_EXIT:
+                        self._thread = None
+                        return
                     wait = 0.2 if paused or not due else min(max(min(due) - now, 0.01), 1.0)
                     self._cond.wait(wait)
             try:
                 self.deliver_pending()
             except Exception:   # noqa: BLE001 (the worker outlives one bad batch)
                 time.sleep(0.1)
+            idle_since = time.monotonic()

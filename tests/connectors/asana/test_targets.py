@@ -162,3 +162,16 @@ def test_attach_streams_refuses_too_large_and_skips_a_file_already_sent(dana, em
 def test_the_hub_limit_never_raises_asanas(dana):
     assert target(dana.client, "task").max_attachment_bytes == MAX_ATTACHMENT
     assert target(dana.client, "task", attachment_max_bytes=10 ** 12).max_attachment_bytes == MAX_ATTACHMENT
+
+
+def test_the_hubs_sharing_mode_becomes_followers_and_a_deadline_moves(dana, emu, ids):
+    """read_only / full: the responsible's colleagues follow the task; free_busy / none: nobody is
+    added. The team calendar moves a deadline with `reschedule`."""
+    tasks = target(dana.client, "task")
+    colleague = next(u["gid"] for u in emu.users() if u["gid"] not in (ids["dana"], ids["luis"]))
+    shared = tasks.ensure(spec(ids, name="Shared", sharing="read_only", colleagues=(colleague,)), KEY, first_try=True)
+    tasks.ensure(spec(ids, name="Private", sharing="free_busy", colleagues=(colleague,)), KEY + "b", first_try=True)
+    followers = {t["name"]: set(t["followers"]) for t in emu.tasks()}
+    assert colleague in followers["Shared"] and colleague not in followers["Private"]
+    tasks.reschedule(shared.external_id, "2026-12-09T08:00:00Z")
+    assert emu.get("tasks", shared.external_id)["due_at"].startswith("2026-12-09T08:00")
