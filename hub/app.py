@@ -134,11 +134,12 @@ def _features() -> list:
     nothing else imports a feature into being."""
     from . import housekeeping, mail  # noqa: F401  (housekeeping and e-mail jobs)
     from . import rules, sync, tasks, webhooks  # noqa: F401  (rule engine, contact sync, linked tasks, ingest)
-    from .rules import web as rules_web
+    from .rules import automation, web as rules_web
     from .tasks import web as tasks_web
     from .sync import web as sync_web
     from .tasks import templates_web
     from .web import metrics
     from .webhooks import ingest, web as webhooks_web
-    return [ingest.bp, rules_web.bp, sync_web.bp, webhooks_web.bp, metrics.bp, tasks_web.bp, templates_web.bp]
+    return [ingest.bp, rules_web.bp, automation.bp, sync_web.bp, webhooks_web.bp, metrics.bp, tasks_web.bp,
+            templates_web.bp]
 

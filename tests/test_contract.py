@@ -19,8 +19,9 @@ A contact source's emulator holds some persons.
 
 Webhook fixtures are `tests/connectors/<name>/fixtures/*` (JSON bodies, or form bodies as `.txt`),
 as the provider's documentation shows them. A fixture may come with `<stem>.request.json`:
-`{"headers": {...}, "secrets": {"user", "password", "app_secret"}, "url": ...}`, a delivery signed
-as the provider signs it, which must verify, and must not once its body is altered."""
+`{"headers": {...}, "secrets": {"user", "password", "app_secret"}, "url": ..., "received_at": ...}`, a
+delivery signed as the provider signs it, which must verify, and must not once its body is altered
+(`received_at`, epoch seconds: when the hub took it in, for schemes that refuse stale timestamps)."""
 from __future__ import annotations
 
 import importlib
@@ -229,14 +230,17 @@ def test_signed_fixtures_verify_and_tampered_ones_do_not(name):
         fixture = sidecar.with_name(sidecar.name[:-len(".request.json")] + ".json")
         if not fixture.exists():
             fixture = fixture.with_suffix(".txt")
-        secrets = contract_webhooks.Secrets(spec["secrets"].get("user", ""), spec["secrets"].get("password", ""),
-                                            lambda: spec["secrets"].get("app_secret", ""))
+        secrets = contract_webhooks.Secrets(user=spec["secrets"].get("user", ""),
+                                            password=spec["secrets"].get("password", ""),
+                                            token=spec["secrets"].get("token", ""),
+                                            app_secret_source=lambda: spec["secrets"].get("app_secret", ""))
         good = _request(c, fixture, spec["headers"])
         if spec.get("url"):
             good.url = spec["url"]
+        good.received_at = spec.get("received_at")
         c.webhooks.verify(good, secrets)
         tampered = _request(c, fixture, spec["headers"], body=good.body.replace(b"}", b" }", 1) + b" ")
-        tampered.url = good.url
+        tampered.url, tampered.received_at = good.url, good.received_at
         with pytest.raises(contract_webhooks.Refused):
             c.webhooks.verify(tampered, secrets)
 

@@ -47,6 +47,12 @@ def ttl(services: Any) -> float:
     return float(services.settings["rules.catalog_seconds"])
 
 
+def cache_key(services: Any, connection: Connection, name: str) -> tuple:
+    """What one cached value belongs to. The database and the connection's creation name the
+    account: ids alone repeat across hubs served by one process, and after a database is rebuilt."""
+    return (services.db.engine.url.render_as_string(hide_password=True), connection.id, connection.created_at, name)
+
+
 class Loader:
     """`loader(name)` -> the named catalog of one connection, through the cache. With `refresh`,
     each catalog is reloaded the first time it is asked for, then served from the cache."""
@@ -73,7 +79,8 @@ class Loader:
             raise KeyError(f"{self.connector.name} has no catalog {name!r}")
         refresh = self.refresh and name not in self._reloaded
         self._reloaded.add(name)
-        return CACHE.get((self.connection.id, name), ttl(self.services), lambda: catalog.load(self.client()), refresh)
+        return CACHE.get(cache_key(self.services, self.connection, name), ttl(self.services),
+                         lambda: catalog.load(self.client()), refresh)
 
     # a mapping view, for validators written as `catalogs["projects"]`
     def __getitem__(self, name: str) -> Any:

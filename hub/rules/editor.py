@@ -87,6 +87,24 @@ def _step(form, n: int) -> dict[str, Any]:
     return step
 
 
+def form_params(form, kind: str) -> dict[str, Any]:
+    """The chosen trigger's other params from the form (`param_<name>`): a multi-select's values
+    as a list (any of them), a text field's as one value."""
+    from .triggers import triggers
+
+    trigger = next((t for t in triggers().values() if t.kind == kind), None)
+    out: dict[str, Any] = {}
+    for param in trigger.other_params if trigger else ():
+        values = [v.strip() for v in form.getlist(f"param_{param}") if v.strip()]
+        if len(values) == 1 and not form.get(f"param_{param}_many") and "," in values[0]:
+            values = [v.strip() for v in values[0].split(",") if v.strip()]
+        if len(values) == 1 and not form.get(f"param_{param}_many"):
+            out[param] = values[0]
+        elif values:
+            out[param] = values
+    return out
+
+
 def form_body(form) -> dict[str, Any]:
     """The editor's form as a rule body (the API's shape)."""
     conditions = []
@@ -99,6 +117,7 @@ def form_body(form) -> dict[str, Any]:
     count = optional_int(form.get("step_count"), "step_count", low=0, high=10**6) or 0
     return {"name": form.get("name", ""), "trigger": form.get("trigger", ""),
             "pipeline_id": form.get("pipeline_id") or None, "stage_id": form.get("stage_id") or None,
+            "params": form_params(form, form.get("trigger", "")),
             "fires": form.get("fires") or None, "conditions": conditions,
             "steps": [_step(form, n) for n in range(min(count, 20))]}
 

@@ -40,7 +40,7 @@ def fields(services: Any, connection: Connection, kind: str, *, refresh: bool = 
     options [{id, label}]), through the one catalog cache."""
     def load() -> list[dict[str, Any]]:
         return [_field_dict(f) for f in crm_source(services, connection).fields(kind)]
-    return catalogs.CACHE.get((connection.id, f"fields:{kind}"), catalogs.ttl(services), load, refresh)
+    return catalogs.CACHE.get(catalogs.cache_key(services, connection, f"fields:{kind}"), catalogs.ttl(services), load, refresh)
 
 
 def recent(services: Any, connection: Connection, kind: str) -> list[Any]:
@@ -53,4 +53,4 @@ def recent_choices(services: Any, connection: Connection, kind: str, *, refresh:
     def load() -> list[dict[str, str]]:
         return [{"id": str(r.id), "title": str(r.title or r.data.get("title") or r.data.get("name") or r.id)}
                 for r in recent(services, connection, kind)]
-    return catalogs.CACHE.get((connection.id, f"recent:{kind}"), catalogs.ttl(services), load, refresh)
+    return catalogs.CACHE.get(catalogs.cache_key(services, connection, f"recent:{kind}"), catalogs.ttl(services), load, refresh)

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from ..errors import Fatal, NeedsReauth, Retriable
-from ..events import trace
+from ..events import flags, trace
 from ..jobs import JobContext, handler
 from ..mail import queue_mail
 from ..mappings import Carry, Limits, Mapping, TargetRenderer, TemplateProblem
@@ -108,6 +108,7 @@ class Plan:
     start: int
     detail: dict[str, Any]
     wake: str | None = None          # the step whose delay is over (this job is its wake-up)
+    held_back: str | None = None     # why auto-advance is off for the object (None: on); flags.py
 
 
 # -- reading the plan -----------------------------------------------------------------------------
@@ -163,12 +164,14 @@ def plan_run(services: Any, run_id: int, job_id: int, wake: str | None) -> tuple
         provider = installation.provider if installation else "crm"
         company = installation.company_id if installation else str(run.installation_id)
         detail = dict(run.detail or {})
+        off = flags.auto_advance(session, run.installation_id, provider, run.object_type, run.object_id)
         plan = Plan(run_id=run.id, installation_id=run.installation_id, rule_id=rule.id, rule_name=rule.name,
                     rule_version=rule.version, hub_event_id=event.id, kind=event.kind, object_type=run.object_type,
                     object_id=run.object_id, current=None if run.step_uid else (event.data or {}).get("current"),
                     occurred_at=event.occurred_at, run_key=run.effect_key,
                     key_prefix=f"relayhub:{provider}:{company}:", steps=steps, states=states,
-                    start=_start(steps, states, run.step_uid), detail=detail, wake=wake)
+                    start=_start(steps, states, run.step_uid), detail=detail, wake=wake,
+                    held_back=f"{off.reason} (set {off.set_at:%Y-%m-%d %H:%M} UTC)" if off is not None else None)
         run.status, run.attempts, run.detail, run.updated_at = "running", run.attempts + 1, detail, utcnow()
         return plan, None
 
@@ -338,6 +341,15 @@ def run_steps(ex: Execution) -> None:
         if step.delay_seconds > 0 and not state.detail.get("waited"):
             ex.wait = (step, utcnow() + timedelta(seconds=step.delay_seconds))
             return
+        kind = kinds.get(step.kind)
+        if plan.held_back and kind is not None and getattr(kind.step, "advances", False):
+            state.status = "skipped"
+            state.detail["reason"] = (f"auto-advance is off for {plan.object_type} {plan.object_id}: {plan.held_back}. "
+                                      "An admin can switch it back on from the object's trace in the run log")
+            ex.save(state, trace_step="rule.step_skipped", message=f"{step.label} skipped: {state.detail['reason']}",
+                    status="info")
+            index += 1
+            continue
         if step.condition and step.kind != "branch" and not ex.holds(step.condition):
             state.status = "skipped"
             state.detail["reason"] = f"its condition ({describe(step.condition)}) does not hold"

@@ -143,12 +143,38 @@ class Step(Schema):
                                  metadata={"description": "a task's deadline, days after the step runs"})
 
 
+class ParamValue(fields.Field):
+    """A trigger param's value: an id or a word, or a list of them (the event fits any of them)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        one = Id()
+        if isinstance(value, list):
+            if len(value) > 50:
+                raise ValidationError("at most 50 values")
+            out: list[str] = []
+            for item in value:
+                if item is None or item == "":
+                    continue
+                text = one.deserialize(item)
+                if text not in out:
+                    out.append(text)
+            return out
+        return one.deserialize(value)
+
+
 class RuleIn(Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     trigger = fields.String(required=True, validate=validate.Length(min=1, max=40),
                             metadata={"description": "an event kind the CRM emits (see /catalog)", "enum": TRIGGERS})
     pipeline_id = Id(load_default=None, allow_none=True, metadata={"type": "string", "nullable": True})
     stage_id = Id(load_default=None, allow_none=True, metadata={"type": "string", "nullable": True})
+    params = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=60)), values=ParamValue(),
+                         load_default=dict, validate=validate.Length(max=20),
+                         metadata={"description": "the trigger's other params (see /catalog: a trigger's `params` "
+                                                  "besides pipeline_id, to_stage_id and stage_id): a value, or a "
+                                                  "list of values meaning any of them",
+                                   "additionalProperties": {"oneOf": [{"type": "string"},
+                                                                      {"type": "array", "items": {"type": "string"}}]}})
     fires = fields.String(validate=validate.OneOf(list(FIRES)),
                           metadata={"description": "when the trigger happens again to the same object: run 'every' "
                                                    "time, or 'once' per object. Left out: the trigger's default"})
@@ -226,6 +252,9 @@ class RuleOut(Schema):
     trigger = fields.String()
     pipeline_id = fields.String(allow_none=True)
     stage_id = fields.String(allow_none=True)
+    params = fields.Dict(metadata={"description": "the trigger's other params: a value or a list (any of them)"})
+    origin = fields.String(metadata={"description": "the page that wrote the rule (automation:<catalog>:<entry>:"
+                                                    "<preset>), empty for rules made in the editor"})
     fires = fields.String()
     conditions = fields.List(fields.Nested(Condition))
     steps = fields.List(fields.Nested(StepOut))
@@ -397,6 +426,9 @@ class Catalog(Schema):
     fields_ = fields.Dict(data_key="fields", keys=fields.String(), values=fields.List(fields.Nested(CrmField)),
                           metadata={"description": "object type -> its fields"})
     connections = fields.List(fields.Nested(ConnectionCatalogs))
+    param_choices = fields.Dict(keys=fields.String(), values=fields.List(fields.Nested(Option)),
+                                metadata={"description": "catalog name -> the options of the trigger params "
+                                                         "that name it (a trigger's `choices`)"})
     errors = fields.Dict(metadata={"description": "catalogs that could not be loaded, and why"})
 
 

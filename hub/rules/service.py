@@ -53,7 +53,8 @@ def step_dict(row: RuleStep) -> dict[str, Any]:
 def rule_dict(rule: Rule, steps: list[RuleStep], notices: list[str] | None = None,
               warnings: list[str] | None = None) -> dict[str, Any]:
     return {"id": rule.id, "name": rule.name, "status": rule.status, "preset": rule.preset, "trigger": rule.trigger,
-            "pipeline_id": rule.pipeline_id, "stage_id": rule.stage_id, "fires": rule.fires,
+            "pipeline_id": rule.pipeline_id, "stage_id": rule.stage_id, "params": dict(rule.params or {}),
+            "origin": rule.origin or "", "fires": rule.fires,
             "conditions": [{k: c[k] for k in ("field", "op", "value", "label") if k in c} for c in rule.conditions or []],
             "steps": [step_dict(s) for s in sorted(steps, key=lambda s: s.position)],
             "version": rule.version, "last_error": rule.last_error, "created_at": _iso(rule.created_at),
@@ -105,6 +106,7 @@ def _store(session, rule: Rule, data: dict[str, Any]) -> None:
     rule.name = data["name"].strip()
     rule.trigger = data["trigger"]
     rule.pipeline_id, rule.stage_id, rule.fires = data["pipeline_id"], data["stage_id"], data["fires"]
+    rule.params = dict(data.get("params") or {}) or None
     rule.conditions = [dict(c) for c in data["conditions"]]
     rule.updated_at = utcnow()
     session.execute(delete(RuleStep).where(RuleStep.rule_id == rule.id))
@@ -176,8 +178,13 @@ def preset_body(rule: dict[str, Any]) -> dict[str, Any]:
     if isinstance(trigger, dict):
         body["trigger"] = trigger.get("kind")
         for param, value in (trigger.get("params") or {}).items():
-            if value not in (None, "") and param in PARAMS:
+            if value in (None, "", []):
+                continue
+            if param in PARAMS:
                 body[PARAMS[param][0]] = str(value)
+            else:
+                body.setdefault("params", {})[param] = [str(v) for v in value] if isinstance(value, (list, tuple)) \
+                    else str(value)
     elif trigger is not None:
         body["trigger"] = trigger
     steps = []
@@ -212,7 +219,7 @@ def from_preset(services: Any, installation_id: int, key: str) -> dict[str, Any]
     body["steps"] = steps
     trigger = crm_triggers(Crm(services, installation_id).provider).get(body.get("trigger"))
     if trigger is not None and trigger.needs_pipeline and not body.get("pipeline_id"):
-        pipelines = Crm(services, installation_id).pipelines()
+        pipelines = Crm(services, installation_id).pipelines(trigger.pipeline_catalog)
         if pipelines:
             body["pipeline_id"] = pipelines[0]["id"]
             if trigger.needs_stage and pipelines[0]["stages"] and not body.get("stage_id"):
@@ -220,7 +227,9 @@ def from_preset(services: Any, installation_id: int, key: str) -> dict[str, Any]
     return body
 
 
-def create(services: Any, installation_id: int, body: dict[str, Any], actor: str) -> dict[str, Any]:
+def create(services: Any, installation_id: int, body: dict[str, Any], actor: str, *,
+           origin: str = "") -> dict[str, Any]:
+    """A new rule; `origin` names the page that writes it (automation.py), "" for the editor's."""
     body = dict(body)
     preset = body.pop("preset", None)
     if preset:
@@ -239,7 +248,7 @@ def create(services: Any, installation_id: int, body: dict[str, Any], actor: str
     with services.db.begin() as session:
         now = utcnow()
         rule = Rule(installation_id=installation_id, name=data["name"], status=status, preset=preset or "",
-                    trigger=data["trigger"], version=1, created_by=actor, created_at=now, updated_at=now,
+                    origin=origin, trigger=data["trigger"], version=1, created_by=actor, created_at=now, updated_at=now,
                     activated_at=now if status == "active" else None, conditions=[])
         session.add(rule)
         session.flush()
@@ -366,6 +375,7 @@ class _RuleView:
 
     def __init__(self, data: dict[str, Any]):
         self.pipeline_id, self.stage_id, self.conditions = data["pipeline_id"], data["stage_id"], data["conditions"]
+        self.params = data.get("params") or {}
 
 
 def preview(services: Any, installation_id: int, body: dict[str, Any], object_id: str,

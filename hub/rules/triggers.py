@@ -4,7 +4,12 @@ A kind is neutral (`deal.won`, `lead.added` ...), so the same rule works on ever
 params are keys of the event's data a rule may narrow it by (`pipeline_id`, `to_stage_id`); the
 rule keeps them as its `pipeline_id` and `stage_id`. A rule is matched on the object as it was when
 the event happened (the event's `current` state), so its decision never depends on when its job
-runs; conditions compare values as the CRM's source reads them (`CrmSource.value`)."""
+runs; conditions compare values as the CRM's source reads them (`CrmSource.value`).
+
+Params other than pipeline and stage (`to_lifecycle`, `cause`, `direction` ...) live in the rule's
+`params`; any param's value may be a list, meaning any of them ("cause in [person, integration]":
+every cause but a company sync). An event's value is read from its data, then its extras, then
+the object's state."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -31,6 +36,20 @@ class Trigger:
     repeats: bool = True          # can happen again to the same object (won, reopened, won again)
     default_fires: str = "every"  # for new rules: "every" time, or "once" per object
     files: bool = True            # the CRM keeps files on this object type
+    choices: tuple[tuple[str, str], ...] = ()   # (param, catalog) whose entries the editor offers
+
+    def catalog_of(self, param: str) -> str | None:
+        return next((catalog for p, catalog in self.choices if p == param), None)
+
+    @property
+    def pipeline_catalog(self) -> str:
+        """The catalog of pipelines (with their stages) its `pipeline_id` is one of."""
+        return self.catalog_of("pipeline_id") or "pipelines"
+
+    @property
+    def other_params(self) -> tuple[str, ...]:
+        """The params a rule keeps in `params` (pipeline and stage have columns of their own)."""
+        return tuple(p for p in self.params if p not in PARAMS)
 
     @property
     def needs_pipeline(self) -> bool:
@@ -49,21 +68,28 @@ class Trigger:
         """Why the event does not fit the rule (None: it fits). `data` is HubEvent.data; `value`
         reads a field of the object for the conditions (the CRM source's reader)."""
         current = data.get("current") or {}
+        extra = data.get("extra") or {}
+        others = getattr(rule, "params", None) or {}
         for param in self.params:
             attribute, own = PARAMS.get(param, (param, param))
-            wanted = getattr(rule, attribute, None)
-            if not wanted:
+            wanted = getattr(rule, attribute, None) if param in PARAMS else others.get(param)
+            if wanted in (None, "", []):
                 continue
             got = data.get(param)
             if got is None:
+                got = extra.get(param)
+            if got is None:
                 got = current.get(own)
-            if str(got) != str(wanted):
-                what = attribute.removesuffix("_id")
-                if got in (None, ""):
-                    return f"no {what}, the rule wants {what} {wanted}"
-                if param.startswith("to_"):
-                    return f"moved to {what} {got}, the rule wants {what} {wanted}"
-                return f"{what} is {got}, the rule wants {what} {wanted}"
+            allowed = [str(w) for w in wanted] if isinstance(wanted, (list, tuple)) else [str(wanted)]
+            if got is not None and str(got) in allowed:
+                continue
+            what = attribute.removesuffix("_id").removeprefix("to_").replace("_", " ")
+            want = allowed[0] if len(allowed) == 1 else "one of " + ", ".join(allowed)
+            if got in (None, ""):
+                return f"no {what}, the rule wants {what} {want}"
+            if param.startswith("to_"):
+                return f"moved to {what} {got}, the rule wants {what} {want}"
+            return f"{what} is {got}, the rule wants {what} {want}"
         for condition in getattr(rule, "conditions", None) or []:
             why = why_not(condition, current, value)
             if why is not None:
@@ -75,7 +101,8 @@ def _view(connector: Any, t: Any) -> Trigger:
     return Trigger(kind=t.kind, label=t.label, object_type=t.object_type, params=tuple(t.params or ()),
                    connector=connector.name, repeats=bool(getattr(t, "repeats", True)),
                    default_fires=getattr(t, "default_fires", "every") or "every",
-                   files=bool(getattr(t, "files", True)))
+                   files=bool(getattr(t, "files", True)),
+                   choices=tuple((str(p), str(c)) for p, c in (getattr(t, "choices", ()) or ())))
 
 
 def triggers(connector: str | None = None) -> dict[str, Trigger]:

@@ -26,7 +26,7 @@ from .conditions import NO_VALUE, OPERATORS, type_problems
 from .triggers import triggers as crm_triggers
 
 SHORTHAND = ("action", "target", "carry", "name_template", "description_template", "field_mappings")
-READ_ONLY = ("id", "version", "last_error", "created_at", "updated_at", "activated_at", "notices", "preset",
+READ_ONLY = ("id", "version", "last_error", "created_at", "updated_at", "activated_at", "notices", "preset", "origin",
              "last_run", "warnings")
 HTML_SLOTS = frozenset({"description"})
 DROPPED = "\x00"
@@ -142,6 +142,7 @@ def parse(body: Any, *, partial_of: dict[str, Any] | None = None) -> tuple[dict[
     base_steps: list[dict[str, Any]] = []
     if partial_of is not None:
         base = {k: partial_of[k] for k in ("name", "trigger", "pipeline_id", "stage_id", "fires")}
+        base["params"] = dict(partial_of.get("params") or {})
         base["conditions"] = [{k: c[k] for k in ("field", "op", "value") if k in c} for c in partial_of["conditions"]]
         base_steps = [step_input(s) for s in partial_of["steps"]]
         if body.get("trigger", base["trigger"]) != base["trigger"]:
@@ -226,18 +227,34 @@ class Crm:
                 session.expunge(self._connection)
         return self._connection
 
-    def pipelines(self) -> list[dict] | None:
-        if self._pipelines is DROPPED:
-            self._pipelines = None
+    def pipelines(self, catalog: str = "pipelines") -> list[dict] | None:
+        """The CRM's pipelines with their stages, from the catalog a trigger names for its
+        `pipeline_id` (`pipelines`, or `deal_pipelines`, `lead_pipelines` ...)."""
+        if not isinstance(self._pipelines, dict):
+            self._pipelines = {}
+        if catalog not in self._pipelines:
+            self._pipelines[catalog] = None
             try:
                 loader = catalogs.Loader(self.services, self.connection(), self.refresh)
-                if "pipelines" in loader.names():
-                    self._pipelines = [{"id": str(p["id"]), "name": str(p["name"]),
-                                        "stages": [{"id": str(s["id"]), "name": str(s["name"])}
-                                                   for s in p.get("stages") or []]} for p in loader("pipelines")]
+                if catalog in loader.names():
+                    self._pipelines[catalog] = [
+                        {"id": str(p["id"]), "name": str(p["name"]),
+                         "stages": [{"id": str(s["id"]), "name": str(s["name"])} for s in p.get("stages") or []]}
+                        for p in loader(catalog)]
             except (Fatal, Retriable, NeedsReauth) as exc:
                 self._problem(exc)
-        return self._pipelines
+        return self._pipelines[catalog]
+
+    def choices(self, name: str) -> set[str] | None:
+        """The ids in the CRM's catalog `name` (None: it could not be loaded)."""
+        try:
+            loader = catalogs.Loader(self.services, self.connection(), self.refresh)
+            found = kinds.options(kinds.Setting(name, name, catalog=name), loader(name)) \
+                if name in loader.names() else None
+        except (Fatal, Retriable, NeedsReauth) as exc:
+            self._problem(exc)
+            return None
+        return {o["id"] for o in found} if found is not None else None
 
     def fields(self, kind: str) -> list[dict] | None:
         if kind not in self._fields:
@@ -340,8 +357,9 @@ def check(services: Any, installation_id: int, data: dict[str, Any], *, complete
         if not data["pipeline_id"]:
             if complete:
                 errors["pipeline_id"] = f"pick the pipeline ({trigger.label.lower()} needs one)"
-        elif crm.pipelines() is not None:
-            pipeline = next((p for p in crm.pipelines() if p["id"] == data["pipeline_id"]), None)
+        elif crm.pipelines(trigger.pipeline_catalog) is not None:
+            pipeline = next((p for p in crm.pipelines(trigger.pipeline_catalog) if p["id"] == data["pipeline_id"]),
+                            None)
             if pipeline is None:
                 errors.setdefault("pipeline_id", f"no such pipeline in {crm.title()}")
             elif data["stage_id"] and data["stage_id"] not in {s["id"] for s in pipeline["stages"]}:
@@ -350,11 +368,40 @@ def check(services: Any, installation_id: int, data: dict[str, Any], *, complete
             errors["pipeline_id"] = crm.errors.get("crm", f"{crm.title()} pipelines are unavailable")
     if trigger.needs_stage and not data["stage_id"] and complete:
         errors["stage_id"] = f"pick the stage ({trigger.label.lower()})"
+    errors.update(_check_params(crm, trigger, data, warnings))
     for n, condition in enumerate(data["conditions"]):
         fields = crm.fields(trigger.object_type)
         check_condition(condition, fields, previous, f"conditions.{n}", trigger.object_type, crm, errors, warnings)
     _check_steps(services, installation_id, data, trigger, crm, previous, complete, errors, notices, warnings)
     return errors, notices
+
+
+def _check_params(crm: Crm, trigger: Any, data: dict[str, Any], warnings: list[str]) -> dict[str, str]:
+    """The trigger's other params: each one the trigger has, each value one of its catalog's
+    entries where it names one (unchecked, with a warning, while the CRM cannot be reached)."""
+    errors: dict[str, str] = {}
+    kept: dict[str, Any] = {}
+    for key, value in (data.get("params") or {}).items():
+        if key not in trigger.other_params:
+            errors[f"params.{key}"] = (f"{trigger.label.lower()} cannot be narrowed by {key!r}; by "
+                                       f"{', '.join(trigger.other_params) or 'nothing else'}")
+            continue
+        if value in (None, "", []):
+            continue
+        kept[key] = value
+        catalog = trigger.catalog_of(key)
+        if catalog is None:
+            continue
+        known = crm.choices(catalog)
+        if known is None:
+            warnings.append(f"params.{key}: saved without checking its values: "
+                            f"{crm.errors.get('crm', f'{crm.title()} {catalog} could not be loaded')}")
+            continue
+        bad = [v for v in (value if isinstance(value, list) else [value]) if v not in known]
+        if bad:
+            errors[f"params.{key}"] = f"not in {crm.title()}'s {catalog.replace('_', ' ')}: {', '.join(bad)}"
+    data["params"] = kept
+    return errors
 
 
 def _crm_id_errors(crm: Crm, data: dict[str, Any]) -> dict[str, str]:

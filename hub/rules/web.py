@@ -68,7 +68,11 @@ def catalog_view(installation_id: int, *, refresh: bool = False, connection_id: 
         found = crm.fields(object_type)
         if found is not None:
             fields[object_type] = found
-    pipelines = crm.pipelines() if any(t.needs_pipeline for t in offered.values()) else None
+    pipelines: list[dict] | None = None
+    for name in dict.fromkeys(t.pipeline_catalog for t in offered.values() if t.needs_pipeline):
+        found = crm.pipelines(name)      # every pipeline catalog the triggers name (deals', leads' ...)
+        if found is not None:
+            pipelines = (pipelines or []) + [p for p in found if p["id"] not in {q["id"] for q in pipelines or []}]
     all_kinds = kinds.all_kinds()
     wanted: dict[str, set[str]] = {}
     for kind in all_kinds.values():
@@ -92,11 +96,32 @@ def catalog_view(installation_id: int, *, refresh: bool = False, connection_id: 
                 break
         out_connections.append({"id": c.id, "connector": c.provider, "name": c.account_name or c.account_email,
                                 "status": c.status, "catalogs": values, "error": error})
+    param_choices = _param_choices(crm, offered.values(), errors)
     return {"triggers": [{"kind": t.kind, "label": t.label, "object_type": t.object_type, "params": list(t.params),
                           "needs_pipeline": t.needs_pipeline, "needs_stage": t.needs_stage, "repeats": t.repeats,
-                          "default_fires": t.default_fires} for t in offered.values()],
+                          "default_fires": t.default_fires, "choices": {p: c for p, c in t.choices}}
+                         for t in offered.values()],
+            "param_choices": param_choices,
             "kinds": [kind_dict(k) for k in all_kinds.values()], "operators": dict(OPERATORS),
             "pipelines": pipelines or [], "fields": fields, "connections": out_connections, "errors": errors}
+
+
+def _param_choices(crm: Crm, offered: Any, errors: dict[str, str]) -> dict[str, list[dict[str, str]]]:
+    """The options of the triggers' other params that name a catalog ({param: [{id, name}]})."""
+    wanted = {catalog for t in offered for p, catalog in t.choices if p in t.other_params}
+    out: dict[str, list[dict[str, str]]] = {}
+    if not wanted:
+        return out
+    try:
+        loader = catalogs.Loader(services(), crm.connection(), crm.refresh)
+        for name in sorted(wanted):
+            if name in loader.names():
+                out[name] = kinds.options(kinds.Setting(name, name, catalog=name), loader(name)) or []
+    except connections.NoConnection:
+        pass
+    except (Fatal, Retriable, NeedsReauth) as exc:
+        errors["crm"] = f"{crm.title()}: {provider_problem(exc)}"
+    return out
 
 
 # -- pages ----------------------------------------------------------------------------------------

@@ -420,6 +420,10 @@ class Rule(Base):
     # every: one run per occurrence (won, reopened, won again: two); once: one run per object ever
     fires: Mapped[str] = mapped_column(String(10), default="every", server_default="every")
     conditions: Mapped[list[Any]] = mapped_column(JSON, default=list)  # [{field, op, value}]
+    # the trigger's other params: {param: value or [values] (any of them)} (0015_leads_object_flags)
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # the page that wrote it ("automation:<catalog>:<entry>:<preset>"), "" for the editor's rules
+    origin: Mapped[str] = mapped_column(String(200), default="", server_default="")
     version: Mapped[int] = mapped_column(Integer, default=1)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     notified_version: Mapped[int | None] = mapped_column(Integer, nullable=True)  # failure e-mail sent for
@@ -428,7 +432,8 @@ class Rule(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     activated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
-    __table_args__ = (Index("ix_rules_match", "installation_id", "status", "trigger"),)
+    __table_args__ = (Index("ix_rules_match", "installation_id", "status", "trigger"),
+                      Index("ix_rules_origin", "installation_id", "origin"))
 
 
 class RuleStep(Base):
@@ -607,6 +612,28 @@ class TaskSettings(Base):
     timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
     sharing: Mapped[str] = mapped_column(String(20), default="free_busy", server_default="free_busy")
     statuses_enabled: Mapped[bool] = mapped_column(default=False, server_default=false())
+
+
+# -- leads: per-object automation state --------------------------------------------------------------
+class ObjectFlag(Base):
+    """State an automation keeps about one CRM object (`auto_advance` off for a lead a person moved
+    back), with who set it, why and when: one generic table, whatever the CRM (hub/events/flags.py)."""
+
+    __tablename__ = "object_flags"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    installation_id: Mapped[int] = mapped_column(BigId)
+    connector: Mapped[str] = mapped_column(String(40))
+    object_type: Mapped[str] = mapped_column(String(40))
+    object_id: Mapped[str] = mapped_column(String(100))
+    key: Mapped[str] = mapped_column(String(60))
+    value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    reason: Mapped[str] = mapped_column(Text, default="", server_default="")
+    set_by: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    set_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    __table_args__ = (Index("ux_object_flags", "installation_id", "connector", "object_type", "object_id", "key",
+                            unique=True),)
 
 
 # --- task templates, post-sale sets, next-task suggestions, task types and sharing (hub/tasks) ---

@@ -8,15 +8,15 @@ one indexed query and no provider call besides the cached pipeline catalog, what
 users looking; the CRM's "recent records" would cost calls on every view and see only a handful.
 Each state is turned into a neutral `SourceRecord` by the CRM's own `CrmSource.load(current=...)`
 (no API call when the state is given), so the pipeline and stage names come from the connector, for
-any CRM. Bounded: the `SCAN` most recently changed deals plus every deal with linked tasks; each
-column shows at most `per_stage` cards (its total is counted)."""
+any CRM. Bounded: the `SCAN` most recently changed deals plus up to `SCAN` deals with open linked
+tasks; each column shows at most `per_stage` cards (its total is counted)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ..connectors.contract.records import Carry
 from ..errors import Fatal, NeedsReauth, Retriable
@@ -24,6 +24,7 @@ from ..rules import catalogs, connections
 from ..rules.records import crm_source
 from ..store import ObjectState
 from ..store.models import RuleLink, TaskStatus
+from .mirror import effective
 
 SCAN = 1000                  # most recently changed deals considered (deals with tasks come on top)
 PER_STAGE = 30
@@ -58,24 +59,30 @@ def _pipelines(loader: Any) -> list[dict[str, Any]]:
     return []
 
 
-def task_lines(session, installation_id: int, object_type: str, object_ids: list[str] | None = None
+def _chunks(ids: list[str], size: int = 500):
+    for start in range(0, len(ids), size):
+        yield ids[start:start + size]
+
+
+def task_lines(session, installation_id: int, object_type: str, object_ids: list[str], now: datetime
                ) -> dict[str, list[TaskLine]]:
     """object id -> its linked tasks with their mirrored status (the link's own before the mirror
-    has a row), most recently changed first."""
-    query = (select(RuleLink, TaskStatus).outerjoin(TaskStatus, TaskStatus.link_id == RuleLink.id)
-             .where(RuleLink.installation_id == installation_id, RuleLink.object_type == object_type,
-                    RuleLink.made == "task"))
-    if object_ids is not None:
-        query = query.where(RuleLink.object_id.in_(object_ids))
+    has a row; overdue as soon as the deadline passed, before the next check says so), most
+    recently changed first."""
     out: dict[str, list[TaskLine]] = {}
-    for link, status in session.execute(query):
-        if status is not None:
-            line = TaskLine(status.status, link.name, link.url, link.connector, status.status_changed_at,
-                            status.deadline)
-        else:
-            line = TaskLine(LINK_STATUS.get(link.status, "open"), link.name, link.url, link.connector,
-                            link.completed_at or link.created_at, "")
-        out.setdefault(link.object_id, []).append(line)
+    for chunk in _chunks(object_ids):
+        query = (select(RuleLink, TaskStatus).outerjoin(TaskStatus, TaskStatus.link_id == RuleLink.id)
+                 .where(RuleLink.installation_id == installation_id, RuleLink.object_type == object_type,
+                        RuleLink.made == "task", RuleLink.object_id.in_(chunk)))
+        for link, status in session.execute(query):
+            if status is not None:
+                shown = effective(status.status, status.due_at, now)
+                changed = status.due_at if shown != status.status else status.status_changed_at
+                line = TaskLine(shown, link.name, link.url, link.connector, changed, status.deadline)
+            else:
+                line = TaskLine(LINK_STATUS.get(link.status, "open"), link.name, link.url, link.connector,
+                                link.completed_at or link.created_at, "")
+            out.setdefault(link.object_id, []).append(line)
     for lines in out.values():
         lines.sort(key=lambda t: t.changed_at or datetime.min, reverse=True)
     return out
@@ -99,21 +106,26 @@ def build(services: Any, installation_id: int, pipeline_id: str | None = None, p
           ) -> dict[str, Any]:
     """The board of one pipeline (the first when none is asked for)."""
     warnings: list[str] = []
+    columns_of = (ObjectState.object_id, ObjectState.data, ObjectState.updated_at)
     with services.db.begin() as session:
         connection = connections.crm_connection(session, installation_id)
         session.expunge(connection)
-        with_tasks = set(session.scalars(select(RuleLink.object_id).where(
-            RuleLink.installation_id == installation_id, RuleLink.object_type == "deal",
-            RuleLink.made == "task").distinct()))
-        recent = session.execute(select(ObjectState.object_id, ObjectState.data, ObjectState.updated_at).where(
+        recent = session.execute(select(*columns_of).where(
             ObjectState.installation_id == installation_id, ObjectState.object_type == "deal",
             ObjectState.deleted.is_(False)).order_by(ObjectState.updated_at.desc()).limit(SCAN)).all()
+        # deals with tasks still open, the most recently linked first, even when the deal is quiet
+        with_open = list(session.scalars(select(RuleLink.object_id).where(
+            RuleLink.installation_id == installation_id, RuleLink.object_type == "deal", RuleLink.made == "task",
+            RuleLink.status.in_(("open", "review"))).group_by(RuleLink.object_id)
+            .order_by(func.max(RuleLink.id).desc()).limit(SCAN)))
         seen = {r.object_id for r in recent}
-        missing = list(with_tasks - seen)
-        extra = session.execute(select(ObjectState.object_id, ObjectState.data, ObjectState.updated_at).where(
-            ObjectState.installation_id == installation_id, ObjectState.object_type == "deal",
-            ObjectState.deleted.is_(False), ObjectState.object_id.in_(missing))).all() if missing else []
-        lines = task_lines(session, installation_id, "deal")
+        extra = []
+        for chunk in _chunks([i for i in with_open if i not in seen]):
+            extra += session.execute(select(*columns_of).where(
+                ObjectState.installation_id == installation_id, ObjectState.object_type == "deal",
+                ObjectState.deleted.is_(False), ObjectState.object_id.in_(chunk))).all()
+        rows = list(recent) + list(extra)
+        lines = task_lines(session, installation_id, "deal", [r.object_id for r in rows], services.queue.clock.now())
     try:
         pipelines = _pipelines(catalogs.Loader(services, connection))
     except (Fatal, NeedsReauth, Retriable) as exc:
@@ -121,7 +133,7 @@ def build(services: Any, installation_id: int, pipeline_id: str | None = None, p
         warnings.append(f"the CRM's pipelines could not be read: {exc}")
     source = crm_source(services, connection)
     cards: list[dict[str, Any]] = []
-    for row in list(recent) + list(extra):
+    for row in rows:
         if not row.data:
             continue      # a deal the hub knows only by id: nothing to place it with
         record_warnings: list[str] = []

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ..connectors.contract.targets import TaskState
+from ..connectors.contract.targets import TASK_STATUSES, TaskState
 from ..connectors.retry import BudgetExhausted, renew_budget
 from ..errors import Fatal, NeedsReauth, Retriable
 from ..events import trace
@@ -75,8 +75,14 @@ def _due(session, installation_id: int, started, skip: set[int], limit: int) -> 
 def _read(target: Any, external_id: str) -> TaskState:
     """`state` where the target has it; else its coarse `status`."""
     if hasattr(target, "state"):
-        return target.state(external_id)
-    status = target.status(external_id)
+        state = target.state(external_id)
+        if isinstance(state, TaskState):
+            return state
+        status = str(state)
+    else:
+        status = target.status(external_id)
+    if status in TASK_STATUSES:
+        return TaskState(status)
     return TaskState("gone" if status == "deleted" else status if status == "completed" else "open")
 
 

@@ -40,6 +40,27 @@ def deadline_of(value: Any) -> tuple[str, datetime | None]:
     return "", None
 
 
+def moment(value: Any) -> datetime | None:
+    """A change time as naive UTC, from a datetime or ISO text (targets may give either)."""
+    if isinstance(value, str) and value.strip():
+        try:
+            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace(" ", "T", 1))
+        except ValueError:
+            return None
+    if not isinstance(value, datetime):
+        return None
+    return value.astimezone(timezone.utc).replace(tzinfo=None) if value.tzinfo is not None else value
+
+
+def words(value: Any) -> str | None:
+    """A target's note for people: text, or a mapping shown as "key: value, ..."."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {v}" for k, v in value.items() if v not in (None, ""))
+    return str(value)
+
+
 def effective(status: str, due_at: datetime | None, now: datetime) -> str:
     """Overdue once the deadline passed, unless the task is done, gone, deferred or under review."""
     if due_at is not None and now >= due_at and status not in NOT_OVERDUE:
@@ -65,12 +86,13 @@ def apply(session: Session, link: RuleLink, now: datetime, *, status: str, deadl
     (`checked`) reads the task as it is now, so it always counts."""
     if status not in TASK_STATUSES:
         raise ValueError(f"unknown task status {status!r}")
+    changed_at = moment(changed_at)
     row = row_for(session, link)
     if checked:
         row.checked_at = now
     elif changed_at is not None and row.id is not None and row.status_changed_at is not None \
-            and changed_at < row.status_changed_at:
-        return row
+            and changed_at < row.status_changed_at and row.status != "open":
+        return row      # ("open" is what the hub knows before any news: every event refines it)
     if deadline is not ...:
         row.deadline, row.due_at = deadline_of(deadline)
     new = effective(status, row.due_at, now)
@@ -81,8 +103,8 @@ def apply(session: Session, link: RuleLink, now: datetime, *, status: str, deadl
     row.gone = new == "gone"
     if responsible is not None:
         row.responsible = str(responsible)[:200]
-    if detail is not None:
-        row.detail = str(detail)[:500]
+    if words(detail) is not None:
+        row.detail = words(detail)[:500]
     row.updated_at = now
     link_status = LINK_STATUS.get(new, "open")
     if link.status != link_status:

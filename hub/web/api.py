@@ -9,7 +9,7 @@ from ..oauth import installs
 from ..oauth.members import Refused, members, set_roles
 from ..store import AuditEvent, Connection, Installation, InstallationUser
 from .access import admin, current_user, forbidden, member
-from .api_schemas import RoleIn
+from .api_schemas import FlagIn, RoleIn
 from .bodies import json_body
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -152,3 +152,25 @@ def put_role(installation_id: int, crm_user_id: str):
 def uninstall(installation_id: int):
     installs.uninstall(services(), installation_id, current_user().actor)
     return jsonify({"ok": True, "status": "uninstalled"})
+
+
+@bp.get("/installations/<int:installation_id>/objects/<object_type>/<object_id>/flags")
+def get_flags(installation_id: int, object_type: str, object_id: str):
+    """What automations keep about one CRM object (auto-advance off since a person moved it back ...)."""
+    from ..webhooks.processing import object_flags
+    return jsonify({"object_type": object_type, "object_id": object_id,
+                    "flags": object_flags(services(), installation_id, object_type, object_id)})
+
+
+@bp.put("/installations/<int:installation_id>/objects/<object_type>/<object_id>/flags/auto_advance")
+@admin
+def put_auto_advance(installation_id: int, object_type: str, object_id: str):
+    from ..webhooks.processing import object_flags, switch_auto_advance
+    try:
+        body = FlagIn().load(json_body() or {})
+    except ValidationError as exc:
+        return bad_request(exc.messages)
+    changed = switch_auto_advance(services(), installation_id, object_type, object_id, body["value"],
+                                  current_user().actor)
+    return jsonify({"object_type": object_type, "object_id": object_id, "changed": changed,
+                    "flags": object_flags(services(), installation_id, object_type, object_id)})

@@ -99,6 +99,27 @@ class RoleIn(Schema):
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
 
 
+class FlagIn(Schema):
+    value = fields.Boolean(required=True, metadata={"description": "true: steps that move the object forward "
+                                                                   "run for it again; false: they are skipped"})
+
+
+class FlagOut(Schema):
+    key = fields.String(required=True, metadata={"description": "auto_advance ..."})
+    label = fields.String(required=True)
+    value = fields.Raw(allow_none=True)
+    reason = fields.String(required=True)
+    set_by = fields.String(required=True)
+    set_at = fields.String(allow_none=True)
+
+
+class ObjectFlags(Schema):
+    object_type = fields.String(required=True)
+    object_id = fields.String(required=True)
+    flags = fields.List(fields.Nested(FlagOut), required=True)
+    changed = fields.Boolean(metadata={"description": "the switch changed it (false: it already was so)"})
+
+
 BASE, TAG = "/api/v1", "installation"
 _I = "/installations/{installation_id}"
 OPERATIONS: list = [
@@ -114,6 +135,10 @@ OPERATIONS: list = [
     ("put", _I + "/members/{crm_user_id}/role", "Make a user an admin or a user (admins only)", RoleIn,
      (200, Member), []),
     ("get", _I + "/audit", "The last 200 changes and who made them", None, (200, AuditList), []),
+    ("get", _I + "/objects/{object_type}/{object_id}/flags", "What automations keep about one CRM object "
+     "(auto-advance off since a person moved it back ...)", None, (200, ObjectFlags), []),
+    ("put", _I + "/objects/{object_type}/{object_id}/flags/auto_advance", "Switch auto-advance on or off for "
+     "one object (admins only; audited)", FlagIn, (200, ObjectFlags), []),
     ("post", _I + "/uninstall", "Uninstall (admins only): connections and webhooks are removed", None,
      (200, Uninstalled), []),
 ]

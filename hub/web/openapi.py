@@ -47,7 +47,9 @@ def _operations() -> list[tuple[str, str, Any]]:
 
 
 # Path parameters that are a provider's text ids, not the hub's row ids.
-TEXT_PARAMS = {"crm_user_id": {"type": "string", "minLength": 1, "maxLength": 100}}
+TEXT_PARAMS = {"crm_user_id": {"type": "string", "minLength": 1, "maxLength": 100},
+               "object_type": {"type": "string", "pattern": "^[A-Za-z0-9_]{1,40}$"},
+               "object_id": {"type": "string", "minLength": 1, "maxLength": 100, "pattern": "^[^/\\r\\n\\x00]+$"}}
 
 
 def _schema_name(schema: Any) -> str:

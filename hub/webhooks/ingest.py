@@ -9,12 +9,20 @@ reinstall) is proven with one call to the account's API, at the address the hub 
 size limit (413) -> connector (404) -> installation by token (404) -> handshake (answered, nothing
 stored) -> installation by account (400 / 404) -> token claim (kept once proven) -> verify (401) ->
 split (400) -> each delivery an InboxEvent + its job, all in ONE transaction (a known event key is
-skipped; a verified "app removed" adds the job that ends the installation) -> 200 after the commit."""
+skipped; a verified "app removed" adds the job that ends the installation) -> 200 after the commit.
+
+Routing "account" with several accounts in one request (a delivery's own `account`): the request
+is split first, each account's installation looked up and the request verified with each one's
+secrets (401 for any refusal, nothing stored); events of accounts the hub does not know are
+refused (404 when that is all of them) without losing the others. An element `split` could not
+read (returned as its MalformedPayload) is refused the same way: 400 when nothing else is left,
+else the good ones are stored and the answer names the refused ones."""
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from datetime import timezone
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -22,7 +30,7 @@ from sqlalchemy import select
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..config import ConfigError
-from ..connectors.contract.webhooks import RawRequest, Refused, Secrets, Webhooks
+from ..connectors.contract.webhooks import Delivery, MalformedPayload, RawRequest, Refused, Secrets, Webhooks
 from ..inputs import InputError
 from ..store import InboxEvent, Installation
 from ..store.sql import insert_ignore
@@ -106,9 +114,11 @@ def _malformed(exc: ValueError):
 
 def _raw(services, body: bytes) -> RawRequest:
     query = request.query_string.decode("latin-1")
+    now = services.queue.clock.now()
+    received = (now if now.tzinfo else now.replace(tzinfo=timezone.utc)).timestamp()
     return RawRequest(method=request.method, url=f"{services.base_url}{request.path}" + (f"?{query}" if query else ""),
                       headers={k.lower(): v for k, v in request.headers.items()}, body=body,
-                      content_type=request.content_type or "")
+                      content_type=request.content_type or "", received_at=received)
 
 
 @bp.post("/hooks/<provider>/<token>")
@@ -140,34 +150,47 @@ def receive(provider: str, token: str | None):
                 return Response(reply.body, status=reply.status, headers=dict(reply.headers),
                                 content_type=reply.content_type)
         if found is None:
-            found, refusal = _by_account(services, hooks, provider, raw)
-            if found is None:
-                return refusal
+            return _by_accounts(services, hooks, provider, raw)
         installation_id, _, secrets = found
-        if hooks.claim is not None:
-            secrets = _claimed(services, hooks, provider, installation_id, raw, secrets)
-        try:
-            try:
-                hooks.verify(raw, secrets)
-            except Refused:
-                if hooks.routing != "account" or hooks.claim is None:
-                    raise
-                # a token another process kept within the cache's life: read it once more
-                again = endpoints.by_account(services, provider, str(hooks.account_key(raw)), fresh=True)
-                if again is None or again[0] != installation_id or again[2] == secrets:
-                    raise
-                hooks.verify(raw, again[2])
-        except Refused as exc:
-            log.info("webhook for installation %s refused: %s", installation_id, exc)
-            return _reject(401, "unauthorized", str(exc))
-        deliveries = hooks.split(raw)
-        ends = hooks.ends_installation is not None and hooks.ends_installation(raw)
+        refusal = _verified(services, hooks, provider, installation_id, raw, secrets, account=None)
+        if refusal is not None:
+            return refusal
+        deliveries, refused = _parts(hooks.split(raw))
+        ends = [installation_id] if _ends(hooks, raw) else []
     except ValueError as exc:
         return _malformed(exc)
-    return _store(services, installation_id, provider, deliveries, ends=ends)
+    return _store(services, [(installation_id, d) for d in deliveries], provider, refused, ends=ends)
 
 
-def _claimed(services, hooks: Webhooks, provider: str, installation_id: int, raw: RawRequest, secrets: Secrets):
+def _ends(hooks: Webhooks, raw: RawRequest) -> bool:
+    return hooks.ends_installation is not None and bool(hooks.ends_installation(raw))
+
+
+def _verified(services, hooks: Webhooks, provider: str, installation_id: int, raw: RawRequest, secrets: Secrets,
+              account: str | None):
+    """None when the request proves it comes from the installation's account (after any token claim
+    it carries), else the 401 answer. `account`: routing "account", the account it was found by."""
+    if hooks.claim is not None:
+        secrets = _claimed(services, hooks, provider, installation_id, raw, secrets, account)
+    try:
+        try:
+            hooks.verify(raw, secrets)
+        except Refused:
+            if account is None or hooks.claim is None:
+                raise
+            # a token another process kept within the cache's life: read it once more
+            again = endpoints.by_account(services, provider, account, fresh=True)
+            if again is None or again[0] != installation_id or again[2] == secrets:
+                raise
+            hooks.verify(raw, again[2])
+    except Refused as exc:
+        log.info("webhook for installation %s refused: %s", installation_id, exc)
+        return _reject(401, "unauthorized", str(exc))
+    return None
+
+
+def _claimed(services, hooks: Webhooks, provider: str, installation_id: int, raw: RawRequest, secrets: Secrets,
+             account: str | None):
     """A delivery that offers the installation's delivery token (`TokenClaim`): kept when none is
     kept yet, or when it replaces the old one (a reinstall), and only once its proof holds (the
     offered access token works at the installation's API). Otherwise the secrets stay as they were
@@ -181,34 +204,59 @@ def _claimed(services, hooks: Webhooks, provider: str, installation_id: int, raw
         return secrets
     with services.db.begin() as session:
         keep_delivery_token(services, session, installation_id, claim.token)
-    if hooks.routing == "account":
-        endpoints.forget(("account", provider, str(hooks.account_key(raw))))
+    if account is not None:
+        endpoints.forget(("account", provider, account))
     log.info("installation %s: the provider handed over its delivery token", installation_id)
     return Secrets(secrets.user, secrets.password, claim.token, secrets.app_secret_source)
 
 
-def _by_account(services, hooks: Webhooks, name: str, raw: RawRequest):
-    """(the installation an app-wide delivery names, None) or (None, the refusal); ValueError for an
-    unreadable body."""
+def _parts(parts: list) -> tuple[list[Delivery], list[dict[str, str]]]:
+    """(the deliveries, what was refused); MalformedPayload when nothing readable is left."""
+    deliveries = [p for p in parts if isinstance(p, Delivery)]
+    bad = [p for p in parts if isinstance(p, MalformedPayload)]
+    if bad and not deliveries:
+        raise bad[0]
+    return deliveries, [{"field": p.field, "message": str(p)[:300]} for p in bad[:20]]
+
+
+def _by_accounts(services, hooks: Webhooks, name: str, raw: RawRequest):
+    """An app-wide request: each delivery to its account's installation (see the module's doc)."""
     account = hooks.account_key(raw)
     if not account:
-        return None, _reject(400, "malformed", "body: names no account", "body")
-    account = str(account)
-    found = endpoints.by_account(services, name, account) if len(account) <= 100 else None
-    if found is None:
-        return None, _reject(404, "not_found", "unknown account")
-    return found, None
+        return _reject(400, "malformed", "body: names no account", "body")
+    deliveries, refused = _parts(hooks.split(raw))
+    groups: dict[str, list[Delivery]] = {}
+    for delivery in deliveries:
+        groups.setdefault(str(delivery.account or account), []).append(delivery)
+    known: dict[str, tuple] = {}
+    for key in groups:
+        found = endpoints.by_account(services, name, key) if len(key) <= 100 else None
+        if found is None:
+            refused.append({"field": "account", "message": f"unknown account: {len(groups[key])} event(s) refused"})
+        else:
+            known[key] = found
+    if not known and (groups or not refused):
+        return _reject(404, "not_found", "unknown account")
+    for key, (installation_id, _, secrets) in known.items():
+        refusal = _verified(services, hooks, name, installation_id, raw, secrets, account=key)
+        if refusal is not None:
+            return refusal
+    ends = [found[0] for found in known.values()] if _ends(hooks, raw) else []
+    return _store(services, [(known[key][0], d) for key, group in groups.items() if key in known for d in group],
+                  name, refused, ends=ends)
 
 
-def _store(services, installation_id: int, provider: str, deliveries: list, *, ends: bool = False):
-    """Every part of the request, or none of them: one transaction, answered after its commit.
-    `ends`: the provider says the app was removed; the installation ends in a job."""
+def _store(services, parts: list[tuple[int, Delivery]], provider: str, refused: list[dict] | None = None, *,
+           ends: list[int] = ()):
+    """Every (installation, delivery) of the request, or none of them: one transaction, answered
+    after its commit. `refused`: parts not stored (unreadable, unknown account), named in the answer.
+    `ends`: installations the provider says the app was removed from; each ends in a job."""
     stored = 0
     with services.db.begin() as session:
-        if ends:
+        for installation_id in ends:
             services.queue.enqueue(session, "webhooks.installation_ended", {"installation_id": installation_id},
                                    installation_id=installation_id, ordering_key=f"{installation_id}:webhooks")
-        for delivery in deliveries:
+        for installation_id, delivery in parts:
             inbox_id = insert_ignore(session, InboxEvent, {
                 "installation_id": installation_id, "provider": provider, "event_key": delivery.key[:200],
                 "body": delivery.body, "status": "received", "received_at": services.queue.clock.now()},
@@ -222,10 +270,13 @@ def _store(services, installation_id: int, provider: str, deliveries: list, *, e
                                    ordering_key=f"{installation_id}:{delivery.ordering}"[:200])
     # the inbox rows are the record of receipt; the run log shows each as its event's first step
     answer: dict[str, Any] = {"ok": True}
-    if deliveries and not stored:
+    if parts and not stored:
         answer["duplicate"] = True
-    if len(deliveries) != 1:
-        answer.update(events=len(deliveries), duplicates=len(deliveries) - stored)
+    if len(parts) != 1 or refused:
+        answer.update(events=len(parts), duplicates=len(parts) - stored)
+    if refused:
+        log.info("webhook parts refused: %s", "; ".join(r["message"] for r in refused)[:500])
+        answer["refused"] = refused
     return jsonify(answer)
 
 

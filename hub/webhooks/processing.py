@@ -104,3 +104,42 @@ def replay_event(services, installation_id: int, event_id: int, actor: str) -> d
                                                                   RuleRun.hub_event_id == event.id))) - before)
         audit(session, installation_id, actor, "event.replayed", event_id=event.id, requeued=again, new_runs=new)
         return {"ok": True, "requeued": again, "new_runs": new, "matched_again": not superseded}
+
+
+def object_flags(services, installation_id: int, object_type: str, object_id: str) -> list[dict]:
+    """What automations keep about one object of the installation's CRM (its flags, in words)."""
+    from ..events import flags
+    from ..store import Installation
+    with services.db.begin() as session:
+        installation = session.get(Installation, installation_id)
+        rows = flags.of(session, installation_id, installation.provider, object_type, object_id) if installation else {}
+        return [flags.flag_json(row) for row in rows.values()]
+
+
+def switch_auto_advance(services, installation_id: int, object_type: str, object_id: str, on: bool,
+                        actor: str) -> bool:
+    """An admin switches auto-advance on (or off) for one object: set, traced and audited in one
+    transaction. False when it already was so."""
+    from ..events import flags
+    from ..store import Installation
+    _check_object(object_type, object_id)
+    with services.db.begin() as session:
+        installation = session.get(Installation, installation_id)
+        word = "on" if on else "off"
+        changed = flags.set_flag(session, installation_id, installation.provider, object_type, object_id,
+                                 flags.AUTO_ADVANCE, on, reason=f"switched {word} by {actor or 'an admin'}",
+                                 set_by=actor or "admin")
+        if changed:
+            trace(session, installation_id, "flag.set",
+                  f"auto-advance switched {word} for {object_type} {object_id} by {actor or 'an admin'}",
+                  status="info", key=flags.AUTO_ADVANCE, value=on, object_type=object_type, object_id=object_id)
+            audit(session, installation_id, actor, f"object.auto_advance_{word}", object_type=object_type,
+                  object_id=object_id)
+        return changed
+
+
+def _check_object(object_type: str, object_id: str) -> None:
+    if not object_type or len(object_type) > 40 or not object_type.replace("_", "").isalnum():
+        raise InputError.of("object_type", "an object type (deal, lead, person ...), at most 40 letters")
+    if not object_id or len(object_id) > 100 or any(ch in object_id for ch in "\x00\r\n"):
+        raise InputError.of("object_id", "an object id (1 to 100 characters)")

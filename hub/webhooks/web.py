@@ -14,7 +14,7 @@ from ..store import HubEvent, InboxEvent, Job, RunLog
 from ..store.models import Rule, RuleLink, RuleRun
 from ..web.access import admin, current_user
 from . import runlog, words
-from .processing import replay_event, replay_inbox
+from .processing import object_flags, replay_event, replay_inbox, switch_auto_advance
 
 bp = Blueprint("runlog", __name__, template_folder=str(Path(__file__).parent / "templates"))
 
@@ -165,7 +165,22 @@ def event_page(installation_id: int, event_id: int):
         session.expunge_all()
     return render_template("webhooks/event.html", installation=g.installation, event=event, summary=summary,
                            links=links, trace=_trace(installation_id, hub_event=event), words=words,
-                           provider=_provider(), title=runlog.title_of(event.data))
+                           provider=_provider(), title=runlog.title_of(event.data),
+                           flags=object_flags(services(), installation_id, event.object_type, event.object_id))
+
+
+@bp.post("/i/<int:installation_id>/objects/<object_type>/<object_id>/auto-advance")
+@admin
+def auto_advance_page(installation_id: int, object_type: str, object_id: str):
+    """Switch auto-advance back on (or off) for one object, from its trace; back to that trace."""
+    on = request.form.get("on", "1") not in ("0", "false", "")
+    event_id = optional_int(request.form.get("event_id"), "event_id", low=1)
+    changed = switch_auto_advance(services(), installation_id, object_type, object_id, on, _actor())
+    flash(f"Auto-advance is {'on' if on else 'off'} for {object_type} {object_id}"
+          + ("." if changed else " (it already was)."))
+    if event_id is not None:
+        return redirect(url_for("runlog.event_page", installation_id=installation_id, event_id=event_id))
+    return redirect(url_for("runlog.events_page", installation_id=installation_id, q=object_id))
 
 
 @bp.post("/i/<int:installation_id>/events/<int:event_id>/replay")

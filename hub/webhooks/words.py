@@ -36,6 +36,14 @@ STEPS = {
     "rule.completed": "Linked tasks completed",
     "rule.email": "E-mail sent",
     "rule.branch": "Branch",
+    "flag.set": "Automation state changed",
+    "tasks.close_queued": "Completing the record's open tasks",
+    "tasks.closed": "Linked task completed (record closed)",
+    "tasks.close_off": "Tasks left open (turned off in the settings)",
+    "tasks.close_skipped": "Linked task not completed",
+    "tasks.close_failed": "Linked task could not be completed",
+    "tasks.status": "Linked task status",
+    "tasks.checked": "Linked tasks checked",
 }
 
 # a log entry's status (ok info error) and a rule run's (queued running ... done failed)

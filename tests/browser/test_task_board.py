@@ -76,6 +76,8 @@ def test_the_board_and_a_deal_closing(env, browser):
 
     page = browser(1280)
     page.goto(f"{env.hub.url}/i/{env.iid}/settings")
+    assert page.get_by_label("When a deal is won or lost, complete its open linked tasks").is_checked()
+    page.locator("#tasks").screenshot(path=str(ARTIFACTS / "task-settings-1280.png"))
     page.get_by_role("link", name="Open the board").click()
     page.wait_for_url("**/board")
     column = page.locator("section.col", has=page.get_by_role("heading", name="Proposal made"))
@@ -112,3 +114,6 @@ def test_the_board_and_a_deal_closing(env, browser):
     phone.goto(f"{env.hub.url}/i/{env.iid}/board")
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390   # nothing scrolls sideways
     phone.screenshot(path=str(ARTIFACTS / "task-board-390.png"), full_page=True)
+    phone.goto(f"{env.hub.url}/i/{env.iid}/settings")
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+    phone.locator("#tasks").screenshot(path=str(ARTIFACTS / "task-settings-390.png"))

@@ -62,7 +62,10 @@ def full_rule(env, **extra) -> dict:
 def test_crud_activate_preview_runs_and_retry(env, api):
     assert api.call("GET").json() == {"rules": []}
     presets = api.call("GET", "/presets").json()["presets"]
-    assert [p["key"] for p in presets] == ["stage_tasks", "won_handoff", "lost_followup", "lead_nurture"]
+    # the CRM's and Asana's, then other task targets' for its triggers (another CRM's task on a won deal)
+    assert [p["key"] for p in presets][:4] == ["stage_tasks", "won_handoff", "lost_followup", "lead_nurture"]
+    assert all(p["trigger"] == "deal.won" and not p["steps"][0].startswith(("pipedrive.", "asana."))
+               for p in presets[4:])
 
     draft = api.call("POST", body={"preset": "won_handoff"})
     assert draft.status_code == 201

@@ -74,5 +74,6 @@ class Setup:
 
 
 @pytest.fixture
-def setup(registered, make_live_hub) -> Setup:
-    return Setup(make_live_hub())
+def setup(registered, make_live_hub, db_url) -> Setup:
+    """An installed Example CRM, on SQLite and on PostgreSQL."""
+    return Setup(make_live_hub(db_url))

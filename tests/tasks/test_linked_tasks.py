@@ -15,6 +15,7 @@ from hub.rules import service
 from hub.store import Installation, InstallationUser, RunLog, utcnow
 from hub.store.models import RuleLink, TaskStatus
 from hub.tasks import check
+from hub.webhooks.reconcile import reconcile_installation
 
 from .conftest import ACCOUNT, JSON
 
@@ -79,6 +80,7 @@ def test_events_and_the_check_keep_the_status_and_the_board_shows_the_latest(set
 
     # two days later the check finds the first one overdue: now it is the latest change
     setup.clock.advance(days=2)
+    assert card(setup, deal["id"])["tasks"]["latest"]["status"] == "overdue"   # the board knows at once
     counts = check.check_installation(setup.services, setup.iid)
     assert counts["read"] == 1 and counts["overdue"] == 1          # the completed one is not read again
     assert mirror(setup)[str(first["id"])].status == "overdue"
@@ -138,6 +140,22 @@ def test_a_won_deal_completes_its_open_tasks_once_and_a_reviewed_one_goes_to_rev
     setup.crm.approve_task(ACCOUNT, reviewed["id"])
     setup.deliver()
     assert mirror(setup)[str(reviewed["id"])].status == "completed"
+
+
+def test_a_deal_won_while_its_delivery_was_lost_is_closed_by_the_reconciliation_once(setup):
+    rule_on_stage(setup, setup.step("Plain"))
+    deal = setup.crm.deals(ACCOUNT)[0]
+    move(setup, deal["id"], stage_id=setup.stages[1]["id"])
+    reconcile_installation(setup.services, setup.iid)                # the poll's baseline
+    setup.crm.update_deal(ACCOUNT, deal["id"], {"status": "won"})    # the hub is down: nothing arrives
+    late = setup.crm.deliveries()[-1]
+    reconcile_installation(setup.services, setup.iid)                # back up: the poll finds the win
+    setup.hub.run_jobs()
+    assert [t["status"] for t in made_tasks(setup, deal["id"])] == ["completed"]
+    setup.crm.flush()                                                # the delivery comes after all
+    assert setup.crm.redeliver(late["id"]) == 200
+    setup.hub.run_jobs()
+    assert len(traces(setup, "tasks.closed")) == 1
 
 
 def test_the_deal_setting_switched_off_leaves_the_tasks_open(setup):

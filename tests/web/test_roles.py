@@ -40,7 +40,7 @@ USER_WRITES = {
     ("task_templates.api_suggestion_accept", "POST"),
     ("task_templates.api_suggestion_dismiss", "POST"),
 }
-ADMIN_READS = {("pages.visibility", "GET"), ("task_templates.settings_page", "GET"),
+ADMIN_READS = {("pages.visibility", "GET"), ("automation.page", "GET"), ("task_templates.settings_page", "GET"),
                ("task_templates.set_page", "GET")}    # forms only an admin can use
 
 
@@ -98,7 +98,8 @@ class Team:
     def ids(self, installation_id: int) -> dict:
         return {"installation_id": installation_id, "provider": "asana", "connection_id": self.asana_id,
                 "rule_id": self.rule_id, "sync_id": self.sync_id, "share_id": self.share_id,
-                "crm_user_id": str(DEV), "run_id": 1, "event_id": 1, "inbox_id": 1, "job_id": 1}
+                "crm_user_id": str(DEV), "run_id": 1, "event_id": 1, "inbox_id": 1, "job_id": 1,
+                "object_type": "deal", "object_id": "1"}
 
     def share(self) -> ContactSync:
         with self.hub.services.db.begin() as s:

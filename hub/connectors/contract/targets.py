@@ -141,7 +141,11 @@ class StepKind:
     `validate(settings, catalog, complete)`: `catalog` is the core's `catalog(name) -> value` for
     the step's connection (None when the lists cannot be loaded: check only what needs none);
     `complete=False` for a draft (missing settings are fine). Error keys are setting names (the
-    core puts them under the step); messages are for the admin."""
+    core puts them under the step); messages are for the admin.
+
+    `advances`: the step moves the run's object forward in its pipeline (a lead to a later stage).
+    The core skips such a step, saying why in the run log, for an object whose `auto_advance` flag
+    is off (a person moved it back by hand: hub/events/flags.py)."""
 
     what: str                              # task | project | record | ...
     label: str
@@ -153,3 +157,4 @@ class StepKind:
     completes: bool = False                # its objects can be completed by "complete linked tasks"
     catalogs: tuple[str, ...] = ()         # the connector's catalogs its settings' dropdowns use
     inputs: tuple[Input, ...] = ()         # the editor's view of `settings` (empty: guessed from names)
+    advances: bool = False                 # moves the object forward: skipped while its auto-advance is off

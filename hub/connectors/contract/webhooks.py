@@ -43,6 +43,9 @@ KINDS: frozenset[str] = frozenset({
                                  # response: `extra["direction"]`, `extra["activity"]`, `extra["outcome"]`)
     "task.created", "task.status_changed",
     "task.completed",            # a CRM's own task / activity marked done
+    # task events: object_type "task"; `extra["status"]` one of targets.TASK_STATUSES; when known,
+    # `extra["deadline"]` (ISO date or UTC datetime), `extra["responsible"]`, `extra["detail"]`, and
+    # `extra["deal_id"]` / `extra["lead_id"]` for the record it belongs to
 })
 ROUTINGS = frozenset({"token", "account"})
 _ONCE = ("created", "added", "deleted")   # what happens to an object at most once
@@ -129,6 +132,9 @@ class RawRequest:
     headers: Mapping[str, str]
     body: bytes
     content_type: str = ""
+    # when it arrived, epoch seconds by the hub's clock (a scheme that refuses stale signature
+    # timestamps compares with it); None: now
+    received_at: float | None = None
     _json: Any = field(default=None, repr=False, compare=False)
     _parsed: bool = field(default=False, repr=False, compare=False)
 
@@ -197,16 +203,19 @@ class Delivery:
     """One event of a request, stored as its own inbox row. `key`: the provider's id of the event,
     shared by its retries (dedupe, at most 200 characters); `body`: the text stored and handed back
     to `normalize`; `ordering`: the object it concerns (`deal:42`), so one object's deliveries are
-    processed one after the other."""
+    processed one after the other. `account`: routing "account", the account this event belongs to
+    when one request carries several accounts' events (HubSpot's portalId per event); "" = the
+    request's (`account_key`)."""
 
     key: str
     body: str
     ordering: str = ""
+    account: str = ""
 
     @classmethod
-    def of_json(cls, value: Any, key: str, ordering: str = "") -> Delivery:
+    def of_json(cls, value: Any, key: str, ordering: str = "", account: str = "") -> Delivery:
         """A part of a JSON body (an element of an array), stored as its own JSON text."""
-        return cls(key, json.dumps(value, ensure_ascii=False, separators=(",", ":")), ordering)
+        return cls(key, json.dumps(value, ensure_ascii=False, separators=(",", ":")), ordering, account)
 
     def json(self) -> Any:
         from ...inputs import parse_json
@@ -278,7 +287,10 @@ class Webhooks:
     """A connector's webhooks. Required: how deliveries are verified, split and normalized."""
 
     verify: Callable[[RawRequest, Secrets], None]              # raise Refused
-    split: Callable[[RawRequest], list[Delivery]]              # raise MalformedPayload
+    # raise MalformedPayload for a body that is no delivery at all; an array element that is not an
+    # event may instead be returned IN the list as its MalformedPayload (its field names the index,
+    # `[3].portalId`): the other elements are stored, the answer names the refused ones
+    split: Callable[[RawRequest], list[Delivery | MalformedPayload]]
     normalize: Callable[[Delivery, Any], list[CrmEvent | Snapshot]]   # (delivery, lazy client or None)
     kinds: frozenset[str] = frozenset()                        # the KINDS it emits
     routing: str = "token"                                     # token | account

@@ -2,6 +2,8 @@
 exactly-once `ensure` also after a lost answer, complete, status, attachments)."""
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 import requests
 import urllib3
@@ -119,6 +121,20 @@ def test_complete_and_status(dana, ids):
     assert tasks.status(made.external_id) == "open"
     assert tasks.complete(made.external_id) == "completed"
     assert tasks.status(made.external_id) == "completed"
+
+
+def test_state_reads_the_deadline_the_assignee_and_a_deleted_task_as_gone(dana, emu, ids):
+    tasks = target(dana.client, "task")
+    made = tasks.ensure(spec(ids, due="2026-12-15"), KEY, first_try=True)
+    state = tasks.state(made.external_id)
+    luis = next(u["name"] for u in emu.users() if u["gid"] == ids["luis"])
+    assert (state.status, state.deadline, state.responsible) == ("open", date(2026, 12, 15), luis)
+    assert state.changed_at is not None
+    tasks.complete(made.external_id)
+    assert tasks.state(made.external_id).status == "completed"
+    with emu.state.change():                                     # a person deletes it in Asana
+        emu._t("tasks").pop(made.external_id)
+    assert tasks.state(made.external_id).status == "gone"
 
 
 def test_project_is_looked_up_only_when_a_create_may_have_been_sent(dana, emu, ids):

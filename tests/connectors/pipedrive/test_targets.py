@@ -2,6 +2,8 @@
 completed and read back; deal updates; the validation of both step kinds against the catalogs."""
 from __future__ import annotations
 
+from datetime import date, datetime
+
 import pytest
 import requests
 import urllib3
@@ -149,6 +151,20 @@ def test_complete_status_and_no_files(ctx, deal, emu):
     assert target.status(made.external_id) == "deleted"
     with pytest.raises(AttachmentRefused):
         target.attach(made.external_id, {"id": "1", "name": "a.pdf", "size": 3}, iter([b"abc"]))
+
+
+def test_state_reads_the_due_date_and_time_and_a_deleted_activity_as_gone(ctx, deal, emu):
+    target = step("task").target(ctx)
+    made = target.ensure(spec(deal, due="2026-12-15T09:30"), KEY, first_try=True)
+    state = target.state(made.external_id)
+    assert (state.status, state.deadline) == ("open", datetime(2026, 12, 15, 9, 30))
+    assert state.changed_at is not None and state.responsible
+    target.complete(made.external_id)
+    assert target.state(made.external_id).status == "completed"
+    dated = target.ensure(spec(deal, due="2026-12-20"), KEY + ":2", first_try=True)
+    assert target.state(dated.external_id).deadline == date(2026, 12, 20)
+    emu.delete_activity(int(made.external_id))
+    assert target.state(made.external_id).status == "gone"
 
 
 def test_record_step_sets_the_stage_and_custom_fields(ctx, deal, emu, catalog):

@@ -156,6 +156,8 @@ def unsubscribe(client: Any, remote_id: str) -> None:
 
 # -- reconciliation ---------------------------------------------------------------------------------
 def poll(client: Any, since: datetime | None) -> Iterable[Snapshot]:
+    if since is not None and since.tzinfo is None:      # the core's cursor is naive UTC
+        since = since.replace(tzinfo=timezone.utc)
     for deal in client.deals(POLL_LIMIT):
         updated = _time(deal.get("updated_at"), "updated_at")
         if since is not None and updated is not None and updated <= since:
