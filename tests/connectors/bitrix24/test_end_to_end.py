@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from hub.rules import service
+from hub.rules.catalogs import CACHE
 from hub.store import HubEvent, InboxEvent, Installation, RegisteredWebhook
 from hub.store.models import Connection, RuleRun
 from hub.webhooks.credentials import delivery_token
@@ -47,6 +48,12 @@ def install(hub):
 
 @pytest.fixture
 def installed(make_live_hub):
+    CACHE.clear()           # the catalogs' cache is keyed by connection id, which every test's hub reuses
+    yield _installed(make_live_hub)
+    CACHE.clear()
+
+
+def _installed(make_live_hub):
     hub = make_live_hub()
     admin, iid = install(hub)
     hub.run_jobs()                                    # event.bind for each event, at the app-wide URL
