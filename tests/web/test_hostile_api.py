@@ -34,7 +34,10 @@ class Api:
     def __init__(self, hub):
         self.setup = make_setup(hub)
         self.hub, self.browser, self.iid = hub, self.setup.admin, self.setup.iid
-        self.rule_id = rules.create(hub.services, self.iid, {"preset": "lost_followup"}, "test")["id"]
+        self.rule_id = rules.create(hub.services, self.iid, {   # no task target connected: an e-mail step
+            "name": "Lost deal follow-up", "trigger": "deal.lost",
+            "steps": [{"kind": "email", "templates": {"to": "sales@example.com", "subject": "Lost: {{ deal.title }}",
+                                                      "body": "Call them back."}}]}, "test")["id"]
         self.csrf = self.browser.csrf(f"/i/{self.iid}/settings")
 
     def path(self, template: str) -> str:
