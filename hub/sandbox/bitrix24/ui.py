@@ -223,12 +223,8 @@ def ui_blueprint() -> Blueprint:
     def faults():
         sb = _sb()
         if request.method == "POST":
-            values = {k: v for k, v in request.form.items() if k in sb.faults.as_dict()}
-            for key, current in sb.faults.as_dict().items():
-                if isinstance(current, bool):
-                    values[key] = key in request.form
             try:
-                sb.faults.update(values)
+                sb.faults.update_from_form(request.form)
             except ValueError as exc:
                 raise RestError("ERROR_ARGUMENT", str(exc)) from None
             if request.form.get("expire_tokens"):

@@ -76,6 +76,14 @@ class Faults:
                     setattr(self.settings, key, value)
             return {**asdict(self.settings), **self.extra}
 
+    def update_from_form(self, form: Any) -> dict[str, Any]:
+        """A sandbox page's knob form: the knobs it names, and every on/off knob it leaves unchecked
+        (a browser sends nothing for an unchecked box). ValueError as `update`."""
+        current = self.as_dict()
+        values = {k: v for k, v in form.items() if k in current}
+        values.update({k: k in form for k, v in current.items() if isinstance(v, bool)})
+        return self.update(values)
+
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self.settings), **self.extra}
 
