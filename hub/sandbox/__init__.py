@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 import threading
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from flask import Blueprint, Flask, render_template_string, request
 from markupsafe import Markup, escape
@@ -60,33 +60,67 @@ def sandbox_origin(base_url: str, provider: str) -> str:
     return f"{base_url.rstrip('/')}/sandbox/{provider}"
 
 
+class Emulators(Mapping):
+    """The emulators a hub mounts, each built the first time it is asked for (a request under its
+    prefix, or code that reads it): a hub that never touches one pays nothing for it, and building
+    six Flask apps' routes is most of the cost of starting a hub."""
+
+    def __init__(self, names: tuple[str, ...], build: Callable[[str], Flask]):
+        self._names = names
+        self._build = build
+        self._apps: dict[str, Flask] = {}
+        self._lock = threading.Lock()
+
+    def __getitem__(self, name: str) -> Flask:
+        if name not in self._names:
+            raise KeyError(name)
+        with self._lock:
+            if name not in self._apps:
+                self._apps[name] = self._build(name)
+            return self._apps[name]
+
+    def __iter__(self):
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def built(self) -> dict[str, Flask]:
+        with self._lock:
+            return dict(self._apps)
+
+    def wsgi(self, name: str) -> Callable:
+        return lambda environ, start_response: self[name](environ, start_response)
+
+
 def build_emulators(instance_path: Path | None, base_url: str, settings: Any) -> dict[str, Flask]:
     """One app per provider, their OAuth client registered with the hub's callback URLs."""
-    apps: dict[str, Flask] = {}
+    return {name: _build_one(name, instance_path, base_url, settings) for name in providers()}
+
+
+def _build_one(provider: str, instance_path: Path | None, base_url: str, settings: Any) -> Flask:
     persist = settings["sandbox.persist"] and instance_path is not None
     with _lock:
         registered = dict(_registered)
-    for provider in providers():
-        if provider in registered:
-            create_app = registered[provider][0]
-        else:
-            create_app = importlib.import_module(f"{__name__}.{provider}").create_app
-        state = SandboxState(Path(instance_path) / "sandbox" / f"{provider}.json" if persist else None)
-        client = {"client_id": settings.get(f"{provider}.client_id") or SANDBOX_CLIENT_ID,
-                  "client_secret": settings.get(f"{provider}.client_secret") or SANDBOX_CLIENT_SECRET,
-                  "redirect_uris": [f"{base_url.rstrip('/')}/oauth/{provider}/callback"], "name": "Relay Hub"}
-        options: dict[str, Any] = {"clients": [client]}
-        options["hub_url"] = base_url.rstrip("/")     # the hub's own root: app-wide webhook targets live there
-        # where people reach it (the connector's `origin` setting, else the hub's mount point): the
-        # links it hands out (Asana's permalinks) open its own pages, not the real provider's site
-        options["permalink_base"] = settings.get(f"{provider}.origin") or sandbox_origin(base_url, provider)
-        if provider in registered:
-            options["base_url"] = sandbox_origin(base_url, provider)
-        if provider == "pipedrive":
-            client["callback_url"] = client["redirect_uris"][0]
-            options["time_scale"] = settings["sandbox.webhook_time_scale"]
-        apps[provider] = create_app(state=state, faults=Faults(), options=options)
-    return apps
+    if provider in registered:
+        create_app = registered[provider][0]
+    else:
+        create_app = importlib.import_module(f"{__name__}.{provider}").create_app
+    state = SandboxState(Path(instance_path) / "sandbox" / f"{provider}.json" if persist else None)
+    client = {"client_id": settings.get(f"{provider}.client_id") or SANDBOX_CLIENT_ID,
+              "client_secret": settings.get(f"{provider}.client_secret") or SANDBOX_CLIENT_SECRET,
+              "redirect_uris": [f"{base_url.rstrip('/')}/oauth/{provider}/callback"], "name": "Relay Hub"}
+    options: dict[str, Any] = {"clients": [client]}
+    options["hub_url"] = base_url.rstrip("/")     # the hub's own root: app-wide webhook targets live there
+    # where people reach it (the connector's `origin` setting, else the hub's mount point): the
+    # links it hands out (Asana's permalinks) open its own pages, not the real provider's site
+    options["permalink_base"] = settings.get(f"{provider}.origin") or sandbox_origin(base_url, provider)
+    if provider in registered:
+        options["base_url"] = sandbox_origin(base_url, provider)
+    if provider == "pipedrive":
+        client["callback_url"] = client["redirect_uris"][0]
+        options["time_scale"] = settings["sandbox.webhook_time_scale"]
+    return create_app(state=state, faults=Faults(), options=options)
 
 
 # A bar on every sandbox page (the consent screens aside): the way to the other sandbox pages and
@@ -112,20 +146,20 @@ def nav_bar(root: str, current: str | None = None, extra: tuple[tuple[str, str, 
                   f'<span>Sandbox:</span>{"".join(links)}</nav>')
 
 
-def _nav_for(provider: str, extra: tuple[tuple[str, str, str], ...] = ()):
+def _nav_for(provider: str, extra: Callable[[], tuple[tuple[str, str, str], ...]] = tuple):
     def context() -> dict[str, Any]:
         root = request.script_root
         if not root.endswith(f"/sandbox/{provider}"):
             return {}   # an emulator served on its own (tests): no hub around it
-        return {"sandbox_nav": lambda: nav_bar(root[: -len(provider) - 1], provider, extra)}
+        return {"sandbox_nav": lambda: nav_bar(root[: -len(provider) - 1], provider, extra())}
     return context
 
 
-def _own_pages(emulators: dict[str, Flask]) -> tuple[tuple[str, str, str], ...]:
+def _own_pages(emulators: Mapping[str, Flask]) -> tuple[tuple[str, str, str], ...]:
     """Built-in emulators beyond the first three that declare their page (`SANDBOX_TITLE`, `SANDBOX_PAGE`)."""
     known = {p for p, _ in NAV_LINKS}
-    return tuple((name, a.config["SANDBOX_TITLE"], a.config.get("SANDBOX_PAGE", ""))
-                 for name, a in emulators.items() if name not in known and a.config.get("SANDBOX_TITLE"))
+    return tuple((name, emulators[name].config["SANDBOX_TITLE"], emulators[name].config.get("SANDBOX_PAGE", ""))
+                 for name in emulators if name not in known and emulators[name].config.get("SANDBOX_TITLE"))
 
 
 INDEX = """<!doctype html><html><head><meta charset="utf-8"><title>Relay Hub sandbox</title>
@@ -155,24 +189,31 @@ and edit a person; then look at the Asana and Google Contacts pages, and at the 
 </body></html>"""
 
 
-def mount(app: Flask, instance_path: Path | None, base_url: str, settings: Any) -> dict[str, Flask]:
+def mount(app: Flask, instance_path: Path | None, base_url: str, settings: Any) -> Emulators:
     from hub.web.headers import add_security_headers
 
-    emulators = build_emulators(instance_path, base_url, settings)
-    own = _own_pages(emulators)
-    for provider, emulator in emulators.items():  # its consent screens are as much a clickjacking target as the hub's
-        emulator.after_request(add_security_headers)
+    def build(provider: str) -> Flask:
+        emulator = _build_one(provider, instance_path, base_url, settings)
+        emulator.after_request(add_security_headers)  # its consent screens are as much a clickjacking target
         emulator.context_processor(_nav_for(provider, own))
-    app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {f"/sandbox/{p}": a for p, a in emulators.items()})
+        return emulator
+
+    emulators = Emulators(providers(), build)
+
+    def own() -> tuple[tuple[str, str, str], ...]:
+        return _own_pages(emulators)
+
+    app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {f"/sandbox/{p}": emulators.wsgi(p) for p in emulators})
     bp = Blueprint("sandbox_index", __name__)
 
     @bp.get("/sandbox/")
     def index():
+        own_pages = own()
         extra = [(name, *_registered.get(name, (None, name, ""))[1:]) for name in emulators
-                 if name not in built_in() and name not in {o[0] for o in own}]
+                 if name not in built_in() and name not in {o[0] for o in own_pages}]
         root = request.script_root + "/sandbox"
-        return render_template_string(INDEX, root=root, hub=request.script_root, nav=nav_bar(root, None, own),
-                                      extra=extra, own=own)
+        return render_template_string(INDEX, root=root, hub=request.script_root, nav=nav_bar(root, None, own_pages),
+                                      extra=extra, own=own_pages)
 
     app.register_blueprint(bp)
 
@@ -183,8 +224,9 @@ def mount(app: Flask, instance_path: Path | None, base_url: str, settings: Any) 
     return emulators
 
 
-def close(emulators: dict[str, Flask]) -> None:
-    for emulator_app in emulators.values():
+def close(emulators: Mapping[str, Flask]) -> None:
+    built = emulators.built() if isinstance(emulators, Emulators) else dict(emulators)
+    for emulator_app in built.values():
         sandbox = emulator_app.extensions.get("sandbox")
         state = getattr(sandbox, "state", None)
         if state is not None:
