@@ -13,6 +13,7 @@ endpoint is called with the account's token. A template with an id formatted int
 from __future__ import annotations
 
 import email.utils
+import http.cookiejar
 import logging
 import re
 import string
@@ -23,6 +24,7 @@ from typing import Any, Iterator, Mapping, Protocol
 from urllib.parse import quote
 
 import requests
+import requests.adapters
 import urllib3
 
 from ..errors import Fatal, NeedsReauth, Retriable
@@ -31,6 +33,39 @@ from . import retry
 from .contract.webhooks import CrmEvent, MalformedPayload  # noqa: F401
 
 log = logging.getLogger("hub.connectors")
+
+
+_sessions: dict[str, requests.Session] = {}
+_sessions_lock = threading.Lock()
+
+
+class _NoCookies(http.cookiejar.DefaultCookiePolicy):
+    """A shared session serves every account of a provider: nothing one answer sets may ride along
+    with another account's request."""
+
+    def set_ok(self, cookie, request) -> bool:
+        return False
+
+    def return_ok(self, cookie, request) -> bool:
+        return False
+
+
+def shared_session(provider: str) -> requests.Session:
+    """One pooled HTTP session per provider for the whole process, so a call reuses a kept-alive
+    connection instead of opening one per client (clients are made per job). `trust_env` is off:
+    no `.netrc` or proxy variables are read per request, and no credentials from them can be
+    attached to a provider call."""
+    with _sessions_lock:
+        found = _sessions.get(provider)
+        if found is None:
+            found = requests.Session()
+            found.trust_env = False
+            found.cookies.set_policy(_NoCookies())
+            adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=32)
+            found.mount("https://", adapter)
+            found.mount("http://", adapter)
+            _sessions[provider] = found
+        return found
 
 
 class TokenSource(Protocol):
@@ -153,7 +188,7 @@ class ApiClient:
         self.base_url = base_url.rstrip("/")
         self.tokens = tokens
         self.authenticator = authenticator
-        self.http = session or requests.Session()
+        self.http = session or shared_session(self.provider)
         self.limiter = RateLimiter(rate_limit) if rate_limit else None
         self._sleep = sleep
         self._policy = retry_policy

@@ -15,11 +15,14 @@ from sqlalchemy.orm import Session
 
 from ..connectors.contract.webhooks import CrmEvent, canonical_time, default_occurrence
 from ..store import Bookmark, HubEvent, ObjectState, RunLog, utcnow
+from ..store.db import defer_insert
 from ..store.sql import insert_ignore, upsert
 from .stale import is_older, still_shows
 
 log = logging.getLogger("hub.events")
 Subscriber = Callable[[Any, Session, HubEvent], None]
+_RUN_LOG = RunLog.__table__
+_STATES = ObjectState.__table__
 _subscribers: list[Subscriber] = []
 
 
@@ -125,9 +128,11 @@ def known_state(session: Session, installation_id: int, object_type: str, object
 def trace(session: Session, installation_id: int, step: str, message: str, *, status: str = "ok",
           hub_event_id: int | None = None, inbox_event_id: int | None = None, rule_id: int | None = None,
           sync_id: int | None = None, job_id: int | None = None, **detail: Any) -> None:
-    session.add(RunLog(installation_id=installation_id, step=step, status=status, message=message[:4000],
-                       hub_event_id=hub_event_id, inbox_event_id=inbox_event_id, rule_id=rule_id, sync_id=sync_id,
-                       job_id=job_id, detail=detail))
+    """A run log line, written with the transaction's other lines when it commits (one statement)."""
+    defer_insert(session, _RUN_LOG, {
+        "installation_id": installation_id, "step": step, "status": status, "message": message[:4000],
+        "hub_event_id": hub_event_id, "inbox_event_id": inbox_event_id, "rule_id": rule_id, "sync_id": sync_id,
+        "job_id": job_id, "detail": detail, "created_at": utcnow()})
 
 
 def get_bookmark(session: Session, installation_id: int, name: str) -> dict[str, Any] | None:

@@ -6,6 +6,7 @@ change that asked for it was committed. Workers claim rows with a lease in one a
 (its worker died) is claimable again. Jobs sharing an `ordering_key` run one at a time, in order."""
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,8 +19,10 @@ from ..store import Clock, Database, Job
 from ..store.sql import insert_ignore
 
 QUEUED, RUNNING, DONE, DEAD = "queued", "running", "done", "dead"
-_PLAIN_INSERT = Job.__table__.insert().returning(Job.__table__.c.id)  # values bound per call: compiled once
+_JOBS = Job.__table__   # the worker's statements are Core: no ORM unit of work on the hot path
+_PLAIN_INSERT = _JOBS.insert().returning(_JOBS.c.id)  # values bound per call: compiled once
 NOTIFY_CHANNEL = "hub_jobs"
+_NOTIFY = text(f"NOTIFY {NOTIFY_CHANNEL}")
 _AFTER_COMMIT_KEY = "hub.jobs.enqueued"
 
 
@@ -82,13 +85,13 @@ class JobQueue:
                       run_at=run_at or (now + timedelta(seconds=delay)), ordering_key=ordering_key,
                       dedupe_key=dedupe_key, created_at=now, updated_at=now)
         if dedupe_key is None:
-            job_id = session.execute(_PLAIN_INSERT, values).scalar_one()
+            job_id = session.connection().execute(_PLAIN_INSERT, values).scalar_one()
         else:
             job_id = insert_ignore(session, Job, values, ["dedupe_key"])
             if job_id is None:
                 return None
         if self.db.is_postgres:
-            session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))  # delivered only if the transaction commits
+            session.connection().execute(_NOTIFY)  # delivered only if the transaction commits
         self._wake_after_commit(session)
         return job_id
 
@@ -115,45 +118,12 @@ class JobQueue:
     # -- workers --------------------------------------------------------------------------------
     def claim(self, worker_id: str, limit: int = 1, kinds: list[str] | None = None) -> list[ClaimedJob]:
         now = self.clock.now()
-        lease_until = now + timedelta(seconds=self.lease_seconds)
-        kind_filter = "AND j.kind IN :kinds" if kinds else ""
-        lock = "FOR UPDATE SKIP LOCKED" if self.db.is_postgres else ""
-        # A job is claimable when it is due (or its lease ran out) and, with an ordering key, no
-        # earlier job of that key is unfinished and no other job of that key holds a live lease.
-        # An attempt counts when a job *starts* (so a job that keeps killing its worker ends in the
-        # dead letter), not when it is claimed: jobs of a batch claim wait their turn, and if the
-        # worker dies before reaching one, its next claim is not another attempt. A single claim
-        # starts its job at once (started_at set here); batch claims leave started_at empty until
-        # `mark_started` writes it just before the job runs.
-        sql = f"""
-            UPDATE jobs SET status = 'running',
-                   attempts = attempts + CASE WHEN status = 'running' AND started_at IS NULL THEN 0 ELSE 1 END,
-                   locked_by = :worker, lease_until = :lease_until, started_at = :started, updated_at = :now
-            WHERE id IN (
-                SELECT j.id FROM jobs j
-                WHERE ((j.status = 'queued' AND j.run_at <= :now)
-                       OR (j.status = 'running' AND j.lease_until < :now))
-                  {kind_filter}
-                  AND (j.ordering_key IS NULL OR (
-                       NOT EXISTS (SELECT 1 FROM jobs e WHERE e.ordering_key = j.ordering_key
-                                   AND e.id < j.id AND e.status IN ('queued', 'running'))
-                   AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.ordering_key = j.ordering_key
-                                   AND r.id <> j.id AND r.status = 'running' AND r.lease_until >= :now)))
-                ORDER BY j.run_at, j.id
-                LIMIT :limit
-                {lock})
-            RETURNING id, kind, payload, attempts, max_attempts, ordering_key, failed_calls, installation_id
-        """
-        stmt = text(sql).bindparams(bindparam("now", type_=DateTime()), bindparam("lease_until", type_=DateTime()),
-                                    bindparam("started", type_=DateTime()))
-        params: dict[str, Any] = {"worker": worker_id, "lease_until": lease_until, "now": now, "limit": limit,
-                                  "started": now if limit == 1 else None}
+        params: dict[str, Any] = {"worker": worker_id, "lease_until": now + timedelta(seconds=self.lease_seconds),
+                                  "now": now, "limit": limit, "started": now if limit == 1 else None}
         if kinds:
-            stmt = stmt.bindparams(bindparam("kinds", expanding=True))
             params["kinds"] = kinds
-        stmt = stmt.columns(**{"payload": Job.__table__.c.payload.type})
-        with self.db.begin() as session:
-            rows = session.execute(stmt, params).all()
+        with self.db.engine.begin() as conn:
+            rows = conn.execute(_claim_statement(self.db.is_postgres, bool(kinds)), params).all()
         claimed = [ClaimedJob(r.id, r.kind, r.payload or {}, r.attempts, r.max_attempts, r.ordering_key,
                               r.failed_calls or 0, r.installation_id) for r in rows]
         return sorted(claimed, key=lambda c: c.id)
@@ -162,9 +132,8 @@ class JobQueue:
         """A job of a batch claim is about to run: from now on, losing its worker costs an attempt.
         False when this worker no longer holds it (its lease ran out): then it must not run here."""
         now = self.clock.now()
-        with self.db.begin() as session:
-            result = session.execute(update(Job).where(Job.id == job.id, Job.locked_by == worker_id,
-                                                       Job.status == RUNNING).values(started_at=now, updated_at=now))
+        with self.db.engine.begin() as conn:
+            result = conn.execute(_JOBS.update().where(_owned(job.id, worker_id)).values(started_at=now, updated_at=now))
         return result.rowcount == 1
 
     def complete(self, session: Session, job: ClaimedJob, worker_id: str, *,
@@ -176,11 +145,11 @@ class JobQueue:
         values = dict(status=DONE, finished_at=now, updated_at=now, lease_until=None, last_error=None)
         if failed_calls is not None:
             values["failed_calls"] = failed_calls
-        result = session.execute(
-            update(Job).where(Job.id == job.id, Job.locked_by == worker_id, Job.status == RUNNING).values(**values))
+        session.flush()   # the handler's pending ORM changes go first, as a session.execute would
+        conn = session.connection()
+        result = conn.execute(_JOBS.update().where(_owned(job.id, worker_id)).values(**values))
         if result.rowcount == 1 and start_next is not None:
-            session.execute(update(Job).where(Job.id == start_next.id, Job.locked_by == worker_id,
-                                              Job.status == RUNNING).values(started_at=now, updated_at=now))
+            conn.execute(_JOBS.update().where(_owned(start_next.id, worker_id)).values(started_at=now, updated_at=now))
         return result.rowcount == 1
 
     def fail(self, job: ClaimedJob, worker_id: str, error: str, *, retry_after: float | None = None,
@@ -200,37 +169,36 @@ class JobQueue:
             outcome = QUEUED
         if failed_calls is not None:
             values["failed_calls"] = failed_calls
-        with self.db.begin() as session:
-            session.execute(update(Job).where(Job.id == job.id, Job.locked_by == worker_id,
-                                              Job.status == RUNNING).values(**values))
+        with self.db.engine.begin() as conn:
+            conn.execute(_JOBS.update().where(_owned(job.id, worker_id)).values(**values))
         return outcome
 
     def defer(self, job: ClaimedJob, worker_id: str, reason: str, delay: float, *,
               failed_calls: int | None = None) -> None:
         """Put the job back without using up an attempt (its effect's failed calls still count)."""
         now = self.clock.now()
-        values = dict(status=QUEUED, attempts=Job.attempts - 1, run_at=now + timedelta(seconds=delay),
+        values = dict(status=QUEUED, attempts=_JOBS.c.attempts - 1, run_at=now + timedelta(seconds=delay),
                       lease_until=None, locked_by=None, last_error=reason[:4000], updated_at=now)
         if failed_calls is not None:
             values["failed_calls"] = failed_calls
-        with self.db.begin() as session:
-            session.execute(update(Job).where(Job.id == job.id, Job.locked_by == worker_id, Job.status == RUNNING)
-                            .values(**values))
+        with self.db.engine.begin() as conn:
+            conn.execute(_JOBS.update().where(_owned(job.id, worker_id)).values(**values))
 
     def release(self, job: ClaimedJob, worker_id: str) -> None:
         """Hand back a claimed job that was never started (a stopping worker); no attempt used."""
-        with self.db.begin() as session:
-            session.execute(update(Job).where(Job.id == job.id, Job.locked_by == worker_id, Job.status == RUNNING)
-                            .values(status=QUEUED, attempts=Job.attempts - 1, lease_until=None, locked_by=None,
-                                    updated_at=self.clock.now()))
+        with self.db.engine.begin() as conn:
+            conn.execute(_JOBS.update().where(_owned(job.id, worker_id)).values(
+                status=QUEUED, attempts=_JOBS.c.attempts - 1, lease_until=None, locked_by=None,
+                updated_at=self.clock.now()))
 
     def extend_leases(self, worker_id: str, job_ids: list[int]) -> None:
         if not job_ids:
             return
         now = self.clock.now()
-        with self.db.begin() as session:
-            session.execute(update(Job).where(Job.id.in_(job_ids), Job.locked_by == worker_id, Job.status == RUNNING)
-                            .values(lease_until=now + timedelta(seconds=self.lease_seconds)))
+        with self.db.engine.begin() as conn:
+            conn.execute(_JOBS.update().where(_JOBS.c.id.in_(job_ids), _JOBS.c.locked_by == worker_id,
+                                              _JOBS.c.status == RUNNING)
+                         .values(lease_until=now + timedelta(seconds=self.lease_seconds)))
 
     def bury_exhausted(self, job: ClaimedJob, worker_id: str) -> None:
         """A job claimed after its workers kept dying: more attempts than allowed, so dead-letter it."""
@@ -283,3 +251,47 @@ def scope_filter(installation_id: Scope) -> tuple:
     if installation_id is None:
         return (Job.installation_id.is_(None),)
     return (Job.installation_id == installation_id,)
+
+
+@functools.lru_cache(maxsize=4)
+def _claim_statement(postgres: bool, by_kind: bool):
+    """The claim, built once per engine kind (a worker claims many times a second under load).
+
+    A job is claimable when it is due (or its lease ran out) and, with an ordering key, no earlier
+    job of that key is unfinished and no other job of that key holds a live lease. An attempt
+    counts when a job *starts* (so a job that keeps killing its worker ends in the dead letter),
+    not when it is claimed: jobs of a batch claim wait their turn, and if the worker dies before
+    reaching one, its next claim is not another attempt. A single claim starts its job at once
+    (started_at set here); batch claims leave started_at empty until `mark_started` writes it just
+    before the job runs."""
+    kind_filter = "AND j.kind IN :kinds" if by_kind else ""
+    lock = "FOR UPDATE SKIP LOCKED" if postgres else ""
+    sql = f"""
+        UPDATE jobs SET status = 'running',
+               attempts = attempts + CASE WHEN status = 'running' AND started_at IS NULL THEN 0 ELSE 1 END,
+               locked_by = :worker, lease_until = :lease_until, started_at = :started, updated_at = :now
+        WHERE id IN (
+            SELECT j.id FROM jobs j
+            WHERE ((j.status = 'queued' AND j.run_at <= :now)
+                   OR (j.status = 'running' AND j.lease_until < :now))
+              {kind_filter}
+              AND (j.ordering_key IS NULL OR (
+                   NOT EXISTS (SELECT 1 FROM jobs e WHERE e.ordering_key = j.ordering_key
+                               AND e.id < j.id AND e.status IN ('queued', 'running'))
+               AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.ordering_key = j.ordering_key
+                               AND r.id <> j.id AND r.status = 'running' AND r.lease_until >= :now)))
+            ORDER BY j.run_at, j.id
+            LIMIT :limit
+            {lock})
+        RETURNING id, kind, payload, attempts, max_attempts, ordering_key, failed_calls, installation_id
+    """
+    stmt = text(sql).bindparams(bindparam("now", type_=DateTime()), bindparam("lease_until", type_=DateTime()),
+                                bindparam("started", type_=DateTime()))
+    if by_kind:
+        stmt = stmt.bindparams(bindparam("kinds", expanding=True))
+    return stmt.columns(payload=_JOBS.c.payload.type)
+
+
+def _owned(job_id: int, worker_id: str):
+    """The job, while this worker still holds it (its lease may have gone to another)."""
+    return (_JOBS.c.id == job_id) & (_JOBS.c.locked_by == worker_id) & (_JOBS.c.status == RUNNING)

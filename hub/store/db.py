@@ -12,9 +12,33 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import create_engine, event, make_url, text
+from sqlalchemy import Table, create_engine, event, make_url, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
+
+_DEFERRED = "hub.deferred_inserts"
+
+
+def defer_insert(session: Session, table: Table, row: dict) -> None:
+    """Add `row` to `table` when the session's transaction commits, in one statement with the other
+    rows deferred for that table (the run log gets several lines per event: one round trip, not one
+    each). Rolled back with the transaction; not visible to queries before the commit, so only for
+    rows nothing reads back in the same transaction. Every row of a table must name the same columns."""
+    session.info.setdefault(_DEFERRED, {}).setdefault(table, []).append(row)
+
+
+@event.listens_for(Session, "before_commit")
+def _write_deferred(session: Session) -> None:
+    pending = session.info.pop(_DEFERRED, None)
+    if pending:
+        conn = session.connection()
+        for table, rows in pending.items():
+            conn.execute(table.insert(), rows)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_deferred(session: Session, _previous_transaction) -> None:
+    session.info.pop(_DEFERRED, None)
 
 
 def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:

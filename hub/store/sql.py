@@ -22,8 +22,10 @@ def _insert_ignore_stmt(dialect: str, table: Any, conflict: tuple[str, ...]):
 
 def insert_ignore(session: Session, model: Any, values: dict[str, Any], conflict: list[str]) -> int | None:
     """INSERT ... ON CONFLICT DO NOTHING; the new row's id, or None when the row already existed."""
-    stmt = _insert_ignore_stmt(session.get_bind().dialect.name, model.__table__, tuple(conflict))
-    return session.execute(stmt, values).scalar_one_or_none()
+    session.flush()   # cheap when clean; pending ORM rows this one may refer to go first
+    conn = session.connection()
+    stmt = _insert_ignore_stmt(conn.dialect.name, model.__table__, tuple(conflict))
+    return conn.execute(stmt, values).scalar_one_or_none()
 
 
 def upsert(session: Session, model: Any, values: dict[str, Any], conflict: list[str], update: dict[str, Any]) -> None:
