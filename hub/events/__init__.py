@@ -10,7 +10,7 @@ import logging
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ..connectors.contract.webhooks import CrmEvent, canonical_time, default_occurrence
@@ -23,6 +23,13 @@ log = logging.getLogger("hub.events")
 Subscriber = Callable[[Any, Session, HubEvent], None]
 _RUN_LOG = RunLog.__table__
 _STATES = ObjectState.__table__
+_STATE_KEY = (_STATES.c.installation_id == bindparam("installation_id")) & (
+    _STATES.c.object_type == bindparam("object_type")) & (_STATES.c.object_id == bindparam("object_id"))
+_LOCK_STATE = {   # postgres?: the known state, locked
+    pg: select(_STATES.c.id, _STATES.c.version, _STATES.c.deleted, _STATES.c.data).where(_STATE_KEY)
+    .with_for_update(of=_STATES) if pg else
+    select(_STATES.c.id, _STATES.c.version, _STATES.c.deleted, _STATES.c.data).where(_STATE_KEY)
+    for pg in (True, False)}
 _subscribers: list[Subscriber] = []
 
 
@@ -49,27 +56,30 @@ def record(services: Any, session: Session, installation_id: int, event: CrmEven
            inbox_event_id: int | None = None) -> HubEvent | None:
     """Record one event unless its occurrence is known; keep the object's newest state; notify
     subscribers. An event older than the state held is recorded and traced as stale; it changes no
-    state, and its transition counts only while the newer state still shows it (`stale.py`)."""
+    state, and its transition counts only while the newer state still shows it (`stale.py`).
+
+    Core statements, not the ORM: this runs for every event, and the state row is written once
+    (inserted with the event's state for a new object, else locked, compared and updated)."""
     occurrence = occurrence_key(event)
     version = canonical_time(event.version) if event.version else ""
-    held, new_object = lock_state(session, installation_id, event.object_type, str(event.object_id))
+    held, new_object = _lock_or_create(session, installation_id, event, version)
     data = event_data(event)
     stale = not new_object and is_older(version, held.version)
     acted = stale and still_shows(event, held.data, held.deleted)
     if stale:
         data["stale"] = {"version": version, "known_version": held.version, "acted": acted}
-    new_id = insert_ignore(session, HubEvent, {
-        "installation_id": installation_id, "occurrence": occurrence, "kind": event.kind,
-        "object_type": event.object_type, "object_id": str(event.object_id), "source": source,
-        "inbox_event_id": inbox_event_id, "occurred_at": _naive(event.occurred_at), "data": data,
-        "created_at": utcnow()}, ["installation_id", "occurrence"])
-    if not stale:
-        _write_state(session, held, new_object, event, version)
+    values = {"installation_id": installation_id, "occurrence": occurrence, "kind": event.kind,
+              "object_type": event.object_type, "object_id": str(event.object_id), "source": source,
+              "inbox_event_id": inbox_event_id, "occurred_at": _naive(event.occurred_at), "data": data,
+              "created_at": utcnow()}
+    new_id = insert_ignore(session, HubEvent, values, ["installation_id", "occurrence"])
+    if not stale and not new_object:
+        _update_state(session, held, event, version)
     if new_id is None:
         trace(session, installation_id, "duplicate", f"{event.kind} {event.object_type} {event.object_id}: "
               "already recorded, nothing to do", status="info", inbox_event_id=inbox_event_id, occurrence=occurrence)
         return None
-    hub_event = session.get(HubEvent, new_id)
+    hub_event = HubEvent(id=new_id, **values)   # as stored; subscribers read it, nothing flushes it
     trace(session, installation_id, "normalized", f"{event.kind} {event.object_type} {event.object_id}",
           hub_event_id=new_id, inbox_event_id=inbox_event_id, source=source)
     if stale:
@@ -84,6 +94,33 @@ def record(services: Any, session: Session, installation_id: int, event: CrmEven
     for fn in subscribers():
         fn(services, session, hub_event)
     return hub_event
+
+
+def _lock_or_create(session: Session, installation_id: int, event: CrmEvent, version: str):
+    """(the object's state row as it was, new object?). A new object's row is inserted already
+    holding this event's state; a known one is locked until the transaction ends (FOR UPDATE on
+    PostgreSQL; SQLite has one writer at a time), so two processes recording events of one object
+    compare versions one after the other."""
+    keys = {"installation_id": installation_id, "object_type": event.object_type, "object_id": str(event.object_id)}
+    created = insert_ignore(session, ObjectState, {
+        **keys, "version": version or "", "deleted": event.kind.endswith(".deleted"),
+        "data": (event.current if event.current is not None else (event.previous or {})) or {},
+        "updated_at": utcnow()}, list(keys))
+    if created is not None:
+        return None, True
+    conn = session.connection()
+    row = conn.execute(_LOCK_STATE[conn.dialect.name == "postgresql"], keys).one()
+    return row, False
+
+
+def _update_state(session: Session, held: Any, event: CrmEvent, version: str) -> None:
+    """Keep the newest state; an event without ordering information never overwrites a known one."""
+    deleted = event.kind.endswith(".deleted")
+    if not version and not deleted:
+        return
+    session.connection().execute(_STATES.update().where(_STATES.c.id == held.id).values(
+        version=version or held.version or "", deleted=deleted,
+        data=(event.current if event.current is not None else (event.previous or {})) or {}, updated_at=utcnow()))
 
 
 def subscribers() -> list[Subscriber]:
@@ -106,17 +143,6 @@ def lock_state(session: Session, installation_id: int, object_type: str, object_
     row = session.scalar(select(ObjectState).filter_by(**keys).with_for_update().execution_options(
         populate_existing=True))
     return row, created is not None
-
-
-def _write_state(session: Session, row: ObjectState, new_object: bool, event: CrmEvent, version: str) -> None:
-    """Keep the newest state; an event without ordering information never overwrites a known one."""
-    deleted = event.kind.endswith(".deleted")
-    if not new_object and not version and not deleted:
-        return
-    row.version = version or row.version or ""
-    row.deleted = deleted
-    row.data = (event.current if event.current is not None else (event.previous or {})) or {}
-    row.updated_at = utcnow()
 
 
 def known_state(session: Session, installation_id: int, object_type: str, object_id: str) -> ObjectState | None:

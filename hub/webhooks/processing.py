@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from uuid import uuid4
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from ..connectors.contract.webhooks import Delivery, MalformedPayload, Snapshot
 from ..errors import Fatal
@@ -20,34 +20,45 @@ from .providers import LazyClient, connector_webhooks, crm_api
 log = logging.getLogger("hub.webhooks")
 
 
+_INBOX = InboxEvent.__table__
+_READ_INBOX = select(_INBOX.c.id, _INBOX.c.installation_id, _INBOX.c.provider, _INBOX.c.event_key, _INBOX.c.body,
+                     _INBOX.c.status).where(_INBOX.c.id == bindparam("id"))
+
+
 @handler("webhook.process")
 def process(ctx: JobContext) -> None:
     services = ctx.app.extensions["hub"]
-    with ctx.db.begin() as session:  # read first: the job's own transaction opens only to write
-        inbox = session.get(InboxEvent, ctx.payload["inbox_event_id"])
-        if inbox is None or inbox.status == "processed":
-            return
-        inbox_id, installation_id, provider = inbox.id, inbox.installation_id, inbox.provider
-        event_key, body = inbox.event_key, inbox.body
+    # read in the job's own transaction; if the connector needs the API (a delivery that carries
+    # just an id), that transaction ends first (nothing is written yet), so no transaction waits on
+    # the network, and the job's writes go in a new one after the call
+    session = ctx.session
+    inbox = session.connection().execute(_READ_INBOX, {"id": ctx.payload["inbox_event_id"]}).first()
+    if inbox is None or inbox.status == "processed":
+        return
+    inbox_id, installation_id, provider = inbox.id, inbox.installation_id, inbox.provider
     hooks = connector_webhooks(provider)
-    # the API only if the connector asks (a delivery that carries just an id); its errors retry the
-    # job like any provider call (Retriable, NeedsReauth), outside any transaction
-    client = LazyClient(lambda: crm_api(services, installation_id))
+
+    def api():
+        session.rollback()
+        return crm_api(services, installation_id)
+
+    # its errors retry the job like any provider call (Retriable, NeedsReauth)
+    client = LazyClient(api)
     try:
         if hooks is None:
             raise ValueError(f"no connector {provider!r} takes webhooks")
-        events = hooks.normalize(Delivery(event_key, body), client)
+        events = hooks.normalize(Delivery(inbox.event_key, inbox.body), client)
     except ValueError as exc:
         if client.made and not isinstance(exc, (MalformedPayload, InputError)):
             raise   # an odd API answer, not the delivery's fault: the job retries
         # a payload we cannot read will not improve: keep it visible and replayable, don't retry
-        with ctx.db.begin() as session:
-            row = session.get(InboxEvent, inbox_id)
-            row.status, row.error = "failed", str(exc)[:2000]
-            trace(session, installation_id, "error", f"could not normalize: {exc}", status="error",
+        session.rollback()
+        with ctx.db.begin() as failed:
+            failed.connection().execute(_INBOX.update().where(_INBOX.c.id == inbox_id).values(
+                status="failed", error=str(exc)[:2000]))
+            trace(failed, installation_id, "error", f"could not normalize: {exc}", status="error",
                   inbox_event_id=inbox_id, job_id=ctx.job_id)
         raise Fatal(f"inbox event {inbox_id}: {exc}") from None
-    session = ctx.session
     for event in events:
         if isinstance(event, Snapshot):   # the object read now: compared with its known state
             from .reconcile import compare
@@ -57,10 +68,9 @@ def process(ctx: JobContext) -> None:
     if not events:
         trace(session, installation_id, "ignored", "no event the hub uses", status="info",
               inbox_event_id=inbox_id, job_id=ctx.job_id)
-    inbox = session.get(InboxEvent, inbox_id)
-    inbox.status = "processed" if events else "ignored"
-    inbox.error = None
-    inbox.processed_at = services.queue.clock.now()
+    session.flush()
+    session.connection().execute(_INBOX.update().where(_INBOX.c.id == inbox_id).values(
+        status="processed" if events else "ignored", error=None, processed_at=services.queue.clock.now()))
 
 
 def replay_inbox(services, installation_id: int, inbox_event_id: int) -> bool:
