@@ -30,7 +30,7 @@ def print_goals(goals: dict) -> None:
 
 def emit(bench: str, results: list[dict], goals: dict, **extra) -> None:
     """Print the bench's figures as its last line of stdout."""
-    print(json.dumps({"bench": bench, **extra, "results": _round(results), "goals": goals}), flush=True)
+    print(json.dumps({"bench": bench, **_round(extra), "results": _round(results), "goals": goals}), flush=True)
 
 
 def _round(value):
