@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/pipeline.py [--engines sqlite,postgres] [--workers 1,4] [--latency 0,50]
                                        [--events 1500] [--rate 50] [--seconds 8] [--concurrency 4]
+    .venv/bin/python bench/pipeline.py --quick     # PostgreSQL, 4 workers, 0 ms only: < 2 min
 
 Per engine and worker count, a fresh database and a fresh set of processes (bench/support/
 cluster.py): the sandbox as its own server, gunicorn (SQLite 1 x 8 threads, PostgreSQL 2 x 4), N
@@ -13,12 +14,21 @@ of both emulators: every Pipedrive and Asana API call waits that long):
 - throughput: N "deal won" webhooks (Pipedrive v2 shape, Basic auth, one new deal each) posted
   by 16 concurrent clients as fast as the hub accepts them; events/s = N / (first POST sent ->
   last task created in the Asana emulator);
+- CPU per event over the throughput run (first POST sent -> last rule run done), user + system
+  from /proc: `hub cpu ms/ev` is every hub process (the gunicorn master and its workers, each
+  `flask --app hub worker`, with any render process of theirs: each process tree); the sandbox's
+  is shown apart. Neither counts this load generator or PostgreSQL;
 - latency: an open loop at --rate events/s for --seconds; per event, end to end = from its
   webhook POST answered 200 to its task's `created_at` in the Asana emulator (same machine, same
   wall clock; the emulator stamps milliseconds).
 
 Every event must give exactly one task (checked). The deals are not in the CRM: a rule reads the
-deal as the event carried it, as it does in production."""
+deal as the event carried it, as it does in production.
+
+`--quick` runs only the case the speed issue's targets are set for (PostgreSQL, 4 workers, 0 ms)
+with 1000 events and 6 s at the fixed rate. After the table come the issue's goals, pass or fail
+(events/s >= 300; at 50 events/s p50 <= 100 ms and p99 <= 250 ms; hub CPU <= 3 ms/event), and the
+last line of stdout is all the figures as one JSON object (bench/support/report.py)."""
 from __future__ import annotations
 
 import sys
@@ -43,7 +53,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.support.cluster import wait_until  # noqa: E402
+from bench.support.cpu import tree_cpu_seconds  # noqa: E402
 from bench.support.pipeline_cluster import PipelineCluster  # noqa: E402
+from bench.support.report import emit, goal, print_goals  # noqa: E402
 
 WEB = {"sqlite": (1, 8), "postgres": (2, 4)}   # gunicorn processes x threads, as bench/ingest.py
 
@@ -118,6 +130,13 @@ class Pipeline:
                 tzinfo=timezone.utc).timestamp()
         return out
 
+    def cpu(self) -> tuple[float, float]:
+        """CPU seconds so far of (the hub, the sandbox). The hub is the gunicorn master with its
+        workers and every `flask --app hub worker` with any render process: each process tree."""
+        procs = self.cluster.procs
+        hub = [procs["web"].pid] + [procs[n].pid for n in self.cluster.worker_names()]
+        return tree_cpu_seconds(*hub), tree_cpu_seconds(procs["sandbox"].pid)
+
     def set_latency(self, ms: float) -> None:
         for provider in ("pipedrive", "asana"):
             self.cluster.faults(provider, latency_ms=ms)
@@ -127,16 +146,20 @@ class Pipeline:
         base = self.done_runs()
         ids = self.deal_ids(n)
         accepted: dict[int, float] = {}
+        hub_before, sandbox_before = self.cpu()
         start = time.time()
         with ThreadPoolExecutor(concurrency) as pool:
             for deal_id, at in zip(ids, pool.map(self.post, ids)):
                 accepted[deal_id] = at
         ingest_s = time.time() - start
         self.wait_done(base + n, timeout=max(120, n / 5))
+        hub_after, sandbox_after = self.cpu()
         created = self.task_times()
         last = max(created[d] for d in ids)
         lat = sorted((created[d] - accepted[d]) * 1000 for d in ids)
-        return {"events_per_s": n / (last - start), "ingest_per_s": n / ingest_s, **percentiles(lat)}
+        return {"events_per_s": n / (last - start), "ingest_per_s": n / ingest_s, **percentiles(lat),
+                "hub_cpu_ms_per_event": (hub_after - hub_before) * 1000 / n,
+                "sandbox_cpu_ms_per_event": (sandbox_after - sandbox_before) * 1000 / n}
 
     def latency_at(self, rate: float, seconds: float) -> dict:
         base = self.done_runs()
@@ -172,48 +195,89 @@ def run(engine: str, workers: int, concurrency: int, latencies: list[float], arg
                               settings={"HUB_JOBS_POLL_INTERVAL": str(args.poll)} if args.poll else {})
     results = []
     with cluster:
-        pipeline = Pipeline(cluster)
-        cluster.wait_workers_ready()
-        for ms in latencies:
-            pipeline.set_latency(ms)
-            warm = pipeline.deal_ids(20)
-            for deal_id in warm:
-                pipeline.post(deal_id)
-            wait_until(lambda: pipeline.cluster.scalar("SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')") == 0,
-                       60, "the warm-up to finish", interval=0.05)
-            tp = pipeline.throughput(args.events)
-            lat = pipeline.latency_at(args.rate, args.seconds)
-            results.append({"engine": engine, "workers": workers, "latency_ms": ms, **tp,
-                            "lat_rate": lat["rate"], "lat_p50": lat["p50"], "lat_p99": lat["p99"]})
-            r = results[-1]
-            print(f"{engine:<9} {workers:>7} {ms:>6.0f} {r['ingest_per_s']:>9.0f} {r['events_per_s']:>9.0f} "
-                  f"{r['p50']:>9.0f} {r['p99']:>9.0f} {r['lat_rate']:>6.0f} {r['lat_p50']:>7.0f} {r['lat_p99']:>7.0f}",
-                  flush=True)
+        try:
+            pipeline = Pipeline(cluster)
+            cluster.wait_workers_ready()
+            for ms in latencies:
+                pipeline.set_latency(ms)
+                warm = pipeline.deal_ids(20)
+                for deal_id in warm:
+                    pipeline.post(deal_id)
+                wait_until(lambda: pipeline.cluster.scalar("SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')") == 0,
+                           60, "the warm-up to finish", interval=0.05)
+                tp = pipeline.throughput(args.events)
+                lat = pipeline.latency_at(args.rate, args.seconds)
+                results.append({"engine": engine, "workers": workers, "latency_ms": ms, **tp,
+                                "lat_rate": lat["rate"], "lat_p50": lat["p50"], "lat_p99": lat["p99"]})
+                r = results[-1]
+                print(f"{engine:<9} {workers:>7} {ms:>6.0f} {r['ingest_per_s']:>9.0f} {r['events_per_s']:>9.0f} "
+                      f"{r['p50']:>9.0f} {r['p99']:>9.0f} {r['hub_cpu_ms_per_event']:>13.2f} "
+                      f"{r['sandbox_cpu_ms_per_event']:>13.2f} {r['lat_rate']:>6.0f} {r['lat_p50']:>7.0f} {r['lat_p99']:>7.0f}",
+                      flush=True)
+        except BaseException:
+            cluster.report_failure()
+            raise
     return results
+
+
+GOAL_CASE = ("postgres", 4, 0.0)   # the issue's targets: PostgreSQL, 4 worker processes, 0 ms provider latency
+GOAL_RATE = 50                     # latency targets are at 50 events/s offered
+
+
+def goals(results: list[dict], rate: float) -> dict:
+    row = next((r for r in results if (r["engine"], r["workers"], r["latency_ms"]) == GOAL_CASE), {})
+    case = "postgres, 4 workers, 0 ms provider latency"
+    at_rate = row if rate == GOAL_RATE else {}
+    lat_case = f"{case}, {GOAL_RATE} events/s offered"
+    return {
+        "events_per_s": goal(row.get("events_per_s"), ">=", 300, case),
+        "lat_p50_ms": goal(at_rate.get("lat_p50"), "<=", 100, lat_case, " ms"),
+        "lat_p99_ms": goal(at_rate.get("lat_p99"), "<=", 250, lat_case, " ms"),
+        "hub_cpu_ms_per_event": goal(row.get("hub_cpu_ms_per_event"), "<=", 3, case, " ms"),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--engines", default="sqlite,postgres")
-    parser.add_argument("--workers", default="1,4", help="worker processes")
+    parser.add_argument("--quick", action="store_true",
+                        help="only postgres, 4 workers, 0 ms; 1000 events and 6 s at the fixed rate (< 2 min)")
+    parser.add_argument("--engines", default=None, help="default sqlite,postgres")
+    parser.add_argument("--workers", default=None, help="worker processes (default 1,4)")
     parser.add_argument("--concurrency", type=int, default=4, help="threads per worker process")
-    parser.add_argument("--latency", default="0,50", help="sandbox latency per API call, ms")
-    parser.add_argument("--events", type=int, default=1500, help="events in the throughput run")
-    parser.add_argument("--rate", type=float, default=50, help="events/s in the latency run")
-    parser.add_argument("--seconds", type=float, default=8)
+    parser.add_argument("--latency", default=None, help="sandbox latency per API call, ms (default 0,50)")
+    parser.add_argument("--events", type=int, default=None, help="events in the throughput run (default 1500; quick 1000)")
+    parser.add_argument("--rate", type=float, default=GOAL_RATE, help="events/s in the latency run")
+    parser.add_argument("--seconds", type=float, default=None, help="length of the latency run (default 8; quick 6)")
     parser.add_argument("--poll", type=float, default=None,
                         help="worker poll interval, s (default: the hub's; PostgreSQL wakes workers by NOTIFY)")
     args = parser.parse_args()
+    if args.quick:
+        given = [f"--{name}" for name in ("engines", "workers", "latency") if getattr(args, name) is not None]
+        if given:
+            parser.error(f"--quick runs only postgres, 4 workers, 0 ms: drop {', '.join(given)}")
+        args.engines, args.workers, args.latency = "postgres", "4", "0"
+    args.engines = args.engines or "sqlite,postgres"
+    args.workers = args.workers or "1,4"
+    args.latency = args.latency or "0,50"
+    args.events = args.events or (1000 if args.quick else 1500)
+    args.seconds = args.seconds or (6 if args.quick else 8)
     latencies = [float(x) for x in args.latency.split(",")]
     print(f"events per throughput run: {args.events}; latency run: {args.rate:g}/s for {args.seconds:g} s; "
           f"worker threads: {args.concurrency}")
-    print(f"{'':<9} {'':>7} {'sandbox':>6} {'':>9} {'-- saturated (throughput) --':>29} {'-- at fixed rate --':>22}")
+    print(f"{'':<9} {'':>7} {'sandbox':>6} {'':>9} {'-- saturated (throughput) --':>29} "
+          f"{'-- CPU, throughput run --':>27} {'-- at fixed rate --':>22}")
     print(f"{'engine':<9} {'workers':>7} {'ms':>6} {'ingest/s':>9} {'events/s':>9} {'p50 ms':>9} {'p99 ms':>9} "
-          f"{'rate':>6} {'p50 ms':>7} {'p99 ms':>7}")
+          f"{'hub cpu ms/ev':>13} {'sandbox ms/ev':>13} {'rate':>6} {'p50 ms':>7} {'p99 ms':>7}")
+    results: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         for engine in args.engines.split(","):
             for workers in [int(w) for w in args.workers.split(",")]:
-                run(engine, workers, args.concurrency, latencies, args, Path(tmp))
+                results += run(engine, workers, args.concurrency, latencies, args, Path(tmp))
+    met = goals(results, args.rate)
+    print_goals(met)
+    emit("pipeline", results, met, config={
+        "quick": args.quick, "events": args.events, "rate": args.rate, "seconds": args.seconds,
+        "worker_threads": args.concurrency, "web": {e: {"processes": p, "threads": t} for e, (p, t) in WEB.items()}})
 
 
 if __name__ == "__main__":

@@ -9,13 +9,19 @@ installed through its pages, Asana connected, a "deal won -> Asana task" rule). 
 count, the sandbox CRM marks `--events` new deals won while no worker runs, so their webhooks
 (deal created + deal won) are stored and wait in the queue; then N `flask --app hub worker`
 processes start and the clock runs from the first claim to the last task created, read from the
-jobs table. Every Pipedrive and Asana call waits `--latency-ms` in the sandbox. An event is one won
+jobs table; CPU per event is the worker processes' (with any render process of theirs, user +
+system from /proc) and the sandbox's over that drain. Every Pipedrive and Asana call waits `--latency-ms` in the sandbox. An event is one won
 deal carried all the way: two webhooks normalized and recorded, the rule run (deal, person,
 organization, notes and files read from Pipedrive; the task found-or-created in Asana).
 
 Failover: two `flask --app hub scheduler` processes; the leader is killed with SIGKILL and the time
 until the standby holds the advisory lock (its heartbeat says leader) is measured, `--failovers`
-times (the killed one is restarted as the new standby)."""
+times (the killed one is restarted as the new standby).
+
+After the table comes the speed issue's goal (4 workers >= 3.5x one worker at 50 ms provider
+latency: needs 1 and 4 in --workers and --latency-ms 50, else "not measured"), and the last line of
+stdout is all the figures as one JSON object (bench/support/report.py); a row's speedup_vs_first is
+against the first worker count given."""
 from __future__ import annotations
 
 import sys
@@ -34,6 +40,8 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 
 from bench.support.cluster import Cluster, wait_until  # noqa: E402
+from bench.support.cpu import machine_busy, tree_cpu_seconds  # noqa: E402
+from bench.support.report import emit, goal, print_goals  # noqa: E402
 
 
 def throughput(cluster: Cluster, workers: int, events: int, round_no: int, timeout: float) -> dict:
@@ -52,8 +60,9 @@ def throughput(cluster: Cluster, workers: int, events: int, round_no: int, timeo
         cluster.start_worker(i)
     try:
         cluster.wait_workers_ready()
-        cpu_before = sum(cpu_seconds(cluster.procs[n].pid) for n in names)
-        sandbox_before, machine_before = cpu_seconds(cluster.procs["sandbox"].pid), machine_busy()
+        pids = [cluster.procs[n].pid for n in names]
+        cpu_before = tree_cpu_seconds(*pids)      # with any render process of theirs
+        sandbox_before, machine_before = tree_cpu_seconds(cluster.procs["sandbox"].pid), machine_busy()
         cluster.execute("UPDATE jobs SET run_at = now() AT TIME ZONE 'utc' WHERE id > :j AND status = 'queued'",
                         j=last_job)
         wait_until(lambda: cluster.scalar(
@@ -61,8 +70,8 @@ def throughput(cluster: Cluster, workers: int, events: int, round_no: int, timeo
             j=last_job) >= events and cluster.scalar(
             "SELECT count(*) FROM jobs WHERE id > :j AND status IN ('queued', 'running')", j=last_job) == 0,
             timeout, f"{events} events through {workers} worker(s)", interval=0.2)
-        cpu = sum(cpu_seconds(cluster.procs[n].pid) for n in names) - cpu_before
-        sandbox_cpu = cpu_seconds(cluster.procs["sandbox"].pid) - sandbox_before
+        cpu = tree_cpu_seconds(*pids) - cpu_before
+        sandbox_cpu = tree_cpu_seconds(cluster.procs["sandbox"].pid) - sandbox_before
         machine = [a - b for a, b in zip(machine_busy(), machine_before)]
     finally:
         for name in names:
@@ -74,19 +83,6 @@ def throughput(cluster: Cluster, workers: int, events: int, round_no: int, timeo
     return {"workers": workers, "events": events, "seconds": span, "events_per_s": events / span, "dead": dead,
             "busy_workers": busy, "cpu_ms_per_event": cpu * 1000 / events,
             "sandbox_ms_per_event": sandbox_cpu * 1000 / events, "machine_busy": machine[0] / max(1e-9, machine[1])}
-
-
-def machine_busy() -> tuple[float, float]:
-    """(busy, total) CPU ticks of the whole machine so far (Linux /proc/stat)."""
-    ticks = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    idle = ticks[3] + ticks[4]
-    return sum(ticks) - idle, sum(ticks)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def failover(cluster: Cluster, rounds: int) -> list[float]:
@@ -146,10 +142,12 @@ def main() -> None:
                   f"{args.batch_size}; {args.events} won deals per row; {os.cpu_count()} CPUs", flush=True)
             print(f"{'workers':>7} {'events':>6} {'seconds':>8} {'events/s':>9} {'speed-up':>8} {'busy':>4} {'dead':>4} "
                   f"{'CPU ms/event: workers':>21} {'sandbox':>7} {'machine busy':>12}")
-            base = None
+            base, results, times = None, [], []
             for n, workers in enumerate(counts):
                 r = throughput(cluster, workers, args.events, n, args.timeout)
                 base = base or r["events_per_s"]
+                r["speedup_vs_first"] = r["events_per_s"] / base
+                results.append(r)
                 print(f"{workers:>7} {r['events']:>6} {r['seconds']:>8.1f} {r['events_per_s']:>9.1f} "
                       f"{r['events_per_s'] / base:>7.2f}x {r['busy_workers']:>4} {r['dead']:>4} "
                       f"{r['cpu_ms_per_event']:>21.0f} {r['sandbox_ms_per_event']:>7.0f} {r['machine_busy']:>12.0%}",
@@ -161,11 +159,19 @@ def main() -> None:
                 print(f"scheduler leader failover (SIGKILL, leader_retry_seconds={args.leader_retry:g}): "
                       + ", ".join(f"{t:.2f} s" for t in times) + f"; median {statistics.median(times):.2f} s",
                       flush=True)
+            one = next((r for r in results if r["workers"] == 1), None)
+            four = next((r for r in results if r["workers"] == 4), None)
+            speedup = four["events_per_s"] / one["events_per_s"] if one and four and args.latency_ms == 50 else None
+            met = {"speedup_4_vs_1": goal(speedup, ">=", 3.5, "4 worker processes vs 1, 50 ms provider latency", "x")}
+            print_goals(met)
         except BaseException:
             cluster.report_failure()
             raise
         finally:
             cluster.stop()
+    emit("scale", results, met, failover_s=times, config={
+        "events": args.events, "latency_ms": args.latency_ms, "worker_threads": args.concurrency,
+        "batch_size": args.batch_size, "leader_retry_s": args.leader_retry, "cpus": os.cpu_count()})
 
 
 if __name__ == "__main__":
