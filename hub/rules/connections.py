@@ -26,11 +26,20 @@ def title(name: str) -> str:
 
 def crm_connection(session, installation_id: int) -> Connection:
     installation = session.get(Installation, installation_id)
+    connection = None
+    if installation is not None and installation.status == "active":
+        connection = session.scalar(select(Connection).where(
+            Connection.installation_id == installation_id, Connection.role == "crm",
+            Connection.account_id == installation.installer_user_id, Connection.status != "disconnected"))
+    return pick_crm(installation, [connection] if connection is not None else [])
+
+
+def pick_crm(installation: Any, candidates: list[Connection]) -> Connection:
+    """The installer's CRM connection among `candidates` (the installation's connections)."""
     if installation is None or installation.status != "active":
         raise NoConnection("the installation was uninstalled")
-    connection = session.scalar(select(Connection).where(
-        Connection.installation_id == installation_id, Connection.role == "crm",
-        Connection.account_id == installation.installer_user_id, Connection.status != "disconnected"))
+    connection = next((c for c in candidates if c.role == "crm" and c.account_id == installation.installer_user_id
+                       and c.status != "disconnected"), None)
     if connection is None:
         raise NoConnection(f"the installer's {title(installation.provider)} connection is missing: sign in again "
                            "or reinstall")
@@ -39,7 +48,11 @@ def crm_connection(session, installation_id: int) -> Connection:
 
 def step_connection(session, installation_id: int, connection_id: int | None, connector: str) -> Connection:
     """The connection a connector step names, if it belongs to the installation and that connector."""
-    connection = session.get(Connection, connection_id) if connection_id else None
+    return pick_step(installation_id, session.get(Connection, connection_id) if connection_id else None, connector)
+
+
+def pick_step(installation_id: int, connection: Connection | None, connector: str) -> Connection:
+    """`connection` (the one a step names), if it belongs to the installation and that connector."""
     if connection is None or connection.installation_id != installation_id or connection.provider != connector:
         raise NoConnection(f"the step's {title(connector)} account is not connected: pick a connected account")
     if connection.status == "disconnected":

@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from ..errors import Fatal, NeedsReauth, Retriable
 from ..events import flags, trace
 from ..jobs import JobContext, handler
 from ..mail import queue_mail
 from ..mappings import Carry, Limits, Mapping, TargetRenderer, TemplateProblem
-from ..store import HubEvent, Installation, InstallationUser, utcnow
+from ..store import Connection, HubEvent, Installation, InstallationUser, utcnow
 from ..store.models import Rule, RuleLink, RuleRun, RuleStep, RuleStepRun
 from ..store.sql import insert_ignore
 from . import connections, kinds
@@ -109,6 +109,11 @@ class Plan:
     detail: dict[str, Any]
     wake: str | None = None          # the step whose delay is over (this job is its wake-up)
     held_back: str | None = None     # why auto-advance is off for the object (None: on); flags.py
+    # no earlier try of this part of the run can have called anyone: it starts from a committed
+    # state (never started, or woken after a wait); see `Execution.may_have_sent`
+    clean: bool = False
+    installation: Any = None         # provider, company_id, status, installer_user_id (None: gone)
+    accounts: dict[int, Any] = field(default_factory=dict)   # the installation's connections, by id
 
 
 # -- reading the plan -----------------------------------------------------------------------------
@@ -132,47 +137,63 @@ def _stop(session, run: RuleRun, job_id: int, reason: str) -> None:
           hub_event_id=run.hub_event_id, rule_id=run.rule_id, job_id=job_id, run_id=run.id)
 
 
+_RUNS, _RULES, _EVENTS = RuleRun.__table__, Rule.__table__, HubEvent.__table__
+_STEPS, _STEP_RUNS, _INSTALLATIONS = RuleStep.__table__, RuleStepRun.__table__, Installation.__table__
+_READ_RUN = select(_RUNS).where(_RUNS.c.id == bindparam("id"))
+_READ_RULE = select(_RULES.c.id, _RULES.c.name, _RULES.c.status, _RULES.c.version).where(_RULES.c.id == bindparam("id"))
+_READ_EVENT = select(_EVENTS.c.id, _EVENTS.c.kind, _EVENTS.c.data, _EVENTS.c.occurred_at).where(
+    _EVENTS.c.id == bindparam("id"))
+_READ_STEPS = select(_STEPS).where(_STEPS.c.rule_id == bindparam("rule_id")).order_by(_STEPS.c.position, _STEPS.c.id)
+_READ_STATES = select(_STEP_RUNS).where(_STEP_RUNS.c.run_id == bindparam("run_id"))
+_READ_INSTALLATION = select(_INSTALLATIONS.c.provider, _INSTALLATIONS.c.company_id, _INSTALLATIONS.c.status,
+                            _INSTALLATIONS.c.installer_user_id).where(_INSTALLATIONS.c.id == bindparam("id"))
+
+
 def plan_run(services: Any, run_id: int, job_id: int, wake: str | None) -> tuple[Plan | None, str | None]:
-    """(plan, None) to run; (None, reason) when there is nothing to do."""
+    """(plan, None) to run; (None, reason) when there is nothing to do. One transaction of Core
+    reads (this runs once per rule run); the connections the steps use come with it."""
     with services.db.begin() as session:
-        run = session.get(RuleRun, run_id)
+        conn = session.connection()
+        run = conn.execute(_READ_RUN, {"id": run_id}).first()
         if run is None:
             return None, "the run no longer exists"
         if run.status in ("done", "stopped", "skipped"):
             return None, f"already {run.status}: nothing is repeated"
         if run.status == "waiting" and wake != run.step_uid:
             return None, f"it waits until {run.wake_at:%Y-%m-%d %H:%M} UTC; this job does not wake it"
-        rule = session.get(Rule, run.rule_id)
+        rule = conn.execute(_READ_RULE, {"id": run.rule_id}).first()
         if rule is None:
             return None, "the rule was deleted"
-        event = session.get(HubEvent, run.hub_event_id)
+        event = conn.execute(_READ_EVENT, {"id": run.hub_event_id}).first()
         if event is None:
             return None, "the event no longer exists"
         if rule.status != "active":
             if run.step_uid:
-                _stop(session, run, job_id, "the rule was deactivated while the run waited: its remaining steps "
-                                            "do not run")
+                _stop(session, session.get(RuleRun, run.id), job_id,
+                      "the rule was deactivated while the run waited: its remaining steps do not run")
                 return None, None
             if run.attempts == 0 and run.status == "queued":
                 return None, "the rule was deactivated before this run started"
-        rows = session.scalars(select(RuleStep).where(RuleStep.rule_id == rule.id).order_by(RuleStep.position,
-                                                                                               RuleStep.id)).all()
-        steps = [Step.of(r, n + 1) for n, r in enumerate(rows)]
-        states = {s.step_uid: State.of(s) for s in session.scalars(select(RuleStepRun).where(
-            RuleStepRun.run_id == run.id))}
-        installation = session.get(Installation, run.installation_id)
+        steps = [Step.of(r, n + 1) for n, r in enumerate(conn.execute(_READ_STEPS, {"rule_id": rule.id}))]
+        states = {s.step_uid: State.of(s) for s in conn.execute(_READ_STATES, {"run_id": run.id})}
+        installation = conn.execute(_READ_INSTALLATION, {"id": run.installation_id}).first()
         provider = installation.provider if installation else "crm"
         company = installation.company_id if installation else str(run.installation_id)
         detail = dict(run.detail or {})
         off = flags.auto_advance(session, run.installation_id, provider, run.object_type, run.object_id)
+        accounts = list(session.scalars(select(Connection).where(Connection.installation_id == run.installation_id)))
+        session.expunge_all()
         plan = Plan(run_id=run.id, installation_id=run.installation_id, rule_id=rule.id, rule_name=rule.name,
                     rule_version=rule.version, hub_event_id=event.id, kind=event.kind, object_type=run.object_type,
                     object_id=run.object_id, current=None if run.step_uid else (event.data or {}).get("current"),
                     occurred_at=event.occurred_at, run_key=run.effect_key,
                     key_prefix=f"relayhub:{provider}:{company}:", steps=steps, states=states,
                     start=_start(steps, states, run.step_uid), detail=detail, wake=wake,
-                    held_back=f"{off.reason} (set {off.set_at:%Y-%m-%d %H:%M} UTC)" if off is not None else None)
-        run.status, run.attempts, run.detail, run.updated_at = "running", run.attempts + 1, detail, utcnow()
+                    held_back=f"{off.reason} (set {off.set_at:%Y-%m-%d %H:%M} UTC)" if off is not None else None,
+                    clean=(run.status == "queued" and run.attempts == 0) or run.status == "waiting",
+                    installation=installation, accounts={c.id: c for c in accounts})
+        conn.execute(_RUNS.update().where(_RUNS.c.id == run.id).values(
+            status="running", attempts=run.attempts + 1, detail=detail, updated_at=utcnow()))
         return plan, None
 
 
@@ -200,7 +221,7 @@ class Execution:
         self.wait: tuple[Step, datetime] | None = None
         self._record: Any = None
         self._source: Any = None
-        self._connections: dict[int, Any] = {}
+        self.calls = 0                           # steps of this try that ran (and may have called)
 
     # -- what steps read ----------------------------------------------------------------------
     def state(self, step: Step) -> State:
@@ -219,18 +240,17 @@ class Execution:
         return {"kind": p.kind, "occurred_at": p.occurred_at.isoformat() + "Z" if p.occurred_at else None}
 
     def crm(self) -> Any:
-        with self.services.db.begin() as session:
-            connection = connections.crm_connection(session, self.plan.installation_id)
-            session.expunge(connection)
-        return connection
+        return connections.pick_crm(self.plan.installation, list(self.plan.accounts.values()))
 
     def connection(self, connection_id: int | None, connector: str) -> Any:
-        if connection_id not in self._connections:
-            with self.services.db.begin() as session:
-                connection = connections.step_connection(session, self.plan.installation_id, connection_id, connector)
-                session.expunge(connection)
-            self._connections[connection_id] = connection
-        return self._connections[connection_id]
+        return connections.pick_step(self.plan.installation_id, self.plan.accounts.get(connection_id), connector)
+
+    def may_have_sent(self) -> bool:
+        """Whether an earlier try may have sent the step about to call, without a write-ahead mark.
+        A try that ended early leaves every step before the one it was in saved as done, so only
+        the first step this try calls can be that one, and only when the try is not `clean`: a
+        clean part of a run needs no write-ahead marks at all (one transaction less per step)."""
+        return not self.plan.clean and self.calls == 0
 
     def source(self) -> Any:
         """The CRM's `CrmSource` for the installer's connection (made once per attempt)."""
@@ -359,6 +379,7 @@ def run_steps(ex: Execution) -> None:
             continue
         ex.flush()       # what earlier steps did is saved before this one calls anyone
         goto = run_step(ex, step, state)
+        ex.calls += 1
         state.status, state.wake_at = "done", None
         if goto:
             state.detail["goto"] = goto

@@ -66,8 +66,8 @@ def run(ex: Any, step: Any, state: Any, kind: Any) -> None:
             due = (utcnow() + timedelta(days=step.due_in_days)).date().isoformat()
         spec = TaskSpec(name=rendered.name, notes_html=rendered.html_notes, due=due, settings=dict(step.settings),
                         record=record)
-        first_try = not state.detail.get("sent")
-        if first_try:                         # the write-ahead mark: a later try knows a create may be out
+        first_try = not state.detail.get("sent") and not ex.may_have_sent()
+        if first_try and not ex.plan.clean:   # the write-ahead mark: a later try knows a create may be out
             state.detail["sent"] = True
             ex.save(state, now=True)
         made = target.ensure(spec, ex.external_key(state), first_try=first_try)
