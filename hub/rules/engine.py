@@ -23,7 +23,7 @@ import hashlib
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, event as sa_event, select
 
 from ..events import subscribe, trace
 from ..store import HubEvent, Installation, utcnow
@@ -69,13 +69,10 @@ def enqueue_wake(services: Any, session, run: Any, step_uid: str, wake_at) -> in
 def match_rules(services: Any, session, event: HubEvent) -> None:
     """Inside the transaction recording a new event: a run and a job per matching active rule, and
     for each active rule of its kind that it does not fit, a log entry saying why."""
-    rules = session.scalars(select(Rule).where(Rule.installation_id == event.installation_id,
-                                               Rule.status == "active", Rule.trigger == event.kind)
-                            .order_by(Rule.id)).all()
+    rules = [r for r in _active_rules(session, event.installation_id) if r.trigger == event.kind]
     if not rules:
         return
-    installation = session.get(Installation, event.installation_id)
-    provider = installation.provider if installation is not None else None
+    provider = _provider(session, event.installation_id)
     trigger = find_trigger(event.kind, provider)
     if trigger is None:
         return
@@ -106,6 +103,34 @@ def match_rules(services: Any, session, event: HubEvent) -> None:
         trace(session, event.installation_id, "rule.matched",
               f"rule “{rule.name}” matched {event.kind} {event.object_type} {event.object_id}",
               hub_event_id=event.id, rule_id=rule.id, job_id=job_id, run_id=run_id)
+
+
+_RULES = Rule.__table__
+_ACTIVE_RULES = select(_RULES).where(_RULES.c.installation_id == bindparam("installation_id"),
+                                     _RULES.c.status == "active").order_by(_RULES.c.id)
+_RULES_READ = "hub.rules.active"
+_providers: dict[int, str] = {}      # an installation's CRM never changes: read once per process
+
+
+def _active_rules(session, installation_id: int) -> list:
+    """The installation's active rules (rows), read once per transaction: a webhook that gives
+    several events matches them all against one reading."""
+    read = session.info.setdefault(_RULES_READ, {})
+    if installation_id not in read:
+        read[installation_id] = session.connection().execute(_ACTIVE_RULES, {"installation_id": installation_id}).all()
+        if len(read) == 1:
+            sa_event.listen(session, "after_transaction_end", lambda s, _t: s.info.pop(_RULES_READ, None), once=True)
+    return read[installation_id]
+
+
+def _provider(session, installation_id: int) -> str | None:
+    found = _providers.get(installation_id)
+    if found is None:
+        installation = session.get(Installation, installation_id)
+        if installation is None:
+            return None
+        found = _providers[installation_id] = installation.provider
+    return found
 
 
 def _ran_for(session, rule_id: int, event: HubEvent) -> bool:

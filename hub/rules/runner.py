@@ -114,6 +114,7 @@ class Plan:
     clean: bool = False
     installation: Any = None         # provider, company_id, status, installer_user_id (None: gone)
     accounts: dict[int, Any] = field(default_factory=dict)   # the installation's connections, by id
+    rule_error: bool = False         # the rule showed a last error when the run began
 
 
 # -- reading the plan -----------------------------------------------------------------------------
@@ -140,7 +141,8 @@ def _stop(session, run: RuleRun, job_id: int, reason: str) -> None:
 _RUNS, _RULES, _EVENTS = RuleRun.__table__, Rule.__table__, HubEvent.__table__
 _STEPS, _STEP_RUNS, _INSTALLATIONS = RuleStep.__table__, RuleStepRun.__table__, Installation.__table__
 _READ_RUN = select(_RUNS).where(_RUNS.c.id == bindparam("id"))
-_READ_RULE = select(_RULES.c.id, _RULES.c.name, _RULES.c.status, _RULES.c.version).where(_RULES.c.id == bindparam("id"))
+_READ_RULE = select(_RULES.c.id, _RULES.c.name, _RULES.c.status, _RULES.c.version, _RULES.c.last_error).where(
+    _RULES.c.id == bindparam("id"))
 _READ_EVENT = select(_EVENTS.c.id, _EVENTS.c.kind, _EVENTS.c.data, _EVENTS.c.occurred_at).where(
     _EVENTS.c.id == bindparam("id"))
 _READ_STEPS = select(_STEPS).where(_STEPS.c.rule_id == bindparam("rule_id")).order_by(_STEPS.c.position, _STEPS.c.id)
@@ -191,7 +193,7 @@ def plan_run(services: Any, run_id: int, job_id: int, wake: str | None) -> tuple
                     start=_start(steps, states, run.step_uid), detail=detail, wake=wake,
                     held_back=f"{off.reason} (set {off.set_at:%Y-%m-%d %H:%M} UTC)" if off is not None else None,
                     clean=(run.status == "queued" and run.attempts == 0) or run.status == "waiting",
-                    installation=installation, accounts={c.id: c for c in accounts})
+                    installation=installation, accounts={c.id: c for c in accounts}, rule_error=bool(rule.last_error))
         conn.execute(_RUNS.update().where(_RUNS.c.id == run.id).values(
             status="running", attempts=run.attempts + 1, detail=detail, updated_at=utcnow()))
         return plan, None
@@ -301,20 +303,21 @@ class Execution:
         """Write what is pending inside `session` (a short transaction, or the job's own)."""
         p = self.plan
         items, self.pending = self.pending, []
-        for item in items:
+        for n, item in enumerate(items):
             state = item["state"]
-            if state is not None:
+            # a state saved again later in this batch is written once, as it ends up
+            if state is not None and not any(later["state"] is state for later in items[n + 1:]):
                 _store_state(session, p, state)
             if item["link"] is not None:
                 link = dict(item["link"])
                 deadline = link.pop("deadline", None)
-                link_id = insert_ignore(session, RuleLink, {
-                    "installation_id": p.installation_id, "rule_id": p.rule_id, "run_id": p.run_id,
-                    "step_uid": state.uid if state else "", "object_type": p.object_type, "object_id": p.object_id,
-                    "status": "open", "created_at": utcnow(), **link}, ["run_id", "step_uid"])
+                values = {"installation_id": p.installation_id, "rule_id": p.rule_id, "run_id": p.run_id,
+                          "step_uid": state.uid if state else "", "object_type": p.object_type,
+                          "object_id": p.object_id, "status": "open", "created_at": utcnow(), **link}
+                link_id = insert_ignore(session, RuleLink, values, ["run_id", "step_uid"])
                 if link_id is not None and link.get("made") == "task":   # the board shows it open from now
                     from ..tasks import mirror
-                    mirror.made(session, link_id, self.services.queue.clock.now(), deadline)
+                    mirror.opened(session, link_id, values, self.services.queue.clock.now(), deadline)
             for to, subject, body in item["mails"]:
                 queue_mail(self.services, session, to, subject, body, installation_id=p.installation_id,
                            dedupe_key=f"rule-mail:{p.installation_id}:{state.effect_key if state else ''}:{to}"[:200])
@@ -486,10 +489,10 @@ def finish(services: Any, ctx: JobContext, ex: Execution) -> None:
     """Inside the job's transaction: the run is done, or waits for its next part."""
     plan, session = ex.plan, ctx.session
     ex.write(session)
-    run = session.get(RuleRun, plan.run_id)
     detail = dict(plan.detail)
     warnings = list(detail.get("earlier_warnings") or []) + ex.warnings     # earlier parts' too, after a wait
     if ex.wait is not None:
+        run = session.get(RuleRun, plan.run_id)
         step, wake_at = ex.wait
         state = ex.state(step)
         state.status, state.wake_at = "waiting", wake_at
@@ -504,11 +507,12 @@ def finish(services: Any, ctx: JobContext, ex: Execution) -> None:
         return
     detail.pop("earlier_warnings", None)
     detail["warnings"] = warnings
-    run.status, run.error, run.detail, run.wake_at = "done", None, detail, None
-    run.finished_at = run.updated_at = utcnow()
-    rule = session.get(Rule, plan.rule_id)
-    if rule is not None and rule.version == plan.rule_version:
-        rule.last_error = None
+    now = utcnow()
+    session.connection().execute(_RUNS.update().where(_RUNS.c.id == plan.run_id).values(
+        status="done", error=None, detail=detail, wake_at=None, finished_at=now, updated_at=now))
+    if plan.rule_error:   # this version of the rule works again: its last error is cleared
+        session.connection().execute(_RULES.update().where(_RULES.c.id == plan.rule_id,
+                                                           _RULES.c.version == plan.rule_version).values(last_error=None))
     summary = ", ".join(ex.made) or "no object made"
     trace(session, plan.installation_id, "rule.done",
           f"{plan.kind} {plan.object_type} {plan.object_id} -> {summary}"

@@ -125,6 +125,21 @@ def apply_state(session: Session, link: RuleLink, state: TaskState, now: datetim
                  responsible=state.responsible, detail=state.detail, checked=checked)
 
 
+def opened(session: Session, link_id: int, link: dict[str, Any], now: datetime, deadline: Any = None) -> None:
+    """A step made the task and its link was just inserted (`link`: its values): the task's row,
+    written as `made` would write it, in one statement instead of reading both rows first."""
+    text, due_at = deadline_of(deadline)
+    status = effective("open", due_at, now)
+    if LINK_STATUS.get(status, "open") != "open":
+        made(session, link_id, now, deadline)
+        return
+    session.connection().execute(TaskStatus.__table__.insert().values(
+        link_id=link_id, installation_id=link["installation_id"], connector=link["connector"],
+        external_id=link["external_id"], object_type=link["object_type"], object_id=link["object_id"],
+        status=status, deadline=text, due_at=due_at, gone=False, updated_at=now,
+        status_changed_at=due_at if status == "overdue" else now))
+
+
 def made(session: Session, link_id: int, now: datetime, deadline: Any = None) -> None:
     """A step made (or found) the task: it is open, due as the step said."""
     link = session.get(RuleLink, link_id)

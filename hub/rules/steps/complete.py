@@ -33,15 +33,17 @@ def open_links(session, installation_id: int, object_type: str, object_id: str, 
                not_from_event: int | None = None) -> list[OpenLink]:
     """The record's linked tasks still open (not completed, under review or gone). `not_from_event`
     leaves out tasks made by the runs of that event (a rule that makes a task when a deal is won)."""
-    query = select(RuleLink).where(RuleLink.installation_id == installation_id, RuleLink.object_type == object_type,
-                                   RuleLink.object_id == str(object_id), RuleLink.made == "task",
-                                   RuleLink.status == "open")
+    links = RuleLink.__table__   # Core: every closing event asks (most records have none)
+    query = select(links.c.id, links.c.connector, links.c.connection_id, links.c.made, links.c.external_id,
+                   links.c.name).where(links.c.installation_id == installation_id, links.c.object_type == object_type,
+                                       links.c.object_id == str(object_id), links.c.made == "task",
+                                       links.c.status == "open")
     if rule_id is not None:
-        query = query.where(RuleLink.rule_id == rule_id)
+        query = query.where(links.c.rule_id == rule_id)
     if not_from_event is not None:
-        query = query.where(RuleLink.run_id.not_in(select(RuleRun.id).where(RuleRun.hub_event_id == not_from_event)))
-    return [OpenLink(link.id, link.connector, link.connection_id, link.made, link.external_id, link.name)
-            for link in session.scalars(query.order_by(RuleLink.id))]
+        query = query.where(links.c.run_id.not_in(select(RuleRun.id).where(RuleRun.hub_event_id == not_from_event)))
+    session.flush()
+    return [OpenLink(*row) for row in session.connection().execute(query.order_by(links.c.id))]
 
 
 def completer(connector: str, made: str) -> Any:
