@@ -31,8 +31,12 @@ def of(session: Session, installation_id: int, connector: str, object_type: str,
 
 def auto_advance(session: Session, installation_id: int, connector: str, object_type: str,
                  object_id: str) -> ObjectFlag | None:
-    """The flag that turned auto-advance off for this object, or None while it is on."""
-    row = of(session, installation_id, connector, object_type, object_id).get(AUTO_ADVANCE)
+    """The flag that turned auto-advance off for this object (its value, reason, set_at, set_by),
+    or None while it is on. Core: every rule run asks."""
+    flags = ObjectFlag.__table__
+    row = session.connection().execute(select(flags.c.value, flags.c.reason, flags.c.set_at, flags.c.set_by).where(
+        flags.c.installation_id == installation_id, flags.c.connector == connector,
+        flags.c.object_type == object_type, flags.c.object_id == str(object_id), flags.c.key == AUTO_ADVANCE)).first()
     return row if row is not None and row.value is False else None
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -140,15 +141,19 @@ def _stop(session, run: RuleRun, job_id: int, reason: str) -> None:
 
 _RUNS, _RULES, _EVENTS = RuleRun.__table__, Rule.__table__, HubEvent.__table__
 _STEPS, _STEP_RUNS, _INSTALLATIONS = RuleStep.__table__, RuleStepRun.__table__, Installation.__table__
-_READ_RUN = select(_RUNS).where(_RUNS.c.id == bindparam("id"))
-_READ_RULE = select(_RULES.c.id, _RULES.c.name, _RULES.c.status, _RULES.c.version, _RULES.c.last_error).where(
-    _RULES.c.id == bindparam("id"))
-_READ_EVENT = select(_EVENTS.c.id, _EVENTS.c.kind, _EVENTS.c.data, _EVENTS.c.occurred_at).where(
-    _EVENTS.c.id == bindparam("id"))
+_READ_RUN = select(  # the run with its rule, event and installation (each None when gone): one round trip
+    _RUNS, _RULES.c.name.label("rule_name"), _RULES.c.status.label("rule_status"),
+    _RULES.c.version.label("rule_version"), _RULES.c.last_error.label("rule_error"), _RULES.c.id.label("rule_found"),
+    _EVENTS.c.kind.label("event_kind"), _EVENTS.c.data.label("event_data"),
+    _EVENTS.c.occurred_at.label("event_occurred_at"), _EVENTS.c.id.label("event_found"),
+    _INSTALLATIONS.c.provider, _INSTALLATIONS.c.company_id, _INSTALLATIONS.c.status.label("installation_status"),
+    _INSTALLATIONS.c.installer_user_id, _INSTALLATIONS.c.id.label("installation_found"),
+).select_from(_RUNS.outerjoin(_RULES, _RULES.c.id == _RUNS.c.rule_id)
+              .outerjoin(_EVENTS, _EVENTS.c.id == _RUNS.c.hub_event_id)
+              .outerjoin(_INSTALLATIONS, _INSTALLATIONS.c.id == _RUNS.c.installation_id)).where(
+    _RUNS.c.id == bindparam("id"))
 _READ_STEPS = select(_STEPS).where(_STEPS.c.rule_id == bindparam("rule_id")).order_by(_STEPS.c.position, _STEPS.c.id)
 _READ_STATES = select(_STEP_RUNS).where(_STEP_RUNS.c.run_id == bindparam("run_id"))
-_READ_INSTALLATION = select(_INSTALLATIONS.c.provider, _INSTALLATIONS.c.company_id, _INSTALLATIONS.c.status,
-                            _INSTALLATIONS.c.installer_user_id).where(_INSTALLATIONS.c.id == bindparam("id"))
 
 
 def plan_run(services: Any, run_id: int, job_id: int, wake: str | None) -> tuple[Plan | None, str | None]:
@@ -163,12 +168,14 @@ def plan_run(services: Any, run_id: int, job_id: int, wake: str | None) -> tuple
             return None, f"already {run.status}: nothing is repeated"
         if run.status == "waiting" and wake != run.step_uid:
             return None, f"it waits until {run.wake_at:%Y-%m-%d %H:%M} UTC; this job does not wake it"
-        rule = conn.execute(_READ_RULE, {"id": run.rule_id}).first()
-        if rule is None:
+        if run.rule_found is None:
             return None, "the rule was deleted"
-        event = conn.execute(_READ_EVENT, {"id": run.hub_event_id}).first()
-        if event is None:
+        if run.event_found is None:
             return None, "the event no longer exists"
+        rule = SimpleNamespace(id=run.rule_id, name=run.rule_name, status=run.rule_status, version=run.rule_version,
+                               last_error=run.rule_error)
+        event = SimpleNamespace(id=run.hub_event_id, kind=run.event_kind, data=run.event_data,
+                                occurred_at=run.event_occurred_at)
         if rule.status != "active":
             if run.step_uid:
                 _stop(session, session.get(RuleRun, run.id), job_id,
@@ -178,7 +185,9 @@ def plan_run(services: Any, run_id: int, job_id: int, wake: str | None) -> tuple
                 return None, "the rule was deactivated before this run started"
         steps = [Step.of(r, n + 1) for n, r in enumerate(conn.execute(_READ_STEPS, {"rule_id": rule.id}))]
         states = {s.step_uid: State.of(s) for s in conn.execute(_READ_STATES, {"run_id": run.id})}
-        installation = conn.execute(_READ_INSTALLATION, {"id": run.installation_id}).first()
+        installation = SimpleNamespace(provider=run.provider, company_id=run.company_id,
+                                       status=run.installation_status, installer_user_id=run.installer_user_id) \
+            if run.installation_found is not None else None
         provider = installation.provider if installation else "crm"
         company = installation.company_id if installation else str(run.installation_id)
         detail = dict(run.detail or {})
