@@ -24,6 +24,7 @@ _PLAIN_INSERT = _JOBS.insert().returning(_JOBS.c.id)  # values bound per call: c
 NOTIFY_CHANNEL = "hub_jobs"
 _NOTIFY = text(f"NOTIFY {NOTIFY_CHANNEL}")
 _AFTER_COMMIT_KEY = "hub.jobs.enqueued"
+_NEW_JOBS = "hub.jobs.new"        # (id, kind) of the due jobs the session's transaction enqueued
 
 
 class _EveryInstallation:
@@ -93,6 +94,8 @@ class JobQueue:
         if self.db.is_postgres:
             session.connection().execute(_NOTIFY)  # delivered only if the transaction commits
         self._wake_after_commit(session)
+        if run_at is None and delay <= 0:
+            session.info.setdefault(_NEW_JOBS, []).append((job_id, kind))
         return job_id
 
     def on_enqueue(self, callback: Callable[[], None]) -> None:
@@ -106,11 +109,13 @@ class JobQueue:
 
         def after_commit(sess: Session) -> None:
             sess.info.pop(_AFTER_COMMIT_KEY, None)
+            sess.info.pop(_NEW_JOBS, None)
             for callback in self._listeners:
                 callback()
 
         def after_rollback(sess: Session, _previous_transaction=None) -> None:
             sess.info.pop(_AFTER_COMMIT_KEY, None)
+            sess.info.pop(_NEW_JOBS, None)
 
         event.listen(session, "after_commit", after_commit, once=True)
         event.listen(session, "after_soft_rollback", after_rollback, once=True)
@@ -141,6 +146,16 @@ class JobQueue:
         """Mark done inside the handler's transaction; False if this worker no longer owns the job
         (its lease ran out and another worker took it), in which case the caller must roll back.
         `start_next`: the next job of the same batch starts now (saves `mark_started`'s transaction)."""
+        return self.complete_taking(session, job, worker_id, start_next=start_next, failed_calls=failed_calls)[0]
+
+    def complete_taking(self, session: Session, job: ClaimedJob, worker_id: str, *,
+                        start_next: ClaimedJob | None = None, failed_calls: int | None = None,
+                        kinds: list[str] | None = None, take: bool = True) -> tuple[bool, ClaimedJob | None]:
+        """`complete`, and in the same transaction claim (started, for this worker) the first due job
+        this transaction enqueued, if it is claimable as `claim` would find it (its ordering key
+        free): the work an event leads to (its rule run) goes on in the same worker at once,
+        without another claim's transaction or a wake-up. Then `start_next` is not started: the
+        taken job runs first, and its own completion starts it."""
         now = self.clock.now()
         values = dict(status=DONE, finished_at=now, updated_at=now, lease_until=None, last_error=None)
         if failed_calls is not None:
@@ -148,9 +163,20 @@ class JobQueue:
         session.flush()   # the handler's pending ORM changes go first, as a session.execute would
         conn = session.connection()
         result = conn.execute(_JOBS.update().where(_owned(job.id, worker_id)).values(**values))
-        if result.rowcount == 1 and start_next is not None:
+        if result.rowcount != 1:
+            return False, None
+        taken = None
+        new = [job_id for job_id, kind in session.info.get(_NEW_JOBS, ()) if kinds is None or kind in kinds] if take else []
+        if new:
+            row = conn.execute(_claim_statement(self.db.is_postgres, False, True), {
+                "worker": worker_id, "lease_until": now + timedelta(seconds=self.lease_seconds), "now": now,
+                "limit": 1, "started": now, "take": min(new)}).first()
+            if row is not None:
+                taken = ClaimedJob(row.id, row.kind, row.payload or {}, row.attempts, row.max_attempts,
+                                   row.ordering_key, row.failed_calls or 0, row.installation_id)
+        if taken is None and start_next is not None:
             conn.execute(_JOBS.update().where(_owned(start_next.id, worker_id)).values(started_at=now, updated_at=now))
-        return result.rowcount == 1
+        return True, taken
 
     def fail(self, job: ClaimedJob, worker_id: str, error: str, *, retry_after: float | None = None,
              fatal: bool = False, failed_calls: int | None = None) -> str:
@@ -253,8 +279,8 @@ def scope_filter(installation_id: Scope) -> tuple:
     return (Job.installation_id == installation_id,)
 
 
-@functools.lru_cache(maxsize=4)
-def _claim_statement(postgres: bool, by_kind: bool):
+@functools.lru_cache(maxsize=8)
+def _claim_statement(postgres: bool, by_kind: bool, by_id: bool = False):
     """The claim, built once per engine kind (a worker claims many times a second under load).
 
     A job is claimable when it is due (or its lease ran out) and, with an ordering key, no earlier
@@ -264,7 +290,7 @@ def _claim_statement(postgres: bool, by_kind: bool):
     reaching one, its next claim is not another attempt. A single claim starts its job at once
     (started_at set here); batch claims leave started_at empty until `mark_started` writes it just
     before the job runs."""
-    kind_filter = "AND j.kind IN :kinds" if by_kind else ""
+    kind_filter = ("AND j.kind IN :kinds" if by_kind else "") + (" AND j.id = :take" if by_id else "")
     lock = "FOR UPDATE SKIP LOCKED" if postgres else ""
     sql = f"""
         UPDATE jobs SET status = 'running',

@@ -62,6 +62,7 @@ class Worker:
         self._running: dict[int, ClaimedJob] = {}
         self._running_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self._local = threading.local()   # .taken: the job the last completion took over (one per thread)
         self.processed = 0
         queue.on_enqueue(self.wake)
 
@@ -97,10 +98,14 @@ class Worker:
                     else:
                         fn(ctx)
                 session = ctx.session
-                if self.queue.complete(session, job, self.worker_id, start_next=start_next,
-                                       failed_calls=budget.spent if budget.spent != job.failed_calls else None):
+                done, taken = self.queue.complete_taking(
+                    session, job, self.worker_id, start_next=start_next, kinds=self.kinds,
+                    take=getattr(self._local, "chaining", False),
+                    failed_calls=budget.spent if budget.spent != job.failed_calls else None)
+                if done:
                     session.commit()
                     self.processed += 1
+                    self._local.taken = taken
                     return "done"
                 session.rollback()  # another worker owns it now: its run decides, ours leaves no trace
                 log.warning("job %s lost its lease while running; effects rolled back", job.id)
@@ -137,6 +142,7 @@ class Worker:
         with self._running_lock:
             for job in jobs:
                 self._running[job.id] = job
+        ran = 0
         try:
             started = limit == 1          # a single claim starts its job; a batch marks each one
             for i, job in enumerate(jobs):
@@ -149,12 +155,41 @@ class Worker:
                     continue
                 following = jobs[i + 1] if limit > 1 and i + 1 < len(jobs) else None
                 # done: the completing transaction also marked the next job started
-                started = self.run_job(job, start_next=following) == "done" and following is not None
+                outcome, ran = self._run_chain(job, following, ran)
+                started = outcome == "done" and following is not None
         finally:
             with self._running_lock:
                 for job in jobs:
                     self._running.pop(job.id, None)
-        return len(jobs)
+        return len(jobs) + ran
+
+    def _run_chain(self, job: ClaimedJob, following: ClaimedJob | None, ran: int) -> tuple[str, int]:
+        """Run `job`, then each job its completion took over (`JobQueue.complete_taking`); the last
+        one to complete starts `following`. (outcome of the last one, jobs taken over so far)."""
+        self._local.taken, self._local.chaining = None, True
+        try:
+            return self._chain(job, following, ran)
+        finally:
+            self._local.chaining = False
+
+    def _chain(self, job: ClaimedJob, following: ClaimedJob | None, ran: int) -> tuple[str, int]:
+        outcome = self.run_job(job, start_next=following)
+        taken = self._local.taken if outcome == "done" else None
+        while taken is not None:
+            self._local.taken = None
+            with self._running_lock:
+                self._running[taken.id] = taken      # the heartbeat keeps its lease
+            try:
+                if self._stop.is_set():
+                    self.queue.release(taken, self.worker_id)
+                    return "released", ran
+                ran += 1
+                outcome = self.run_job(taken, start_next=following)
+            finally:
+                with self._running_lock:
+                    self._running.pop(taken.id, None)
+            taken = self._local.taken if outcome == "done" else None
+        return outcome, ran
 
     def drain(self, max_jobs: int = 100000) -> int:
         """Run due jobs until none is left (tests): never waits for a future run_at."""

@@ -258,3 +258,82 @@ def test_worker_threads_wake_on_enqueue(make_hub):
         assert done.wait(10), "the worker did not pick up the job"
     finally:
         worker.stop()
+
+
+@handler("test.parent")
+def parent(ctx):
+    """A job whose work leads to more (as an event leads to its rule runs)."""
+    calls.append((ctx.job_id, ctx.attempt))
+    services = ctx.app.extensions["hub"] if ctx.app is not None else behaviour["services"]
+    for n in range(int(ctx.payload.get("children", 1))):
+        services.queue.enqueue(ctx.session, "test.ok", {"child": n}, installation_id=None,
+                               ordering_key=ctx.payload.get("key"))
+
+
+def claims_during(services, fn) -> list[str]:
+    """The claim statements (UPDATE ... 'running') the worker sends while `fn` runs."""
+    from sqlalchemy import event as sa_event
+    seen: list[str] = []
+
+    def on_execute(conn, cursor, statement, params, context, executemany):
+        if statement.lstrip().startswith("UPDATE jobs SET status = 'running'"):
+            seen.append(statement)
+
+    sa_event.listen(services.db.engine, "before_cursor_execute", on_execute)
+    try:
+        fn()
+    finally:
+        sa_event.remove(services.db.engine, "before_cursor_execute", on_execute)
+    return seen
+
+
+def test_the_work_a_job_leads_to_runs_next_in_the_same_worker_without_a_claim(hub):
+    services, _ = hub
+    behaviour["services"] = services
+    with services.db.begin() as s:
+        parent_id = services.queue.enqueue(s, "test.parent", {"children": 2}, installation_id=None)
+    worker = Worker(services.queue, worker_id="w1")
+    claims = claims_during(services, lambda: worker.run_once(1))
+    # one claim (the parent's); its completing transaction took the first child over, which ran
+    # at once in this worker; the second child waits in the queue for any worker
+    assert ["j.id = " in c for c in claims] == [False, True]
+    with services.db.begin() as s:
+        rows = s.scalars(select(Job).order_by(Job.id)).all()
+    assert [(r.kind, r.status, r.attempts, r.locked_by) for r in rows] == [
+        ("test.parent", "done", 1, "w1"), ("test.ok", "done", 1, "w1"), ("test.ok", "queued", 0, None)]
+    assert rows[1].started_at is not None and [c[0] for c in calls] == [parent_id, rows[1].id]
+    assert worker.drain() == 1 and job(services, rows[2].id).status == "done"
+
+
+def test_work_taken_over_waits_for_its_ordering_key_like_any_claim(hub):
+    services, _ = hub
+    behaviour["services"] = services
+    with services.db.begin() as s:
+        services.queue.enqueue(s, "test.ok", {}, installation_id=None, ordering_key="k", delay=60)   # earlier, not due
+        services.queue.enqueue(s, "test.parent", {"key": "k"}, installation_id=None)
+    worker = Worker(services.queue, worker_id="w1")
+    worker.run_once(1)
+    with services.db.begin() as s:
+        rows = s.scalars(select(Job).order_by(Job.id)).all()
+    # the child shares key "k" with an earlier unfinished job: not taken over, still queued
+    assert [(r.kind, r.status) for r in rows] == [("test.ok", "queued"), ("test.parent", "done"), ("test.ok", "queued")]
+
+
+def test_a_stopping_worker_hands_back_the_work_it_took_over(hub):
+    services, _ = hub
+    behaviour["services"] = services
+    with services.db.begin() as s:
+        services.queue.enqueue(s, "test.parent", {}, installation_id=None)
+    worker = Worker(services.queue, worker_id="w1")
+    real = worker.run_job
+
+    def run_then_stop(job, start_next=None):
+        outcome = real(job, start_next)
+        worker._stop.set()          # SIGTERM arrives while the parent finishes
+        return outcome
+
+    worker.run_job = run_then_stop
+    worker.run_once(1)
+    with services.db.begin() as s:
+        child = s.scalars(select(Job).where(Job.kind == "test.ok")).one()
+    assert (child.status, child.attempts, child.locked_by) == ("queued", 0, None)
