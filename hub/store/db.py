@@ -2,18 +2,21 @@
 
 SQLite (embedded): WAL so readers never block the writer, a generous busy timeout, and every
 transaction opened with BEGIN IMMEDIATE so two writers queue up instead of failing when a read
-transaction tries to upgrade. PostgreSQL (scale-out): a pre-pinged pool; rows are claimed with
-SKIP LOCKED by the job queue, so nothing else needs special isolation."""
+transaction tries to upgrade. PostgreSQL (scale-out): a pool whose idle connections are checked
+before use; rows are claimed with SKIP LOCKED by the job queue, so nothing else needs special
+isolation."""
 from __future__ import annotations
 
 import os
 import stat
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 from sqlalchemy import Table, create_engine, event, make_url, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 _DEFERRED = "hub.deferred_inserts"
@@ -50,7 +53,39 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size)
+    engine = create_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size)
+    _ping_when_idle(engine)
+    return engine
+
+
+IDLE_PING_SECONDS = 5.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Check a pooled connection before use only when it sat idle a while (the server may have
+    restarted or dropped it meanwhile). A busy pool hands out connections used moments ago: a
+    ping per transaction (`pool_pre_ping`) would be one more round trip for every one of them.
+    A dead connection raises DisconnectionError here, and the pool replaces it before handing
+    it out (SQLAlchemy's pessimistic disconnect handling, applied to idle connections only)."""
+
+    @event.listens_for(engine, "checkin")
+    def on_checkin(_dbapi_connection, record) -> None:
+        record.info["hub.idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def on_checkout(dbapi_connection, record, _proxy) -> None:
+        since = record.info.get("hub.idle_since")
+        if since is None or time.monotonic() - since < IDLE_PING_SECONDS:
+            return
+        try:
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute("SELECT 1")
+            finally:
+                cursor.close()
+            dbapi_connection.rollback()
+        except Exception as exc:
+            raise DisconnectionError(f"the database connection was lost while idle: {type(exc).__name__}") from exc
 
 
 def _private_database_file(url: str) -> None:
