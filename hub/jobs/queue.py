@@ -25,6 +25,14 @@ NOTIFY_CHANNEL = "hub_jobs"
 _NOTIFY = text(f"NOTIFY {NOTIFY_CHANNEL}")
 _AFTER_COMMIT_KEY = "hub.jobs.enqueued"
 _NEW_JOBS = "hub.jobs.new"        # (id, kind) of the due jobs the session's transaction enqueued
+_NOTIFY_PENDING = "hub.jobs.notify"
+
+
+@event.listens_for(Session, "before_commit")
+def _notify_at_commit(session: Session) -> None:
+    """One NOTIFY per transaction that enqueued, unless its worker took over all it enqueued."""
+    if session.info.pop(_NOTIFY_PENDING, False):
+        session.connection().execute(_NOTIFY)
 
 
 class _EveryInstallation:
@@ -92,7 +100,7 @@ class JobQueue:
             if job_id is None:
                 return None
         if self.db.is_postgres:
-            session.connection().execute(_NOTIFY)  # delivered only if the transaction commits
+            session.info[_NOTIFY_PENDING] = True   # NOTIFY at commit (delivered only if it commits)
         self._wake_after_commit(session)
         if run_at is None and delay <= 0:
             session.info.setdefault(_NEW_JOBS, []).append((job_id, kind))
@@ -110,12 +118,14 @@ class JobQueue:
         def after_commit(sess: Session) -> None:
             sess.info.pop(_AFTER_COMMIT_KEY, None)
             sess.info.pop(_NEW_JOBS, None)
+            sess.info.pop(_NOTIFY_PENDING, None)
             for callback in self._listeners:
                 callback()
 
         def after_rollback(sess: Session, _previous_transaction=None) -> None:
             sess.info.pop(_AFTER_COMMIT_KEY, None)
             sess.info.pop(_NEW_JOBS, None)
+            sess.info.pop(_NOTIFY_PENDING, None)
 
         event.listen(session, "after_commit", after_commit, once=True)
         event.listen(session, "after_soft_rollback", after_rollback, once=True)
@@ -174,6 +184,8 @@ class JobQueue:
             if row is not None:
                 taken = ClaimedJob(row.id, row.kind, row.payload or {}, row.attempts, row.max_attempts,
                                    row.ordering_key, row.failed_calls or 0, row.installation_id)
+                if [job_id for job_id, _ in session.info.get(_NEW_JOBS, ())] == [taken.id]:
+                    session.info.pop(_NOTIFY_PENDING, None)    # nothing left for other workers to wake for
         if taken is None and start_next is not None:
             conn.execute(_JOBS.update().where(_owned(start_next.id, worker_id)).values(started_at=now, updated_at=now))
         return True, taken

@@ -203,9 +203,11 @@ class Worker:
 
     # -- threads --------------------------------------------------------------------------------
     def wake(self) -> None:
+        """Something was enqueued: one waiting thread claims (a thread that claims a full batch
+        wakes the next), and running threads claim again before they wait."""
         with self._wake:
             self._wakeups += 1
-            self._wake.notify_all()
+            self._wake.notify()
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -217,6 +219,8 @@ class Worker:
                 claimed = 0
                 self._stop.wait(self.poll_interval)
             if claimed:
+                if claimed >= self.batch_size > 1:
+                    self.wake()       # a full batch: there may be more waiting, for another thread
                 continue
             with self._wake:
                 if self._wakeups == seen and not self._stop.is_set():
@@ -266,7 +270,8 @@ class Worker:
 
     def stop(self, timeout: float = 30.0) -> None:
         self._stop.set()
-        self.wake()
+        with self._wake:
+            self._wake.notify_all()
         for thread in self._threads:
             thread.join(timeout)
         self._threads.clear()

@@ -110,9 +110,9 @@ class Plan:
     detail: dict[str, Any]
     wake: str | None = None          # the step whose delay is over (this job is its wake-up)
     held_back: str | None = None     # why auto-advance is off for the object (None: on); flags.py
-    # no earlier try of this part of the run can have called anyone: it starts from a committed
-    # state (never started, or woken after a wait); see `Execution.may_have_sent`
-    clean: bool = False
+    # an earlier try began and never wrote an outcome (its worker died or lost the lease): its
+    # write-ahead marks may be missing; see `Execution.may_have_sent`
+    crashed: bool = False
     installation: Any = None         # provider, company_id, status, installer_user_id (None: gone)
     accounts: dict[int, Any] = field(default_factory=dict)   # the installation's connections, by id
     rule_error: bool = False         # the rule showed a last error when the run began
@@ -201,7 +201,7 @@ def plan_run(services: Any, run_id: int, job_id: int, wake: str | None) -> tuple
                     key_prefix=f"relayhub:{provider}:{company}:", steps=steps, states=states,
                     start=_start(steps, states, run.step_uid), detail=detail, wake=wake,
                     held_back=f"{off.reason} (set {off.set_at:%Y-%m-%d %H:%M} UTC)" if off is not None else None,
-                    clean=(run.status == "queued" and run.attempts == 0) or run.status == "waiting",
+                    crashed=run.status == "running",
                     installation=installation, accounts={c.id: c for c in accounts}, rule_error=bool(rule.last_error))
         conn.execute(_RUNS.update().where(_RUNS.c.id == run.id).values(
             status="running", attempts=run.attempts + 1, detail=detail, updated_at=utcnow()))
@@ -257,11 +257,11 @@ class Execution:
         return connections.pick_step(self.plan.installation_id, self.plan.accounts.get(connection_id), connector)
 
     def may_have_sent(self) -> bool:
-        """Whether an earlier try may have sent the step about to call, without a write-ahead mark.
-        A try that ended early leaves every step before the one it was in saved as done, so only
-        the first step this try calls can be that one, and only when the try is not `clean`: a
-        clean part of a run needs no write-ahead marks at all (one transaction less per step)."""
-        return not self.plan.clean and self.calls == 0
+        """Whether an earlier try may have sent the step about to call without leaving its
+        write-ahead mark. Marks go with a try's progress, which a try that fails writes on its way
+        out; only a try that died (`Plan.crashed`) leaves none, and it had saved every step before
+        the one it was in as done: so only the first step this try calls can be that one."""
+        return self.plan.crashed and self.calls == 0
 
     def source(self) -> Any:
         """The CRM's `CrmSource` for the installer's connection (made once per attempt)."""

@@ -119,10 +119,9 @@ def test_a_retry_never_repeats_a_completed_step(world):
     fake.won(services, iid, "7")
     fake.drain(app)
     assert runs(services)[0].status == "retrying"
-    [done] = step_runs(services)
-    assert done.status == "done"                    # saved before step 2 called anyone
-    # no write-ahead mark for step 2: a clean first try needs none (the retry is not clean, and the
-    # first step it calls is the one that may have been sent)
+    done, second = step_runs(services)
+    assert done.status == "done"                                          # saved before step 2 called anyone
+    assert (second.status, second.detail) == ("pending", {"sent": True})  # step 2's mark, saved on the way out
     make_due(services)
     fake.drain(app)
     del WORLD.call
@@ -156,6 +155,37 @@ def test_a_crash_after_the_target_made_the_object_finds_it_again(world, monkeypa
     assert [c[2] for c in WORLD.calls if c[0] == "ensure"] == [True, False]
     [state] = step_runs(services)
     assert state.external_id == next(iter(WORLD.tasks))
+
+
+class WorkerDied(BaseException):
+    """The worker process dies mid-call: nothing after this point is written."""
+
+
+def test_a_try_that_died_after_its_create_leaves_no_mark_and_the_next_try_looks_first(world):
+    app, services, iid, tasks_id = world
+    make_rule(services, iid, [task_step(tasks_id), task_step(tasks_id, "Second {{ deal.title }}")])
+    real_call = WORLD.call
+
+    def dies_after_second_create(*what):
+        real_call(*what)
+        if what[0] == "ensure" and what[3].startswith("Second"):
+            WORLD.tasks[what[1]] = {"name": what[3], "url": "https://t/x", "status": "open", "files": []}
+            raise WorkerDied()     # the create landed; the worker is gone before it writes anything
+
+    WORLD.call = dies_after_second_create
+    fake.won(services, iid, "11")
+    with pytest.raises(WorkerDied):
+        fake.drain(app)
+    del WORLD.call
+    [run] = runs(services)
+    assert run.status == "running"                              # nobody wrote an outcome
+    assert [s.status for s in step_runs(services)] == ["done"]  # step 1 saved before step 2 called: no mark for 2
+    with services.db.begin() as s:                              # its worker's lease ran out
+        s.execute(update(Job).where(Job.status == "running").values(lease_until=utcnow() - timedelta(seconds=1)))
+    fake.drain(app)
+    assert runs(services)[0].status == "done" and len(WORLD.tasks) == 2
+    ensures = [c[2] for c in WORLD.calls if c[0] == "ensure"]
+    assert ensures == [True, True, False]        # the died try's step is looked up before any create
 
 
 def test_a_wait_is_a_job_for_later_and_the_run_continues_with_the_rule_as_it_is_then(world):

@@ -3,8 +3,9 @@ target make the object once (`TaskTarget.ensure(spec, effect_key, first_try=...)
 the step's effect key, so a retry after a lost answer finds what an earlier try made), link it to
 the record, and copy the record's files when the step carries them.
 
-Progress is kept as it happens: a write-ahead mark before the first `ensure` (a later try that
-finds it passes `first_try=False`, so the target looks before creating), the object's id before
+Progress is kept as it happens: a write-ahead mark before the first `ensure`, saved with the try's
+progress (a later try that finds it, or follows a try that died, passes `first_try=False`, so the
+target looks before creating), the object's id before
 its files are copied, each file when it is copied (and, before an upload, which file is on its
 way: `attach(..., maybe_sent=True)` then looks before sending again)."""
 from __future__ import annotations
@@ -67,9 +68,12 @@ def run(ex: Any, step: Any, state: Any, kind: Any) -> None:
         spec = TaskSpec(name=rendered.name, notes_html=rendered.html_notes, due=due, settings=dict(step.settings),
                         record=record)
         first_try = not state.detail.get("sent") and not ex.may_have_sent()
-        if first_try and not ex.plan.clean:   # the write-ahead mark: a later try knows a create may be out
+        if first_try:
+            # the write-ahead mark: a later try knows a create may be out. It is written with this
+            # try's progress: on the way out if the call fails, with the outcome if it succeeds;
+            # a try that dies writes nothing, and the next one knows that (`may_have_sent`)
             state.detail["sent"] = True
-            ex.save(state, now=True)
+            ex.save(state)
         made = target.ensure(spec, ex.external_key(state), first_try=first_try)
         if not made.name:
             made.name = rendered.name
