@@ -88,3 +88,11 @@ def make_hub(db_url, tmp_path):
         services = app.extensions["hub"]
         services.stop()
         services.db.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _no_provider_cooldowns():
+    """A rate limit one test provoked must not hold back the next test's calls (hub/connectors/base.py)."""
+    yield
+    from hub.connectors.base import _cooldowns
+    _cooldowns.clear()

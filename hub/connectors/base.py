@@ -39,6 +39,43 @@ _sessions: dict[str, requests.Session] = {}
 _sessions_lock = threading.Lock()
 
 
+class _Cooldowns:
+    """A throttle one call got (a rate limit's short Retry-After) holds back this process's other
+    calls to the same API until then: the threads of a busy worker otherwise each run into the
+    same exhausted window, and each refusal counts against its run's failed-call budget. Only
+    waits a call may sleep inline are kept (longer ones go back to the queue as they did)."""
+
+    def __init__(self):
+        self._until: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._own = threading.local()     # the cooldown this thread's call caused: its retry waits it out
+
+    def note(self, base_url: str, retry_after: float | None, longest: float) -> None:
+        if retry_after is None or not 0 < retry_after <= longest:
+            return
+        with self._lock:
+            until = self._until[base_url] = max(self._until.get(base_url, 0.0), time.monotonic() + retry_after)
+        self._own.until = until
+
+    def wait(self, base_url: str, longest: float, sleep) -> None:
+        with self._lock:
+            until = self._until.get(base_url)
+            if until is None or getattr(self._own, "until", None) == until:
+                return
+            left = until - time.monotonic()
+            if left <= 0:
+                del self._until[base_url]
+                return
+        sleep(min(left, longest))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._until.clear()
+
+
+_cooldowns = _Cooldowns()
+
+
 class _NoCookies(http.cookiejar.DefaultCookiePolicy):
     """A shared session serves every account of a provider: nothing one answer sets may ride along
     with another account's request."""
@@ -240,8 +277,12 @@ class ApiClient:
     def _send(self, method, url, params, json, data, files, headers, stream, ok) -> requests.Response:
         if self.limiter:
             self.limiter.acquire()
+        _cooldowns.wait(self.base_url, self.policy.inline_max_wait, self._sleep or retry.pause)
         token = self.tokens.access_token() if self.tokens else None
         response = self._raw(method, url, params, json, data, files, headers, stream, token)
+        if response.status_code in self.throttle_statuses:
+            _cooldowns.note(self.base_url, parse_retry_after(response.headers.get("Retry-After")),
+                            self.policy.inline_max_wait)
         if response.status_code == 401 and self.tokens is not None:
             # A token can expire or be replaced again between its refresh and its use (tokens that
             # live seconds, a provider that ends older tokens on each refresh): a second refusal gets

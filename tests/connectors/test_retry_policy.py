@@ -137,3 +137,28 @@ def test_a_success_from_the_failing_provider_starts_the_count_over_and_others_do
 
 def _fails():
     raise Retriable("q 500: down")
+
+
+@responses.activate
+def test_a_short_rate_limit_holds_back_the_other_threads_calls_to_that_api():
+    import threading
+
+    responses.get(URL, status=429, headers={"Retry-After": "2"}, json={"error": "rate limit"})
+    responses.get(URL, json={"ok": True})
+    first_waits: list[float] = []
+    ApiClient("https://api.example.test/v1", None, sleep=first_waits.append).json("GET", "things")
+    assert first_waits == [2.0] and len(responses.calls) == 2     # its own retry waited it out
+
+    other_waits: list[float] = []                                   # another thread's call, same API
+    elsewhere: list[float] = []                                     # and one to another API
+
+    def others():
+        ApiClient("https://api.example.test/v1", None, sleep=other_waits.append).json("GET", "things")
+        ApiClient("https://other.example.test/v1", None, sleep=elsewhere.append).json("GET", "things")
+
+    responses.get("https://other.example.test/v1/things", json={"ok": True})
+    thread = threading.Thread(target=others)
+    thread.start()
+    thread.join()
+    assert len(other_waits) == 1 and 0 < other_waits[0] <= 2.0     # it waited for the window, then sent once
+    assert elsewhere == [] and len(responses.calls) == 4
