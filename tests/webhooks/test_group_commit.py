@@ -245,10 +245,12 @@ def test_a_request_nobody_takes_in_time_is_written_alone():
     leader = threading.Thread(target=lambda: results.append(committer.submit("stuck")))
     leader.start()
     assert entered.wait(WAIT)
-    assert committer.submit("late") == "LATE"                  # not behind the stuck leader
+    late = threading.Thread(target=lambda: results.append(committer.submit("late")))
+    late.start()
+    late.join(WAIT)                                            # not behind the stuck leader
     release.set()
     leader.join(WAIT)
-    assert results == ["STUCK"] and db.committed == [["late"], ["stuck"]]
+    assert results == ["LATE", "STUCK"] and db.committed == [["late"], ["stuck"]]
     assert committer.submit("next") == "NEXT" and db.committed[-1] == ["next"]
 
 
