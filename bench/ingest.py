@@ -49,9 +49,9 @@ def wait_up(url: str) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            requests.get(url, timeout=1)
+            requests.get(url, timeout=5)
             return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet / still importing
             time.sleep(0.1)
     raise RuntimeError(f"server at {url} did not start")
 
