@@ -49,13 +49,19 @@ class _Entry:
 
 class GroupCommitter(Generic[Item, Result]):
     """`submit(item)` returns `write(session, item)`'s result once its transaction has committed,
-    or raises what that write raised. `begin()` opens a transaction (committed when its block ends);
+    or raises what that write raised. `write_many(session, items)`: the same for several items at
+    once (a list of results), when it can do better than `write` in turn; a request written alone
+    (a batch of one, a retry, the fallback) always goes through `write`.
+    `begin()` opens a transaction (committed when its block ends);
     `max_batch` bounds the requests of one transaction; `wait_seconds` bounds each wait."""
 
     def __init__(self, begin: Callable[[], AbstractContextManager[Session]],
-                 write: Callable[[Session, Item], Result], *, max_batch: int = 64, wait_seconds: float = 60.0):
+                 write: Callable[[Session, Item], Result],
+                 write_many: Callable[[Session, list[Item]], list[Result]] | None = None, *,
+                 max_batch: int = 64, wait_seconds: float = 60.0):
         self._begin = begin
         self._write = write
+        self._write_many = write_many or (lambda session, items: [write(session, item) for item in items])
         self.max_batch = max(1, max_batch)
         self.wait_seconds = wait_seconds
         self._lock = threading.Lock()
@@ -117,8 +123,11 @@ class GroupCommitter(Generic[Item, Result]):
 
     def _write_batch(self, batch: list[_Entry]) -> None:
         try:
-            with self._begin() as session:
-                results = [self._write(session, entry.item) for entry in batch]
+            if len(batch) == 1:
+                results = [self._alone(batch[0].item)]
+            else:
+                with self._begin() as session:
+                    results = self._write_many(session, [entry.item for entry in batch])
         except Exception as exc:
             if len(batch) == 1:
                 self._finish(batch[0], None, exc)

@@ -140,18 +140,28 @@ def test_concurrent_requests_are_stored_once_each_answered_as_if_alone(hub, monk
     with hub.services.db.begin() as s:
         assert sorted(s.scalars(select(InboxEvent.event_key))) == sorted(f"acme-{k}" for k in keys)
     assert stored(hub) == (len(keys), len(keys))                       # one job per stored event
+    with hub.services.db.begin() as s:                                 # jobs in the order of their events
+        jobs = s.scalars(select(Job).where(Job.kind == "webhook.process").order_by(Job.id)).all()
+        assert [j.payload["inbox_event_id"] for j in jobs] == sorted(j.payload["inbox_event_id"] for j in jobs)
 
 
 def test_one_failing_request_does_not_fail_the_others_of_its_batch(hub, monkeypatch, transactions):
     assert post(hub, hub.client, [0]).get_json() == {"ok": True}
     transactions.clear()
-    insert = ingest.insert_ignore
+    insert, write_many = ingest.insert_ignore, ingest._write_many
 
-    def failing(session, model, values, conflict):
+    def failing(session, model, values, conflict):          # a request written alone
         if values.get("event_key") == "acme-666":
             raise RuntimeError("this one cannot be written")
         return insert(session, model, values, conflict)
+
+    def failing_many(services, session, batch):             # a batch: after its rows were written
+        counts = write_many(services, session, batch)
+        if any(d.key == "acme-666" for parts, _, _ in batch for _, d in parts):
+            raise RuntimeError("this batch cannot be written")
+        return counts
     monkeypatch.setattr(ingest, "insert_ignore", failing)
+    monkeypatch.setattr(ingest, "_write_many", failing_many)
     bodies = [[10], [11, 12], [13, 666], [0], [14], [12]]       # [13, 666]: fails, 13 not kept either
     answers = concurrently(hub, monkeypatch, bodies)
     if not hub.services.db.is_postgres:     # first alone, the failed batch, then each of it alone
