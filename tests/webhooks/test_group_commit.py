@@ -140,9 +140,10 @@ def test_concurrent_requests_are_stored_once_each_answered_as_if_alone(hub, monk
     with hub.services.db.begin() as s:
         assert sorted(s.scalars(select(InboxEvent.event_key))) == sorted(f"acme-{k}" for k in keys)
     assert stored(hub) == (len(keys), len(keys))                       # one job per stored event
-    with hub.services.db.begin() as s:                                 # jobs in the order of their events
-        jobs = s.scalars(select(Job).where(Job.kind == "webhook.process").order_by(Job.id)).all()
-        assert [j.payload["inbox_event_id"] for j in jobs] == sorted(j.payload["inbox_event_id"] for j in jobs)
+    if not hub.services.db.is_postgres:   # SQLite serialises writers: jobs in the order of their events
+        with hub.services.db.begin() as s:
+            jobs = s.scalars(select(Job).where(Job.kind == "webhook.process").order_by(Job.id)).all()
+            assert [j.payload["inbox_event_id"] for j in jobs] == sorted(j.payload["inbox_event_id"] for j in jobs)
 
 
 def test_one_failing_request_does_not_fail_the_others_of_its_batch(hub, monkeypatch, transactions):
