@@ -58,11 +58,12 @@ class GroupCommitter(Generic[Item, Result]):
     def __init__(self, begin: Callable[[], AbstractContextManager[Session]],
                  write: Callable[[Session, Item], Result],
                  write_many: Callable[[Session, list[Item]], list[Result]] | None = None, *,
-                 max_batch: int = 64, wait_seconds: float = 60.0):
+                 max_batch: int = 64, rounds: int = 4, wait_seconds: float = 60.0):
         self._begin = begin
         self._write = write
         self._write_many = write_many or (lambda session, items: [write(session, item) for item in items])
         self.max_batch = max(1, max_batch)
+        self.rounds = max(1, rounds)
         self.wait_seconds = wait_seconds
         self._lock = threading.Lock()
         self._queue: deque[_Entry] = deque()
@@ -101,14 +102,21 @@ class GroupCommitter(Generic[Item, Result]):
         return True
 
     def _lead(self) -> None:
+        """Write batches while requests wait, up to `rounds` of them, then hand the lead on. Going on
+        costs this request's answer a few batches; handing on after every batch stalls the writing
+        until the next leader's thread gets the GIL back (milliseconds on a busy process)."""
         batch: list[_Entry] = []
         try:
-            with self._lock:
-                while self._queue and len(batch) < self.max_batch:
-                    entry = self._queue.popleft()
-                    entry.state = _TAKEN
-                    batch.append(entry)
-            self._write_batch(batch)
+            for _ in range(self.rounds):
+                with self._lock:
+                    if not self._queue:
+                        break
+                    batch = []
+                    while self._queue and len(batch) < self.max_batch:
+                        entry = self._queue.popleft()
+                        entry.state = _TAKEN
+                        batch.append(entry)
+                self._write_batch(batch)
         finally:
             with self._lock:
                 for entry in batch:              # only if the leader was torn out mid-write
