@@ -6,11 +6,12 @@ transaction, and each is answered after the commit that holds its rows (durabili
 
 Leader/follower, not a writer thread: the request that finds nobody writing writes at once (a lone
 request costs what it did before: no hand-over to another thread, no timer), and takes along
-whatever queued behind it. Requests arriving meanwhile wait; when the leader's batch is committed
-it wakes each with its own result and hands the lead to the first one still queued, then returns
-its own answer. No thread to start, stop, or lose in a fork (gunicorn, waitress and the Flask test
-client all run requests on threads of their own), and a leader cannot vanish without its `finally`
-handing over: a leader stuck in the database is the only way to wait, and that wait is bounded.
+whatever queued behind it. Requests arriving meanwhile wait; after each commit the leader wakes
+every request of the batch with its own result, writes the next batch if requests wait (at most a
+few rounds: its own answer waits for them), then hands the lead to the first one still queued and
+returns its own answer. No thread to start, stop, or lose in a fork (gunicorn, waitress and the
+Flask test client all run requests on threads of their own), and a leader cannot vanish without its
+`finally` handing over: a leader stuck in the database is the only way to wait, and that is bounded.
 
 Failure isolation: when the batch transaction fails, each request of it is written again in a
 transaction of its own, so one bad request gets its own error and never fails the others."""
