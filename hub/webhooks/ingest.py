@@ -44,6 +44,7 @@ from .providers import connector_webhooks
 log = logging.getLogger("hub.webhooks")
 bp = Blueprint("hooks", __name__)
 ENDPOINT_CACHE_SECONDS = 10.0  # an uninstall (new token) reaches every web process within this
+_ROWS_PER_INSERT = 500         # inbox rows per multi-row INSERT: 6 columns, far within SQLite's 32766 parameters
 
 
 class _Endpoints:
@@ -334,7 +335,6 @@ def _write_many(services, session, batch: list[tuple]) -> list[int]:
     return counts
 
 
-_ROWS_PER_INSERT = 500     # x 6 columns: well within SQLite's 32766 bound parameters
 _COMMITTER_KEY = "webhooks.group_commit"
 _committer_lock = threading.Lock()
 

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import create_engine, event, func, select, text
 
+from hub.connectors.contract.webhooks import Delivery
 from hub.store import InboxEvent, Job
 from hub.webhooks import ingest
 from hub.webhooks.group_commit import GroupCommitter
@@ -293,3 +294,25 @@ def test_a_batch_is_bounded_and_each_request_gets_its_own_result():
     assert results == {i: i * 10 for i in range(8)}
     assert [len(t) for t in db.committed] == [1, 3, 3, 1]
     assert sorted(i for t in db.committed for i in t) == list(range(8))
+
+
+def test_a_batch_larger_than_one_statement_writes_what_each_request_alone_would(hub):
+    """More inbox rows than one multi-row INSERT holds: the dedupe still holds across statements
+    (the first of a key wins), each request gets its own count, jobs follow their events' order."""
+    if hub.services.db.is_postgres:
+        pytest.skip("batches are SQLite's")
+    iid = hub.made["acme"][0]
+    part = lambda k: (iid, Delivery(f"k{k}", "{}", f"deal:{k}"))  # noqa: E731
+    first = (tuple(part(k) for k in range(ingest._ROWS_PER_INSERT + 200)), "acme", ())
+    last = ingest._ROWS_PER_INSERT + 199
+    second = (tuple(part(k) for k in (last, last + 1, 0, last + 1, last + 2)), "acme", (iid,))
+    with hub.services.db.begin() as s:
+        assert ingest._write_many(hub.services, s, [first, second]) == [last + 1, 2]
+    with hub.services.db.begin() as s:
+        inbox = s.execute(select(InboxEvent.id, InboxEvent.event_key).order_by(InboxEvent.id)).all()
+        assert [k for _, k in inbox] == [f"k{k}" for k in range(last + 3)]
+        jobs = s.scalars(select(Job).order_by(Job.id)).all()
+    assert [j.kind for j in jobs] == ["webhook.process"] * (last + 1) + ["webhooks.installation_ended"] + \
+        ["webhook.process"] * 2
+    assert [j.payload.get("inbox_event_id") for j in jobs if j.kind == "webhook.process"] == [i for i, _ in inbox]
+    assert [j.ordering_key for j in jobs][-3:] == [f"{iid}:webhooks", f"{iid}:deal:{last + 1}", f"{iid}:deal:{last + 2}"]
