@@ -64,7 +64,7 @@ def wait_up(url: str) -> None:
         try:
             requests.get(url, timeout=5)
             return
-        except (requests.ConnectionError, requests.Timeout):
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet / still importing
             time.sleep(0.1)
     raise RuntimeError(f"server at {url} did not start")
 

@@ -10,6 +10,7 @@ size limit (413) -> connector (404) -> installation by token (404) -> handshake 
 stored) -> installation by account (400 / 404) -> token claim (kept once proven) -> verify (401) ->
 split (400) -> each delivery an InboxEvent + its job, all in ONE transaction (a known event key is
 skipped; a verified "app removed" adds the job that ends the installation) -> 200 after the commit.
+On SQLite, concurrent requests share that transaction (group commit), each answered as if alone.
 
 Routing "account" with several accounts in one request (a delivery's own `account`): the request
 is split first, each account's installation looked up and the request verified with each one's
@@ -27,6 +28,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy import select
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..config import ConfigError
@@ -36,11 +38,13 @@ from ..store import InboxEvent, Installation
 from ..store.sql import insert_ignore
 from ..web.access import public
 from .credentials import delivery_token, keep_delivery_token, prove_claim, webhook_credentials
+from .group_commit import GroupCommitter
 from .providers import connector_webhooks
 
 log = logging.getLogger("hub.webhooks")
 bp = Blueprint("hooks", __name__)
 ENDPOINT_CACHE_SECONDS = 10.0  # an uninstall (new token) reaches every web process within this
+_ROWS_PER_INSERT = 500         # inbox rows per multi-row INSERT: 6 columns, far within SQLite's 32766 parameters
 
 
 class _Endpoints:
@@ -250,24 +254,15 @@ def _store(services, parts: list[tuple[int, Delivery]], provider: str, refused: 
            ends: list[int] = ()):
     """Every (installation, delivery) of the request, or none of them: one transaction, answered
     after its commit. `refused`: parts not stored (unreadable, unknown account), named in the answer.
-    `ends`: installations the provider says the app was removed from; each ends in a job."""
-    stored = 0
-    with services.db.begin() as session:
-        for installation_id in ends:
-            services.queue.enqueue(session, "webhooks.installation_ended", {"installation_id": installation_id},
-                                   installation_id=installation_id, ordering_key=f"{installation_id}:webhooks")
-        for installation_id, delivery in parts:
-            inbox_id = insert_ignore(session, InboxEvent, {
-                "installation_id": installation_id, "provider": provider, "event_key": delivery.key[:200],
-                "body": delivery.body, "status": "received", "received_at": services.queue.clock.now()},
-                ["installation_id", "event_key"])
-            if inbox_id is None:
-                continue
-            stored += 1
-            services.queue.enqueue(session, "webhook.process", {"inbox_event_id": inbox_id,
-                                                                 "installation_id": installation_id},
-                                   installation_id=installation_id,
-                                   ordering_key=f"{installation_id}:{delivery.ordering}"[:200])
+    `ends`: installations the provider says the app was removed from; each ends in a job. On SQLite
+    the transaction may hold other requests' parts too (group commit: hub/webhooks/group_commit.py)."""
+    request_parts = (tuple(parts), provider, tuple(ends))
+    committer = _committer(services)
+    if committer is None:
+        with services.db.begin() as session:
+            stored = _write(services, session, request_parts)
+    else:
+        stored = committer.submit(request_parts)
     # the inbox rows are the record of receipt; the run log shows each as its event's first step
     answer: dict[str, Any] = {"ok": True}
     if parts and not stored:
@@ -278,6 +273,87 @@ def _store(services, parts: list[tuple[int, Delivery]], provider: str, refused: 
         log.info("webhook parts refused: %s", "; ".join(r["message"] for r in refused)[:500])
         answer["refused"] = refused
     return jsonify(answer)
+
+
+def _write(services, session, request_parts: tuple) -> int:
+    """One request's inbox rows and jobs in `session`'s transaction; how many were new."""
+    parts, provider, ends = request_parts
+    stored = 0
+    for installation_id in ends:
+        services.queue.enqueue(session, "webhooks.installation_ended", {"installation_id": installation_id},
+                               installation_id=installation_id, ordering_key=f"{installation_id}:webhooks")
+    for installation_id, delivery in parts:
+        inbox_id = insert_ignore(session, InboxEvent, {
+            "installation_id": installation_id, "provider": provider, "event_key": delivery.key[:200],
+            "body": delivery.body, "status": "received", "received_at": services.queue.clock.now()},
+            ["installation_id", "event_key"])
+        if inbox_id is None:
+            continue
+        stored += 1
+        services.queue.enqueue(session, "webhook.process", {"inbox_event_id": inbox_id,
+                                                             "installation_id": installation_id},
+                               installation_id=installation_id,
+                               ordering_key=f"{installation_id}:{delivery.ordering}"[:200])
+    return stored
+
+
+def _write_many(services, session, batch: list[tuple]) -> list[int]:
+    """Several requests' rows (SQLite): what `_write` does for each in turn, in a few multi-row
+    statements. Every statement lets other threads take the GIL, and the leader then waits to get it
+    back (up to the 5 ms switch interval), so a batch written row by row spends most of its time
+    waiting while its whole batch waits on it. The rows, their order (ids), the dedupe (the first
+    of a key wins, within the batch as against stored rows) and each request's count are `_write`'s."""
+    now = services.queue.clock.now()
+    rows = [{"installation_id": installation_id, "provider": provider, "event_key": delivery.key[:200],
+             "body": delivery.body, "status": "received", "received_at": now}
+            for parts, provider, _ in batch for installation_id, delivery in parts]
+    inserted: dict[tuple[int, str], int] = {}
+    table = InboxEvent.__table__
+    for start in range(0, len(rows), _ROWS_PER_INSERT):
+        stmt = (sqlite_insert(table).values(rows[start:start + _ROWS_PER_INSERT])
+                .on_conflict_do_nothing(index_elements=["installation_id", "event_key"])
+                .returning(table.c.id, table.c.installation_id, table.c.event_key))
+        inserted.update(((r.installation_id, r.event_key), r.id) for r in session.execute(stmt))
+    jobs: list[dict[str, Any]] = []
+    counts: list[int] = []
+    for parts, _, ends in batch:
+        jobs += [{"kind": "webhooks.installation_ended", "payload": {"installation_id": installation_id},
+                  "installation_id": installation_id, "ordering_key": f"{installation_id}:webhooks"}
+                 for installation_id in ends]
+        stored = 0
+        for installation_id, delivery in parts:
+            inbox_id = inserted.pop((installation_id, delivery.key[:200]), None)   # later ones: duplicates
+            if inbox_id is None:
+                continue
+            stored += 1
+            jobs.append({"kind": "webhook.process", "payload": {"inbox_event_id": inbox_id,
+                                                                "installation_id": installation_id},
+                         "installation_id": installation_id,
+                         "ordering_key": f"{installation_id}:{delivery.ordering}"[:200]})
+        counts.append(stored)
+    services.queue.enqueue_many(session, jobs)
+    return counts
+
+
+_COMMITTER_KEY = "webhooks.group_commit"
+_committer_lock = threading.Lock()
+
+
+def _committer(services) -> GroupCommitter | None:
+    """SQLite's group committer of this hub; None on PostgreSQL (no single write lock: each request
+    keeps its own transaction) or when `webhooks.group_commit_max` is 0."""
+    committer = services.extras.get(_COMMITTER_KEY)
+    if committer is not None or services.db.is_postgres:
+        return committer or None
+    size = services.settings["webhooks.group_commit_max"]
+    with _committer_lock:
+        committer = services.extras.get(_COMMITTER_KEY)
+        if committer is None:
+            committer = services.extras[_COMMITTER_KEY] = (
+                GroupCommitter(services.db.begin, lambda session, item: _write(services, session, item),
+                               lambda session, batch: _write_many(services, session, batch),
+                               max_batch=size) if size > 0 else False)
+    return committer or None
 
 
 @bp.get("/hooks/<provider>/<token>")
