@@ -16,8 +16,10 @@ of both emulators: every Pipedrive and Asana API call waits that long):
   last task created in the Asana emulator);
 - CPU per event over the throughput run (first POST sent -> last rule run done), user + system
   from /proc: `hub cpu ms/ev` is every hub process (the gunicorn master and its workers, each
-  `flask --app hub worker`, with any render process of theirs: each process tree); the sandbox's
-  is shown apart. Neither counts this load generator or PostgreSQL;
+  `flask --app hub worker`, with any render process of theirs: each process tree); a line below
+  splits it into web and workers and adds the PostgreSQL server's (postmaster and backends: not
+  the hub's, but it shares the two cores); the sandbox's is shown apart; none counts this load
+  generator;
 - latency: an open loop at --rate events/s for --seconds; per event, end to end = from its
   webhook POST answered 200 to its task's `created_at` in the Asana emulator (same machine, same
   wall clock; the emulator stamps milliseconds).
@@ -38,6 +40,7 @@ from pathlib import Path
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import argparse
+import functools
 import json
 import statistics
 import tempfile
@@ -130,12 +133,27 @@ class Pipeline:
                 tzinfo=timezone.utc).timestamp()
         return out
 
-    def cpu(self) -> tuple[float, float]:
-        """CPU seconds so far of (the hub, the sandbox). The hub is the gunicorn master with its
-        workers and every `flask --app hub worker` with any render process: each process tree."""
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds so far of the hub's web processes (the gunicorn master and its workers), its
+        worker processes (each with any render process), the sandbox and, on PostgreSQL, the
+        database server (the postmaster and its backends: not the hub's, but on the same two cores)."""
         procs = self.cluster.procs
-        hub = [procs["web"].pid] + [procs[n].pid for n in self.cluster.worker_names()]
-        return tree_cpu_seconds(*hub), tree_cpu_seconds(procs["sandbox"].pid)
+        out = {"web": tree_cpu_seconds(procs["web"].pid),
+               "workers": tree_cpu_seconds(*[procs[n].pid for n in self.cluster.worker_names()]),
+               "sandbox": tree_cpu_seconds(procs["sandbox"].pid)}
+        if self.postmaster:
+            out["postgres"] = tree_cpu_seconds(self.postmaster)
+        return out
+
+    @functools.cached_property
+    def postmaster(self) -> int | None:
+        if self.cluster.engine != "postgres":
+            return None
+        try:
+            directory = self.cluster.scalar("SELECT setting FROM pg_settings WHERE name = 'data_directory'")
+            return int(Path(directory, "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, TypeError):
+            return None      # not readable here (another user's server): not reported
 
     def set_latency(self, ms: float) -> None:
         for provider in ("pipedrive", "asana"):
@@ -146,20 +164,22 @@ class Pipeline:
         base = self.done_runs()
         ids = self.deal_ids(n)
         accepted: dict[int, float] = {}
-        hub_before, sandbox_before = self.cpu()
+        before = self.cpu()
         start = time.time()
         with ThreadPoolExecutor(concurrency) as pool:
             for deal_id, at in zip(ids, pool.map(self.post, ids)):
                 accepted[deal_id] = at
         ingest_s = time.time() - start
         self.wait_done(base + n, timeout=max(120, n / 5))
-        hub_after, sandbox_after = self.cpu()
+        after = self.cpu()
         created = self.task_times()
         last = max(created[d] for d in ids)
         lat = sorted((created[d] - accepted[d]) * 1000 for d in ids)
+        per = {k: (after[k] - before[k]) * 1000 / n for k in after}
         return {"events_per_s": n / (last - start), "ingest_per_s": n / ingest_s, **percentiles(lat),
-                "hub_cpu_ms_per_event": (hub_after - hub_before) * 1000 / n,
-                "sandbox_cpu_ms_per_event": (sandbox_after - sandbox_before) * 1000 / n}
+                "hub_cpu_ms_per_event": per["web"] + per["workers"], "web_cpu_ms_per_event": per["web"],
+                "worker_cpu_ms_per_event": per["workers"], "sandbox_cpu_ms_per_event": per["sandbox"],
+                "postgres_cpu_ms_per_event": per.get("postgres")}
 
     def latency_at(self, rate: float, seconds: float) -> dict:
         base = self.done_runs()
@@ -213,6 +233,10 @@ def run(engine: str, workers: int, concurrency: int, latencies: list[float], arg
                 print(f"{engine:<9} {workers:>7} {ms:>6.0f} {r['ingest_per_s']:>9.0f} {r['events_per_s']:>9.0f} "
                       f"{r['p50']:>9.0f} {r['p99']:>9.0f} {r['hub_cpu_ms_per_event']:>13.2f} "
                       f"{r['sandbox_cpu_ms_per_event']:>13.2f} {r['lat_rate']:>6.0f} {r['lat_p50']:>7.0f} {r['lat_p99']:>7.0f}",
+                      flush=True)
+                pg = r["postgres_cpu_ms_per_event"]
+                print(f"{'':<9} cpu ms per event: web {r['web_cpu_ms_per_event']:.2f}, workers "
+                      f"{r['worker_cpu_ms_per_event']:.2f}" + (f", PostgreSQL server {pg:.2f}" if pg is not None else ""),
                       flush=True)
         except BaseException:
             cluster.report_failure()
