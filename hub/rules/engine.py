@@ -72,7 +72,7 @@ def match_rules(services: Any, session, event: HubEvent) -> None:
     rules = [r for r in _active_rules(session, event.installation_id) if r.trigger == event.kind]
     if not rules:
         return
-    provider = _provider(session, event.installation_id)
+    provider = rules[0].installation_provider
     trigger = find_trigger(event.kind, provider)
     if trigger is None:
         return
@@ -106,31 +106,23 @@ def match_rules(services: Any, session, event: HubEvent) -> None:
 
 
 _RULES = Rule.__table__
-_ACTIVE_RULES = select(_RULES).where(_RULES.c.installation_id == bindparam("installation_id"),
-                                     _RULES.c.status == "active").order_by(_RULES.c.id)
+_INSTALLATIONS = Installation.__table__
+_ACTIVE_RULES = select(_RULES, _INSTALLATIONS.c.provider.label("installation_provider")).join(
+    _INSTALLATIONS, _INSTALLATIONS.c.id == _RULES.c.installation_id).where(
+    _RULES.c.installation_id == bindparam("installation_id"), _RULES.c.status == "active").order_by(_RULES.c.id)
 _RULES_READ = "hub.rules.active"
-_providers: dict[int, str] = {}      # an installation's CRM never changes: read once per process
 
 
 def _active_rules(session, installation_id: int) -> list:
-    """The installation's active rules (rows), read once per transaction: a webhook that gives
-    several events matches them all against one reading."""
+    """The installation's active rules (rows, with the installation's CRM as `installation_provider`),
+    read once per transaction: a webhook that gives several events matches them all against one
+    reading."""
     read = session.info.setdefault(_RULES_READ, {})
     if installation_id not in read:
         read[installation_id] = session.connection().execute(_ACTIVE_RULES, {"installation_id": installation_id}).all()
         if len(read) == 1:
             sa_event.listen(session, "after_transaction_end", lambda s, _t: s.info.pop(_RULES_READ, None), once=True)
     return read[installation_id]
-
-
-def _provider(session, installation_id: int) -> str | None:
-    found = _providers.get(installation_id)
-    if found is None:
-        installation = session.get(Installation, installation_id)
-        if installation is None:
-            return None
-        found = _providers[installation_id] = installation.provider
-    return found
 
 
 def _ran_for(session, rule_id: int, event: HubEvent) -> bool:
