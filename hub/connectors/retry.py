@@ -8,8 +8,9 @@ missing Retry-After, other 5xx, a read timeout, after which the request may have
 leaves the call as `Retriable` for the job queue, which waits at least the Retry-After.
 
 Across job attempts, an effect (a rule run, a sync batch) has one budget of failed provider
-requests (a success from the failing provider starts the count again: `CallBudget.answered`),
-counted on its job (`jobs.failed_calls`) by the worker. The arithmetic, with the defaults
+requests (a success from the failing provider starts the count again, in this attempt or a later
+one: `CallBudget.answered`), counted on its job (`jobs.failed_calls`, `jobs.failing_provider`) by
+the worker. The arithmetic, with the defaults
 (`[calls]` in config/hub.toml): one failing call makes at most 1 + inline_retries = 2 requests, so
 an effect whose every request fails reaches `failed_calls_per_effect` = 6 failed requests within 3
 to 6 job attempts, below `jobs.max_attempts` = 8; the 6th failure raises `BudgetExhausted` (Fatal)
@@ -107,11 +108,11 @@ class CallBudget:
     attempts used; `charge` is called after every failed request and turns the failure that uses
     up the budget into `BudgetExhausted`; `renew` starts a new effect (a sync's next batch)."""
 
-    def __init__(self, limit: int, spent: int = 0):
+    def __init__(self, limit: int, spent: int = 0, failing: str | None = None):
         self.limit = limit
         self.spent = spent
         self.last: BaseException | str = "the job's last error says why"
-        self.failing: str | None = None     # the provider of this attempt's last failed request
+        self.failing = failing     # the provider of the last failed request (kept on the job between attempts)
 
     def ensure_left(self) -> None:
         """Before a request: an effect that used up its budget sends nothing more."""
@@ -128,14 +129,16 @@ class CallBudget:
 
     def renew(self) -> None:
         self.spent = 0
+        self.failing = None
 
     def answered(self, provider: str | None) -> None:
         """A request succeeded. When it went to the provider whose failures this attempt has been
         counting, that provider works again: the effect is not one that "keeps failing", and the
         count starts over. So a run against a broken provider stops after `limit` requests to it
         (successes elsewhere change nothing), but scattered 5xx or a short 429 burst on a working
-        provider do not end a run. A new attempt does not know which provider failed before, so
-        only a recovery it sees itself resets the count."""
+        provider do not end a run. The job keeps which provider was failing (`jobs.failing_provider`),
+        so a later attempt that sees it answer starts over too: scattered errors spread over
+        attempts (one per attempt, with successes between) are not "a provider that keeps failing"."""
         if provider is not None and provider == self.failing:
             self.spent = 0
             self.failing = None

@@ -56,6 +56,7 @@ class ClaimedJob:
     ordering_key: str | None
     failed_calls: int = 0      # failed provider requests of its effect so far (hub/connectors/retry.py)
     installation_id: int | None = None
+    failing_provider: str | None = None   # the provider those failures came from
 
 
 def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random | None = None) -> float:
@@ -158,7 +159,7 @@ class JobQueue:
         with self.db.engine.begin() as conn:
             rows = conn.execute(_claim_statement(self.db.is_postgres, bool(kinds)), params).all()
         claimed = [ClaimedJob(r.id, r.kind, r.payload or {}, r.attempts, r.max_attempts, r.ordering_key,
-                              r.failed_calls or 0, r.installation_id) for r in rows]
+                              r.failed_calls or 0, r.installation_id, r.failing_provider) for r in rows]
         return sorted(claimed, key=lambda c: c.id)
 
     def mark_started(self, job: ClaimedJob, worker_id: str) -> bool:
@@ -201,7 +202,7 @@ class JobQueue:
                 "limit": 1, "started": now, "take": min(new)}).first()
             if row is not None:
                 taken = ClaimedJob(row.id, row.kind, row.payload or {}, row.attempts, row.max_attempts,
-                                   row.ordering_key, row.failed_calls or 0, row.installation_id)
+                                   row.ordering_key, row.failed_calls or 0, row.installation_id, row.failing_provider)
                 if [job_id for job_id, _ in session.info.get(_NEW_JOBS, ())] == [taken.id]:
                     session.info.pop(_NOTIFY_PENDING, None)    # nothing left for other workers to wake for
         if taken is None and start_next is not None:
@@ -209,7 +210,7 @@ class JobQueue:
         return True, taken
 
     def fail(self, job: ClaimedJob, worker_id: str, error: str, *, retry_after: float | None = None,
-             fatal: bool = False, failed_calls: int | None = None) -> str:
+             fatal: bool = False, failed_calls: int | None = None, failing: str | None = None) -> str:
         """Schedule a retry (backoff, or `retry_after` when given: the provider's wait is the least
         the job waits) or move to the dead letter. `failed_calls`: its effect's budget used so far."""
         now = self.clock.now()
@@ -224,19 +225,19 @@ class JobQueue:
                           locked_by=None, last_error=error, updated_at=now)
             outcome = QUEUED
         if failed_calls is not None:
-            values["failed_calls"] = failed_calls
+            values["failed_calls"], values["failing_provider"] = failed_calls, failing
         with self.db.engine.begin() as conn:
             conn.execute(_JOBS.update().where(_owned(job.id, worker_id)).values(**values))
         return outcome
 
     def defer(self, job: ClaimedJob, worker_id: str, reason: str, delay: float, *,
-              failed_calls: int | None = None) -> None:
+              failed_calls: int | None = None, failing: str | None = None) -> None:
         """Put the job back without using up an attempt (its effect's failed calls still count)."""
         now = self.clock.now()
         values = dict(status=QUEUED, attempts=_JOBS.c.attempts - 1, run_at=now + timedelta(seconds=delay),
                       lease_until=None, locked_by=None, last_error=reason[:4000], updated_at=now)
         if failed_calls is not None:
-            values["failed_calls"] = failed_calls
+            values["failed_calls"], values["failing_provider"] = failed_calls, failing
         with self.db.engine.begin() as conn:
             conn.execute(_JOBS.update().where(_owned(job.id, worker_id)).values(**values))
 
@@ -268,7 +269,8 @@ class JobQueue:
         with self.db.begin() as session:
             result = session.execute(update(Job).where(Job.id == job_id, Job.status == DEAD,
                                                        *scope_filter(installation_id)).values(
-                status=QUEUED, attempts=0, failed_calls=0, run_at=now, finished_at=None, locked_by=None,
+                status=QUEUED, attempts=0, failed_calls=0, failing_provider=None, run_at=now, finished_at=None,
+                locked_by=None,
                 lease_until=None, updated_at=now))
             if result.rowcount:
                 self._wake_after_commit(session)
@@ -339,7 +341,8 @@ def _claim_statement(postgres: bool, by_kind: bool, by_id: bool = False):
             ORDER BY j.run_at, j.id
             LIMIT :limit
             {lock})
-        RETURNING id, kind, payload, attempts, max_attempts, ordering_key, failed_calls, installation_id
+        RETURNING id, kind, payload, attempts, max_attempts, ordering_key, failed_calls, installation_id,
+                  failing_provider
     """
     stmt = text(sql).bindparams(bindparam("now", type_=DateTime()), bindparam("lease_until", type_=DateTime()),
                                 bindparam("started", type_=DateTime()))

@@ -88,7 +88,7 @@ class Worker:
             return "dead"
         ctx = JobContext(job.id, job.kind, job.payload, job.attempts, job.max_attempts, self.queue.db, self.app)
         # one retry budget for the job's effect over all its attempts: what earlier attempts spent
-        budget = CallBudget(policy().failed_calls_per_effect, job.failed_calls)
+        budget = CallBudget(policy().failed_calls_per_effect, job.failed_calls, job.failing_provider)
         try:
             try:
                 with effect_budget(budget):
@@ -118,19 +118,20 @@ class Worker:
                 if ctx._session is not None:
                     ctx._session.close()
         except Defer as exc:
-            self.queue.defer(job, self.worker_id, str(exc), exc.delay, failed_calls=budget.spent)
+            self.queue.defer(job, self.worker_id, str(exc), exc.delay, failed_calls=budget.spent,
+                             failing=budget.failing)
             return "queued"
         except Fatal as exc:
             self.queue.fail(job, self.worker_id, f"{type(exc).__name__}: {exc}", fatal=True,
-                            failed_calls=budget.spent)
+                            failed_calls=budget.spent, failing=budget.failing)
             log.warning("job %s (%s) dead: %s", job.id, job.kind, exc)
             return "dead"
         except Retriable as exc:
             outcome = self.queue.fail(job, self.worker_id, f"{type(exc).__name__}: {exc}", retry_after=exc.retry_after,
-                                      failed_calls=budget.spent)
+                                      failed_calls=budget.spent, failing=budget.failing)
         except Exception as exc:  # any other error: retry with backoff, keep the trace for the operator
             detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-            outcome = self.queue.fail(job, self.worker_id, detail, failed_calls=budget.spent)
+            outcome = self.queue.fail(job, self.worker_id, detail, failed_calls=budget.spent, failing=budget.failing)
         if outcome == "dead":
             log.warning("job %s (%s) dead after %s attempts", job.id, job.kind, job.attempts)
         return outcome

@@ -31,6 +31,7 @@ class Job(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer)
     failed_calls: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # its effect's retry budget used
+    failing_provider: Mapped[str | None] = mapped_column(String(40), nullable=True)   # whose failures those are
     run_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     lease_until: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     locked_by: Mapped[str | None] = mapped_column(String(120), nullable=True)

@@ -337,3 +337,30 @@ def test_a_stopping_worker_hands_back_the_work_it_took_over(hub):
     with services.db.begin() as s:
         child = s.scalars(select(Job).where(Job.kind == "test.ok")).one()
     assert (child.status, child.attempts, child.locked_by) == ("queued", 0, None)
+
+
+@handler("test.scattered")
+def scattered(ctx):
+    """Each attempt: the provider answers once, then one request fails (scattered 5xx)."""
+    from hub.connectors import retry
+    calls.append((ctx.job_id, ctx.attempt))
+    retry.call(lambda: "ok", "GET", provider="crm")
+
+    def fails():
+        raise Retriable("crm 502: bad gateway")
+    retry.call(fails, "GET", provider="crm")
+
+
+def test_scattered_failures_over_attempts_do_not_use_up_the_budget(make_hub):
+    clock = FakeClock()
+    app = make_hub(clock=clock, **{"jobs.max_attempts": 12, "jobs.backoff_base": 1.0, "jobs.backoff_cap": 1.0})
+    services = app.extensions["hub"]
+    with services.db.begin() as s:
+        job_id = services.queue.enqueue(s, "test.scattered", {}, installation_id=None)
+    worker = Worker(services.queue, worker_id="w1", app=app)
+    for _ in range(8):                     # more attempts than the budget's 6 failed requests
+        clock.advance(seconds=5)
+        assert worker.drain() == 1
+    row = job(services, job_id)
+    # each attempt saw the provider answer after the failure the attempt before: never "keeps failing"
+    assert (row.status, row.attempts, row.failed_calls, row.failing_provider) == ("queued", 8, 1, "crm")
