@@ -10,7 +10,8 @@ size limit (413) -> connector (404) -> installation by token (404) -> handshake 
 stored) -> installation by account (400 / 404) -> token claim (kept once proven) -> verify (401) ->
 split (400) -> each delivery an InboxEvent + its job, all in ONE transaction (a known event key is
 skipped; a verified "app removed" adds the job that ends the installation) -> 200 after the commit.
-On SQLite, concurrent requests share that transaction (group commit), each answered as if alone.
+On SQLite, concurrent requests may share that transaction (group commit, `webhooks.group_commit_max`;
+off by default), each answered as if alone.
 
 Routing "account" with several accounts in one request (a delivery's own `account`): the request
 is split first, each account's installation looked up and the request verified with each one's

@@ -24,6 +24,12 @@ from tests.webhooks.test_parts import hub, sign, stored  # noqa: F401  (the `hub
 WAIT = 30  # bound of every wait below: a broken committer fails the test instead of hanging it
 
 
+@pytest.fixture(autouse=True)
+def _group_commit_on(monkeypatch):
+    """Off by default (config/hub.toml): these tests are about it being on."""
+    monkeypatch.setenv("HUB_WEBHOOKS_GROUP_COMMIT_MAX", "64")
+
+
 def post(hub, client, event_ids):
     body = json.dumps([{"portalId": "portal-1", "eventId": e, "objectId": 5} for e in event_ids]).encode()
     path = "/hooks/acme"
