@@ -57,6 +57,7 @@ class ClaimedJob:
     failed_calls: int = 0      # failed provider requests of its effect so far (hub/connectors/retry.py)
     installation_id: int | None = None
     failing_provider: str | None = None   # the provider those failures came from
+    prepared: Any = None       # its starter's result, when a completion took it over (registry.starter)
 
 
 def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random | None = None) -> float:
@@ -141,7 +142,11 @@ class JobQueue:
             for callback in self._listeners:
                 callback()
 
-        def after_rollback(sess: Session, _previous_transaction=None) -> None:
+        def after_rollback(sess: Session, previous_transaction=None) -> None:
+            if previous_transaction is not None and previous_transaction.nested:
+                # a savepoint (Worker._start_taken): the jobs enqueued before it still commit
+                event.listen(sess, "after_soft_rollback", after_rollback, once=True)
+                return
             sess.info.pop(_AFTER_COMMIT_KEY, None)
             sess.info.pop(_NEW_JOBS, None)
             sess.info.pop(_NOTIFY_PENDING, None)

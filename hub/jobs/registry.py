@@ -23,6 +23,9 @@ class JobContext:
     max_attempts: int
     db: Database
     app: Any = None
+    # what the kind's starter (`starter()`) read and marked in the transaction that took the job
+    # over; None when the job was claimed on its own, and the handler reads it itself
+    prepared: Any = None
     _session: Session | None = None
 
     @property
@@ -34,7 +37,9 @@ class JobContext:
 
 
 Handler = Callable[[JobContext], Any]
+Starter = Callable[[Any, Session, Any], Any]   # (app, session, the ClaimedJob) -> what the handler gets
 _handlers: dict[str, Handler] = {}
+_starters: dict[str, Starter] = {}
 
 
 def handler(kind: str) -> Callable[[Handler], Handler]:
@@ -49,6 +54,22 @@ def handler(kind: str) -> Callable[[Handler], Handler]:
 
 def get_handler(kind: str) -> Handler | None:
     return _handlers.get(kind)
+
+
+def starter(kind: str) -> Callable[[Starter], Starter]:
+    """What a job of `kind` reads and marks before its first call, run inside the transaction of the
+    job whose completion took it over (`JobQueue.complete_taking`): the rows it reads were written
+    there, and its start commits with them instead of in a transaction of its own. The handler
+    finds the result as `JobContext.prepared`. A starter only reads and writes through the session
+    it is given (no provider calls: that transaction is still open)."""
+    def register(fn: Starter) -> Starter:
+        _starters[kind] = fn
+        return fn
+    return register
+
+
+def get_starter(kind: str) -> Starter | None:
+    return _starters.get(kind)
 
 
 def kinds() -> list[str]:

@@ -6,6 +6,7 @@ enqueues and, on PostgreSQL, LISTEN/NOTIFY, so polling is only the fallback."""
 from __future__ import annotations
 
 import logging
+import dataclasses
 import os
 import socket
 import threading
@@ -21,7 +22,7 @@ from ..store import ProcessHeartbeat
 from ..store.sql import upsert
 from .errors import Defer, Fatal, Retriable
 from .queue import NOTIFY_CHANNEL, ClaimedJob, JobQueue
-from .registry import JobContext, get_handler
+from .registry import JobContext, get_handler, get_starter
 
 log = logging.getLogger("hub.jobs")
 
@@ -86,7 +87,8 @@ class Worker:
             self.queue.fail(job, self.worker_id, f"no handler registered for job kind {job.kind!r}", fatal=True)
             log.error("job %s dead: no handler for %s", job.id, job.kind)
             return "dead"
-        ctx = JobContext(job.id, job.kind, job.payload, job.attempts, job.max_attempts, self.queue.db, self.app)
+        ctx = JobContext(job.id, job.kind, job.payload, job.attempts, job.max_attempts, self.queue.db, self.app,
+                         prepared=job.prepared)
         # one retry budget for the job's effect over all its attempts: what earlier attempts spent
         budget = CallBudget(policy().failed_calls_per_effect, job.failed_calls, job.failing_provider)
         try:
@@ -103,6 +105,8 @@ class Worker:
                     take=getattr(self._local, "chaining", False),
                     failed_calls=budget.spent if budget.spent != job.failed_calls else None)
                 if done:
+                    if taken is not None:
+                        taken = self._start_taken(session, taken)
                     session.commit()
                     self.processed += 1
                     self._local.taken = taken
@@ -135,6 +139,26 @@ class Worker:
         if outcome == "dead":
             log.warning("job %s (%s) dead after %s attempts", job.id, job.kind, job.attempts)
         return outcome
+
+    def _start_taken(self, session, taken: ClaimedJob) -> ClaimedJob:
+        """The taken job's starter (registry.starter) runs in the completing transaction, so its
+        start commits with the rows it reads instead of in a transaction of its own. In a
+        savepoint: if it fails, the completion still commits and the job starts as any other."""
+        start = get_starter(taken.kind)
+        if start is None:
+            return taken
+        try:
+            with log_context(job_id=taken.id, job_kind=taken.kind, attempt=taken.attempts), session.begin_nested():
+                if self.app is not None:
+                    with self.app.app_context():
+                        prepared = start(self.app, session, taken)
+                else:
+                    prepared = start(self.app, session, taken)
+        except Exception:
+            log.exception("job %s (%s): its start failed in the transaction that took it over; it starts on its own",
+                          taken.id, taken.kind)
+            return taken
+        return dataclasses.replace(taken, prepared=prepared)
 
     def run_once(self, limit: int = 1) -> int:
         """Claim up to `limit` due jobs and run them here, in order; returns how many were claimed.

@@ -19,6 +19,7 @@ from sqlalchemy import bindparam, select, update
 from ..errors import Fatal, NeedsReauth, Retriable
 from ..events import flags, trace
 from ..jobs import JobContext, handler
+from ..jobs.registry import starter
 from ..mail import queue_mail
 from ..mappings import Carry, Limits, Mapping, TargetRenderer, TemplateProblem
 from ..store import Connection, HubEvent, Installation, InstallationUser, utcnow
@@ -160,52 +161,66 @@ def plan_run(services: Any, run_id: int, job_id: int, wake: str | None) -> tuple
     """(plan, None) to run; (None, reason) when there is nothing to do. One transaction of Core
     reads (this runs once per rule run); the connections the steps use come with it."""
     with services.db.begin() as session:
-        conn = session.connection()
-        run = conn.execute(_READ_RUN, {"id": run_id}).first()
-        if run is None:
-            return None, "the run no longer exists"
-        if run.status in ("done", "stopped", "skipped"):
-            return None, f"already {run.status}: nothing is repeated"
-        if run.status == "waiting" and wake != run.step_uid:
-            return None, f"it waits until {run.wake_at:%Y-%m-%d %H:%M} UTC; this job does not wake it"
-        if run.rule_found is None:
-            return None, "the rule was deleted"
-        if run.event_found is None:
-            return None, "the event no longer exists"
-        rule = SimpleNamespace(id=run.rule_id, name=run.rule_name, status=run.rule_status, version=run.rule_version,
-                               last_error=run.rule_error)
-        event = SimpleNamespace(id=run.hub_event_id, kind=run.event_kind, data=run.event_data,
-                                occurred_at=run.event_occurred_at)
-        if rule.status != "active":
-            if run.step_uid:
-                _stop(session, session.get(RuleRun, run.id), job_id,
-                      "the rule was deactivated while the run waited: its remaining steps do not run")
-                return None, None
-            if run.attempts == 0 and run.status == "queued":
-                return None, "the rule was deactivated before this run started"
-        steps = [Step.of(r, n + 1) for n, r in enumerate(conn.execute(_READ_STEPS, {"rule_id": rule.id}))]
-        states = {s.step_uid: State.of(s) for s in conn.execute(_READ_STATES, {"run_id": run.id})}
-        installation = SimpleNamespace(provider=run.provider, company_id=run.company_id,
-                                       status=run.installation_status, installer_user_id=run.installer_user_id) \
-            if run.installation_found is not None else None
-        provider = installation.provider if installation else "crm"
-        company = installation.company_id if installation else str(run.installation_id)
-        detail = dict(run.detail or {})
-        off = flags.auto_advance(session, run.installation_id, provider, run.object_type, run.object_id)
-        accounts = list(session.scalars(select(Connection).where(Connection.installation_id == run.installation_id)))
-        session.expunge_all()
-        plan = Plan(run_id=run.id, installation_id=run.installation_id, rule_id=rule.id, rule_name=rule.name,
-                    rule_version=rule.version, hub_event_id=event.id, kind=event.kind, object_type=run.object_type,
-                    object_id=run.object_id, current=None if run.step_uid else (event.data or {}).get("current"),
-                    occurred_at=event.occurred_at, run_key=run.effect_key,
-                    key_prefix=f"relayhub:{provider}:{company}:", steps=steps, states=states,
-                    start=_start(steps, states, run.step_uid), detail=detail, wake=wake,
-                    held_back=f"{off.reason} (set {off.set_at:%Y-%m-%d %H:%M} UTC)" if off is not None else None,
-                    crashed=run.status == "running",
-                    installation=installation, accounts={c.id: c for c in accounts}, rule_error=bool(rule.last_error))
-        conn.execute(_RUNS.update().where(_RUNS.c.id == run.id).values(
-            status="running", attempts=run.attempts + 1, detail=detail, updated_at=utcnow()))
-        return plan, None
+        return read_plan(services, session, run_id, job_id, wake)
+
+
+@starter(JOB_KIND)
+def start_run(app: Any, session, job: Any) -> tuple[Plan | None, str | None]:
+    """A run whose job the event's own job took over (engine.py matched it in that transaction):
+    its plan is read, and the run marked running, before that transaction commits."""
+    return read_plan(app.extensions["hub"], session, int(job.payload["run_id"]), job.id, job.payload.get("wake"))
+
+
+def read_plan(services: Any, session, run_id: int, job_id: int, wake: str | None) -> tuple[Plan | None, str | None]:
+    """`plan_run` inside `session` (it marks the run running there)."""
+    conn = session.connection()
+    run = conn.execute(_READ_RUN, {"id": run_id}).first()
+    if run is None:
+        return None, "the run no longer exists"
+    if run.status in ("done", "stopped", "skipped"):
+        return None, f"already {run.status}: nothing is repeated"
+    if run.status == "waiting" and wake != run.step_uid:
+        return None, f"it waits until {run.wake_at:%Y-%m-%d %H:%M} UTC; this job does not wake it"
+    if run.rule_found is None:
+        return None, "the rule was deleted"
+    if run.event_found is None:
+        return None, "the event no longer exists"
+    rule = SimpleNamespace(id=run.rule_id, name=run.rule_name, status=run.rule_status, version=run.rule_version,
+                           last_error=run.rule_error)
+    event = SimpleNamespace(id=run.hub_event_id, kind=run.event_kind, data=run.event_data,
+                            occurred_at=run.event_occurred_at)
+    if rule.status != "active":
+        if run.step_uid:
+            _stop(session, session.get(RuleRun, run.id), job_id,
+                  "the rule was deactivated while the run waited: its remaining steps do not run")
+            return None, None
+        if run.attempts == 0 and run.status == "queued":
+            return None, "the rule was deactivated before this run started"
+    steps = [Step.of(r, n + 1) for n, r in enumerate(conn.execute(_READ_STEPS, {"rule_id": rule.id}))]
+    states = {s.step_uid: State.of(s) for s in conn.execute(_READ_STATES, {"run_id": run.id})}
+    installation = SimpleNamespace(provider=run.provider, company_id=run.company_id,
+                                   status=run.installation_status, installer_user_id=run.installer_user_id) \
+        if run.installation_found is not None else None
+    provider = installation.provider if installation else "crm"
+    company = installation.company_id if installation else str(run.installation_id)
+    detail = dict(run.detail or {})
+    off = flags.auto_advance(session, run.installation_id, provider, run.object_type, run.object_id)
+    accounts = list(session.scalars(select(Connection).where(Connection.installation_id == run.installation_id)))
+    for account in accounts:    # read by the steps after the session ends; nothing else of it leaves
+        if account not in session.dirty:
+            session.expunge(account)
+    plan = Plan(run_id=run.id, installation_id=run.installation_id, rule_id=rule.id, rule_name=rule.name,
+                rule_version=rule.version, hub_event_id=event.id, kind=event.kind, object_type=run.object_type,
+                object_id=run.object_id, current=None if run.step_uid else (event.data or {}).get("current"),
+                occurred_at=event.occurred_at, run_key=run.effect_key,
+                key_prefix=f"relayhub:{provider}:{company}:", steps=steps, states=states,
+                start=_start(steps, states, run.step_uid), detail=detail, wake=wake,
+                held_back=f"{off.reason} (set {off.set_at:%Y-%m-%d %H:%M} UTC)" if off is not None else None,
+                crashed=run.status == "running",
+                installation=installation, accounts={c.id: c for c in accounts}, rule_error=bool(rule.last_error))
+    conn.execute(_RUNS.update().where(_RUNS.c.id == run.id).values(
+        status="running", attempts=run.attempts + 1, detail=detail, updated_at=utcnow()))
+    return plan, None
 
 
 # -- one attempt ----------------------------------------------------------------------------------
@@ -536,7 +551,8 @@ def execute_run(ctx: JobContext) -> None:
     final = ctx.attempt >= ctx.max_attempts
     ex: Execution | None = None
     try:
-        plan, reason = plan_run(services, run_id, ctx.job_id, ctx.payload.get("wake"))
+        plan, reason = ctx.prepared if ctx.prepared is not None else plan_run(
+            services, run_id, ctx.job_id, ctx.payload.get("wake"))
         if plan is None:
             if reason:
                 skip(ctx, run_id, reason)

@@ -20,6 +20,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 _DEFERRED = "hub.deferred_inserts"
+_MARKS = "hub.deferred_marks"    # savepoint -> rows deferred before it, by table
 
 
 def defer_insert(session: Session, table: Table, row: dict) -> None:
@@ -32,6 +33,8 @@ def defer_insert(session: Session, table: Table, row: dict) -> None:
 
 @event.listens_for(Session, "before_commit")
 def _write_deferred(session: Session) -> None:
+    if session.in_nested_transaction():
+        return          # a savepoint's release: its rows go with the outermost commit
     pending = session.info.pop(_DEFERRED, None)
     if pending:
         conn = session.connection()
@@ -39,9 +42,24 @@ def _write_deferred(session: Session) -> None:
             conn.execute(table.insert(), rows)
 
 
+@event.listens_for(Session, "after_transaction_create")
+def _mark_savepoint(session: Session, transaction) -> None:
+    if transaction.nested:   # what was deferred before it: kept if it rolls back
+        marks = session.info.setdefault(_MARKS, {})
+        marks[transaction] = {table: len(rows) for table, rows in session.info.get(_DEFERRED, {}).items()}
+
+
 @event.listens_for(Session, "after_soft_rollback")
-def _drop_deferred(session: Session, _previous_transaction) -> None:
-    session.info.pop(_DEFERRED, None)
+def _drop_deferred(session: Session, previous_transaction) -> None:
+    if not previous_transaction.nested:
+        session.info.pop(_DEFERRED, None)
+        session.info.pop(_MARKS, None)
+        return
+    marks = session.info.get(_MARKS, {}).pop(previous_transaction, None)
+    if marks is not None:       # a savepoint rolled back: only the rows deferred inside it go
+        pending = session.info.get(_DEFERRED, {})
+        for table in list(pending):
+            del pending[table][marks.get(table, 0):]
 
 
 def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:

@@ -364,3 +364,104 @@ def test_scattered_failures_over_attempts_do_not_use_up_the_budget(make_hub):
     row = job(services, job_id)
     # each attempt saw the provider answer after the failure the attempt before: never "keeps failing"
     assert (row.status, row.attempts, row.failed_calls, row.failing_provider) == ("queued", 8, 1, "crm")
+
+
+@handler("test.leads")
+def leads(ctx):
+    """Enqueues one `test.started` job and writes a run log line, as an event's job does."""
+    from hub.events import trace
+    services = ctx.app.extensions["hub"] if ctx.app is not None else behaviour["services"]
+    services.queue.enqueue(ctx.session, "test.started", {}, installation_id=None)
+    trace(ctx.session, ctx.payload["installation_id"], "test.leads", "the leading job's line")
+
+
+@handler("test.started")
+def started(ctx):
+    calls.append((ctx.job_id, ctx.prepared))
+
+
+def _commits_during(services, fn) -> int:
+    from sqlalchemy import event as sa_event
+    count = [0]
+
+    def on_commit(conn):
+        count[0] += 1
+
+    sa_event.listen(services.db.engine, "commit", on_commit)
+    try:
+        fn()
+    finally:
+        sa_event.remove(services.db.engine, "commit", on_commit)
+    return count[0]
+
+
+@pytest.fixture
+def start_behaviour():
+    from hub.events import trace
+    from hub.jobs.registry import _starters, starter
+
+    @starter("test.started")
+    def start(app, session, taken):
+        # reads what the leading job wrote (its own row, uncommitted until now) and marks it
+        row = session.get(Job, taken.id)
+        trace(session, behaviour["installation_id"], "test.started", "the starter's line")
+        if behaviour.get("start") == "fail":
+            session.get(Job, taken.id).last_error = "half-written by a failed start"
+            session.flush()
+            raise RuntimeError("the start broke")
+        return {"seen_status": row.status, "attempts": row.attempts}
+
+    yield
+    _starters.pop("test.started", None)
+
+
+def _installation(services) -> int:
+    from hub.store import Installation
+    with services.db.begin() as s:
+        row = Installation(provider="pipedrive", company_id="1", installer_user_id="1", endpoint_token="t-start")
+        s.add(row)
+        s.flush()
+        behaviour["installation_id"] = row.id
+        return row.id
+
+
+def _log_steps(services) -> list[str]:
+    from hub.store import RunLog
+    with services.db.begin() as s:
+        return list(s.scalars(select(RunLog.step).order_by(RunLog.id)))
+
+
+def test_a_taken_over_job_starts_inside_the_completing_transaction(hub, start_behaviour):
+    services, _ = hub
+    behaviour["services"] = services
+    installation_id = _installation(services)
+    with services.db.begin() as s:
+        services.queue.enqueue(s, "test.leads", {"installation_id": installation_id}, installation_id=None)
+    worker = Worker(services.queue, worker_id="w1")
+    # the claim, the leading job (with the taken job's start), the taken job: no commit of its own
+    commits = _commits_during(services, lambda: worker.run_once(1))
+    with services.db.begin() as s:
+        assert [(j.kind, j.status, j.last_error) for j in s.scalars(select(Job).order_by(Job.id))] == [
+            ("test.leads", "done", None), ("test.started", "done", None)]
+    assert commits == 3
+    assert calls[-1][1] == {"seen_status": "running", "attempts": 1}
+    assert _log_steps(services) == ["test.leads", "test.started"]
+
+
+def test_a_start_that_fails_leaves_the_completion_and_the_job_runs_on_its_own(hub, start_behaviour, caplog):
+    services, _ = hub
+    behaviour["services"] = services
+    behaviour["start"] = "fail"
+    installation_id = _installation(services)
+    with services.db.begin() as s:
+        lead_id = services.queue.enqueue(s, "test.leads", {"installation_id": installation_id}, installation_id=None)
+    worker = Worker(services.queue, worker_id="w1")
+    worker.run_once(1)
+    with services.db.begin() as s:
+        rows = s.scalars(select(Job).order_by(Job.id)).all()
+    assert [(r.id == lead_id, r.kind, r.status, r.last_error) for r in rows] == [
+        (True, "test.leads", "done", None), (False, "test.started", "done", None)]
+    assert calls[-1] == (rows[1].id, None)          # no plan: it read its own
+    # the leading job's line is kept; the failed start's is rolled back with its savepoint
+    assert _log_steps(services) == ["test.leads"]
+    assert "its start failed" in caplog.text

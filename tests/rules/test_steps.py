@@ -4,12 +4,15 @@ replays and crashes; waits that survive as jobs and honour edits and deactivatio
 conditions; complete linked tasks; e-mail; and the API's checks of steps."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select, update
 
+from hub.connectors.contract.webhooks import CrmEvent
 from hub.errors import Fatal, Retriable
+from hub.events import record
+from hub.jobs import handler
 from hub.rules import engine, service
 from hub.rules.catalogs import CACHE
 from hub.store import Job, RunLog, utcnow
@@ -382,3 +385,35 @@ def test_the_api_checks_steps(world):
     assert draft["steps"][0]["connection_id"] == tasks_id
     with services.db.begin() as s:
         assert s.scalar(select(Rule.preset).where(Rule.id == draft["id"])) == "fake_handoff"
+
+
+@handler("test.webhook_won")
+def _webhook_won(ctx):
+    """An event recorded by a job, as `webhook.process` records it: its rule runs' jobs are taken
+    over by that job's completion."""
+    services = ctx.app.extensions["hub"]
+    deal_id = ctx.payload["deal"]
+    deal = {"id": deal_id, "title": f"Deal {deal_id}", "status": "won", "pipeline_id": "1", "value": 100,
+            "won_time": "2026-12-01T10:00:00Z"}
+    WORLD.deals[deal_id] = deal
+    record(services, ctx.session, ctx.payload["iid"], CrmEvent(
+        "deal.won", "deal", deal_id, f"e-{deal_id}", datetime(2026, 12, 1), deal, None, pipeline_id="1",
+        version="2026-12-01T10:00:00Z"), source="webhook")
+
+
+def test_a_run_taken_over_by_its_events_job_is_planned_in_that_jobs_transaction(world, monkeypatch):
+    app, services, iid, tasks_id = world
+    rule = make_rule(services, iid, [task_step(tasks_id)])
+    from hub.rules import runner
+
+    def no_own_transaction(*args, **kwargs):
+        raise AssertionError("the run read its plan in a transaction of its own")
+
+    monkeypatch.setattr(runner, "plan_run", no_own_transaction)
+    with services.db.begin() as s:
+        services.queue.enqueue(s, "test.webhook_won", {"deal": "77", "iid": iid}, installation_id=iid)
+    fake.drain(app)
+    [run] = runs(services)
+    assert (run.status, run.attempts) == ("done", 1)
+    assert [t["name"] for t in WORLD.tasks.values()] == ["Onboard Deal 77"]
+    assert log(services, rule["id"]) == ["rule.matched", "faketasks.task", "rule.done"]
