@@ -3,9 +3,10 @@
 A template made only of literal text and `{{ name }}`, `{{ name.attr }}` and `{{ name['key'] }}`
 outputs calls nothing, loops nowhere and builds nothing larger than its data: rendering it is a few
 dict look-ups, and the round trip to a render process (pickle, pipe, JSON, /proc) would be most of
-its cost. `plan()` decides from Jinja's own AST, parsed by the sandbox environment itself, so
+its cost. `plan()` decides from Jinja's own tokens and AST, by the sandbox environment itself, so
 whitespace control, comments, raw blocks and the trailing newline come out as the render process
-sees them. `render()` follows the sandbox's rules (render.py) for what it meets and gives up
+sees them (and a template whose tokens are not all text, names, dots, brackets and strings is not
+even parsed here: parsing recurses). `render()` follows the sandbox's rules (render.py) for what it meets and gives up
 (returns `FALLBACK`) on anything else, so the render process decides:
 - data: None and missing keys or names render empty, and so does anything below them (the
   chainable undefined); a look-up on a plain dict reads its key; str, bool, int and float are
@@ -41,6 +42,8 @@ MAX_NODES = 2000                     # items of a printed dict or list, all leve
 _RESERVED = frozenset({"self", "loop", "caller", "varargs", "kwargs", "super", "true", "false", "none",
                        "True", "False", "None"})
 _LEAVES = (str, int, float, bool, type(None))
+_PRINT_TOKENS = frozenset({"data", "variable_begin", "variable_end", "name", "dot", "lbracket", "rbracket", "string",
+                           "eof"})
 _UNDEFINED = object()                # a missing or None value: prints empty, look-ups below it too
 
 _env_lock = threading.Lock()
@@ -79,13 +82,25 @@ def _path(node: nodes.Node, env: HubSandbox) -> tuple[str, ...] | None:
         node = node.node
 
 
+def _tokens_only_print(env: HubSandbox, source: str) -> bool:
+    """Text (comments and raw blocks are text to the lexer) and `{{ }}` holding only names, dots,
+    brackets and strings. The lexer does not recurse: checked first, it leaves the parser nothing
+    to nest (`{{ ((((...)))) }}` would raise RecursionError here, in a hub thread)."""
+    try:
+        return all(token.type in _PRINT_TOKENS for token in env.lexer.tokenize(source))
+    except TemplateSyntaxError:
+        return False
+
+
 @functools.lru_cache(maxsize=PLAN_CACHE)
 def plan(source: str) -> tuple[str | tuple[str, ...], ...] | None:
     """The template as literal strings and look-up paths, or None when it is not that simple."""
     env = _parser()
+    if not _tokens_only_print(env, source):
+        return None
     try:
         tree = env.parse(source)
-    except TemplateSyntaxError:
+    except (TemplateSyntaxError, RecursionError):
         return None
     parts: list[str | tuple[str, ...]] = []
     for output in tree.body:
