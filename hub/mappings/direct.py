@@ -7,7 +7,7 @@ its cost. `plan()` decides from Jinja's own tokens and AST, by the sandbox envir
 whitespace control, comments, raw blocks and the trailing newline come out as the render process
 sees them (and a template whose tokens are not all text, names, dots, brackets and strings is not
 even parsed here: parsing recurses). `render()` follows the sandbox's rules (render.py) for what it meets and gives up
-(returns `FALLBACK`) on anything else, so the render process decides:
+(`render` returns None) on anything else, so the render process decides:
 - data: None and missing keys or names render empty, and so does anything below them (the
   chainable undefined); a look-up on a plain dict reads its key; str, bool, int and float are
   printed by `str` (text) or `markupsafe.escape` (html); dicts and lists by `str` after None became
@@ -34,8 +34,7 @@ from markupsafe import escape
 from .render import HubSandbox, Limits, TemplateProblem, _blank_none, output_too_long, too_big
 from .sizes import text_size
 
-FALLBACK = None
-PLAN_CACHE = 1024                    # distinct template sources whose plan is kept
+PLAN_CACHE = 512                     # distinct template sources whose plan is kept (<= 20,000 characters each)
 MAX_INT_BITS = 4096                  # ~1,200 digits: far below Python's 4,300-digit str() limit
 MAX_DEPTH = 32                       # nesting of a printed dict or list
 MAX_NODES = 2000                     # items of a printed dict or list, all levels
@@ -45,6 +44,7 @@ _LEAVES = (str, int, float, bool, type(None))
 _PRINT_TOKENS = frozenset({"data", "variable_begin", "variable_end", "name", "dot", "lbracket", "rbracket", "string",
                            "eof"})
 _UNDEFINED = object()                # a missing or None value: prints empty, look-ups below it too
+_GIVE_UP = object()                  # a look-up on a value the sandbox would not treat as a dict
 
 _env_lock = threading.Lock()
 _env: HubSandbox | None = None
@@ -126,7 +126,7 @@ def _look_up(context: dict, path: tuple[str, ...]) -> Any:
         if value is None or value is _UNDEFINED:
             return _UNDEFINED
         if type(value) is not dict:
-            return FALLBACK
+            return _GIVE_UP
         value = value.get(key, _UNDEFINED)
     return _UNDEFINED if value is None else value
 
@@ -182,7 +182,7 @@ def _render_one(parts: tuple, html: bool, limits: Limits, context: dict) -> str 
             text = part
         else:
             value = _look_up(context, part)
-            if value is FALLBACK:
+            if value is _GIVE_UP:
                 return None
             text = _text(value, html, limits)
             if text is None:
@@ -194,7 +194,8 @@ def _render_one(parts: tuple, html: bool, limits: Limits, context: dict) -> str 
     return "".join(out)
 
 
-def render(limits: Limits, context: dict[str, Any], jobs: Iterable[Any]) -> list[tuple[str | None, str | None, float]] | None:
+def render(limits: Limits, context: dict[str, Any],
+           jobs: Iterable[Any]) -> list[tuple[str | None, str | None, float]] | None:
     """(text, problem, CPU seconds) per job, or None when any job needs the render process: a
     save-time check (known names), a template that is not simple, a value this path does not print."""
     plans = []
