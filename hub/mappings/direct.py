@@ -3,11 +3,11 @@
 A template made only of literal text and `{{ name }}`, `{{ name.attr }}` and `{{ name['key'] }}`
 outputs calls nothing, loops nowhere and builds nothing larger than its data: rendering it is a few
 dict look-ups, and the round trip to a render process (pickle, pipe, JSON, /proc) would be most of
-its cost. `plan()` decides from Jinja's own tokens and AST, by the sandbox environment itself, so
-whitespace control, comments, raw blocks and the trailing newline come out as the render process
-sees them (and a template whose tokens are not all text, names, dots, brackets and strings is not
-even parsed here: parsing recurses). `render()` follows the sandbox's rules (render.py) for what it meets and gives up
-(`render` returns None) on anything else, so the render process decides:
+its cost. `plan()` decides from Jinja's own tokens and AST, made by the sandbox environment itself,
+so whitespace control, comments, raw blocks and the trailing newline come out as the render process
+sees them (a template whose tokens are not all text, names, dots, brackets and strings is not even
+parsed here: parsing recurses). `render()` follows the sandbox's rules (render.py) for what it
+meets and returns None on anything else, so the render process decides:
 - data: None and missing keys or names render empty, and so does anything below them (the
   chainable undefined); a look-up on a plain dict reads its key; str, bool, int and float are
   printed by `str` (text) or `markupsafe.escape` (html); dicts and lists by `str` after None became
@@ -17,7 +17,7 @@ even parsed here: parsing recurses). `render()` follows the sandbox's rules (ren
   meaning (`range`, `self`, `loop` ...), non-string keys, and every other node;
 - refused at run time: a look-up on anything but a plain dict or undefined, a printed value that is
   not plain data (subclasses such as Markup, tuples, objects), ints of more than `MAX_INT_BITS`
-  (the sandbox refuses to print very long ints through Python's own limit), containers deeper or
+  (near Python's limit str() fails: that refusal stays the render process's), containers deeper or
   larger than the walk allows;
 - the limits: template length (left to the render process), the printed value's size and the
   output length, refused with the same messages (`too_big`, `output_too_long`)."""
