@@ -2,7 +2,8 @@
 
 `TargetRenderer` is the entry point: `check()` when a rule is saved, `render()` per event and
 for the preview. See render.py and sizes.py (sandbox and limits), pool.py and jail.py (the render
-processes that hold the CPU and memory budgets), fields.py (values), context.py (context, details
+processes that hold the CPU and memory budgets), direct.py (templates that only print data, rendered
+in-process with the same results), fields.py (values), context.py (context, details
 block) and richtext.py (the neutral rich text every target converts). Records are the connector
 contract's `SourceRecord`: nothing here knows a provider.
 

@@ -190,7 +190,8 @@ def details_html(record: SourceRecord, carry: Carry, mappings: list[Mapping]) ->
 
 class TargetRenderer:
     """Renders a step's templates for one record within the limits, in a render process (pool.py):
-    what a template costs is paid there, never by the hub's threads. Templates are named by their
+    what a template costs is paid there, never by the hub's threads (templates that only print data
+    cost no more than a dict look-up and are rendered in-process, direct.py). Templates are named by their
     slot (`name`, `description`; an e-mail's `to`, `subject`, `body`); a problem names its slot."""
 
     def __init__(self, limits: Limits | None = None):

@@ -62,6 +62,15 @@ class Limits:
         return self.output_max_chars * MAX_VALUE_FACTOR
 
 
+def too_big(limits: Limits, what: str) -> TemplateProblem:
+    """The refusal of a value larger than `max_value` (also used by the in-process path, direct.py)."""
+    return TemplateProblem(f"{what} would be larger than the limit of {limits.max_value} characters")
+
+
+def output_too_long(limits: Limits) -> TemplateProblem:
+    return TemplateProblem(f"the output is longer than the limit of {limits.output_max_chars} characters")
+
+
 class _Undefined(ChainableUndefined):
     """Missing data renders as nothing (`{{ person.name }}` for a deal without a person)."""
 
@@ -158,7 +167,7 @@ class HubSandbox(ImmutableSandboxedEnvironment):
 
     # -- size guards ----------------------------------------------------------------------------
     def _too_big(self, what: str) -> TemplateProblem:
-        return TemplateProblem(f"{what} would be larger than the limit of {self.limits.max_value} characters")
+        return too_big(self.limits, what)
 
     def _fits(self, size: int, what: str, name: str = "") -> None:
         if size > self._cap:
@@ -337,8 +346,7 @@ class Renderer:
             for chunk in template.generate(_blank_none(context)):
                 total += len(chunk)
                 if total > self.limits.output_max_chars:
-                    raise TemplateProblem(f"the output is longer than the limit of "
-                                          f"{self.limits.output_max_chars} characters")
+                    raise output_too_long(self.limits)
                 out.append(chunk)
             return "".join(out)
         except TemplateSyntaxError as exc:
