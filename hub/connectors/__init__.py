@@ -13,6 +13,7 @@ from .contract import Connector
 
 _extra: dict[str, Connector] = {}
 _lock = threading.Lock()
+_generation = 0          # bumped when the set of connectors changes (caches built from it start over)
 
 
 @functools.lru_cache(maxsize=1)
@@ -44,10 +45,19 @@ def connectors(role: str | None = None) -> list[Connector]:
 
 def register(c: Connector) -> None:
     """Add a connector defined outside hub/connectors/ (tests, plug-ins)."""
+    global _generation
     with _lock:
         _extra[c.name] = c
+        _generation += 1
 
 
 def unregister(name: str) -> None:
+    global _generation
     with _lock:
         _extra.pop(name, None)
+        _generation += 1
+
+
+def generation() -> int:
+    """Changes whenever a connector is registered or unregistered."""
+    return _generation

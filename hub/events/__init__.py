@@ -30,6 +30,9 @@ _LOCK_STATE = {   # postgres?: the known state, locked
     .with_for_update(of=_STATES) if pg else
     select(_STATES.c.id, _STATES.c.version, _STATES.c.deleted, _STATES.c.data).where(_STATE_KEY)
     for pg in (True, False)}
+_SET_STATE = _STATES.update().where(_STATES.c.id == bindparam("b_id")).values(
+    version=bindparam("b_version"), deleted=bindparam("b_deleted"), data=bindparam("b_data"),
+    updated_at=bindparam("b_at"))
 _subscribers: list[Subscriber] = []
 
 
@@ -118,9 +121,9 @@ def _update_state(session: Session, held: Any, event: CrmEvent, version: str) ->
     deleted = event.kind.endswith(".deleted")
     if not version and not deleted:
         return
-    session.connection().execute(_STATES.update().where(_STATES.c.id == held.id).values(
-        version=version or held.version or "", deleted=deleted,
-        data=(event.current if event.current is not None else (event.previous or {})) or {}, updated_at=utcnow()))
+    session.connection().execute(_SET_STATE, {
+        "b_id": held.id, "b_version": version or held.version or "", "b_deleted": deleted,
+        "b_data": (event.current if event.current is not None else (event.previous or {})) or {}, "b_at": utcnow()})
 
 
 def subscribers() -> list[Subscriber]:

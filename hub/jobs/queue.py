@@ -21,6 +21,13 @@ from ..store.sql import insert_ignore
 QUEUED, RUNNING, DONE, DEAD = "queued", "running", "done", "dead"
 _JOBS = Job.__table__   # the worker's statements are Core: no ORM unit of work on the hot path
 _PLAIN_INSERT = _JOBS.insert().returning(_JOBS.c.id)  # values bound per call: compiled once
+# the hot path's updates, built once with bound values (a statement built per call costs more
+# than sending it): the job while this worker holds it
+_MINE = (_JOBS.c.id == bindparam("b_id")) & (_JOBS.c.locked_by == bindparam("b_worker")) & (_JOBS.c.status == RUNNING)
+_COMPLETE = {counted: _JOBS.update().where(_MINE).values(
+    status=DONE, finished_at=bindparam("b_now"), updated_at=bindparam("b_now"), lease_until=None, last_error=None,
+    **({"failed_calls": bindparam("b_failed")} if counted else {})) for counted in (False, True)}
+_START = _JOBS.update().where(_MINE).values(started_at=bindparam("b_now"), updated_at=bindparam("b_now"))
 NOTIFY_CHANNEL = "hub_jobs"
 _NOTIFY = text(f"NOTIFY {NOTIFY_CHANNEL}")
 _AFTER_COMMIT_KEY = "hub.jobs.enqueued"
@@ -172,7 +179,7 @@ class JobQueue:
         False when this worker no longer holds it (its lease ran out): then it must not run here."""
         now = self.clock.now()
         with self.db.engine.begin() as conn:
-            result = conn.execute(_JOBS.update().where(_owned(job.id, worker_id)).values(started_at=now, updated_at=now))
+            result = conn.execute(_START, {"b_id": job.id, "b_worker": worker_id, "b_now": now})
         return result.rowcount == 1
 
     def complete(self, session: Session, job: ClaimedJob, worker_id: str, *,
@@ -191,12 +198,10 @@ class JobQueue:
         without another claim's transaction or a wake-up. Then `start_next` is not started: the
         taken job runs first, and its own completion starts it."""
         now = self.clock.now()
-        values = dict(status=DONE, finished_at=now, updated_at=now, lease_until=None, last_error=None)
-        if failed_calls is not None:
-            values["failed_calls"] = failed_calls
         session.flush()   # the handler's pending ORM changes go first, as a session.execute would
         conn = session.connection()
-        result = conn.execute(_JOBS.update().where(_owned(job.id, worker_id)).values(**values))
+        result = conn.execute(_COMPLETE[failed_calls is not None], {"b_id": job.id, "b_worker": worker_id,
+                                                                    "b_now": now, "b_failed": failed_calls})
         if result.rowcount != 1:
             return False, None
         taken = None
@@ -211,7 +216,7 @@ class JobQueue:
                 if [job_id for job_id, _ in session.info.get(_NEW_JOBS, ())] == [taken.id]:
                     session.info.pop(_NOTIFY_PENDING, None)    # nothing left for other workers to wake for
         if taken is None and start_next is not None:
-            conn.execute(_JOBS.update().where(_owned(start_next.id, worker_id)).values(started_at=now, updated_at=now))
+            conn.execute(_START, {"b_id": start_next.id, "b_worker": worker_id, "b_now": now})
         return True, taken
 
     def fail(self, job: ClaimedJob, worker_id: str, error: str, *, retry_after: float | None = None,

@@ -12,7 +12,8 @@ Every step may also carry a condition (skipped when it does not hold) and a dela
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Mapping
 
 from .. import connectors
 
@@ -154,7 +155,20 @@ def _declared(step: Any) -> tuple[Setting, ...]:
                  for i in getattr(step, "inputs", ()) or ())
 
 
-def connector_kinds() -> dict[str, Kind]:
+_BUILT: tuple[int, Mapping[str, Kind]] | None = None
+
+
+def connector_kinds() -> Mapping[str, Kind]:
+    """The step kinds the connectors offer, built once per set of connectors (every step of every
+    run asks)."""
+    global _BUILT
+    built, generation = _BUILT, connectors.generation()
+    if built is None or built[0] != generation:
+        built = _BUILT = (generation, MappingProxyType(_build_connector_kinds()))
+    return built[1]
+
+
+def _build_connector_kinds() -> dict[str, Kind]:
     out: dict[str, Kind] = {}
     for c in connectors.connectors():
         for step in c.targets.values():

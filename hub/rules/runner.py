@@ -155,6 +155,11 @@ _READ_RUN = select(  # the run with its rule, event and installation (each None 
     _RUNS.c.id == bindparam("id"))
 _READ_STEPS = select(_STEPS).where(_STEPS.c.rule_id == bindparam("rule_id")).order_by(_STEPS.c.position, _STEPS.c.id)
 _READ_STATES = select(_STEP_RUNS).where(_STEP_RUNS.c.run_id == bindparam("run_id"))
+_RUN_STARTS = _RUNS.update().where(_RUNS.c.id == bindparam("b_id")).values(
+    status="running", attempts=bindparam("b_attempts"), detail=bindparam("b_detail"), updated_at=bindparam("b_at"))
+_RUN_DONE = _RUNS.update().where(_RUNS.c.id == bindparam("b_id")).values(
+    status="done", error=None, detail=bindparam("b_detail"), wake_at=None, finished_at=bindparam("b_at"),
+    updated_at=bindparam("b_at"))
 
 
 def plan_run(services: Any, run_id: int, job_id: int, wake: str | None) -> tuple[Plan | None, str | None]:
@@ -218,8 +223,7 @@ def read_plan(services: Any, session, run_id: int, job_id: int, wake: str | None
                 held_back=f"{off.reason} (set {off.set_at:%Y-%m-%d %H:%M} UTC)" if off is not None else None,
                 crashed=run.status == "running",
                 installation=installation, accounts={c.id: c for c in accounts}, rule_error=bool(rule.last_error))
-    conn.execute(_RUNS.update().where(_RUNS.c.id == run.id).values(
-        status="running", attempts=run.attempts + 1, detail=detail, updated_at=utcnow()))
+    conn.execute(_RUN_STARTS, {"b_id": run.id, "b_attempts": run.attempts + 1, "b_detail": detail, "b_at": utcnow()})
     return plan, None
 
 
@@ -532,8 +536,7 @@ def finish(services: Any, ctx: JobContext, ex: Execution) -> None:
     detail.pop("earlier_warnings", None)
     detail["warnings"] = warnings
     now = utcnow()
-    session.connection().execute(_RUNS.update().where(_RUNS.c.id == plan.run_id).values(
-        status="done", error=None, detail=detail, wake_at=None, finished_at=now, updated_at=now))
+    session.connection().execute(_RUN_DONE, {"b_id": plan.run_id, "b_detail": detail, "b_at": now})
     if plan.rule_error:   # this version of the rule works again: its last error is cleared
         session.connection().execute(_RULES.update().where(_RULES.c.id == plan.rule_id,
                                                            _RULES.c.version == plan.rule_version).values(last_error=None))

@@ -17,6 +17,8 @@ from sqlalchemy.orm import Session
 from ..connectors.contract.targets import CLOSED_STATUSES, TASK_STATUSES, TaskState
 from ..store.models import RuleLink, TaskStatus
 
+_STATUSES = TaskStatus.__table__
+
 # what the link's status becomes (the complete step and closing pick links that are "open")
 LINK_STATUS = {"completed": "completed", "gone": "gone", "awaiting_review": "review"}
 NOT_OVERDUE = CLOSED_STATUSES + ("awaiting_review", "deferred")   # a passed deadline changes nothing for these
@@ -133,7 +135,7 @@ def opened(session: Session, link_id: int, link: dict[str, Any], now: datetime, 
     if LINK_STATUS.get(status, "open") != "open":
         made(session, link_id, now, deadline)
         return
-    session.connection().execute(TaskStatus.__table__.insert().values(
+    session.connection().execute(_STATUSES.insert(), dict(
         link_id=link_id, installation_id=link["installation_id"], connector=link["connector"],
         external_id=link["external_id"], object_type=link["object_type"], object_id=link["object_id"],
         status=status, deadline=text, due_at=due_at, gone=False, updated_at=now,

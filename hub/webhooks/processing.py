@@ -21,6 +21,8 @@ log = logging.getLogger("hub.webhooks")
 
 
 _INBOX = InboxEvent.__table__
+_PROCESSED = _INBOX.update().where(_INBOX.c.id == bindparam("b_id")).values(
+    status=bindparam("b_status"), error=None, processed_at=bindparam("b_at"))
 _READ_INBOX = select(_INBOX.c.id, _INBOX.c.installation_id, _INBOX.c.provider, _INBOX.c.event_key, _INBOX.c.body,
                      _INBOX.c.status).where(_INBOX.c.id == bindparam("id"))
 
@@ -69,8 +71,8 @@ def process(ctx: JobContext) -> None:
         trace(session, installation_id, "ignored", "no event the hub uses", status="info",
               inbox_event_id=inbox_id, job_id=ctx.job_id)
     session.flush()
-    session.connection().execute(_INBOX.update().where(_INBOX.c.id == inbox_id).values(
-        status="processed" if events else "ignored", error=None, processed_at=services.queue.clock.now()))
+    session.connection().execute(_PROCESSED, {"b_id": inbox_id, "b_status": "processed" if events else "ignored",
+                                              "b_at": services.queue.clock.now()})
 
 
 def replay_inbox(services, installation_id: int, inbox_event_id: int) -> bool:

@@ -8,10 +8,11 @@ The same pieces (`open_links`, `completer`, `complete_one`) complete a closed de
 tasks (hub/tasks/closing.py), so there is one way to complete a linked task."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from ... import connectors
 from ...store.models import RuleLink, RuleRun
@@ -33,17 +34,27 @@ def open_links(session, installation_id: int, object_type: str, object_id: str, 
                not_from_event: int | None = None) -> list[OpenLink]:
     """The record's linked tasks still open (not completed, under review or gone). `not_from_event`
     leaves out tasks made by the runs of that event (a rule that makes a task when a deal is won)."""
-    links = RuleLink.__table__   # Core: every closing event asks (most records have none)
-    query = select(links.c.id, links.c.connector, links.c.connection_id, links.c.made, links.c.external_id,
-                   links.c.name).where(links.c.installation_id == installation_id, links.c.object_type == object_type,
-                                       links.c.object_id == str(object_id), links.c.made == "task",
-                                       links.c.status == "open")
-    if rule_id is not None:
-        query = query.where(links.c.rule_id == rule_id)
-    if not_from_event is not None:
-        query = query.where(links.c.run_id.not_in(select(RuleRun.id).where(RuleRun.hub_event_id == not_from_event)))
     session.flush()
-    return [OpenLink(*row) for row in session.connection().execute(query.order_by(links.c.id))]
+    query = _open_links_query(rule_id is not None, not_from_event is not None)
+    return [OpenLink(*row) for row in session.connection().execute(query, {
+        "b_installation": installation_id, "b_type": object_type, "b_id": str(object_id), "b_rule": rule_id,
+        "b_event": not_from_event})]
+
+
+@functools.lru_cache(maxsize=4)
+def _open_links_query(by_rule: bool, not_from_event: bool):
+    """Core, built once per shape: every closing event asks (most records have none)."""
+    links = RuleLink.__table__
+    query = select(links.c.id, links.c.connector, links.c.connection_id, links.c.made, links.c.external_id,
+                   links.c.name).where(links.c.installation_id == bindparam("b_installation"),
+                                       links.c.object_type == bindparam("b_type"),
+                                       links.c.object_id == bindparam("b_id"), links.c.made == "task",
+                                       links.c.status == "open")
+    if by_rule:
+        query = query.where(links.c.rule_id == bindparam("b_rule"))
+    if not_from_event:
+        query = query.where(links.c.run_id.not_in(select(RuleRun.id).where(RuleRun.hub_event_id == bindparam("b_event"))))
+    return query.order_by(links.c.id)
 
 
 def completer(connector: str, made: str) -> Any:
