@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timezone
+from types import SimpleNamespace
 from typing import Any, Callable
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, event as sa_event, select
 from sqlalchemy.orm import Session
 
 from ..connectors.contract.webhooks import CrmEvent, canonical_time, default_occurrence
@@ -33,6 +34,7 @@ _LOCK_STATE = {   # postgres?: the known state, locked
 _SET_STATE = _STATES.update().where(_STATES.c.id == bindparam("b_id")).values(
     version=bindparam("b_version"), deleted=bindparam("b_deleted"), data=bindparam("b_data"),
     updated_at=bindparam("b_at"))
+_HELD = "hub.events.held"   # session.info: (installation, type, id) -> the state row as this transaction left it
 _subscribers: list[Subscriber] = []
 
 
@@ -105,15 +107,31 @@ def _lock_or_create(session: Session, installation_id: int, event: CrmEvent, ver
     PostgreSQL; SQLite has one writer at a time), so two processes recording events of one object
     compare versions one after the other."""
     keys = {"installation_id": installation_id, "object_type": event.object_type, "object_id": str(event.object_id)}
-    created = insert_ignore(session, ObjectState, {
-        **keys, "version": version or "", "deleted": event.kind.endswith(".deleted"),
-        "data": (event.current if event.current is not None else (event.previous or {})) or {},
-        "updated_at": utcnow()}, list(keys))
+    known = _held(session)
+    key = (installation_id, event.object_type, str(event.object_id))
+    if key in known:        # an earlier event of this transaction (one webhook, several events) locked it
+        return known[key], False
+    values = {**keys, "version": version or "", "deleted": event.kind.endswith(".deleted"),
+              "data": (event.current if event.current is not None else (event.previous or {})) or {},
+              "updated_at": utcnow()}
+    created = insert_ignore(session, ObjectState, values, list(keys))
     if created is not None:
+        known[key] = SimpleNamespace(id=created, version=values["version"], deleted=values["deleted"],
+                                     data=values["data"])
         return None, True
     conn = session.connection()
     row = conn.execute(_LOCK_STATE[conn.dialect.name == "postgresql"], keys).one()
-    return row, False
+    known[key] = SimpleNamespace(id=row.id, version=row.version, deleted=row.deleted, data=row.data)
+    return known[key], False
+
+
+def _held(session: Session) -> dict:
+    """The state rows this transaction inserted or locked, as it left them (forgotten when it ends)."""
+    known = session.info.get(_HELD)
+    if known is None:
+        known = session.info[_HELD] = {}
+        sa_event.listen(session, "after_transaction_end", lambda s, _t: s.info.pop(_HELD, None), once=True)
+    return known
 
 
 def _update_state(session: Session, held: Any, event: CrmEvent, version: str) -> None:
@@ -121,9 +139,13 @@ def _update_state(session: Session, held: Any, event: CrmEvent, version: str) ->
     deleted = event.kind.endswith(".deleted")
     if not version and not deleted:
         return
-    session.connection().execute(_SET_STATE, {
-        "b_id": held.id, "b_version": version or held.version or "", "b_deleted": deleted,
-        "b_data": (event.current if event.current is not None else (event.previous or {})) or {}, "b_at": utcnow()})
+    version = version or held.version or ""
+    data = (event.current if event.current is not None else (event.previous or {})) or {}
+    if (version, deleted, data) == (held.version, held.deleted, held.data):
+        return          # as held already (a webhook's second event of one object)
+    session.connection().execute(_SET_STATE, {"b_id": held.id, "b_version": version, "b_deleted": deleted,
+                                              "b_data": data, "b_at": utcnow()})
+    held.version, held.deleted, held.data = version, deleted, data
 
 
 def subscribers() -> list[Subscriber]:
@@ -141,6 +163,7 @@ def lock_state(session: Session, installation_id: int, object_type: str, object_
     has one writer at a time), so two processes recording events of one object compare versions
     one after the other. A new object gets an empty row first, which the caller fills in."""
     keys = {"installation_id": installation_id, "object_type": object_type, "object_id": str(object_id)}
+    _held(session).pop((installation_id, object_type, str(object_id)), None)   # the caller may change it
     created = insert_ignore(session, ObjectState, {**keys, "version": "", "deleted": False, "data": {},
                                                    "updated_at": utcnow()}, list(keys))
     row = session.scalar(select(ObjectState).filter_by(**keys).with_for_update().execution_options(

@@ -157,3 +157,30 @@ def test_the_occurrence_is_the_connectors_marker(hub, db_url):
                         current={"id": 7}, previous=None, version=T2)
     hub.record(unmarked)
     assert hub.stored("person.updated")[0].occurrence == f"person:7:person.updated:{events.canonical_time(T2)}"
+
+
+def test_one_transactions_events_of_one_object_lock_and_write_its_state_once_each(hub, db_url):
+    """A webhook that gives several events of one object: the state row is inserted or locked by
+    the first, and written again only when an event changes it; later events compare with the
+    state as this transaction left it."""
+    from sqlalchemy import event as sa_event
+    from sqlalchemy.engine import Engine
+    statements: list[str] = []
+
+    def on_execute(conn, cursor, statement, params, context, executemany):
+        if "object_states" in statement:
+            statements.append(statement.split()[0])
+
+    sa_event.listen(Engine, "before_cursor_execute", on_execute)
+    try:
+        first = deal(T2, status="won", won_time=T2)
+        hub.record(event("deal.updated", first), event("deal.won", first))
+        assert statements == ["INSERT"]                       # the new object's row, holding this state
+        statements.clear()
+        later = deal(T3, status="won", won_time=T2, title="Nordwind GmbH")
+        hub.record(event("deal.updated", later), event("deal.updated", deal(T1)), event("deal.updated", later))
+        assert statements == ["INSERT", "SELECT", "UPDATE"]   # insert-or-lock, one write, the older one stale
+    finally:
+        sa_event.remove(Engine, "before_cursor_execute", on_execute)
+    assert (hub.state().version, hub.state().data["title"]) == (T3.rstrip("Z"), "Nordwind GmbH")
+    assert len(hub.stale_traces()) == 1
