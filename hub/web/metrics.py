@@ -290,8 +290,10 @@ def _count_webhooks(response: Response) -> Response:
         provider = (request.view_args or {}).get("provider", "")
         provider = provider if provider in _known_providers() else "unknown"   # labels stay bounded
         if response.status_code < 300:
-            body = response.get_json(silent=True) or {}
-            WEBHOOKS_ACCEPTED.labels(provider, "duplicate" if body.get("duplicate") else "stored").inc()
+            duplicate = g.get("webhook_duplicate")   # set by the ingest: no parse of its own answer
+            if duplicate is None:
+                duplicate = (response.get_json(silent=True) or {}).get("duplicate")
+            WEBHOOKS_ACCEPTED.labels(provider, "duplicate" if duplicate else "stored").inc()
         else:
             body = response.get_json(silent=True) or {}
             reason = str(body.get("error") or f"http_{response.status_code}")
