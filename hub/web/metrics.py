@@ -19,7 +19,6 @@ import math
 import os
 import re
 import time
-import uuid
 from datetime import timedelta, timezone
 from typing import Iterable
 
@@ -273,7 +272,7 @@ def _known_providers() -> frozenset[str]:
 # -- request hooks: webhook counters and the log context of a request ------------------------------
 def _bind_request() -> None:
     view_args = request.view_args or {}
-    g._log_token = bind_context(request_id=(request.headers.get("X-Request-Id") or uuid.uuid4().hex[:12])[:64],
+    g._log_token = bind_context(request_id=(request.headers.get("X-Request-Id") or os.urandom(6).hex())[:64],
                                 method=request.method, path=request.path,
                                 installation_id=view_args.get("installation_id"))
 

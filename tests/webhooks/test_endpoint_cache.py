@@ -134,3 +134,17 @@ def test_a_change_that_keeps_coming_is_answered_503_not_stored(hub, monkeypatch)
     answer = post_formco(hub, password, 1)
     assert answer.status_code == 503 and answer.headers["Retry-After"] == "1"
     assert stored(hub) == (0, 0)
+
+
+def test_a_webhook_gets_no_session_but_keeps_the_security_headers(hub):
+    """Providers have no hub session: none is read or written for /hooks/ (hub/web/headers.py)."""
+    app = hub.app
+    with app.test_request_context("/hooks/formco/tok-formco-1", method="POST"):
+        from flask import request
+        assert app.session_interface.is_null_session(app.session_interface.open_session(app, request))
+    with app.test_request_context("/i/1/events"):
+        from flask import request
+        assert not app.session_interface.is_null_session(app.session_interface.open_session(app, request))
+    answer = post_formco(hub, hub.made["formco"][1], 1)
+    assert answer.status_code == 200 and answer.headers["X-Frame-Options"] == "DENY"
+    assert answer.headers["X-Content-Type-Options"] == "nosniff" and "Set-Cookie" not in answer.headers
