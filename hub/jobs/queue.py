@@ -160,8 +160,13 @@ class JobQueue:
                     conn.execute(_NOTIFY)
             enqueued = conn.info.pop(_CORE_ENQUEUED, False)
         if enqueued:
-            for callback in self._listeners:
-                callback()
+            self.enqueued()
+
+    def enqueued(self) -> None:
+        """After a commit that enqueued outside a session or `core_transaction` (one statement that
+        enqueued with its own NOTIFY, hub/webhooks/ingest.py): wake the in-process workers."""
+        for callback in self._listeners:
+            callback()
 
     def on_enqueue(self, callback: Callable[[], None]) -> None:
         """Called after a transaction that enqueued commits (wakes in-process workers at once)."""
