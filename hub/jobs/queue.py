@@ -17,7 +17,7 @@ from sqlalchemy import DateTime, bindparam, event, func, select, text, update
 from sqlalchemy.orm import Session
 
 from ..store import Clock, Database, Job
-from ..store.sql import insert_ignore
+from ..store.sql import Prepared, insert_ignore
 
 QUEUED, RUNNING, DONE, DEAD = "queued", "running", "done", "dead"
 _JOBS = Job.__table__   # the worker's statements are Core: no ORM unit of work on the hot path
@@ -36,6 +36,16 @@ def _notify_at_commit(session: Session) -> None:
     if session.info.pop(_NOTIFY_PENDING, False):
         session.connection().execute(_NOTIFY)
 _ROWS_PER_INSERT = 500   # x 11 columns: within SQLite's 32766 bound parameters
+
+
+_JOB_COLUMNS = ("kind", "payload", "installation_id", "status", "attempts", "max_attempts", "run_at", "ordering_key",
+                "dedupe_key", "created_at", "updated_at", "failed_calls")
+
+
+@functools.lru_cache(maxsize=1)
+def _prepared_insert(dialect: Any) -> Prepared:
+    """`_PLAIN_INSERT` with every column named, compiled once (SQLite's webhook ingest, `enqueue_core`)."""
+    return Prepared(_JOBS.insert().values({c: bindparam(c) for c in _JOB_COLUMNS}).returning(_JOBS.c.id), dialect)
 
 
 class _EveryInstallation:
@@ -142,10 +152,12 @@ class JobQueue:
         hot path has no ORM session and its unit of work."""
         now = self.clock.now()
         conn.info[_CORE_ENQUEUED] = True
-        return conn.execute(_PLAIN_INSERT, dict(kind=kind, payload=payload, installation_id=installation_id,
-                                                status=QUEUED, attempts=0, max_attempts=self.max_attempts,
-                                                run_at=now, ordering_key=ordering_key, dedupe_key=None,
-                                                created_at=now, updated_at=now)).scalar_one()
+        values = dict(kind=kind, payload=payload, installation_id=installation_id, status=QUEUED, attempts=0,
+                      max_attempts=self.max_attempts, run_at=now, ordering_key=ordering_key, dedupe_key=None,
+                      created_at=now, updated_at=now, failed_calls=0)
+        if conn.dialect.name == "sqlite":
+            return _prepared_insert(conn.dialect).first(conn, values)[0]
+        return conn.execute(_PLAIN_INSERT, values).scalar_one()
 
     @contextmanager
     def core_transaction(self) -> Iterator[Any]:

@@ -38,6 +38,7 @@ from ..config import ConfigError
 from ..connectors.contract.webhooks import Delivery, MalformedPayload, RawRequest, Refused, Secrets, Webhooks
 from ..inputs import InputError
 from ..store import InboxEvent, Installation, Job, Secret
+from ..store.sql import Prepared
 from ..web.access import public
 from .credentials import keep_delivery_token, password_ref, prove_claim, token_ref
 from .group_commit import GroupCommitter
@@ -94,6 +95,12 @@ def _guarded_insert(dialect: str):
     return (insert(_INBOX).from_select(["installation_id", "provider", "event_key", "body", "status", "received_at"],
                                        values)
             .on_conflict_do_nothing(index_elements=["installation_id", "event_key"]).returning(_INBOX.c.id))
+
+
+@functools.lru_cache(maxsize=1)
+def _prepared_guarded_insert(dialect: Any) -> Prepared:
+    """SQLite: `_guarded_insert` run on the DBAPI cursor (hub/store/sql.py `Prepared`)."""
+    return Prepared(_guarded_insert(dialect.name), dialect)
 
 
 @functools.lru_cache(maxsize=1)
@@ -417,14 +424,17 @@ def _write(services, conn, request_parts: tuple) -> int:
             raise StaleEndpoint(installation_id)
         queue.enqueue_core(conn, "webhooks.installation_ended", {"installation_id": installation_id},
                            installation_id=installation_id, ordering_key=f"{installation_id}:webhooks")
-    insert = _guarded_insert(conn.dialect.name)
     now = queue.clock.now()
     stored = 0
     for installation_id, delivery in parts:
         guard = guards[installation_id]
-        inbox_id = conn.execute(insert, {"installation_id": installation_id, "provider": provider,
-                                         "event_key": delivery.key[:200], "body": delivery.body,
-                                         "received_at": now, **guard}).scalar_one_or_none()
+        values = {"installation_id": installation_id, "provider": provider, "event_key": delivery.key[:200],
+                  "body": delivery.body, "received_at": now, **guard}
+        if conn.dialect.name == "sqlite":
+            row = _prepared_guarded_insert(conn.dialect).first(conn, values)
+            inbox_id = row[0] if row is not None else None
+        else:
+            inbox_id = conn.execute(_guarded_insert(conn.dialect.name), values).scalar_one_or_none()
         if inbox_id is None:
             if not _holds(conn, guard):
                 raise StaleEndpoint(installation_id)
