@@ -13,6 +13,13 @@ skipped; a verified "app removed" adds the job that ends the installation) -> 20
 On SQLite, concurrent requests may share that transaction (group commit, `webhooks.group_commit_max`;
 off by default), each answered as if alone.
 
+The hot path (CPU per webhook): the installation and its decrypted secrets come from a per-process
+cache (`endpoints`) that is never trusted alone: the INSERT that stores carries a guard (the
+installation still active at that endpoint token, its secrets still the ciphertexts they were read
+from), so a rotation or an uninstall by any process refuses the very next webhook (StaleEndpoint:
+read again, verified again). The write is Core, no ORM session: on PostgreSQL one autocommitted
+statement (inbox row, job, NOTIFY); on SQLite two statements compiled once, on the DBAPI cursor.
+
 Routing "account" with several accounts in one request (a delivery's own `account`): the request
 is split first, each account's installation looked up and the request verified with each one's
 secrets (401 for any refusal, nothing stored); events of accounts the hub does not know are
