@@ -94,9 +94,20 @@ def test_an_app_wide_endpoint_sees_a_rotation_by_another_process_at_once(hub, ot
     with other.db.begin() as s:
         other.secrets.put(s, password_ref(iid), "rotated-secret")
     assert post_acme(hub, [{"portalId": "portal-1", "eventId": 2, "objectId": 5}]).status_code == 401
+    assert post_acme(hub, [{"portalId": "portal-1", "eventId": 4, "objectId": 5},   # several parts: one transaction
+                           {"portalId": "portal-1", "eventId": 5, "objectId": 6}]).status_code == 401
     assert post_acme(hub, [{"portalId": "portal-1", "eventId": 3, "objectId": 5}], secret="rotated-secret"
                      ).get_json() == {"ok": True}
     assert stored(hub) == (2, 2)
+    with other.db.begin() as s:                                     # and again, now under the multi-part path
+        other.secrets.put(s, password_ref(iid), "rotated-again")
+    assert post_acme(hub, [{"portalId": "portal-1", "eventId": 6, "objectId": 5},
+                           {"portalId": "portal-1", "eventId": 7, "objectId": 6}], secret="rotated-secret"
+                     ).status_code == 401
+    assert post_acme(hub, [{"portalId": "portal-1", "eventId": 6, "objectId": 5},
+                           {"portalId": "portal-1", "eventId": 7, "objectId": 6}], secret="rotated-again"
+                     ).get_json() == {"ok": True, "events": 2, "duplicates": 0}
+    assert stored(hub) == (4, 4)
 
 
 def test_a_key_rotation_elsewhere_reads_the_same_secret_again_and_loses_nothing(hub, other):
