@@ -23,6 +23,34 @@ MIN_INT = -(2**63)
 _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _UNSTORABLE = re.compile("[\ud800-\udfff\x00]")
+
+
+class _Unstorable(Exception):
+    """A number `check_value` refuses, met while parsing: the value is walked to name its field."""
+
+
+def _int64(text: str) -> int:
+    value = int(text)
+    if not MIN_INT <= value <= MAX_INT:
+        raise _Unstorable
+    return value
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _Unstorable
+    return value
+
+
+def _constant(_text: str) -> float:
+    raise _Unstorable   # NaN, Infinity, -Infinity
+
+
+# Numbers are checked as they are parsed; strings can hold what `check_value` refuses (NUL, a lone
+# surrogate) only through a \u escape, or literally in str input. A document with neither is not
+# walked again (the walk costs more than the parse).
+_DECODER = json.JSONDecoder(parse_int=_int64, parse_float=_finite, parse_constant=_constant)
 _ASCII_INT = re.compile(r"[+-]?[0-9]{1,20}\Z")
 _ASCII_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,4})?\Z")
 
@@ -59,15 +87,20 @@ def parse_json(raw: bytes | bytearray | str, *, max_depth: int = MAX_DEPTH) -> A
         text = raw
     if text.startswith("\ufeff"):
         raise InputError.of("body", "JSON must be UTF-8 without a byte order mark")
-    if nesting_depth(text) > max_depth:
+    if text.count("[") + text.count("{") > max_depth and nesting_depth(text) > max_depth:   # fewer: not that deep
         raise InputError.of("body", f"nested deeper than {max_depth} levels")
+    suspicious = "\\u" in text or _UNSTORABLE.search(text) is not None
     try:
-        value = json.loads(text)
+        try:
+            value = _DECODER.decode(text)
+        except _Unstorable:
+            value, suspicious = json.loads(text), True    # walked below, to name the field
     except RecursionError:    # unreachable after the depth scan; kept so no input can raise it
         raise InputError.of("body", f"nested deeper than {max_depth} levels") from None
     except ValueError as exc:   # JSONDecodeError, and integers longer than Python's digit limit
         raise InputError.of("body", f"not valid JSON ({exc})"[:300]) from None
-    check_value(value)
+    if suspicious:
+        check_value(value)
     return value
 
 

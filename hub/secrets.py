@@ -111,6 +111,13 @@ class SecretStore:
         redactor.add(value)
         return value
 
+    def reveal(self, ciphertext: bytes) -> str:
+        """A stored ciphertext read without `get` (a Core query of several at once), decrypted and
+        redacted from logs as `get` does."""
+        value = self.ring.decrypt(ciphertext)
+        redactor.add(value)
+        return value
+
     def delete(self, session: Session, ref: str) -> None:
         session.execute(delete(Secret).where(Secret.ref == ref))
 

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import functools
 import random
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable, Final
+from typing import Any, Callable, Final, Iterator
 
 from sqlalchemy import DateTime, bindparam, event, func, select, text, update
 from sqlalchemy.orm import Session
 
 from ..store import Clock, Database, Job
-from ..store.sql import insert_ignore
+from ..store.sql import Prepared, insert_ignore
 
 QUEUED, RUNNING, DONE, DEAD = "queued", "running", "done", "dead"
 _JOBS = Job.__table__   # the worker's statements are Core: no ORM unit of work on the hot path
@@ -33,6 +34,7 @@ _NOTIFY = text(f"NOTIFY {NOTIFY_CHANNEL}")
 _AFTER_COMMIT_KEY = "hub.jobs.enqueued"
 _NEW_JOBS = "hub.jobs.new"        # (id, kind) of the due jobs the session's transaction enqueued
 _NOTIFY_PENDING = "hub.jobs.notify"
+_CORE_ENQUEUED = "hub.jobs.core_enqueued"   # on a Core connection's info: its transaction enqueued
 
 
 @event.listens_for(Session, "before_commit")
@@ -41,6 +43,16 @@ def _notify_at_commit(session: Session) -> None:
     if session.info.pop(_NOTIFY_PENDING, False):
         session.connection().execute(_NOTIFY)
 _ROWS_PER_INSERT = 500   # x 11 columns: within SQLite's 32766 bound parameters
+
+
+_JOB_COLUMNS = ("kind", "payload", "installation_id", "status", "attempts", "max_attempts", "run_at", "ordering_key",
+                "dedupe_key", "created_at", "updated_at", "failed_calls")
+
+
+@functools.lru_cache(maxsize=1)
+def _prepared_insert(dialect: Any) -> Prepared:
+    """`_PLAIN_INSERT` with every column named, compiled once (SQLite's webhook ingest, `enqueue_core`)."""
+    return Prepared(_JOBS.insert().values({c: bindparam(c) for c in _JOB_COLUMNS}).returning(_JOBS.c.id), dialect)
 
 
 class _EveryInstallation:
@@ -122,16 +134,59 @@ class JobQueue:
         `enqueue` takes them. For bursts written at once (a webhook group commit); no dedupe keys."""
         if not jobs:
             return
+        self._insert_many(session, jobs)
+        if self.db.is_postgres:
+            session.info[_NOTIFY_PENDING] = True   # NOTIFY at commit
+        self._wake_after_commit(session)
+
+    def enqueue_many_core(self, conn: Any, jobs: list[dict[str, Any]]) -> None:
+        """`enqueue_many` in a `core_transaction`."""
+        if jobs:
+            self._insert_many(conn, jobs)
+            conn.info[_CORE_ENQUEUED] = True
+
+    def _insert_many(self, executor: Any, jobs: list[dict[str, Any]]) -> None:
         now = self.clock.now()
         rows = [dict(kind=j["kind"], payload=j.get("payload") or {}, installation_id=j["installation_id"],
                      status=QUEUED, attempts=0, max_attempts=self.max_attempts, run_at=now,
                      ordering_key=j.get("ordering_key"), dedupe_key=None, created_at=now, updated_at=now)
                 for j in jobs]
         for start in range(0, len(rows), _ROWS_PER_INSERT):
-            session.execute(_JOBS.insert().values(rows[start:start + _ROWS_PER_INSERT]))
-        if self.db.is_postgres:
-            session.info[_NOTIFY_PENDING] = True   # NOTIFY at commit
-        self._wake_after_commit(session)
+            executor.execute(_JOBS.insert().values(rows[start:start + _ROWS_PER_INSERT]))
+
+    def enqueue_core(self, conn: Any, kind: str, payload: dict[str, Any], *, installation_id: int,
+                     ordering_key: str | None = None) -> int:
+        """`enqueue` (due now, no dedupe key) in a `core_transaction`: for the webhook ingest, whose
+        hot path has no ORM session and its unit of work."""
+        now = self.clock.now()
+        conn.info[_CORE_ENQUEUED] = True
+        values = dict(kind=kind, payload=payload, installation_id=installation_id, status=QUEUED, attempts=0,
+                      max_attempts=self.max_attempts, run_at=now, ordering_key=ordering_key, dedupe_key=None,
+                      created_at=now, updated_at=now, failed_calls=0)
+        if conn.dialect.name == "sqlite":
+            return _prepared_insert(conn.dialect).first(conn, values)[0]
+        return conn.execute(_PLAIN_INSERT, values).scalar_one()
+
+    @contextmanager
+    def core_transaction(self) -> Iterator[Any]:
+        """A Core connection in a transaction (committed when the block ends), whose `enqueue_core`
+        and `enqueue_many_core` jobs are announced as a session's are: one NOTIFY in it (PostgreSQL),
+        the in-process listeners woken once after its commit."""
+        with self.db.engine.connect() as conn:
+            conn.info.pop(_CORE_ENQUEUED, None)   # the DBAPI connection's: a failed block may have left it
+            with conn.begin():
+                yield conn
+                if self.db.is_postgres and conn.info.get(_CORE_ENQUEUED):
+                    conn.execute(_NOTIFY)
+            enqueued = conn.info.pop(_CORE_ENQUEUED, False)
+        if enqueued:
+            self.enqueued()
+
+    def enqueued(self) -> None:
+        """After a commit that enqueued outside a session or `core_transaction` (one statement that
+        enqueued with its own NOTIFY, hub/webhooks/ingest.py): wake the in-process workers."""
+        for callback in self._listeners:
+            callback()
 
     def on_enqueue(self, callback: Callable[[], None]) -> None:
         """Called after a transaction that enqueued commits (wakes in-process workers at once)."""

@@ -7,6 +7,7 @@ policy would need nonces on each of them first."""
 from __future__ import annotations
 
 from flask import Flask, Response
+from flask.sessions import SecureCookieSessionInterface
 
 SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
@@ -17,15 +18,32 @@ SECURITY_HEADERS = {
 
 
 def add_security_headers(response: Response) -> Response:
+    headers = response.headers
     for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
+        if name not in headers:
+            headers.add(name, value)   # as setdefault, without its second look-up
     return response
+
+
+SESSIONLESS_PREFIXES = ("/hooks/",)   # called by providers, never by a browser signed in to the hub
+
+
+class HubSessionInterface(SecureCookieSessionInterface):
+    """The signed-cookie session, except on sessionless routes: a provider's webhook has no hub
+    session, so it gets the read-only null session (no cookie read, signer built or cookie written;
+    a write to it fails loudly)."""
+
+    def open_session(self, app: Flask, request):
+        if request.path.startswith(SESSIONLESS_PREFIXES):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
 
 
 def configure_session_cookie(app: Flask, base_url: str) -> None:
     """HttpOnly and SameSite=Lax always; Secure whenever the hub is reached over https."""
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_SECURE=base_url.lower().startswith("https://"))
+    app.session_interface = HubSessionInterface()
 
 
 def install_security_headers(app: Flask) -> None:

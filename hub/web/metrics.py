@@ -19,7 +19,6 @@ import math
 import os
 import re
 import time
-import uuid
 from datetime import timedelta, timezone
 from typing import Iterable
 
@@ -273,7 +272,7 @@ def _known_providers() -> frozenset[str]:
 # -- request hooks: webhook counters and the log context of a request ------------------------------
 def _bind_request() -> None:
     view_args = request.view_args or {}
-    g._log_token = bind_context(request_id=(request.headers.get("X-Request-Id") or uuid.uuid4().hex[:12])[:64],
+    g._log_token = bind_context(request_id=(request.headers.get("X-Request-Id") or os.urandom(6).hex())[:64],
                                 method=request.method, path=request.path,
                                 installation_id=view_args.get("installation_id"))
 
@@ -290,8 +289,10 @@ def _count_webhooks(response: Response) -> Response:
         provider = (request.view_args or {}).get("provider", "")
         provider = provider if provider in _known_providers() else "unknown"   # labels stay bounded
         if response.status_code < 300:
-            body = response.get_json(silent=True) or {}
-            WEBHOOKS_ACCEPTED.labels(provider, "duplicate" if body.get("duplicate") else "stored").inc()
+            duplicate = g.get("webhook_duplicate")   # set by the ingest: no parse of its own answer
+            if duplicate is None:
+                duplicate = (response.get_json(silent=True) or {}).get("duplicate")
+            WEBHOOKS_ACCEPTED.labels(provider, "duplicate" if duplicate else "stored").inc()
         else:
             body = response.get_json(silent=True) or {}
             reason = str(body.get("error") or f"http_{response.status_code}")

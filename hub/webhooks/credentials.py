@@ -7,34 +7,34 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 
-def _ref(installation_id: int) -> str:
+def password_ref(installation_id: int) -> str:
     return f"installation:{installation_id}:webhook_password"
 
 
 def webhook_credentials(services: Any, session: Session, installation_id: int, *, create: bool = False) -> tuple[str, str]:
     """(user, password); the password is made once and kept encrypted (registration reuses it)."""
-    password = services.secrets.get(session, _ref(installation_id))
+    password = services.secrets.get(session, password_ref(installation_id))
     if password is None and create:
         password = pysecrets.token_urlsafe(32)
-        services.secrets.put(session, _ref(installation_id), password)
+        services.secrets.put(session, password_ref(installation_id), password)
     return f"relayhub-{installation_id}", password or ""
 
 
-def _token_ref(installation_id: int) -> str:
+def token_ref(installation_id: int) -> str:
     return f"installation:{installation_id}:delivery_token"
 
 
 def delivery_token(services: Any, session: Session, installation_id: int) -> str:
     """The token the provider proves its deliveries with (handed over by a delivery: `TokenClaim`), or ""."""
-    return services.secrets.get(session, _token_ref(installation_id)) or ""
+    return services.secrets.get(session, token_ref(installation_id)) or ""
 
 
 def keep_delivery_token(services: Any, session: Session, installation_id: int, token: str) -> None:
-    services.secrets.put(session, _token_ref(installation_id), token)
+    services.secrets.put(session, token_ref(installation_id), token)
 
 
 def forget_delivery_token(services: Any, session: Session, installation_id: int) -> None:
-    services.secrets.delete(session, _token_ref(installation_id))
+    services.secrets.delete(session, token_ref(installation_id))
 
 
 def prove_claim(services: Any, installation_id: int, claim: Any) -> bool:

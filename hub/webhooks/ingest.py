@@ -13,6 +13,13 @@ skipped; a verified "app removed" adds the job that ends the installation) -> 20
 On SQLite, concurrent requests may share that transaction (group commit, `webhooks.group_commit_max`;
 off by default), each answered as if alone.
 
+The hot path (CPU per webhook): the installation and its decrypted secrets come from a per-process
+cache (`endpoints`) that is never trusted alone: the INSERT that stores carries a guard (the
+installation still active at that endpoint token, its secrets still the ciphertexts they were read
+from), so a rotation or an uninstall by any process refuses the very next webhook (StaleEndpoint:
+read again, verified again). The write is Core, no ORM session: on PostgreSQL one autocommitted
+statement (inbox row, job, NOTIFY); on SQLite two statements compiled once, on the DBAPI cursor.
+
 Routing "account" with several accounts in one request (a delivery's own `account`): the request
 is split first, each account's installation looked up and the request verified with each one's
 secrets (401 for any refusal, nothing stored); events of accounts the hub does not know are
@@ -24,69 +31,168 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import functools
 from datetime import timezone
-from typing import Any
+from typing import Any, NamedTuple
 
-from flask import Blueprint, Response, current_app, jsonify, request
-from sqlalchemy import select
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from sqlalchemy import BigInteger, DateTime, Integer, LargeBinary, String, Text, and_, bindparam, exists, func, literal, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..config import ConfigError
 from ..connectors.contract.webhooks import Delivery, MalformedPayload, RawRequest, Refused, Secrets, Webhooks
 from ..inputs import InputError
-from ..store import InboxEvent, Installation
-from ..store.sql import insert_ignore
+from ..store import InboxEvent, Installation, Job, Secret
+from ..store.sql import Prepared
 from ..web.access import public
-from .credentials import delivery_token, keep_delivery_token, prove_claim, webhook_credentials
+from .credentials import keep_delivery_token, password_ref, prove_claim, token_ref
 from .group_commit import GroupCommitter
 from .providers import connector_webhooks
 
 log = logging.getLogger("hub.webhooks")
 bp = Blueprint("hooks", __name__)
-ENDPOINT_CACHE_SECONDS = 10.0  # an uninstall (new token) reaches every web process within this
 _ROWS_PER_INSERT = 500         # inbox rows per multi-row INSERT: 6 columns, far within SQLite's 32766 parameters
 
 
+class Endpoint(NamedTuple):
+    """What a webhook is checked and stored with: its installation, connector and secrets, and
+    `guard`, the bind parameters of `_GUARD` that say the installation and secrets still are as read."""
+    installation_id: int
+    provider: str
+    secrets: Secrets
+    guard: dict[str, Any]
+
+
+class StaleEndpoint(Exception):
+    """The installation or its webhook secrets changed since this process read them (another process
+    uninstalled, reinstalled, rotated, kept or forgot a token): nothing stored, read them again."""
+
+
+_INSTALLATIONS, _SECRETS, _INBOX = Installation.__table__, Secret.__table__, InboxEvent.__table__
+
+
+def _ciphertext(ref: str):
+    return func.coalesce(select(_SECRETS.c.ciphertext).where(_SECRETS.c.ref == bindparam(ref, type_=String))
+                         .scalar_subquery(), literal(b"", LargeBinary))
+
+
+# True while the installation is active, at the endpoint token it was read with, and its webhook
+# secrets are the very ciphertexts they were read from (a new put re-encrypts with a fresh IV, a
+# delete leaves none, a key rotation re-encrypts: each reads as a change). Checked in the transaction
+# that stores: a change committed by any process before that is seen at once, with no extra round
+# trip (the insert itself carries it) and no decryption per request.
+_GUARD = and_(exists().where(_INSTALLATIONS.c.id == bindparam("g_installation_id", type_=BigInteger),
+                             _INSTALLATIONS.c.status == "active",
+                             _INSTALLATIONS.c.endpoint_token == bindparam("g_endpoint_token", type_=String)),
+              _ciphertext("g_password_ref") == bindparam("g_password_ct", type_=LargeBinary),
+              _ciphertext("g_token_ref") == bindparam("g_token_ct", type_=LargeBinary))
+_GUARD_HOLDS = select(literal(1)).where(_GUARD)
+
+
+@functools.lru_cache(maxsize=2)
+def _guarded_insert(dialect: str):
+    """INSERT one inbox row if `_GUARD` holds and its event key is new; RETURNING its id. Built and
+    compiled once per dialect (values and guard are bound per call)."""
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    values = select(bindparam("installation_id", type_=BigInteger), bindparam("provider", type_=String),
+                    bindparam("event_key", type_=String), bindparam("body", type_=Text), literal("received"),
+                    bindparam("received_at", type_=DateTime)).where(_GUARD)   # SQLite's upsert needs the WHERE
+    return (insert(_INBOX).from_select(["installation_id", "provider", "event_key", "body", "status", "received_at"],
+                                       values)
+            .on_conflict_do_nothing(index_elements=["installation_id", "event_key"]).returning(_INBOX.c.id))
+
+
+@functools.lru_cache(maxsize=1)
+def _prepared_guarded_insert(dialect: Any) -> Prepared:
+    """SQLite: `_guarded_insert` run on the DBAPI cursor (hub/store/sql.py `Prepared`)."""
+    return Prepared(_guarded_insert(dialect.name), dialect)
+
+
+@functools.lru_cache(maxsize=1)
+def _one_statement_pg():
+    """PostgreSQL, a request of one delivery: `_guarded_insert`, its job and the workers' NOTIFY in
+    ONE statement, run outside any explicit transaction (a single statement is its own transaction,
+    committed, durably, before it returns): one round trip where BEGIN, two INSERTs, NOTIFY and
+    COMMIT took five. RETURNING the inbox id; no row when nothing was stored (a duplicate or a guard
+    that failed: `_write` tells which)."""
+    from ..jobs.queue import NOTIFY_CHANNEL
+    inbox = _guarded_insert("postgresql").cte("inbox")
+    jobs = Job.__table__
+    job = jobs.insert().from_select(
+        ["kind", "payload", "installation_id", "status", "attempts", "max_attempts", "run_at", "ordering_key",
+         "created_at", "updated_at"],
+        select(literal("webhook.process"),
+               func.json_build_object("inbox_event_id", inbox.c.id,
+                                      "installation_id", bindparam("installation_id", type_=BigInteger)),
+               bindparam("installation_id", type_=BigInteger), literal("queued"), literal(0),
+               bindparam("max_attempts", type_=Integer), bindparam("received_at", type_=DateTime),
+               bindparam("ordering_key", type_=String), bindparam("received_at", type_=DateTime),
+               bindparam("received_at", type_=DateTime)).select_from(inbox)).returning(jobs.c.id).cte("job")
+    return select(inbox.c.id, func.pg_notify(NOTIFY_CHANNEL, "")).select_from(inbox.join(job, literal(True)))
+
+
 class _Endpoints:
-    """(token or account) -> (installation, connector, secrets), cached briefly: a webhook burst
-    costs one transaction per request instead of two plus a decryption."""
+    """(token or account) -> Endpoint, kept per process: a webhook costs no read and no decryption of
+    its secrets. Never trusted alone: every store checks the entry's guard in its own transaction
+    (`StaleEndpoint` when it fails: the entry is dropped and the request read again), so a rotation or
+    an uninstall in any process refuses the next webhook. Unknown ones are kept NEGATIVE_SECONDS only."""
+
+    NEGATIVE_SECONDS = 10.0   # a token or account that named nothing is not looked up again within this
 
     def __init__(self):
-        self._entries: dict[tuple, tuple[float, tuple | None]] = {}
+        self._entries: dict[tuple, tuple[float, Endpoint | None]] = {}
         self._lock = threading.Lock()
 
-    def by_token(self, services, token: str) -> tuple | None:
-        return self._get(services, ("token", token), Installation.endpoint_token == token)
+    def by_token(self, services, token: str, *, fresh: bool = False) -> Endpoint | None:
+        return self._get(services, ("token", token), fresh,
+                         lambda: _INSTALLATIONS.c.endpoint_token == token)
 
-    def by_account(self, services, name: str, account: str, *, fresh: bool = False) -> tuple | None:
-        return self._get(services, ("account", name, account),
-                         (Installation.provider == name) & (Installation.company_id == account), fresh=fresh)
+    def by_account(self, services, name: str, account: str, *, fresh: bool = False) -> Endpoint | None:
+        return self._get(services, ("account", name, account), fresh,
+                         lambda: (_INSTALLATIONS.c.provider == name) & (_INSTALLATIONS.c.company_id == account))
 
     def forget(self, key: tuple) -> None:
         with self._lock:
             self._entries.pop(key, None)
 
-    def _get(self, services, key: tuple, where, *, fresh: bool = False) -> tuple | None:
-        now = time.monotonic()
+    def forget_installation(self, installation_id: int) -> None:
         with self._lock:
-            hit = self._entries.get(key)
-        if hit is not None and hit[0] > now and not fresh:
+            for key in [k for k, (_, e) in self._entries.items() if e is not None and e.installation_id == installation_id]:
+                del self._entries[key]
+
+    def _get(self, services, key: tuple, fresh: bool, where) -> Endpoint | None:
+        now = time.monotonic()
+        hit = self._entries.get(key)   # a dict read is atomic; writers hold the lock
+        if hit is not None and not fresh and (hit[1] is not None or hit[0] > now):
             return hit[1]
-        with services.db.begin() as session:
-            installation = session.scalar(select(Installation).where(where))
-            if installation is None or installation.status != "active":
-                entry = None
-            else:
-                user, password = webhook_credentials(services, session, installation.id)
-                entry = (installation.id, installation.provider,
-                         Secrets(user, password, delivery_token(services, session, installation.id),
-                                 _app_secret(services, installation.provider)))
+        entry = _read_endpoint(services, where())
         with self._lock:
             if len(self._entries) > 10000:
                 self._entries.clear()
-            self._entries[key] = (now + ENDPOINT_CACHE_SECONDS, entry)
+            self._entries[key] = (now + self.NEGATIVE_SECONDS, entry)
         return entry
+
+
+def _read_endpoint(services, where) -> Endpoint | None:
+    """The active installation `where` names, with its webhook secrets decrypted and the guard that
+    says they are still current (Core: two small reads, on a cache miss only)."""
+    with services.db.engine.connect() as conn:
+        row = conn.execute(select(_INSTALLATIONS.c.id, _INSTALLATIONS.c.provider, _INSTALLATIONS.c.status,
+                                  _INSTALLATIONS.c.endpoint_token).where(where)).first()
+        if row is None or row.status != "active":
+            return None
+        refs = (password_ref(row.id), token_ref(row.id))
+        stored = dict(conn.execute(select(_SECRETS.c.ref, _SECRETS.c.ciphertext).where(_SECRETS.c.ref.in_(refs))).all())
+        conn.commit()
+    password_ct, token_ct = bytes(stored.get(refs[0]) or b""), bytes(stored.get(refs[1]) or b"")
+    reveal = services.secrets.reveal
+    secrets = Secrets(f"relayhub-{row.id}", reveal(password_ct) if password_ct else "",
+                      reveal(token_ct) if token_ct else "", _app_secret(services, row.provider))
+    return Endpoint(row.id, row.provider, secrets,
+                    {"g_installation_id": row.id, "g_endpoint_token": row.endpoint_token, "g_password_ref": refs[0],
+                     "g_password_ct": password_ct, "g_token_ref": refs[1], "g_token_ct": token_ct})
 
 
 endpoints = _Endpoints()
@@ -142,12 +248,23 @@ def receive(provider: str, token: str | None):
     hooks = connector_webhooks(provider)
     if hooks is None or (hooks.routing == "token") != (token is not None):
         return _reject(404, "not_found", "unknown endpoint")
+    raw = _raw(services, body)
+    for _ in range(3):
+        try:
+            return _receive(services, hooks, provider, token, raw)
+        except StaleEndpoint:
+            continue   # its entries are forgotten: read again, verified again
+    response = _reject(503, "busy", "the installation changed while this webhook was stored: deliver it again")
+    response[0].headers["Retry-After"] = "1"
+    return response
+
+
+def _receive(services, hooks: Webhooks, provider: str, token: str | None, raw: RawRequest):
     found = None
     if token is not None:
         found = endpoints.by_token(services, token)
-        if found is None or found[1] != provider:
+        if found is None or found.provider != provider:
             return _reject(404, "not_found", "unknown endpoint")
-    raw = _raw(services, body)
     try:
         if hooks.handshake is not None:
             reply = hooks.handshake(raw)
@@ -156,15 +273,15 @@ def receive(provider: str, token: str | None):
                                 content_type=reply.content_type)
         if found is None:
             return _by_accounts(services, hooks, provider, raw)
-        installation_id, _, secrets = found
-        refusal = _verified(services, hooks, provider, installation_id, raw, secrets, account=None)
+        refusal = _verified(services, hooks, provider, found.installation_id, raw, found.secrets, account=None)
         if refusal is not None:
             return refusal
         deliveries, refused = _parts(hooks.split(raw))
-        ends = [installation_id] if _ends(hooks, raw) else []
+        ends = [found.installation_id] if _ends(hooks, raw) else []
     except ValueError as exc:
         return _malformed(exc)
-    return _store(services, [(installation_id, d) for d in deliveries], provider, refused, ends=ends)
+    return _store(services, [(found.installation_id, d) for d in deliveries], provider, refused, ends=ends,
+                  guards={found.installation_id: found.guard})
 
 
 def _ends(hooks: Webhooks, raw: RawRequest) -> bool:
@@ -185,9 +302,9 @@ def _verified(services, hooks: Webhooks, provider: str, installation_id: int, ra
                 raise
             # a token another process kept within the cache's life: read it once more
             again = endpoints.by_account(services, provider, account, fresh=True)
-            if again is None or again[0] != installation_id or again[2] == secrets:
+            if again is None or again.installation_id != installation_id or again.secrets == secrets:
                 raise
-            hooks.verify(raw, again[2])
+            hooks.verify(raw, again.secrets)
     except Refused as exc:
         log.info("webhook for installation %s refused: %s", installation_id, exc)
         return _reject(401, "unauthorized", str(exc))
@@ -209,8 +326,7 @@ def _claimed(services, hooks: Webhooks, provider: str, installation_id: int, raw
         return secrets
     with services.db.begin() as session:
         keep_delivery_token(services, session, installation_id, claim.token)
-    if account is not None:
-        endpoints.forget(("account", provider, account))
+    endpoints.forget_installation(installation_id)   # this request's guard now fails: it is read again
     log.info("installation %s: the provider handed over its delivery token", installation_id)
     return Secrets(secrets.user, secrets.password, claim.token, secrets.app_secret_source)
 
@@ -233,7 +349,7 @@ def _by_accounts(services, hooks: Webhooks, name: str, raw: RawRequest):
     groups: dict[str, list[Delivery]] = {}
     for delivery in deliveries:
         groups.setdefault(str(delivery.account or account), []).append(delivery)
-    known: dict[str, tuple] = {}
+    known: dict[str, Endpoint] = {}
     for key in groups:
         found = endpoints.by_account(services, name, key) if len(key) <= 100 else None
         if found is None:
@@ -242,82 +358,148 @@ def _by_accounts(services, hooks: Webhooks, name: str, raw: RawRequest):
             known[key] = found
     if not known and (groups or not refused):
         return _reject(404, "not_found", "unknown account")
-    for key, (installation_id, _, secrets) in known.items():
-        refusal = _verified(services, hooks, name, installation_id, raw, secrets, account=key)
+    for key, found in known.items():
+        refusal = _verified(services, hooks, name, found.installation_id, raw, found.secrets, account=key)
         if refusal is not None:
             return refusal
-    ends = [found[0] for found in known.values()] if _ends(hooks, raw) else []
-    return _store(services, [(known[key][0], d) for key, group in groups.items() if key in known for d in group],
-                  name, refused, ends=ends)
+    ends = [found.installation_id for found in known.values()] if _ends(hooks, raw) else []
+    return _store(services, [(known[key].installation_id, d) for key, group in groups.items() if key in known
+                             for d in group],
+                  name, refused, ends=ends, guards={found.installation_id: found.guard for found in known.values()})
 
 
 def _store(services, parts: list[tuple[int, Delivery]], provider: str, refused: list[dict] | None = None, *,
-           ends: list[int] = ()):
+           ends: list[int] = (), guards: dict[int, dict[str, Any]]):
     """Every (installation, delivery) of the request, or none of them: one transaction, answered
     after its commit. `refused`: parts not stored (unreadable, unknown account), named in the answer.
-    `ends`: installations the provider says the app was removed from; each ends in a job. On SQLite
-    the transaction may hold other requests' parts too (group commit: hub/webhooks/group_commit.py)."""
-    request_parts = (tuple(parts), provider, tuple(ends))
+    `ends`: installations the provider says the app was removed from; each ends in a job. `guards`:
+    each installation's `Endpoint.guard`; StaleEndpoint (nothing stored) when one no longer holds.
+    On SQLite the transaction may hold other requests' parts too (group commit:
+    hub/webhooks/group_commit.py)."""
+    request_parts = (tuple(parts), provider, tuple(ends), guards)
     committer = _committer(services)
-    if committer is None:
-        with services.db.begin() as session:
-            stored = _write(services, session, request_parts)
-    else:
-        stored = committer.submit(request_parts)
+    try:
+        if committer is None and len(parts) == 1 and not ends and services.db.is_postgres:
+            stored = _write_one_pg(services, request_parts)
+        elif committer is None:
+            with services.queue.core_transaction() as conn:
+                stored = _write(services, conn, request_parts)
+        else:
+            stored = committer.submit(request_parts)
+    except StaleEndpoint:
+        for installation_id in guards:
+            endpoints.forget_installation(installation_id)
+        raise
     # the inbox rows are the record of receipt; the run log shows each as its event's first step
+    g.webhook_duplicate = bool(parts) and not stored   # for the metrics (hub/web/metrics.py)
+    if len(parts) == 1 and not refused:
+        return _duplicate_answer() if not stored else _ok_answer()
     answer: dict[str, Any] = {"ok": True}
     if parts and not stored:
         answer["duplicate"] = True
-    if len(parts) != 1 or refused:
-        answer.update(events=len(parts), duplicates=len(parts) - stored)
+    answer.update(events=len(parts), duplicates=len(parts) - stored)
     if refused:
         log.info("webhook parts refused: %s", "; ".join(r["message"] for r in refused)[:500])
         answer["refused"] = refused
     return jsonify(answer)
 
 
-def _write(services, session, request_parts: tuple) -> int:
-    """One request's inbox rows and jobs in `session`'s transaction; how many were new."""
-    parts, provider, ends = request_parts
-    stored = 0
+def _ok_answer():
+    return current_app.response_class(_OK_BODY, mimetype="application/json")
+
+
+def _duplicate_answer():
+    return current_app.response_class(_DUPLICATE_BODY, mimetype="application/json")
+
+
+_OK_BODY = b'{"ok":true}\n'                        # what jsonify makes of the two common answers
+_DUPLICATE_BODY = b'{"duplicate":true,"ok":true}\n'
+
+
+def _holds(conn, guard: dict[str, Any]) -> bool:
+    return conn.execute(_GUARD_HOLDS, guard).first() is not None
+
+
+def _write(services, conn, request_parts: tuple) -> int:
+    """One request's inbox rows and jobs in `conn`'s transaction (Core: no ORM unit of work); how
+    many were new. Each inbox row's insert carries its installation's guard, so a request whose
+    secrets changed meanwhile stores nothing: StaleEndpoint (its transaction rolls back)."""
+    parts, provider, ends, guards = request_parts
+    queue = services.queue
     for installation_id in ends:
-        services.queue.enqueue(session, "webhooks.installation_ended", {"installation_id": installation_id},
-                               installation_id=installation_id, ordering_key=f"{installation_id}:webhooks")
+        if not _holds(conn, guards[installation_id]):
+            raise StaleEndpoint(installation_id)
+        queue.enqueue_core(conn, "webhooks.installation_ended", {"installation_id": installation_id},
+                           installation_id=installation_id, ordering_key=f"{installation_id}:webhooks")
+    now = queue.clock.now()
+    stored = 0
     for installation_id, delivery in parts:
-        inbox_id = insert_ignore(session, InboxEvent, {
-            "installation_id": installation_id, "provider": provider, "event_key": delivery.key[:200],
-            "body": delivery.body, "status": "received", "received_at": services.queue.clock.now()},
-            ["installation_id", "event_key"])
+        guard = guards[installation_id]
+        values = {"installation_id": installation_id, "provider": provider, "event_key": delivery.key[:200],
+                  "body": delivery.body, "received_at": now, **guard}
+        if conn.dialect.name == "sqlite":
+            row = _prepared_guarded_insert(conn.dialect).first(conn, values)
+            inbox_id = row[0] if row is not None else None
+        else:
+            inbox_id = conn.execute(_guarded_insert(conn.dialect.name), values).scalar_one_or_none()
         if inbox_id is None:
-            continue
+            if not _holds(conn, guard):
+                raise StaleEndpoint(installation_id)
+            continue   # a known event key: a redelivery
         stored += 1
-        services.queue.enqueue(session, "webhook.process", {"inbox_event_id": inbox_id,
-                                                             "installation_id": installation_id},
-                               installation_id=installation_id,
-                               ordering_key=f"{installation_id}:{delivery.ordering}"[:200])
+        queue.enqueue_core(conn, "webhook.process", {"inbox_event_id": inbox_id, "installation_id": installation_id},
+                           installation_id=installation_id,
+                           ordering_key=f"{installation_id}:{delivery.ordering}"[:200])
     return stored
 
 
-def _write_many(services, session, batch: list[tuple]) -> list[int]:
+def _write_one_pg(services, request_parts: tuple) -> int:
+    """`_write` of one delivery on PostgreSQL, as one autocommitted statement (`_one_statement_pg`)."""
+    (installation_id, delivery), = request_parts[0]
+    guard = request_parts[3][installation_id]
+    queue = services.queue
+    with services.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        row = conn.execute(_one_statement_pg(), {
+            "installation_id": installation_id, "provider": request_parts[1], "event_key": delivery.key[:200],
+            "body": delivery.body, "received_at": queue.clock.now(), "max_attempts": queue.max_attempts,
+            "ordering_key": f"{installation_id}:{delivery.ordering}"[:200], **guard}).first()
+        if row is None:
+            if not _holds(conn, guard):
+                raise StaleEndpoint(installation_id)
+            return 0   # a known event key: a redelivery
+    queue.enqueued()
+    return 1
+
+
+def _write_many(services, conn, batch: list[tuple]) -> list[int]:
     """Several requests' rows (SQLite): what `_write` does for each in turn, in a few multi-row
     statements. Every statement lets other threads take the GIL, and the leader then waits to get it
     back (up to the 5 ms switch interval), so a batch written row by row spends most of its time
     waiting while its whole batch waits on it. The rows, their order (ids), the dedupe (the first
-    of a key wins, within the batch as against stored rows) and each request's count are `_write`'s."""
+    of a key wins, within the batch as against stored rows) and each request's count are `_write`'s.
+    The guards are checked first, once each; one that fails raises StaleEndpoint, and the group
+    committer then writes each request alone (`_write`), which refuses only the stale ones."""
+    seen: set = set()
+    for _, _, _, guards in batch:
+        for guard in guards.values():
+            key = tuple(guard.values())
+            if key not in seen:
+                if not _holds(conn, guard):
+                    raise StaleEndpoint(guard["g_installation_id"])
+                seen.add(key)
     now = services.queue.clock.now()
     rows = [{"installation_id": installation_id, "provider": provider, "event_key": delivery.key[:200],
              "body": delivery.body, "status": "received", "received_at": now}
-            for parts, provider, _ in batch for installation_id, delivery in parts]
+            for parts, provider, _, _ in batch for installation_id, delivery in parts]
     inserted: dict[tuple[int, str], int] = {}
-    table = InboxEvent.__table__
     for start in range(0, len(rows), _ROWS_PER_INSERT):
-        stmt = (sqlite_insert(table).values(rows[start:start + _ROWS_PER_INSERT])
+        stmt = (sqlite_insert(_INBOX).values(rows[start:start + _ROWS_PER_INSERT])
                 .on_conflict_do_nothing(index_elements=["installation_id", "event_key"])
-                .returning(table.c.id, table.c.installation_id, table.c.event_key))
-        inserted.update(((r.installation_id, r.event_key), r.id) for r in session.execute(stmt))
+                .returning(_INBOX.c.id, _INBOX.c.installation_id, _INBOX.c.event_key))
+        inserted.update(((r.installation_id, r.event_key), r.id) for r in conn.execute(stmt))
     jobs: list[dict[str, Any]] = []
     counts: list[int] = []
-    for parts, _, ends in batch:
+    for parts, _, ends, _ in batch:
         jobs += [{"kind": "webhooks.installation_ended", "payload": {"installation_id": installation_id},
                   "installation_id": installation_id, "ordering_key": f"{installation_id}:webhooks"}
                  for installation_id in ends]
@@ -332,7 +514,7 @@ def _write_many(services, session, batch: list[tuple]) -> list[int]:
                          "installation_id": installation_id,
                          "ordering_key": f"{installation_id}:{delivery.ordering}"[:200]})
         counts.append(stored)
-    services.queue.enqueue_many(session, jobs)
+    services.queue.enqueue_many_core(conn, jobs)
     return counts
 
 
@@ -351,8 +533,8 @@ def _committer(services) -> GroupCommitter | None:
         committer = services.extras.get(_COMMITTER_KEY)
         if committer is None:
             committer = services.extras[_COMMITTER_KEY] = (
-                GroupCommitter(services.db.begin, lambda session, item: _write(services, session, item),
-                               lambda session, batch: _write_many(services, session, batch),
+                GroupCommitter(services.queue.core_transaction, lambda conn, item: _write(services, conn, item),
+                               lambda conn, batch: _write_many(services, conn, batch),
                                max_batch=size) if size > 0 else False)
     return committer or None
 

@@ -5,6 +5,7 @@ import json
 import time
 
 import pytest
+from hypothesis import given, settings, strategies as st
 from marshmallow import Schema, ValidationError
 
 from hub import inputs
@@ -90,3 +91,32 @@ def test_marshmallow_fields_refuse_what_to_int_refuses():
         with pytest.raises(ValidationError) as exc:
             S().load(data)
         assert set(exc.value.messages) == set(data)
+
+
+_SCALARS = (st.none() | st.booleans() | st.integers(min_value=-2**70, max_value=2**70)
+            | st.floats(allow_nan=True, allow_infinity=True) | st.text(alphabet=st.characters(codec=None), max_size=8)
+            | st.sampled_from(["\x00", "\ud800", "a\udfffb", "NaN", "1e400", "\\u0000"]))
+_DOCUMENTS = st.recursive(_SCALARS, lambda inner: st.lists(inner, max_size=4)
+                          | st.dictionaries(st.text(max_size=4) | st.sampled_from(["\x00", "\ud83d"]), inner,
+                                            max_size=4), max_leaves=12)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_DOCUMENTS, st.booleans(), st.booleans())
+def test_the_walk_is_skipped_only_where_it_would_refuse_nothing(value, ascii_only, as_bytes):
+    """parse_json walks the value (check_value) only when its text may hold what the walk refuses;
+    whatever the document, the answer (value, or the field refused) is the walk's."""
+    text = json.dumps(value, ensure_ascii=ascii_only)
+    try:
+        expected = ("ok", inputs.check_value(json.loads(text)))
+    except InputError as exc:
+        expected = ("refused", exc.fields)
+    raw = text.encode("utf-8", "surrogatepass") if as_bytes else text
+    try:
+        got = ("ok", (parse_json(raw), None)[1])
+    except InputError as exc:
+        got = ("refused", exc.fields)
+    if as_bytes and not ascii_only and any(0xD800 <= ord(c) <= 0xDFFF for c in text):
+        assert got[0] == "refused" and got[1] == {"body": got[1]["body"]}   # not UTF-8: the body is refused
+    else:
+        assert got == expected

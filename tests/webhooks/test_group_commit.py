@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import create_engine, event, func, select, text
 
 from hub.connectors.contract.webhooks import Delivery
-from hub.store import InboxEvent, Job
+from hub.store import InboxEvent, Installation, Job
 from hub.webhooks import ingest
 from hub.webhooks.group_commit import GroupCommitter
 from tests.webhooks.test_parts import hub, sign, stored  # noqa: F401  (the `hub` fixture: acme + formco)
@@ -156,19 +156,20 @@ def test_concurrent_requests_are_stored_once_each_answered_as_if_alone(hub, monk
 def test_one_failing_request_does_not_fail_the_others_of_its_batch(hub, monkeypatch, transactions):
     assert post(hub, hub.client, [0]).get_json() == {"ok": True}
     transactions.clear()
-    insert, write_many = ingest.insert_ignore, ingest._write_many
+    write, write_many = ingest._write, ingest._write_many
 
-    def failing(session, model, values, conflict):          # a request written alone
-        if values.get("event_key") == "acme-666":
+    def failing(services, conn, item):                      # a request written alone: after its rows
+        count = write(services, conn, item)
+        if any(d.key == "acme-666" for _, d in item[0]):
             raise RuntimeError("this one cannot be written")
-        return insert(session, model, values, conflict)
+        return count
 
-    def failing_many(services, session, batch):             # a batch: after its rows were written
-        counts = write_many(services, session, batch)
-        if any(d.key == "acme-666" for parts, _, _ in batch for _, d in parts):
+    def failing_many(services, conn, batch):                # a batch: after its rows were written
+        counts = write_many(services, conn, batch)
+        if any(d.key == "acme-666" for parts, *_ in batch for _, d in parts):
             raise RuntimeError("this batch cannot be written")
         return counts
-    monkeypatch.setattr(ingest, "insert_ignore", failing)
+    monkeypatch.setattr(ingest, "_write", failing)
     monkeypatch.setattr(ingest, "_write_many", failing_many)
     bodies = [[10], [11, 12], [13, 666], [0], [14], [12]]       # [13, 666]: fails, 13 not kept either
     answers = concurrently(hub, monkeypatch, bodies)
@@ -193,11 +194,11 @@ def test_the_answer_comes_only_after_the_commit(hub, monkeypatch):
     assert post(hub, hub.client, [0]).get_json() == {"ok": True}
     answered, commits, unseen = threading.Event(), [], []
 
-    def before_commit(session):
+    def before_commit(conn):
         commits.append(1)
         if len(commits) == 2:                   # the batch (the first commit is the gated request's)
             answered.wait(1.0)                  # never set when the committer is right: bounded
-    event.listen(hub.services.db.Session, "before_commit", before_commit)
+    event.listen(hub.services.db.engine, "commit", before_commit)
 
     def visible(i, response):
         keys = [f"acme-{e}" for e in bodies[i]]
@@ -209,7 +210,7 @@ def test_the_answer_comes_only_after_the_commit(hub, monkeypatch):
     try:
         answers = concurrently(hub, monkeypatch, bodies, on_answer=visible)
     finally:
-        event.remove(hub.services.db.Session, "before_commit", before_commit)
+        event.remove(hub.services.db.engine, "commit", before_commit)
     assert [a.status_code for a in answers] == [200] * 4 and unseen == []
 
 
@@ -309,11 +310,12 @@ def test_a_batch_larger_than_one_statement_writes_what_each_request_alone_would(
         pytest.skip("batches are SQLite's")
     iid = hub.made["acme"][0]
     part = lambda k: (iid, Delivery(f"k{k}", "{}", f"deal:{k}"))  # noqa: E731
-    first = (tuple(part(k) for k in range(ingest._ROWS_PER_INSERT + 200)), "acme", ())
+    guards = {iid: ingest._read_endpoint(hub.services, Installation.__table__.c.id == iid).guard}
+    first = (tuple(part(k) for k in range(ingest._ROWS_PER_INSERT + 200)), "acme", (), guards)
     last = ingest._ROWS_PER_INSERT + 199
-    second = (tuple(part(k) for k in (last, last + 1, 0, last + 1, last + 2)), "acme", (iid,))
-    with hub.services.db.begin() as s:
-        assert ingest._write_many(hub.services, s, [first, second]) == [last + 1, 2]
+    second = (tuple(part(k) for k in (last, last + 1, 0, last + 1, last + 2)), "acme", (iid,), guards)
+    with hub.services.queue.core_transaction() as conn:
+        assert ingest._write_many(hub.services, conn, [first, second]) == [last + 1, 2]
     with hub.services.db.begin() as s:
         inbox = s.execute(select(InboxEvent.id, InboxEvent.event_key).order_by(InboxEvent.id)).all()
         assert [k for _, k in inbox] == [f"k{k}" for k in range(last + 3)]

@@ -217,14 +217,14 @@ def test_a_form_body_is_verified_split_and_normalized(hub):
 
 def test_every_part_is_stored_in_one_transaction(hub, monkeypatch):
     """The second part's job cannot be written: neither part is kept, and the provider is not told 2xx."""
-    enqueue, calls = hub.services.queue.enqueue, []
+    enqueue, calls = hub.services.queue.enqueue_core, []
 
-    def failing(session, kind, payload, **kw):
+    def failing(conn, kind, payload, **kw):
         calls.append(kind)
         if len(calls) == 2:
             raise RuntimeError("database gone")
-        return enqueue(session, kind, payload, **kw)
-    monkeypatch.setattr(hub.services.queue, "enqueue", failing)
+        return enqueue(conn, kind, payload, **kw)
+    monkeypatch.setattr(hub.services.queue, "enqueue_core", failing)
     hub.app.config["PROPAGATE_EXCEPTIONS"] = False
     answer = post_acme(hub, [{"portalId": "portal-1", "eventId": 1, "objectId": 5},
                              {"portalId": "portal-1", "eventId": 2, "objectId": 6}])
