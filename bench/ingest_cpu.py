@@ -69,7 +69,14 @@ if p: p.dump_stats(prof)
 with services.db.engine.connect() as c:
     stored = c.execute(text("select count(*) from inbox_events")).scalar_one()
     jobs = c.execute(text("select count(*) from jobs")).scalar_one()
-print(f"{engine_name}: {(c1-c0)/n*1000:.3f} ms CPU/request, {(w1-w0)/n*1000:.3f} ms wall/request; stored {stored} jobs {jobs} (want {n+200})")
+cpu_ms, wall_ms = (c1 - c0) / n * 1000, (w1 - w0) / n * 1000
+print(f"{engine_name}: {cpu_ms:.3f} ms CPU/request, {wall_ms:.3f} ms wall/request; stored {stored} jobs {jobs} (want {n+200})")
 services.db.dispose()
 if engine_name != "sqlite":
     with admin.connect() as c: c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+if stored != n + 200 or jobs != n + 200:
+    sys.exit(f"expected {n + 200} inbox rows and jobs, found {stored} and {jobs}")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.support.report import emit  # noqa: E402
+emit("ingest_cpu", [{"engine": engine_name, "requests": n, "cpu_ms_per_request": cpu_ms,
+                     "wall_ms_per_request": wall_ms}], {})
