@@ -1,6 +1,8 @@
 """The application factory and the services one hub process holds."""
 from __future__ import annotations
 
+import gc
+
 import logging
 import secrets as pysecrets
 from dataclasses import dataclass, field
@@ -125,7 +127,24 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
 
     from .cli import register_cli
     register_cli(app)
+    if settings["hub.freeze_heap"]:
+        _freeze_heap()
     return app
+
+
+_frozen = False
+
+
+def _freeze_heap() -> None:
+    """What the process loaded to serve (modules, compiled statements, templates) lives as long as
+    the process: frozen, the full collections that come every few thousand requests or jobs walk
+    only what was made since, instead of pausing the process for tens of milliseconds (seen as the
+    webhook ingest's p99). Collected first, so no garbage is frozen; once per process."""
+    global _frozen
+    if not _frozen:
+        _frozen = True
+        gc.collect()
+        gc.freeze()
 
 
 def _features() -> list:

@@ -64,7 +64,7 @@ def db_url(request, tmp_path):
 def hub_config(db_url: str, instance: Path, **extra) -> dict:
     config = {"database_url": db_url, "instance_path": str(instance), "secret_keys": TEST_KEY,
               "session_secret": "test-session-secret", "embedded": False, "sandbox": False,
-              "log_level": "WARNING"}
+              "log_level": "WARNING", "freeze_heap": False}
     config.update(extra)
     return config
 

@@ -52,3 +52,19 @@ def test_cli_prints_one_clear_line_and_fails(tmp_path):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert result.stderr.strip() == "Error: HUB_JOBS_CONCURRENCY: expected a whole number, got 'lots'"
+
+
+@pytest.mark.parametrize("freeze", [True, False])
+def test_a_serving_process_freezes_what_it_loaded_out_of_the_collectors_reach(tmp_path, freeze):
+    """A full collection would otherwise walk the whole loaded hub (the ingest's p99 showed the
+    pauses); tests build many apps in one process and leave it off."""
+    from cryptography.fernet import Fernet
+    code = ("import gc, sys; from hub import create_app; "
+            f"create_app({{'database_url': 'sqlite:///{tmp_path}/h.db', 'instance_path': '{tmp_path}', "
+            f"'secret_keys': '{Fernet.generate_key().decode()}', 'session_secret': 's', 'sandbox': False, "
+            f"'embedded': False, 'freeze_heap': {freeze}}}); print(gc.get_freeze_count())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    frozen = int(out.stdout.split()[-1])
+    assert (frozen > 10000) if freeze else (frozen == 0)
