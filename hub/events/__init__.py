@@ -11,12 +11,12 @@ from datetime import datetime, timezone
 from types import SimpleNamespace
 from typing import Any, Callable
 
-from sqlalchemy import bindparam, event as sa_event, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ..connectors.contract.webhooks import CrmEvent, canonical_time, default_occurrence
 from ..store import Bookmark, HubEvent, ObjectState, RunLog, utcnow
-from ..store.db import defer_insert
+from ..store.db import defer_insert, transaction_memo
 from ..store.sql import insert_ignore, upsert
 from .stale import is_older, still_shows
 
@@ -127,11 +127,7 @@ def _lock_or_create(session: Session, installation_id: int, event: CrmEvent, ver
 
 def _held(session: Session) -> dict:
     """The state rows this transaction inserted or locked, as it left them (forgotten when it ends)."""
-    known = session.info.get(_HELD)
-    if known is None:
-        known = session.info[_HELD] = {}
-        sa_event.listen(session, "after_transaction_end", lambda s, _t: s.info.pop(_HELD, None), once=True)
-    return known
+    return transaction_memo(session, _HELD)
 
 
 def _update_state(session: Session, held: Any, event: CrmEvent, version: str) -> None:

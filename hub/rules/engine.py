@@ -23,11 +23,12 @@ import hashlib
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import bindparam, event as sa_event, select
+from sqlalchemy import bindparam, select
 
 from ..events import subscribe, trace
 from ..store import HubEvent, Installation, utcnow
 from ..store.models import Rule, RuleRun
+from ..store.db import transaction_memo
 from ..store.sql import insert_ignore
 from .triggers import reader, trigger as find_trigger
 
@@ -117,11 +118,9 @@ def _active_rules(session, installation_id: int) -> list:
     """The installation's active rules (rows, with the installation's CRM as `installation_provider`),
     read once per transaction: a webhook that gives several events matches them all against one
     reading."""
-    read = session.info.setdefault(_RULES_READ, {})
+    read = transaction_memo(session, _RULES_READ)
     if installation_id not in read:
         read[installation_id] = session.connection().execute(_ACTIVE_RULES, {"installation_id": installation_id}).all()
-        if len(read) == 1:
-            sa_event.listen(session, "after_transaction_end", lambda s, _t: s.info.pop(_RULES_READ, None), once=True)
     return read[installation_id]
 
 

@@ -31,6 +31,17 @@ def defer_insert(session: Session, table: Table, row: dict) -> None:
     session.info.setdefault(_DEFERRED, {}).setdefault(table, []).append(row)
 
 
+def transaction_memo(session: Session, key: str) -> dict:
+    """A dict kept in `session.info` under `key` for the current transaction only (dropped when
+    any transaction of the session ends): what the transaction read or locked, reused by its later
+    statements instead of asking again."""
+    memo = session.info.get(key)
+    if memo is None:
+        memo = session.info[key] = {}
+        event.listen(session, "after_transaction_end", lambda s, _t: s.info.pop(key, None), once=True)
+    return memo
+
+
 @event.listens_for(Session, "before_commit")
 def _write_deferred(session: Session) -> None:
     if session.in_nested_transaction():
