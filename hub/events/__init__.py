@@ -15,6 +15,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ..connectors.contract.webhooks import CrmEvent, canonical_time, default_occurrence
+from ..store import fast
 from ..store import Bookmark, HubEvent, ObjectState, RunLog, utcnow
 from ..store.db import defer_insert, transaction_memo
 from ..store.sql import insert_ignore, upsert
@@ -120,7 +121,7 @@ def _lock_or_create(session: Session, installation_id: int, event: CrmEvent, ver
                                      data=values["data"])
         return None, True
     conn = session.connection()
-    row = conn.execute(_LOCK_STATE[conn.dialect.name == "postgresql"], keys).one()
+    row = fast.execute(conn, _LOCK_STATE[conn.dialect.name == "postgresql"], keys).one()
     known[key] = SimpleNamespace(id=row.id, version=row.version, deleted=row.deleted, data=row.data)
     return known[key], False
 
@@ -139,7 +140,7 @@ def _update_state(session: Session, held: Any, event: CrmEvent, version: str) ->
     data = (event.current if event.current is not None else (event.previous or {})) or {}
     if (version, deleted, data) == (held.version, held.deleted, held.data):
         return          # as held already (a webhook's second event of one object)
-    session.connection().execute(_SET_STATE, {"b_id": held.id, "b_version": version, "b_deleted": deleted,
+    fast.execute(session.connection(), _SET_STATE, {"b_id": held.id, "b_version": version, "b_deleted": deleted,
                                               "b_data": data, "b_at": utcnow()})
     held.version, held.deleted, held.data = version, deleted, data
 

@@ -16,8 +16,9 @@ from typing import Any, Callable, Final, Iterator
 from sqlalchemy import DateTime, bindparam, event, func, select, text, update
 from sqlalchemy.orm import Session
 
+from ..store import fast
 from ..store import Clock, Database, Job
-from ..store.sql import Prepared, insert_ignore
+from ..store.sql import insert_ignore
 
 QUEUED, RUNNING, DONE, DEAD = "queued", "running", "done", "dead"
 _JOBS = Job.__table__   # the worker's statements are Core: no ORM unit of work on the hot path
@@ -41,18 +42,12 @@ _CORE_ENQUEUED = "hub.jobs.core_enqueued"   # on a Core connection's info: its t
 def _notify_at_commit(session: Session) -> None:
     """One NOTIFY per transaction that enqueued, unless its worker took over all it enqueued."""
     if session.info.pop(_NOTIFY_PENDING, False):
-        session.connection().execute(_NOTIFY)
+        fast.execute(session.connection(), _NOTIFY)
 _ROWS_PER_INSERT = 500   # x 11 columns: within SQLite's 32766 bound parameters
 
 
 _JOB_COLUMNS = ("kind", "payload", "installation_id", "status", "attempts", "max_attempts", "run_at", "ordering_key",
                 "dedupe_key", "created_at", "updated_at", "failed_calls")
-
-
-@functools.lru_cache(maxsize=1)
-def _prepared_insert(dialect: Any) -> Prepared:
-    """`_PLAIN_INSERT` with every column named, compiled once (SQLite's webhook ingest, `enqueue_core`)."""
-    return Prepared(_JOBS.insert().values({c: bindparam(c) for c in _JOB_COLUMNS}).returning(_JOBS.c.id), dialect)
 
 
 class _EveryInstallation:
@@ -116,7 +111,7 @@ class JobQueue:
                       run_at=run_at or (now + timedelta(seconds=delay)), ordering_key=ordering_key,
                       dedupe_key=dedupe_key, created_at=now, updated_at=now)
         if dedupe_key is None:
-            job_id = session.connection().execute(_PLAIN_INSERT, values).scalar_one()
+            job_id = fast.execute(session.connection(), _PLAIN_INSERT, values).scalar_one()
         else:
             job_id = insert_ignore(session, Job, values, ["dedupe_key"])
             if job_id is None:
@@ -163,9 +158,7 @@ class JobQueue:
         values = dict(kind=kind, payload=payload, installation_id=installation_id, status=QUEUED, attempts=0,
                       max_attempts=self.max_attempts, run_at=now, ordering_key=ordering_key, dedupe_key=None,
                       created_at=now, updated_at=now, failed_calls=0)
-        if conn.dialect.name == "sqlite":
-            return _prepared_insert(conn.dialect).first(conn, values)[0]
-        return conn.execute(_PLAIN_INSERT, values).scalar_one()
+        return fast.execute(conn, _PLAIN_INSERT, values).scalar_one()
 
     @contextmanager
     def core_transaction(self) -> Iterator[Any]:
@@ -177,7 +170,7 @@ class JobQueue:
             with conn.begin():
                 yield conn
                 if self.db.is_postgres and conn.info.get(_CORE_ENQUEUED):
-                    conn.execute(_NOTIFY)
+                    fast.execute(conn, _NOTIFY)
             enqueued = conn.info.pop(_CORE_ENQUEUED, False)
         if enqueued:
             self.enqueued()
@@ -224,7 +217,7 @@ class JobQueue:
         if kinds:
             params["kinds"] = kinds
         with self.db.engine.begin() as conn:
-            rows = conn.execute(_claim_statement(self.db.is_postgres, bool(kinds)), params).all()
+            rows = fast.execute(conn, _claim_statement(self.db.is_postgres, bool(kinds)), params).all()
         claimed = [ClaimedJob(r.id, r.kind, r.payload or {}, r.attempts, r.max_attempts, r.ordering_key,
                               r.failed_calls or 0, r.installation_id, r.failing_provider) for r in rows]
         return sorted(claimed, key=lambda c: c.id)
@@ -234,7 +227,7 @@ class JobQueue:
         False when this worker no longer holds it (its lease ran out): then it must not run here."""
         now = self.clock.now()
         with self.db.engine.begin() as conn:
-            result = conn.execute(_START, {"b_id": job.id, "b_worker": worker_id, "b_now": now})
+            result = fast.execute(conn, _START, {"b_id": job.id, "b_worker": worker_id, "b_now": now})
         return result.rowcount == 1
 
     def complete(self, session: Session, job: ClaimedJob, worker_id: str, *,
@@ -255,14 +248,14 @@ class JobQueue:
         now = self.clock.now()
         session.flush()   # the handler's pending ORM changes go first, as a session.execute would
         conn = session.connection()
-        result = conn.execute(_COMPLETE[failed_calls is not None], {"b_id": job.id, "b_worker": worker_id,
+        result = fast.execute(conn, _COMPLETE[failed_calls is not None], {"b_id": job.id, "b_worker": worker_id,
                                                                     "b_now": now, "b_failed": failed_calls})
         if result.rowcount != 1:
             return False, None
         taken = None
         new = [job_id for job_id, kind in session.info.get(_NEW_JOBS, ()) if kinds is None or kind in kinds] if take else []
         if new:
-            row = conn.execute(_claim_statement(self.db.is_postgres, False, True), {
+            row = fast.execute(conn, _claim_statement(self.db.is_postgres, False, True), {
                 "worker": worker_id, "lease_until": now + timedelta(seconds=self.lease_seconds), "now": now,
                 "limit": 1, "started": now, "take": min(new)}).first()
             if row is not None:
@@ -271,7 +264,7 @@ class JobQueue:
                 if [job_id for job_id, _ in session.info.get(_NEW_JOBS, ())] == [taken.id]:
                     session.info.pop(_NOTIFY_PENDING, None)    # nothing left for other workers to wake for
         if taken is None and start_next is not None:
-            conn.execute(_START, {"b_id": start_next.id, "b_worker": worker_id, "b_now": now})
+            fast.execute(conn, _START, {"b_id": start_next.id, "b_worker": worker_id, "b_now": now})
         return True, taken
 
     def fail(self, job: ClaimedJob, worker_id: str, error: str, *, retry_after: float | None = None,

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 
 from ..events import subscribe, trace
+from ..store import fast
 from ..store import HubEvent, Installation, utcnow
 from ..store.models import Rule, RuleRun
 from ..store.db import transaction_memo
@@ -120,7 +121,7 @@ def _active_rules(session, installation_id: int) -> list:
     reading."""
     read = transaction_memo(session, _RULES_READ)
     if installation_id not in read:
-        read[installation_id] = session.connection().execute(_ACTIVE_RULES, {"installation_id": installation_id}).all()
+        read[installation_id] = fast.execute(session.connection(), _ACTIVE_RULES, {"installation_id": installation_id}).all()
     return read[installation_id]
 
 

@@ -22,6 +22,7 @@ from ..jobs import JobContext, handler
 from ..jobs.registry import starter
 from ..mail import queue_mail
 from ..mappings import Carry, Limits, Mapping, TargetRenderer, TemplateProblem
+from ..store import fast
 from ..store import Connection, HubEvent, Installation, InstallationUser, utcnow
 from ..store.models import Rule, RuleLink, RuleRun, RuleStep, RuleStepRun
 from ..store.sql import insert_ignore
@@ -179,7 +180,7 @@ def start_run(app: Any, session, job: Any) -> tuple[Plan | None, str | None]:
 def read_plan(services: Any, session, run_id: int, job_id: int, wake: str | None) -> tuple[Plan | None, str | None]:
     """`plan_run` inside `session` (it marks the run running there)."""
     conn = session.connection()
-    run = conn.execute(_READ_RUN, {"id": run_id}).first()
+    run = fast.execute(conn, _READ_RUN, {"id": run_id}).first()
     if run is None:
         return None, "the run no longer exists"
     if run.status in ("done", "stopped", "skipped"):
@@ -201,8 +202,8 @@ def read_plan(services: Any, session, run_id: int, job_id: int, wake: str | None
             return None, None
         if run.attempts == 0 and run.status == "queued":
             return None, "the rule was deactivated before this run started"
-    steps = [Step.of(r, n + 1) for n, r in enumerate(conn.execute(_READ_STEPS, {"rule_id": rule.id}))]
-    states = {s.step_uid: State.of(s) for s in conn.execute(_READ_STATES, {"run_id": run.id})}
+    steps = [Step.of(r, n + 1) for n, r in enumerate(fast.execute(conn, _READ_STEPS, {"rule_id": rule.id}))]
+    states = {s.step_uid: State.of(s) for s in fast.execute(conn, _READ_STATES, {"run_id": run.id})}
     installation = SimpleNamespace(provider=run.provider, company_id=run.company_id,
                                    status=run.installation_status, installer_user_id=run.installer_user_id) \
         if run.installation_found is not None else None
@@ -223,7 +224,7 @@ def read_plan(services: Any, session, run_id: int, job_id: int, wake: str | None
                 held_back=f"{off.reason} (set {off.set_at:%Y-%m-%d %H:%M} UTC)" if off is not None else None,
                 crashed=run.status == "running",
                 installation=installation, accounts={c.id: c for c in accounts}, rule_error=bool(rule.last_error))
-    conn.execute(_RUN_STARTS, {"b_id": run.id, "b_attempts": run.attempts + 1, "b_detail": detail, "b_at": utcnow()})
+    fast.execute(conn, _RUN_STARTS, {"b_id": run.id, "b_attempts": run.attempts + 1, "b_detail": detail, "b_at": utcnow()})
     return plan, None
 
 
@@ -536,7 +537,7 @@ def finish(services: Any, ctx: JobContext, ex: Execution) -> None:
     detail.pop("earlier_warnings", None)
     detail["warnings"] = warnings
     now = utcnow()
-    session.connection().execute(_RUN_DONE, {"b_id": plan.run_id, "b_detail": detail, "b_at": now})
+    fast.execute(session.connection(), _RUN_DONE, {"b_id": plan.run_id, "b_detail": detail, "b_at": now})
     if plan.rule_error:   # this version of the rule works again: its last error is cleared
         session.connection().execute(_RULES.update().where(_RULES.c.id == plan.rule_id,
                                                            _RULES.c.version == plan.rule_version).values(last_error=None))

@@ -7,6 +7,7 @@ before use; rows are claimed with SKIP LOCKED by the job queue, so nothing else 
 isolation."""
 from __future__ import annotations
 
+import functools
 import os
 import stat
 import time
@@ -18,6 +19,8 @@ from sqlalchemy import Table, create_engine, event, make_url, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
+
+from . import fast
 
 _DEFERRED = "hub.deferred_inserts"
 _MARKS = "hub.deferred_marks"    # savepoint -> rows deferred before it, by table
@@ -50,7 +53,12 @@ def _write_deferred(session: Session) -> None:
     if pending:
         conn = session.connection()
         for table, rows in pending.items():
-            conn.execute(table.insert(), rows)
+            fast.execute(conn, _insert_of(table), rows)
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_of(table: Table):
+    return table.insert()
 
 
 @event.listens_for(Session, "after_transaction_create")

@@ -15,9 +15,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..connectors.contract.targets import CLOSED_STATUSES, TASK_STATUSES, TaskState
+from ..store import fast
 from ..store.models import RuleLink, TaskStatus
 
 _STATUSES = TaskStatus.__table__
+_STATUSES_INSERT = _STATUSES.insert()
 
 # what the link's status becomes (the complete step and closing pick links that are "open")
 LINK_STATUS = {"completed": "completed", "gone": "gone", "awaiting_review": "review"}
@@ -135,7 +137,7 @@ def opened(session: Session, link_id: int, link: dict[str, Any], now: datetime, 
     if LINK_STATUS.get(status, "open") != "open":
         made(session, link_id, now, deadline)
         return
-    session.connection().execute(_STATUSES.insert(), dict(
+    fast.execute(session.connection(), _STATUSES_INSERT, dict(
         link_id=link_id, installation_id=link["installation_id"], connector=link["connector"],
         external_id=link["external_id"], object_type=link["object_type"], object_id=link["object_id"],
         status=status, deadline=text, due_at=due_at, gone=False, updated_at=now,

@@ -45,7 +45,7 @@ from ..config import ConfigError
 from ..connectors.contract.webhooks import Delivery, MalformedPayload, RawRequest, Refused, Secrets, Webhooks
 from ..inputs import InputError
 from ..store import InboxEvent, Installation, Job, Secret
-from ..store.sql import Prepared
+from ..store import fast
 from ..web.access import public
 from .credentials import keep_delivery_token, password_ref, prove_claim, token_ref
 from .group_commit import GroupCommitter
@@ -102,12 +102,6 @@ def _guarded_insert(dialect: str):
     return (insert(_INBOX).from_select(["installation_id", "provider", "event_key", "body", "status", "received_at"],
                                        values)
             .on_conflict_do_nothing(index_elements=["installation_id", "event_key"]).returning(_INBOX.c.id))
-
-
-@functools.lru_cache(maxsize=1)
-def _prepared_guarded_insert(dialect: Any) -> Prepared:
-    """SQLite: `_guarded_insert` run on the DBAPI cursor (hub/store/sql.py `Prepared`)."""
-    return Prepared(_guarded_insert(dialect.name), dialect)
 
 
 @functools.lru_cache(maxsize=1)
@@ -437,11 +431,7 @@ def _write(services, conn, request_parts: tuple) -> int:
         guard = guards[installation_id]
         values = {"installation_id": installation_id, "provider": provider, "event_key": delivery.key[:200],
                   "body": delivery.body, "received_at": now, **guard}
-        if conn.dialect.name == "sqlite":
-            row = _prepared_guarded_insert(conn.dialect).first(conn, values)
-            inbox_id = row[0] if row is not None else None
-        else:
-            inbox_id = conn.execute(_guarded_insert(conn.dialect.name), values).scalar_one_or_none()
+        inbox_id = fast.execute(conn, _guarded_insert(conn.dialect.name), values).scalar_one_or_none()
         if inbox_id is None:
             if not _holds(conn, guard):
                 raise StaleEndpoint(installation_id)
@@ -459,7 +449,7 @@ def _write_one_pg(services, request_parts: tuple) -> int:
     guard = request_parts[3][installation_id]
     queue = services.queue
     with services.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        row = conn.execute(_one_statement_pg(), {
+        row = fast.execute(conn, _one_statement_pg(), {
             "installation_id": installation_id, "provider": request_parts[1], "event_key": delivery.key[:200],
             "body": delivery.body, "received_at": queue.clock.now(), "max_attempts": queue.max_attempts,
             "ordering_key": f"{installation_id}:{delivery.ordering}"[:200], **guard}).first()

@@ -13,6 +13,7 @@ from ..inputs import InputError
 from ..jobs import JobContext, handler
 from ..oauth.connections import audit
 from ..rules.replay import requeue_runs
+from ..store import fast
 from ..store import HubEvent, InboxEvent
 from ..store.models import RuleRun
 from .providers import LazyClient, connector_webhooks, crm_api
@@ -34,7 +35,7 @@ def process(ctx: JobContext) -> None:
     # just an id), that transaction ends first (nothing is written yet), so no transaction waits on
     # the network, and the job's writes go in a new one after the call
     session = ctx.session
-    inbox = session.connection().execute(_READ_INBOX, {"id": ctx.payload["inbox_event_id"]}).first()
+    inbox = fast.execute(session.connection(), _READ_INBOX, {"id": ctx.payload["inbox_event_id"]}).first()
     if inbox is None or inbox.status == "processed":
         return
     inbox_id, installation_id, provider = inbox.id, inbox.installation_id, inbox.provider
@@ -71,7 +72,7 @@ def process(ctx: JobContext) -> None:
         trace(session, installation_id, "ignored", "no event the hub uses", status="info",
               inbox_event_id=inbox_id, job_id=ctx.job_id)
     session.flush()
-    session.connection().execute(_PROCESSED, {"b_id": inbox_id, "b_status": "processed" if events else "ignored",
+    fast.execute(session.connection(), _PROCESSED, {"b_id": inbox_id, "b_status": "processed" if events else "ignored",
                                               "b_at": services.queue.clock.now()})
 
 

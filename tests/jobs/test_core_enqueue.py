@@ -1,5 +1,5 @@
-"""`enqueue_core` (the webhook ingest's Core path; on SQLite a statement compiled once and run on the
-DBAPI cursor, hub/store/sql.py `Prepared`) writes the very row `enqueue` writes, and its transaction
+"""`enqueue_core` (the webhook ingest's Core path: a statement compiled once and run on the DBAPI
+cursor, hub/store/fast.py) writes the very row `enqueue` writes, and its transaction
 wakes the in-process workers once, after the commit, as a session's does."""
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 
 from ... import connectors
+from ...store import fast
 from ...store.models import RuleLink, RuleRun
 from .. import connections
 from .make import target_for
@@ -36,7 +37,7 @@ def open_links(session, installation_id: int, object_type: str, object_id: str, 
     leaves out tasks made by the runs of that event (a rule that makes a task when a deal is won)."""
     session.flush()
     query = _open_links_query(rule_id is not None, not_from_event is not None)
-    return [OpenLink(*row) for row in session.connection().execute(query, {
+    return [OpenLink(*row) for row in fast.execute(session.connection(), query, {
         "b_installation": installation_id, "b_type": object_type, "b_id": str(object_id), "b_rule": rule_id,
         "b_event": not_from_event})]
 

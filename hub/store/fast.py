@@ -1,0 +1,245 @@
+"""Hot Core statements run on the DBAPI cursor of a Connection, in its transaction.
+
+A worker spends about half its CPU in SQLAlchemy's own per-execution work (cache key, execution
+context, parameter and result processing, result metadata) for statements that never change:
+`execute(conn, statement, params)` compiles a Core statement once per dialect and set of parameter
+names, then does per call only what SQLAlchemy's execution would do to the values: bind processors,
+Python-side column defaults (`default=`, `onupdate=`), result processors, and the same wrapped
+DBAPI errors (with disconnect handling). Rows are named tuples (`row.id`, `row[0]`, `row._mapping`).
+
+Whenever anything watches statements (an engine `before/after_(cursor_)execute` listener, SQL
+echo), and for statements it does not handle (expanding IN lists, SQL-side defaults, escaped
+names), it hands over to `conn.execute`, so statement counters and logs see everything. Both paths
+run the very same SQL text (tests/store/test_fast.py compares them)."""
+from __future__ import annotations
+
+import collections
+import keyword
+import threading
+from typing import Any, Iterator, Sequence
+
+from sqlalchemy.sql.elements import TextClause
+from sqlalchemy.sql.selectable import TextualSelect
+
+_CACHE: dict[tuple, "_Compiled | None"] = {}
+_LOCK = threading.Lock()
+
+
+class _Compiled:
+    __slots__ = ("sql", "positional", "binds", "returns_rows", "row", "processors", "statement", "by_name")
+
+    def __init__(self, statement: Any, dialect: Any, keys: tuple[str, ...]):
+        self.statement = statement      # kept alive: the cache is keyed by its id
+        compiled = statement.compile(dialect=dialect, column_keys=list(keys) if keys else None)
+        if (getattr(compiled, "escaped_bind_names", None) or compiled.literal_execute_params
+                or compiled.post_compile_params or any(b.expanding for b in compiled.binds.values())):
+            raise _Unsupported("parameters rendered per call")
+        self.sql = compiled.string
+        self.positional = compiled.positiontup is not None
+        names = compiled.positiontup if self.positional else list(compiled.binds)
+        defaults = {}
+        for column in compiled.insert_prefetch:
+            defaults[column.key] = _python_default(column.default)
+        for column in compiled.update_prefetch:
+            defaults[column.key] = _python_default(column.onupdate)
+        self.binds = []
+        for name in names:
+            bind = compiled.binds[name]
+            process = bind.type._cached_bind_processor(dialect)
+            if name in defaults:
+                source = ("default", defaults[name])
+            elif name in keys:
+                source = ("param", None)
+            elif not bind.required and bind.callable is None:
+                value = bind.value               # a literal of the statement (values(status="done"))
+                source = ("fixed", process(value) if process is not None else value)
+            else:
+                raise _Unsupported(f"parameter {name} has no value")
+            self.binds.append((name, process, source))
+        columns = compiled._result_columns
+        self.returns_rows = bool(columns)
+        processors = [c[3]._cached_result_processor(dialect, None) for c in columns]
+        if isinstance(statement, (TextClause, TextualSelect)):
+            # text: SQLAlchemy matches its typed columns by name; the rest are named by the database
+            self.by_name = {c[0]: p for c, p in zip(columns, processors)}
+            self.row = self.processors = None
+        else:
+            self.by_name = None
+            self.row, self.processors = _row_class([c[0] for c in columns]), processors if any(processors) else None
+
+    def values(self, params: dict[str, Any]) -> Any:
+        if self.positional:
+            out = []
+            for name, process, (kind, value) in self.binds:
+                if kind == "param":
+                    value = params[name]
+                    out.append(process(value) if process is not None else value)
+                elif kind == "fixed":
+                    out.append(value)
+                else:
+                    value = value()
+                    out.append(process(value) if process is not None else value)
+            return out
+        named = {}
+        for name, process, (kind, value) in self.binds:
+            if kind == "param":
+                value = params[name]
+                named[name] = process(value) if process is not None else value
+            elif kind == "fixed":
+                named[name] = value
+            else:
+                value = value()
+                named[name] = process(value) if process is not None else value
+        return named
+
+    def rows(self, fetched: list[tuple], description: Any) -> list[tuple]:
+        row, procs = self.row, self.processors
+        if row is None:
+            names = [d[0] for d in description]
+            row, procs = _row_class(names), [self.by_name.get(n) for n in names]
+            if not any(procs):
+                procs = None
+        make = row._make
+        if procs is None:
+            return [make(r) for r in fetched]
+        return [make([v if p is None else p(v) for p, v in zip(procs, r)]) for r in fetched]
+
+
+class _Unsupported(Exception):
+    pass
+
+
+def _python_default(default: Any):
+    """A zero-argument function giving the column default's value, as SQLAlchemy's prefetch would."""
+    if default is None:
+        return lambda: None
+    if getattr(default, "is_scalar", False):
+        value = default.arg
+        return lambda: value
+    if getattr(default, "is_callable", False):
+        fn = default.arg               # SQLAlchemy wrapped it to take the execution context
+        return lambda: fn(None)
+    raise _Unsupported("a SQL-side default")
+
+
+_ROW_CLASSES: dict[tuple[str, ...], type] = {}
+
+
+def _row_class(names: list[str]) -> type:
+    fields = tuple(n if n.isidentifier() and not keyword.iskeyword(n) and not n.startswith("_") else f"f{i}"
+                   for i, n in enumerate(names))
+    if len(set(fields)) != len(fields):   # SQLAlchemy's row would call such a name ambiguous
+        fields = tuple(f if fields.count(f) == 1 else f"{f}_{i}" for i, f in enumerate(fields))
+    found = _ROW_CLASSES.get(fields)
+    if found is None:
+        base = collections.namedtuple("Row", fields)
+        found = type("Row", (base,), {"__slots__": (), "_mapping": property(lambda self: dict(zip(self._fields, self)))})
+        _ROW_CLASSES[fields] = found
+    return found
+
+
+class Result:
+    """The part of SQLAlchemy's CursorResult the hub's hot path uses."""
+    __slots__ = ("_rows", "rowcount")
+
+    def __init__(self, rows: list[tuple], rowcount: int):
+        self._rows = rows
+        self.rowcount = rowcount
+
+    def __iter__(self) -> Iterator[tuple]:
+        return iter(self._rows)
+
+    def all(self) -> list[tuple]:
+        return list(self._rows)
+
+    def first(self) -> tuple | None:
+        return self._rows[0] if self._rows else None
+
+    def one(self) -> tuple:
+        if len(self._rows) != 1:
+            from sqlalchemy.exc import MultipleResultsFound, NoResultFound
+            raise (NoResultFound if not self._rows else MultipleResultsFound)(
+                f"{len(self._rows)} rows where exactly one was required")
+        return self._rows[0]
+
+    def one_or_none(self) -> tuple | None:
+        return self.one() if self._rows else None
+
+    def scalar(self) -> Any:
+        return self._rows[0][0] if self._rows else None
+
+    def scalar_one(self) -> Any:
+        return self.one()[0]
+
+    def scalar_one_or_none(self) -> Any:
+        row = self.one_or_none()
+        return None if row is None else row[0]
+
+    def scalars(self) -> list[Any]:
+        return [r[0] for r in self._rows]
+
+
+def _watched(conn: Any) -> bool:
+    if conn._echo:
+        return True
+    dispatch = conn.engine.dispatch
+    return bool(dispatch.before_execute or dispatch.after_execute or dispatch.before_cursor_execute
+                or dispatch.after_cursor_execute or conn.dispatch.before_cursor_execute)
+
+
+def _compiled(statement: Any, dialect: Any, keys: tuple[str, ...]) -> _Compiled | None:
+    key = (id(statement), dialect.name, keys)
+    try:
+        return _CACHE[key]
+    except KeyError:
+        pass
+    try:
+        found = _Compiled(statement, dialect, keys)
+    except _Unsupported:
+        found = None
+    with _LOCK:
+        if len(_CACHE) > 2048:      # statements built per call would grow it without bound
+            _CACHE.clear()
+        # a None still pins the statement, so its id is not reused by another one while cached
+        _CACHE[key] = found if found is not None else _Pinned(statement)
+    return found
+
+
+class _Pinned:
+    """An unsupported statement's cache entry (falsy): holds the statement so its id stays its own."""
+    __slots__ = ("statement",)
+
+    def __init__(self, statement: Any):
+        self.statement = statement
+
+    def __bool__(self) -> bool:
+        return False
+
+
+def execute(conn: Any, statement: Any, params: dict[str, Any] | Sequence[dict[str, Any]] | None = None) -> Any:
+    """`conn.execute(statement, params)` without SQLAlchemy's per-execution work (see the module's
+    docstring); a list of parameter dicts runs as one executemany (no rows returned)."""
+    many = isinstance(params, (list, tuple))
+    first = (params[0] if params else {}) if many else (params or {})
+    keys = tuple(sorted(first))
+    found = None if _watched(conn) else _compiled(statement, conn.dialect, keys)
+    if not found or (many and (found.returns_rows or found.by_name is not None)):
+        return conn.execute(statement, params)
+    sql = found.sql
+    values: Any = [found.values(p) for p in params] if many else found.values(first)
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        if many:
+            cursor.executemany(sql, values)
+            rows = []
+        else:
+            cursor.execute(sql, values)
+            description = cursor.description
+            rows = found.rows(cursor.fetchall(), description) if description is not None else []
+        rowcount = cursor.rowcount
+    except BaseException as exc:
+        conn._handle_dbapi_exception(exc, sql, values, cursor, None)
+        raise       # not reached: the line above raises SQLAlchemy's wrapped error
+    finally:
+        cursor.close()
+    return Result(rows, rowcount)
