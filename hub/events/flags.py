@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from ..store import HubEvent, Installation, utcnow
+from ..store import HubEvent, Installation, fast, utcnow
 from ..store.models import ObjectFlag
 from ..store.sql import upsert
 from . import subscribe, trace
@@ -38,7 +38,7 @@ def auto_advance(session: Session, installation_id: int, connector: str, object_
                  object_id: str) -> ObjectFlag | None:
     """The flag that turned auto-advance off for this object (its value, reason, set_at, set_by),
     or None while it is on. Core: every rule run asks."""
-    row = session.connection().execute(_AUTO_ADVANCE, {"b_installation": installation_id, "b_connector": connector,
+    row = fast.execute(session.connection(), _AUTO_ADVANCE, {"b_installation": installation_id, "b_connector": connector,
                                                        "b_type": object_type, "b_id": str(object_id)}).first()
     return row if row is not None and row.value is False else None
 

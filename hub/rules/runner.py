@@ -203,7 +203,9 @@ def read_plan(services: Any, session, run_id: int, job_id: int, wake: str | None
         if run.attempts == 0 and run.status == "queued":
             return None, "the rule was deactivated before this run started"
     steps = [Step.of(r, n + 1) for n, r in enumerate(fast.execute(conn, _READ_STEPS, {"rule_id": rule.id}))]
-    states = {s.step_uid: State.of(s) for s in fast.execute(conn, _READ_STATES, {"run_id": run.id})}
+    # a run no attempt has started has no step progress yet (only an attempt writes it, after its start)
+    states = {s.step_uid: State.of(s) for s in fast.execute(conn, _READ_STATES, {"run_id": run.id})} \
+        if run.attempts else {}
     installation = SimpleNamespace(provider=run.provider, company_id=run.company_id,
                                    status=run.installation_status, installer_user_id=run.installer_user_id) \
         if run.installation_found is not None else None

@@ -417,3 +417,26 @@ def test_a_run_taken_over_by_its_events_job_is_planned_in_that_jobs_transaction(
     assert (run.status, run.attempts) == ("done", 1)
     assert [t["name"] for t in WORLD.tasks.values()] == ["Onboard Deal 77"]
     assert log(services, rule["id"]) == ["rule.matched", "faketasks.task", "rule.done"]
+
+
+def test_a_run_no_attempt_has_started_reads_no_step_progress(world):
+    """Only an attempt writes step progress, after its start: the first attempt does not look for it."""
+    from sqlalchemy import event
+
+    app, services, iid, tasks_id = world
+    make_rule(services, iid, [task_step(tasks_id)])
+    seen: list[str] = []
+
+    def record_statement(conn, cursor, statement, *args):
+        seen.append(" ".join(statement.split()))
+    event.listen(services.db.engine, "before_cursor_execute", record_statement)
+    try:
+        with services.db.begin() as s:
+            services.queue.enqueue(s, "test.webhook_won", {"deal": "78", "iid": iid}, installation_id=iid)
+        fake.drain(app)
+    finally:
+        event.remove(services.db.engine, "before_cursor_execute", record_statement)
+    [run] = runs(services)
+    assert (run.status, run.attempts) == ("done", 1)
+    assert any(s.startswith("INSERT INTO rule_step_runs") for s in seen)
+    assert [s for s in seen if s.startswith("SELECT") and "FROM rule_step_runs" in s] == []
