@@ -28,9 +28,11 @@ _LOCK = threading.Lock()
 class _Compiled:
     __slots__ = ("sql", "positional", "binds", "returns_rows", "row", "processors", "statement", "by_name")
 
-    def __init__(self, statement: Any, dialect: Any, keys: tuple[str, ...]):
+    def __init__(self, statement: Any, dialect: Any, keys: tuple[str, ...], many: bool = False):
         self.statement = statement      # kept alive: the cache is keyed by its id
-        compiled = statement.compile(dialect=dialect, column_keys=list(keys) if keys else None)
+        # as SQLAlchemy compiles it: an INSERT run once gets RETURNING its key, an executemany not
+        compiled = statement.compile(dialect=dialect, column_keys=list(keys) if keys else None,
+                                     for_executemany=many)
         if (getattr(compiled, "escaped_bind_names", None) or compiled.literal_execute_params
                 or compiled.post_compile_params or any(b.expanding for b in compiled.binds.values())):
             raise _Unsupported("parameters rendered per call")
@@ -187,14 +189,14 @@ def _watched(conn: Any) -> bool:
                 or dispatch.after_cursor_execute or conn.dispatch.before_cursor_execute)
 
 
-def _compiled(statement: Any, dialect: Any, keys: tuple[str, ...]) -> _Compiled | None:
-    key = (id(statement), dialect.name, keys)
+def _compiled(statement: Any, dialect: Any, keys: tuple[str, ...], many: bool) -> _Compiled | None:
+    key = (id(statement), dialect.name, keys, many)
     try:
         return _CACHE[key]
     except KeyError:
         pass
     try:
-        found = _Compiled(statement, dialect, keys)
+        found = _Compiled(statement, dialect, keys, many)
     except _Unsupported:
         found = None
     with _LOCK:
@@ -222,7 +224,7 @@ def execute(conn: Any, statement: Any, params: dict[str, Any] | Sequence[dict[st
     many = isinstance(params, (list, tuple))
     first = (params[0] if params else {}) if many else (params or {})
     keys = tuple(sorted(first))
-    found = None if _watched(conn) else _compiled(statement, conn.dialect, keys)
+    found = None if _watched(conn) else _compiled(statement, conn.dialect, keys, many)
     if not found or (many and (found.returns_rows or found.by_name is not None)):
         return conn.execute(statement, params)
     sql = found.sql
