@@ -143,6 +143,7 @@ def _stop(session, run: RuleRun, job_id: int, reason: str) -> None:
 
 _RUNS, _RULES, _EVENTS = RuleRun.__table__, Rule.__table__, HubEvent.__table__
 _STEPS, _STEP_RUNS, _INSTALLATIONS = RuleStep.__table__, RuleStepRun.__table__, Installation.__table__
+_READ_ACCOUNTS = select(Connection.__table__).where(Connection.__table__.c.installation_id == bindparam("installation_id"))
 _READ_RUN = select(  # the run with its rule, event and installation (each None when gone): one round trip
     _RUNS, _RULES.c.name.label("rule_name"), _RULES.c.status.label("rule_status"),
     _RULES.c.version.label("rule_version"), _RULES.c.last_error.label("rule_error"), _RULES.c.id.label("rule_found"),
@@ -213,10 +214,8 @@ def read_plan(services: Any, session, run_id: int, job_id: int, wake: str | None
     company = installation.company_id if installation else str(run.installation_id)
     detail = dict(run.detail or {})
     off = flags.auto_advance(session, run.installation_id, provider, run.object_type, run.object_id)
-    accounts = list(session.scalars(select(Connection).where(Connection.installation_id == run.installation_id)))
-    for account in accounts:    # read by the steps after the session ends; nothing else of it leaves
-        if account not in session.dirty:
-            session.expunge(account)
+    # rows with the Connection's attributes: the steps read them after the session ends, never write
+    accounts = fast.execute(conn, _READ_ACCOUNTS, {"installation_id": run.installation_id}).all()
     plan = Plan(run_id=run.id, installation_id=run.installation_id, rule_id=rule.id, rule_name=rule.name,
                 rule_version=rule.version, hub_event_id=event.id, kind=event.kind, object_type=run.object_type,
                 object_id=run.object_id, current=None if run.step_uid else (event.data or {}).get("current"),
