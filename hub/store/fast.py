@@ -59,7 +59,9 @@ class _Compiled:
                 raise _Unsupported(f"parameter {name} has no value")
             self.binds.append((name, process, source))
         columns = compiled._result_columns
-        self.returns_rows = bool(columns)
+        # whether to fetch: known for built statements; text asks the cursor (reading its description
+        # builds column objects: only text pays for that)
+        self.returns_rows = bool(columns) or (None if isinstance(statement, (TextClause, TextualSelect)) else False)
         processors = [c[3]._cached_result_processor(dialect, None) for c in columns]
         if isinstance(statement, (TextClause, TextualSelect)):
             # text: SQLAlchemy matches its typed columns by name; the rest are named by the database
@@ -94,13 +96,16 @@ class _Compiled:
                 named[name] = process(value) if process is not None else value
         return named
 
-    def rows(self, fetched: list[tuple], description: Any) -> list[tuple]:
+    def rows(self, fetched: list[tuple], cursor: Any) -> list[tuple]:
+        if not fetched:
+            return []
         row, procs = self.row, self.processors
-        if row is None:
-            names = [d[0] for d in description]
-            row, procs = _row_class(names), [self.by_name.get(n) for n in names]
-            if not any(procs):
-                procs = None
+        if row is None:     # text: the same SQL always gives the same columns, so this is done once
+            names = [d[0] for d in cursor.description]
+            procs = [self.by_name.get(n) for n in names]
+            procs = procs if any(procs) else None
+            row = _row_class(names)
+            self.processors, self.row = procs, row
         make = row._make
         if procs is None:
             return [make(r) for r in fetched]
@@ -236,8 +241,10 @@ def execute(conn: Any, statement: Any, params: dict[str, Any] | Sequence[dict[st
             rows = []
         else:
             cursor.execute(sql, values)
-            description = cursor.description
-            rows = found.rows(cursor.fetchall(), description) if description is not None else []
+            fetch = found.returns_rows
+            if fetch is None:
+                fetch = cursor.description is not None
+            rows = found.rows(cursor.fetchall(), cursor) if fetch else []
         rowcount = cursor.rowcount
     except BaseException as exc:
         conn._handle_dbapi_exception(exc, sql, values, cursor, None)
