@@ -24,7 +24,7 @@ from ..mail import queue_mail
 from ..mappings import Carry, Limits, Mapping, TargetRenderer, TemplateProblem
 from ..store import fast
 from ..store import Connection, HubEvent, Installation, InstallationUser, utcnow
-from ..store.models import Rule, RuleLink, RuleRun, RuleStep, RuleStepRun
+from ..store.models import ObjectFlag, Rule, RuleLink, RuleRun, RuleStep, RuleStepRun
 from ..store.sql import insert_ignore
 from . import connections, kinds
 from .conditions import condition_holds, describe
@@ -143,17 +143,24 @@ def _stop(session, run: RuleRun, job_id: int, reason: str) -> None:
 
 _RUNS, _RULES, _EVENTS = RuleRun.__table__, Rule.__table__, HubEvent.__table__
 _STEPS, _STEP_RUNS, _INSTALLATIONS = RuleStep.__table__, RuleStepRun.__table__, Installation.__table__
+_FLAGS = ObjectFlag.__table__
 _READ_ACCOUNTS = select(Connection.__table__).where(Connection.__table__.c.installation_id == bindparam("installation_id"))
 _READ_RUN = select(  # the run with its rule, event and installation (each None when gone): one round trip
     _RUNS, _RULES.c.name.label("rule_name"), _RULES.c.status.label("rule_status"),
     _RULES.c.version.label("rule_version"), _RULES.c.last_error.label("rule_error"), _RULES.c.id.label("rule_found"),
+    _RULES.c.created_at.label("rule_created"),
     _EVENTS.c.kind.label("event_kind"), _EVENTS.c.data.label("event_data"),
     _EVENTS.c.occurred_at.label("event_occurred_at"), _EVENTS.c.id.label("event_found"),
     _INSTALLATIONS.c.provider, _INSTALLATIONS.c.company_id, _INSTALLATIONS.c.status.label("installation_status"),
     _INSTALLATIONS.c.installer_user_id, _INSTALLATIONS.c.id.label("installation_found"),
+    # the object's auto-advance flag (hub/events/flags.py), at most one row by its unique key
+    _FLAGS.c.value.label("flag_value"), _FLAGS.c.reason.label("flag_reason"), _FLAGS.c.set_at.label("flag_set_at"),
 ).select_from(_RUNS.outerjoin(_RULES, _RULES.c.id == _RUNS.c.rule_id)
               .outerjoin(_EVENTS, _EVENTS.c.id == _RUNS.c.hub_event_id)
-              .outerjoin(_INSTALLATIONS, _INSTALLATIONS.c.id == _RUNS.c.installation_id)).where(
+              .outerjoin(_INSTALLATIONS, _INSTALLATIONS.c.id == _RUNS.c.installation_id)
+              .outerjoin(_FLAGS, (_FLAGS.c.installation_id == _RUNS.c.installation_id)
+                         & (_FLAGS.c.connector == _INSTALLATIONS.c.provider) & (_FLAGS.c.object_type == _RUNS.c.object_type)
+                         & (_FLAGS.c.object_id == _RUNS.c.object_id) & (_FLAGS.c.key == flags.AUTO_ADVANCE))).where(
     _RUNS.c.id == bindparam("id"))
 _READ_STEPS = select(_STEPS).where(_STEPS.c.rule_id == bindparam("rule_id")).order_by(_STEPS.c.position, _STEPS.c.id)
 _READ_STATES = select(_STEP_RUNS).where(_STEP_RUNS.c.run_id == bindparam("run_id"))
@@ -162,6 +169,24 @@ _RUN_STARTS = _RUNS.update().where(_RUNS.c.id == bindparam("b_id")).values(
 _RUN_DONE = _RUNS.update().where(_RUNS.c.id == bindparam("b_id")).values(
     status="done", error=None, detail=bindparam("b_detail"), wake_at=None, finished_at=bindparam("b_at"),
     updated_at=bindparam("b_at"))
+
+
+_SAVED_STEPS: dict[tuple, list] = {}
+
+
+def _saved_steps(conn, rule_id: int, version: int, created: Any) -> list:
+    """The rule's step rows as saved in this version. Every save of a rule's steps raises its version
+    (hub/rules/service.py), so a version's steps never change and are read once per process; the
+    rule's creation time tells a new rule from a deleted one whose id SQLite gave again. Rows are
+    tuples; `Step.of` copies what it keeps."""
+    key = (rule_id, version, created)
+    rows = _SAVED_STEPS.get(key)
+    if rows is None:
+        rows = fast.execute(conn, _READ_STEPS, {"rule_id": rule_id}).all()
+        if len(_SAVED_STEPS) >= 512:
+            _SAVED_STEPS.clear()
+        _SAVED_STEPS[key] = rows
+    return rows
 
 
 def plan_run(services: Any, run_id: int, job_id: int, wake: str | None) -> tuple[Plan | None, str | None]:
@@ -203,7 +228,7 @@ def read_plan(services: Any, session, run_id: int, job_id: int, wake: str | None
             return None, None
         if run.attempts == 0 and run.status == "queued":
             return None, "the rule was deactivated before this run started"
-    steps = [Step.of(r, n + 1) for n, r in enumerate(fast.execute(conn, _READ_STEPS, {"rule_id": rule.id}))]
+    steps = [Step.of(r, n + 1) for n, r in enumerate(_saved_steps(conn, rule.id, rule.version, run.rule_created))]
     # a run no attempt has started has no step progress yet (only an attempt writes it, after its start)
     states = {s.step_uid: State.of(s) for s in fast.execute(conn, _READ_STATES, {"run_id": run.id})} \
         if run.attempts else {}
@@ -213,7 +238,7 @@ def read_plan(services: Any, session, run_id: int, job_id: int, wake: str | None
     provider = installation.provider if installation else "crm"
     company = installation.company_id if installation else str(run.installation_id)
     detail = dict(run.detail or {})
-    off = flags.auto_advance(session, run.installation_id, provider, run.object_type, run.object_id)
+    off = (run.flag_reason, run.flag_set_at) if run.flag_value is False else None    # auto-advance turned off
     # rows with the Connection's attributes: the steps read them after the session ends, never write
     accounts = fast.execute(conn, _READ_ACCOUNTS, {"installation_id": run.installation_id}).all()
     plan = Plan(run_id=run.id, installation_id=run.installation_id, rule_id=rule.id, rule_name=rule.name,
@@ -222,7 +247,7 @@ def read_plan(services: Any, session, run_id: int, job_id: int, wake: str | None
                 occurred_at=event.occurred_at, run_key=run.effect_key,
                 key_prefix=f"relayhub:{provider}:{company}:", steps=steps, states=states,
                 start=_start(steps, states, run.step_uid), detail=detail, wake=wake,
-                held_back=f"{off.reason} (set {off.set_at:%Y-%m-%d %H:%M} UTC)" if off is not None else None,
+                held_back=f"{off[0]} (set {off[1]:%Y-%m-%d %H:%M} UTC)" if off is not None else None,
                 crashed=run.status == "running",
                 installation=installation, accounts={c.id: c for c in accounts}, rule_error=bool(rule.last_error))
     fast.execute(conn, _RUN_STARTS, {"b_id": run.id, "b_attempts": run.attempts + 1, "b_detail": detail, "b_at": utcnow()})

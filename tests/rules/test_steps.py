@@ -440,3 +440,32 @@ def test_a_run_no_attempt_has_started_reads_no_step_progress(world):
     assert (run.status, run.attempts) == ("done", 1)
     assert any(s.startswith("INSERT INTO rule_step_runs") for s in seen)
     assert [s for s in seen if s.startswith("SELECT") and "FROM rule_step_runs" in s] == []
+
+
+def test_a_versions_steps_are_read_once_and_an_edit_is_used_by_the_next_run(world):
+    """Steps are kept per rule version (runner._saved_steps): every save raises the version."""
+    from sqlalchemy import event
+
+    app, services, iid, tasks_id = world
+    rule = make_rule(services, iid, [task_step(tasks_id, name="First {{ deal.title }}")])
+    seen: list[str] = []
+
+    def record_statement(conn, cursor, statement, *args):
+        seen.append(" ".join(statement.split()))
+
+    def won(deal: str) -> None:
+        with services.db.begin() as s:
+            services.queue.enqueue(s, "test.webhook_won", {"deal": deal, "iid": iid}, installation_id=iid)
+        fake.drain(app)
+
+    event.listen(services.db.engine, "before_cursor_execute", record_statement)
+    try:
+        won("81")
+        won("82")
+        reads = len([s for s in seen if s.startswith("SELECT") and "FROM rule_steps" in s])
+        service.update(services, iid, rule["id"], {"steps": [task_step(tasks_id, name="Second {{ deal.title }}")]}, "u1")
+        won("83")
+    finally:
+        event.remove(services.db.engine, "before_cursor_execute", record_statement)
+    assert reads == 1
+    assert sorted(t["name"] for t in WORLD.tasks.values()) == ["First Deal 81", "First Deal 82", "Second Deal 83"]
