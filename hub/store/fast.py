@@ -182,9 +182,6 @@ class Result:
         row = self.one_or_none()
         return None if row is None else row[0]
 
-    def scalars(self) -> list[Any]:
-        return [r[0] for r in self._rows]
-
 
 def _watched(conn: Any) -> bool:
     if conn._echo:
