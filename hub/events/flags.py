@@ -7,20 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..store import HubEvent, Installation, fast, utcnow
+from ..store import HubEvent, Installation, utcnow
 from ..store.models import ObjectFlag
 from ..store.sql import upsert
 from . import subscribe, trace
 
 AUTO_ADVANCE = "auto_advance"
-_FLAGS = ObjectFlag.__table__
-_AUTO_ADVANCE = select(_FLAGS.c.value, _FLAGS.c.reason, _FLAGS.c.set_at, _FLAGS.c.set_by).where(
-    _FLAGS.c.installation_id == bindparam("b_installation"), _FLAGS.c.connector == bindparam("b_connector"),
-    _FLAGS.c.object_type == bindparam("b_type"), _FLAGS.c.object_id == bindparam("b_id"),
-    _FLAGS.c.key == AUTO_ADVANCE)
 KEYS = {AUTO_ADVANCE: "Auto-advance"}     # the keys the hub knows, in words
 
 
@@ -32,15 +27,6 @@ def of(session: Session, installation_id: int, connector: str, object_type: str,
         ObjectFlag.object_type == object_type, ObjectFlag.object_id == str(object_id))
         .execution_options(populate_existing=True))
     return {row.key: row for row in rows}
-
-
-def auto_advance(session: Session, installation_id: int, connector: str, object_type: str,
-                 object_id: str) -> ObjectFlag | None:
-    """The flag that turned auto-advance off for this object (its value, reason, set_at, set_by),
-    or None while it is on. Core: every rule run asks."""
-    row = fast.execute(session.connection(), _AUTO_ADVANCE, {"b_installation": installation_id, "b_connector": connector,
-                                                       "b_type": object_type, "b_id": str(object_id)}).first()
-    return row if row is not None and row.value is False else None
 
 
 def set_flag(session: Session, installation_id: int, connector: str, object_type: str, object_id: str, key: str,

@@ -46,10 +46,6 @@ def _notify_at_commit(session: Session) -> None:
 _ROWS_PER_INSERT = 500   # x 11 columns: within SQLite's 32766 bound parameters
 
 
-_JOB_COLUMNS = ("kind", "payload", "installation_id", "status", "attempts", "max_attempts", "run_at", "ordering_key",
-                "dedupe_key", "created_at", "updated_at", "failed_calls")
-
-
 class _EveryInstallation:
     def __repr__(self) -> str:
         return "EVERY_INSTALLATION"
