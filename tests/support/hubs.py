@@ -11,7 +11,7 @@ import pytest
 from hub import create_app
 from hub.jobs import Worker
 from hub.store import migrate
-from tests.conftest import hub_config
+from tests.conftest import hub_config, migrated_sqlite
 from tests.support.browser import Browser
 from tests.support.live import LiveServer
 
@@ -72,12 +72,13 @@ class Hub:
 
 
 @pytest.fixture
-def make_live_hub(tmp_path, smtp):
+def make_live_hub(tmp_path, smtp, sqlite_template):
     hubs = []
 
     def build(db_url: str | None = None, **extra) -> Hub:
         server = LiveServer(lambda environ, start_response: [])
-        config = hub_config(db_url or f"sqlite:///{tmp_path / 'hub.db'}", tmp_path / "instance", base_url=server.url,
+        config = hub_config(db_url or migrated_sqlite(sqlite_template, tmp_path / "hub.db"), tmp_path / "instance",
+                            base_url=server.url,
                             sandbox=True, **{"sandbox.persist": False, "mail.backend": "smtp",
                                              "mail.smtp_port": smtp.port, **extra})
         app = create_app(config)
