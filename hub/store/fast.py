@@ -26,7 +26,7 @@ _LOCK = threading.Lock()
 
 
 class _Compiled:
-    __slots__ = ("sql", "positional", "binds", "returns_rows", "row", "processors", "statement", "by_name")
+    __slots__ = ("sql", "positional", "names", "binds", "returns_rows", "row", "processors", "statement", "by_name")
 
     def __init__(self, statement: Any, dialect: Any, keys: tuple[str, ...], many: bool = False):
         self.statement = statement      # kept alive: the cache is keyed by its id
@@ -38,7 +38,7 @@ class _Compiled:
             raise _Unsupported("parameters rendered per call")
         self.sql = compiled.string
         self.positional = compiled.positiontup is not None
-        names = compiled.positiontup if self.positional else list(compiled.binds)
+        self.names = names = compiled.positiontup if self.positional else list(compiled.binds)
         defaults = {}
         for column in compiled.insert_prefetch:
             defaults[column.key] = _python_default(column.default)
@@ -61,9 +61,10 @@ class _Compiled:
         columns = compiled._result_columns
         # whether to fetch: known for built statements; text asks the cursor (reading its description
         # builds column objects: only text pays for that)
-        self.returns_rows = bool(columns) or (None if isinstance(statement, (TextClause, TextualSelect)) else False)
+        textual = isinstance(statement, (TextClause, TextualSelect))
+        self.returns_rows = bool(columns) or (None if textual else False)
         processors = [c[3]._cached_result_processor(dialect, None) for c in columns]
-        if isinstance(statement, (TextClause, TextualSelect)):
+        if textual:
             # text: SQLAlchemy matches its typed columns by name; the rest are named by the database
             self.by_name = {c[0]: p for c, p in zip(columns, processors)}
             self.row = self.processors = None
@@ -72,29 +73,14 @@ class _Compiled:
             self.row, self.processors = _row_class([c[0] for c in columns]), processors if any(processors) else None
 
     def values(self, params: dict[str, Any]) -> Any:
-        if self.positional:
-            out = []
-            for name, process, (kind, value) in self.binds:
-                if kind == "param":
-                    value = params[name]
-                    out.append(process(value) if process is not None else value)
-                elif kind == "fixed":
-                    out.append(value)
-                else:
-                    value = value()
-                    out.append(process(value) if process is not None else value)
-            return out
-        named = {}
+        out = []
         for name, process, (kind, value) in self.binds:
-            if kind == "param":
-                value = params[name]
-                named[name] = process(value) if process is not None else value
-            elif kind == "fixed":
-                named[name] = value
-            else:
-                value = value()
-                named[name] = process(value) if process is not None else value
-        return named
+            if kind == "fixed":
+                out.append(value)
+                continue
+            value = params[name] if kind == "param" else value()
+            out.append(process(value) if process is not None else value)
+        return out if self.positional else dict(zip(self.names, out))
 
     def rows(self, fetched: list[tuple], cursor: Any) -> list[tuple]:
         if not fetched:
