@@ -70,6 +70,7 @@ class Options:
     concurrency: int = 4
     scheduler: int = 1
     min_chaos_seconds: float = 0.0   # keep the faults on at least this long (while the hub works off its backlog)
+    failed_calls: int = 6            # [calls] failed_calls_per_effect (the hub's default)
     batch: int = 20                  # deals changed per call to the sandbox
     max_pending: int = 150           # the sandbox's webhook backlog is kept under this
     seed: int = 1
@@ -288,6 +289,7 @@ def run(options: Options) -> Report:
         "HUB_JOBS_BACKOFF_BASE": "0.5",
         "HUB_JOBS_BACKOFF_CAP": "3",
         "HUB_JOBS_MAX_ATTEMPTS": "10",
+        "HUB_CALLS_FAILED_CALLS_PER_EFFECT": str(options.failed_calls),
         "HUB_SCHEDULER_LEADER_RETRY_SECONDS": "1",
         "HUB_WEBHOOKS_RECONCILE_SECONDS": "5",  # the missed-event poll runs all through the chaos
         "PROMETHEUS_MULTIPROC_DIR": str(workdir / "prometheus"),

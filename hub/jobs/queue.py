@@ -207,13 +207,22 @@ class JobQueue:
 
     # -- workers --------------------------------------------------------------------------------
     def claim(self, worker_id: str, limit: int = 1, kinds: list[str] | None = None) -> list[ClaimedJob]:
+        """Up to `limit` due jobs for this worker, in the order they run (by id). The first is started
+        by the claim itself (it runs at once); the others wait in the worker for `mark_started`, or
+        for the completion before them to start them (`complete_taking`'s `start_next`)."""
         now = self.clock.now()
         params: dict[str, Any] = {"worker": worker_id, "lease_until": now + timedelta(seconds=self.lease_seconds),
-                                  "now": now, "limit": limit, "started": now if limit == 1 else None}
+                                  "now": now, "limit": limit,
+                                  "started": now if limit == 1 or self.db.is_postgres else None}
         if kinds:
             params["kinds"] = kinds
+        postgres = self.db.is_postgres
         with self._claiming() as conn:
-            rows = fast.execute(conn, _claim_statement(self.db.is_postgres, bool(kinds)), params).all()
+            rows = fast.execute(conn, _claim_statement(postgres, bool(kinds)), params).all()
+            if rows and not postgres and limit > 1:
+                # SQLite's batch claim starts none (it has no CTE read once to tell the first): the
+                # first starts here, in the same BEGIN IMMEDIATE, so no later transaction of its own
+                fast.execute(conn, _START, {"b_id": min(r.id for r in rows), "b_worker": worker_id, "b_now": now})
         claimed = [ClaimedJob(r.id, r.kind, r.payload or {}, r.attempts, r.max_attempts, r.ordering_key,
                               r.failed_calls or 0, r.installation_id, r.failing_provider) for r in rows]
         return sorted(claimed, key=lambda c: c.id)
@@ -386,31 +395,38 @@ def _claim_statement(postgres: bool, by_kind: bool, by_id: bool = False):
     job of that key is unfinished and no other job of that key holds a live lease. An attempt
     counts when a job *starts* (so a job that keeps killing its worker ends in the dead letter),
     not when it is claimed: jobs of a batch claim wait their turn, and if the worker dies before
-    reaching one, its next claim is not another attempt. A single claim starts its job at once
-    (started_at set here); batch claims leave started_at empty until `mark_started` writes it just
-    before the job runs."""
-    kind_filter = ("AND j.kind IN :kinds" if by_kind else "") + (" AND j.id = :take" if by_id else "")
-    lock = "FOR UPDATE SKIP LOCKED" if postgres else ""
-    sql = f"""
-        UPDATE jobs SET status = 'running',
-               attempts = attempts + CASE WHEN status = 'running' AND started_at IS NULL THEN 0 ELSE 1 END,
-               locked_by = :worker, lease_until = :lease_until, started_at = :started, updated_at = :now
-        WHERE id IN (
+    reaching one, its next claim is not another attempt. The job that runs first (the lowest id)
+    is started here, started_at set in the claim, as a single claim's is: no transaction of its
+    own to mark it, where one per event was a third of the worker's commits. On PostgreSQL the
+    picked jobs are a CTE, read once; SQLite's statement starts none of a batch (`started` is
+    NULL then) and `claim` starts the first in the same transaction."""
+    where = f"""
             SELECT j.id FROM jobs j
             WHERE ((j.status = 'queued' AND j.run_at <= :now)
                    OR (j.status = 'running' AND j.lease_until < :now))
-              {kind_filter}
+              {("AND j.kind IN :kinds" if by_kind else "") + (" AND j.id = :take" if by_id else "")}
               AND (j.ordering_key IS NULL OR (
                    NOT EXISTS (SELECT 1 FROM jobs e WHERE e.ordering_key = j.ordering_key
                                AND e.id < j.id AND e.status IN ('queued', 'running'))
                AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.ordering_key = j.ordering_key
                                AND r.id <> j.id AND r.status = 'running' AND r.lease_until >= :now)))
             ORDER BY j.run_at, j.id
-            LIMIT :limit
-            {lock})
-        RETURNING id, kind, payload, attempts, max_attempts, ordering_key, failed_calls, installation_id,
-                  failing_provider
-    """
+            LIMIT :limit"""
+    claimed = """status = 'running',
+               attempts = attempts + CASE WHEN status = 'running' AND started_at IS NULL THEN 0 ELSE 1 END,
+               locked_by = :worker, lease_until = :lease_until, updated_at = :now"""
+    returning = """RETURNING id, kind, payload, attempts, max_attempts, ordering_key, failed_calls, installation_id,
+                  failing_provider"""
+    if postgres:
+        sql = f"""WITH picked AS ({where} FOR UPDATE SKIP LOCKED)
+        UPDATE jobs SET {claimed},
+               started_at = CASE WHEN id = (SELECT min(id) FROM picked) THEN :started END
+        WHERE id IN (SELECT id FROM picked)
+        {returning}"""
+    else:
+        sql = f"""UPDATE jobs SET {claimed}, started_at = :started
+        WHERE id IN ({where})
+        {returning}"""
     stmt = text(sql).bindparams(bindparam("now", type_=DateTime()), bindparam("lease_until", type_=DateTime()),
                                 bindparam("started", type_=DateTime()))
     if by_kind:

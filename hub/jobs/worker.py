@@ -94,19 +94,22 @@ class Worker:
         try:
             try:
                 with effect_budget(budget):
-                    if self.app is not None:
-                        with self.app.app_context():
-                            fn(ctx)
-                    else:
-                        fn(ctx)
-                session = ctx.session
-                done, taken = self.queue.complete_taking(
-                    session, job, self.worker_id, start_next=start_next, kinds=self.kinds,
-                    take=getattr(self._local, "chaining", False),
-                    failed_calls=budget.spent if budget.spent != job.failed_calls else None)
-                if done:
+                    self._handle(fn, ctx)
+                    session = ctx.session
+                    done, taken = self._complete(session, job, start_next, budget)
                     if taken is not None:
-                        taken = self._start_taken(session, taken)
+                        started = self._start_taken(session, taken)
+                        if started is None:
+                            # its start failed and took the transaction down with it: the job again
+                            # (as a retry would), and the job it takes over starts on its own
+                            ctx._session.close()
+                            ctx._session = None
+                            self._handle(fn, ctx)
+                            session = ctx.session
+                            done, taken = self._complete(session, job, start_next, budget)
+                        else:
+                            taken = started
+                if done:
                     session.commit()
                     self.processed += 1
                     self._local.taken = taken
@@ -140,15 +143,30 @@ class Worker:
             log.warning("job %s (%s) dead after %s attempts", job.id, job.kind, job.attempts)
         return outcome
 
-    def _start_taken(self, session, taken: ClaimedJob) -> ClaimedJob:
+    def _handle(self, fn, ctx: JobContext) -> None:
+        if self.app is not None:
+            with self.app.app_context():
+                fn(ctx)
+        else:
+            fn(ctx)
+
+    def _complete(self, session, job: ClaimedJob, start_next: ClaimedJob | None,
+                  budget: CallBudget) -> tuple[bool, ClaimedJob | None]:
+        return self.queue.complete_taking(
+            session, job, self.worker_id, start_next=start_next, kinds=self.kinds,
+            take=getattr(self._local, "chaining", False),
+            failed_calls=budget.spent if budget.spent != job.failed_calls else None)
+
+    def _start_taken(self, session, taken: ClaimedJob) -> ClaimedJob | None:
         """The taken job's starter (registry.starter) runs in the completing transaction, so its
-        start commits with the rows it reads instead of in a transaction of its own. In a
-        savepoint: if it fails, the completion still commits and the job starts as any other."""
+        start commits with the rows it reads instead of in a transaction of its own. No savepoint
+        around it (two statements per event): if it fails, the transaction is rolled back and None
+        returned; the caller runs its job again and lets the taken one start on its own."""
         start = get_starter(taken.kind)
         if start is None:
             return taken
         try:
-            with log_context(job_id=taken.id, job_kind=taken.kind, attempt=taken.attempts), session.begin_nested():
+            with log_context(job_id=taken.id, job_kind=taken.kind, attempt=taken.attempts):
                 if self.app is not None:
                     with self.app.app_context():
                         prepared = start(self.app, session, taken)
@@ -157,7 +175,8 @@ class Worker:
         except Exception:
             log.exception("job %s (%s): its start failed in the transaction that took it over; it starts on its own",
                           taken.id, taken.kind)
-            return taken
+            session.rollback()
+            return None
         return dataclasses.replace(taken, prepared=prepared)
 
     def run_once(self, limit: int = 1) -> int:
@@ -169,7 +188,7 @@ class Worker:
                 self._running[job.id] = job
         ran = 0
         try:
-            started = limit == 1          # a single claim starts its job; a batch marks each one
+            started = True        # the claim started the first job; each next one is marked before it runs
             for i, job in enumerate(jobs):
                 if self._stop.is_set():
                     # shutting down: hand the rest back at once instead of letting their leases run out

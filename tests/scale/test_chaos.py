@@ -13,10 +13,13 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(240)]
 
 def test_nothing_lost_or_doubled_under_chaos(tmp_path, pg_url):
     # pg_url: the PostgreSQL server answers (the cluster makes a database of its own next to it)
-    # bursts of 3 x 429: a burst as long as the failed-call budget ([calls] failed_calls_per_effect = 6)
-    # could all land on one rule run near the end, when it is the only one calling, and end it
+    # Faults stay on for 15 s, longer than the 700 deliveries take: in the quiet tail the few runs
+    # still retrying are the only callers, and each 429 burst (every 2.5 s) lands whole on one of
+    # them. Two bursts of 3 on one run used up the default budget of 6 failed calls and ended it
+    # (seen in CI): here the budget is 12. What the budget itself does is tested in
+    # tests/sync/test_retry_budget.py and tests/rules; bench/chaos.py keeps the default.
     report = run(Options(deliveries=700, workdir=tmp_path, quiet=True, kill_every=(0.8, 2.5), expire_every=2.0,
-                         burst_every=2.5, burst_size=3, min_chaos_seconds=15))
+                         burst_every=2.5, burst_size=3, min_chaos_seconds=15, failed_calls=12))
     text = "\n".join(report.lines())
     assert report.problems == [], text
     d = report.deliveries
