@@ -43,6 +43,26 @@ def _notify_at_commit(session: Session) -> None:
     """One NOTIFY per transaction that enqueued, unless its worker took over all it enqueued."""
     if session.info.pop(_NOTIFY_PENDING, False):
         fast.execute(session.connection(), _NOTIFY)
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    queue = session.info.pop(_AFTER_COMMIT_KEY, None)
+    if queue is not None:
+        session.info.pop(_NEW_JOBS, None)
+        session.info.pop(_NOTIFY_PENDING, None)
+        for callback in queue._listeners:
+            callback()
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _after_rollback(session: Session, previous_transaction) -> None:
+    if previous_transaction.nested:
+        return   # a savepoint: the jobs enqueued before it still commit
+    for key in (_AFTER_COMMIT_KEY, _NEW_JOBS, _NOTIFY_PENDING):
+        session.info.pop(key, None)
+
+
 _ROWS_PER_INSERT = 500   # x 11 columns: within SQLite's 32766 bound parameters
 
 
@@ -182,28 +202,10 @@ class JobQueue:
         self._listeners.append(callback)
 
     def _wake_after_commit(self, session: Session) -> None:
-        if session.info.get(_AFTER_COMMIT_KEY):
-            return
-        session.info[_AFTER_COMMIT_KEY] = True
-
-        def after_commit(sess: Session) -> None:
-            sess.info.pop(_AFTER_COMMIT_KEY, None)
-            sess.info.pop(_NEW_JOBS, None)
-            sess.info.pop(_NOTIFY_PENDING, None)
-            for callback in self._listeners:
-                callback()
-
-        def after_rollback(sess: Session, previous_transaction=None) -> None:
-            if previous_transaction is not None and previous_transaction.nested:
-                # a savepoint (Worker._start_taken): the jobs enqueued before it still commit
-                event.listen(sess, "after_soft_rollback", after_rollback, once=True)
-                return
-            sess.info.pop(_AFTER_COMMIT_KEY, None)
-            sess.info.pop(_NEW_JOBS, None)
-            sess.info.pop(_NOTIFY_PENDING, None)
-
-        event.listen(session, "after_commit", after_commit, once=True)
-        event.listen(session, "after_soft_rollback", after_rollback, once=True)
+        """Wake the in-process listeners once the session's transaction commits (`_after_commit`);
+        a rollback forgets it. Marked in `session.info`, read by listeners set once on the Session
+        class: a listener added per transaction cost more than the statement that enqueued."""
+        session.info[_AFTER_COMMIT_KEY] = self
 
     # -- workers --------------------------------------------------------------------------------
     def claim(self, worker_id: str, limit: int = 1, kinds: list[str] | None = None) -> list[ClaimedJob]:

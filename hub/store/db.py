@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from . import fast
 
 _DEFERRED = "hub.deferred_inserts"
-_MARKS = "hub.deferred_marks"    # savepoint -> rows deferred before it, by table
+_MARKS = "hub.deferred_marks"
+_MEMOS = "hub.memos"             # the keys of this transaction's `transaction_memo`s    # savepoint -> rows deferred before it, by table
 
 
 def defer_insert(session: Session, table: Table, row: dict) -> None:
@@ -41,8 +42,18 @@ def transaction_memo(session: Session, key: str) -> dict:
     memo = session.info.get(key)
     if memo is None:
         memo = session.info[key] = {}
-        event.listen(session, "after_transaction_end", lambda s, _t: s.info.pop(key, None), once=True)
+        session.info.setdefault(_MEMOS, set()).add(key)
     return memo
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_memos(session: Session, _transaction) -> None:
+    """Set once on the Session class: a listener added per transaction cost more than the
+    statement a memo saves."""
+    keys = session.info.pop(_MEMOS, None)
+    if keys:
+        for key in keys:
+            session.info.pop(key, None)
 
 
 @event.listens_for(Session, "before_commit")
