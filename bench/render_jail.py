@@ -49,7 +49,7 @@ def main(n: int) -> None:
     record = sample_record()
     figures["full_render"] = measure("TargetRenderer.render (name + description)",
                                      lambda: target.render(NAME, "Won by {{ deal.owner }}", record, Carry(), [],
-                                                           target="task"), n)
+                                                           event={"kind": "deal.won"}, rule_name="bench"), n)
     print(json.dumps(figures))
 
 
