@@ -58,8 +58,12 @@ class Dispatcher:
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until nothing is queued or in flight (retries included); False on timeout."""
         with self._cond:
-            for n, entry in enumerate(self._queue):   # held-back deliveries stop waiting for a successor
-                if entry[2].get("waiting"):
+            # held-back deliveries stop waiting for a successor, except those whose successor is
+            # queued already: it goes first (and releases them, `_overtake`), as the knob promises
+            queued = [(e[1], self._object(e[2])) for e in self._queue]
+            for n, entry in enumerate(self._queue):
+                key = self._object(entry[2])
+                if entry[2].get("waiting") and not any(seq > entry[1] and other == key for seq, other in queued):
                     entry[2]["waiting"] = False
                     self._queue[n] = (0.0, entry[1], entry[2])
             heapq.heapify(self._queue)
