@@ -1,10 +1,10 @@
 """Engines and sessions for the two supported databases.
 
-SQLite (embedded): WAL so readers never block the writer, a generous busy timeout, and every
-transaction opened with BEGIN IMMEDIATE so two writers queue up instead of failing when a read
-transaction tries to upgrade. PostgreSQL (scale-out): a pool whose idle connections are checked
-before use; rows are claimed with SKIP LOCKED by the job queue, so nothing else needs special
-isolation."""
+SQLite (embedded): WAL so readers never block the writer, synchronous=FULL so a commit is on disk
+when it returns, a generous busy timeout, and every transaction opened with BEGIN IMMEDIATE so two
+writers queue up instead of failing when a read transaction tries to upgrade. PostgreSQL
+(scale-out): a pool whose idle connections are checked before use; rows are claimed with SKIP
+LOCKED by the job queue, so nothing else needs special isolation."""
 from __future__ import annotations
 
 import functools
@@ -168,7 +168,10 @@ def _sqlite_pragmas(engine: Engine, url: str) -> None:
             cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA synchronous=NORMAL")
+        # FULL: each commit syncs the WAL, so what was acknowledged (a webhook answered 200) survives a
+        # power loss or an OS crash; NORMAL may roll the last commits back then (SQLite's docs), as
+        # PostgreSQL's synchronous_commit=off would. About 0.25 ms of fsync per commit here.
+        cur.execute("PRAGMA synchronous=FULL")
         cur.close()
 
     @event.listens_for(engine, "begin")
