@@ -213,12 +213,11 @@ class JobQueue:
         by the claim itself (it runs at once); the others wait in the worker for `mark_started`, or
         for the completion before them to start them (`complete_taking`'s `start_next`)."""
         now = self.clock.now()
+        postgres = self.db.is_postgres
         params: dict[str, Any] = {"worker": worker_id, "lease_until": now + timedelta(seconds=self.lease_seconds),
-                                  "now": now, "limit": limit,
-                                  "started": now if limit == 1 or self.db.is_postgres else None}
+                                  "now": now, "limit": limit, "started": now if limit == 1 or postgres else None}
         if kinds:
             params["kinds"] = kinds
-        postgres = self.db.is_postgres
         with self._claiming() as conn:
             rows = fast.execute(conn, _claim_statement(postgres, bool(kinds)), params).all()
             if rows and not postgres and limit > 1:

@@ -23,8 +23,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from . import fast
 
 _DEFERRED = "hub.deferred_inserts"
-_MARKS = "hub.deferred_marks"
-_MEMOS = "hub.memos"             # the keys of this transaction's `transaction_memo`s    # savepoint -> rows deferred before it, by table
+_MARKS = "hub.deferred_marks"    # savepoint -> rows deferred before it, by table
+_MEMOS = "hub.memos"             # the keys of this transaction's `transaction_memo`s
 
 
 def defer_insert(session: Session, table: Table, row: dict) -> None:
