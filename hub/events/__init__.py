@@ -15,8 +15,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ..connectors.contract.webhooks import CrmEvent, canonical_time, default_occurrence
-from ..store import fast
-from ..store import Bookmark, HubEvent, ObjectState, RunLog, utcnow
+from ..store import Bookmark, HubEvent, ObjectState, RunLog, fast, utcnow
 from ..store.db import defer_insert, transaction_memo
 from ..store.sql import insert_ignore, upsert
 from .stale import is_older, still_shows
@@ -141,7 +140,7 @@ def _update_state(session: Session, held: Any, event: CrmEvent, version: str) ->
     if (version, deleted, data) == (held.version, held.deleted, held.data):
         return          # as held already (a webhook's second event of one object)
     fast.execute(session.connection(), _SET_STATE, {"b_id": held.id, "b_version": version, "b_deleted": deleted,
-                                              "b_data": data, "b_at": utcnow()})
+                                                    "b_data": data, "b_at": utcnow()})
     held.version, held.deleted, held.data = version, deleted, data
 
 

@@ -16,8 +16,7 @@ from typing import Any, Callable, Final, Iterator
 from sqlalchemy import DateTime, bindparam, event, func, select, text, update
 from sqlalchemy.orm import Session
 
-from ..store import fast
-from ..store import Clock, Database, Job
+from ..store import Clock, Database, Job, fast
 from ..store.sql import insert_ignore
 
 QUEUED, RUNNING, DONE, DEAD = "queued", "running", "done", "dead"

@@ -26,8 +26,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 
 from ..events import subscribe, trace
-from ..store import fast
-from ..store import HubEvent, Installation, utcnow
+from ..store import HubEvent, Installation, fast, utcnow
 from ..store.models import Rule, RuleRun
 from ..store.db import transaction_memo
 from ..store.sql import insert_ignore

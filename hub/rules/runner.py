@@ -22,8 +22,7 @@ from ..jobs import JobContext, handler
 from ..jobs.registry import starter
 from ..mail import queue_mail
 from ..mappings import Carry, Limits, Mapping, TargetRenderer, TemplateProblem
-from ..store import fast
-from ..store import Connection, HubEvent, Installation, InstallationUser, utcnow
+from ..store import Connection, HubEvent, Installation, InstallationUser, fast, utcnow
 from ..store.models import ObjectFlag, Rule, RuleLink, RuleRun, RuleStep, RuleStepRun
 from ..store.sql import insert_ignore
 from . import connections, kinds

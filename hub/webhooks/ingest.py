@@ -44,8 +44,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from ..config import ConfigError
 from ..connectors.contract.webhooks import Delivery, MalformedPayload, RawRequest, Refused, Secrets, Webhooks
 from ..inputs import InputError
-from ..store import InboxEvent, Installation, Job, Secret
-from ..store import fast
+from ..store import InboxEvent, Installation, Job, Secret, fast
 from ..web.access import public
 from .credentials import keep_delivery_token, password_ref, prove_claim, token_ref
 from .group_commit import GroupCommitter

@@ -13,8 +13,7 @@ from ..inputs import InputError
 from ..jobs import JobContext, handler
 from ..oauth.connections import audit
 from ..rules.replay import requeue_runs
-from ..store import fast
-from ..store import HubEvent, InboxEvent
+from ..store import HubEvent, InboxEvent, fast
 from ..store.models import RuleRun
 from .providers import LazyClient, connector_webhooks, crm_api
 
