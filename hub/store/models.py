@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Float, Index, Integer, LargeBinary, String, Text, false, true
+from sqlalchemy import JSON, BigInteger, DateTime, Float, Index, Integer, LargeBinary, String, Text, false, text, true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .clock import utcnow
@@ -45,6 +45,12 @@ class Job(Base):
 
     __table_args__ = (
         Index("ix_jobs_claim", "status", "run_at"),
+        # what a claim walks (hub/jobs/queue.py), holding only the rows it can find: due jobs in
+        # claim order (PostgreSQL's; SQLite walks ix_jobs_claim in that order, its rowid last), and
+        # running ones by when their lease runs out
+        Index("ix_jobs_due", "run_at", "id", postgresql_where=text("status = 'queued'")).ddl_if(dialect="postgresql"),
+        Index("ix_jobs_lease", "lease_until", postgresql_where=text("status = 'running'"),
+              sqlite_where=text("status = 'running'")),
         Index("ix_jobs_ordering", "ordering_key", "status"),
         Index("ix_jobs_installation", "installation_id", "status", "id"),
     )
