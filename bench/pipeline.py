@@ -19,7 +19,8 @@ of both emulators: every Pipedrive and Asana API call waits that long):
   `flask --app hub worker`, with any render process of theirs: each process tree); a line below
   splits it into web and workers and adds the PostgreSQL server's (postmaster and backends: not
   the hub's, but it shares the two cores); the sandbox's is shown apart; none counts this load
-  generator;
+  generator. The hub's is also given as a multiple of the sandbox's: the sandbox's code is the same
+  from run to run, so that figure compares runs on a shared machine whose speed drifts;
 - latency: an open loop at --rate events/s for --seconds; per event, end to end = from its
   webhook POST answered 200 to its task's `created_at` in the Asana emulator (same machine, same
   wall clock; the emulator stamps milliseconds).
@@ -179,7 +180,11 @@ class Pipeline:
         return {"events_per_s": n / (last - start), "ingest_per_s": n / ingest_s, **percentiles(lat),
                 "hub_cpu_ms_per_event": per["web"] + per["workers"], "web_cpu_ms_per_event": per["web"],
                 "worker_cpu_ms_per_event": per["workers"], "sandbox_cpu_ms_per_event": per["sandbox"],
-                "postgres_cpu_ms_per_event": per.get("postgres")}
+                "postgres_cpu_ms_per_event": per.get("postgres"),
+                # the sandbox's code is the same from run to run, so its CPU per event follows the
+                # machine's speed: figures as multiples of it compare across runs of a shared VM
+                # whose speed drifts by a fifth within minutes
+                "hub_cpu_per_sandbox_cpu": (per["web"] + per["workers"]) / per["sandbox"] if per["sandbox"] else None}
 
     def latency_at(self, rate: float, seconds: float) -> dict:
         base = self.done_runs()
@@ -236,7 +241,8 @@ def run(engine: str, workers: int, concurrency: int, latencies: list[float], arg
                       flush=True)
                 pg = r["postgres_cpu_ms_per_event"]
                 print(f"{'':<9} cpu ms per event: web {r['web_cpu_ms_per_event']:.2f}, workers "
-                      f"{r['worker_cpu_ms_per_event']:.2f}" + (f", PostgreSQL server {pg:.2f}" if pg is not None else ""),
+                      f"{r['worker_cpu_ms_per_event']:.2f}" + (f", PostgreSQL server {pg:.2f}" if pg is not None else "")
+                      + (f"; hub / sandbox CPU {r['hub_cpu_per_sandbox_cpu']:.2f}" if r["hub_cpu_per_sandbox_cpu"] else ""),
                       flush=True)
         except BaseException:
             cluster.report_failure()
