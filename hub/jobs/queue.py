@@ -275,7 +275,7 @@ class JobQueue:
         if new:
             row = fast.execute(conn, _claim_statement(self.db.is_postgres, False, True), {
                 "worker": worker_id, "lease_until": now + timedelta(seconds=self.lease_seconds), "now": now,
-                "limit": 1, "started": now, "take": min(new)}).first()
+                "started": now, "take": min(new)}).first()
             if row is not None:
                 taken = ClaimedJob(row.id, row.kind, row.payload or {}, row.attempts, row.max_attempts,
                                    row.ordering_key, row.failed_calls or 0, row.installation_id, row.failing_provider)
@@ -387,6 +387,16 @@ def scope_filter(installation_id: Scope) -> tuple:
     return (Job.installation_id == installation_id,)
 
 
+_BLOCKED = """(j.ordering_key IS NULL OR NOT EXISTS (
+               SELECT 1 FROM jobs e WHERE e.ordering_key = j.ordering_key AND e.status IN ('queued', 'running')
+                AND e.id <> j.id AND (e.id < j.id OR (e.status = 'running' AND e.lease_until >= :now))))"""
+_CLAIMED = """status = 'running',
+               attempts = attempts + CASE WHEN status = 'running' AND started_at IS NULL THEN 0 ELSE 1 END,
+               locked_by = :worker, lease_until = :lease_until, updated_at = :now"""
+_RETURNING = """RETURNING id, kind, payload, attempts, max_attempts, ordering_key, failed_calls, installation_id,
+                  failing_provider"""
+
+
 @functools.lru_cache(maxsize=8)
 def _claim_statement(postgres: bool, by_kind: bool, by_id: bool = False):
     """The claim, built once per engine kind (a worker claims many times a second under load).
@@ -401,42 +411,46 @@ def _claim_statement(postgres: bool, by_kind: bool, by_id: bool = False):
     picked jobs are a CTE, read once; SQLite's statement starts none of a batch (`started` is
     NULL then) and `claim` starts the first in the same transaction.
 
-    The due jobs and the ones whose lease ran out are read apart, each walking its own partial
-    index (`ix_jobs_due`, `ix_jobs_lease`) in claim order, so a claim reads about `limit` rows
-    and stops: read together (an OR), every queued and running row was filtered and sorted first,
-    and a claim cost as much as the backlog was long (a third of PostgreSQL's time under load)."""
-    blocked = """(j.ordering_key IS NULL OR NOT EXISTS (
-                  SELECT 1 FROM jobs e WHERE e.ordering_key = j.ordering_key AND e.status IN ('queued', 'running')
-                   AND e.id <> j.id AND (e.id < j.id OR (e.status = 'running' AND e.lease_until >= :now))))"""
-    extra = ("AND j.kind IN :kinds " if by_kind else "") + ("AND j.id = :take " if by_id else "")
+    The due jobs and the ones whose lease ran out are read apart, each in claim order along
+    ix_jobs_claim (status, run_at, id), so a claim reads about as many rows as it takes and stops:
+    read together (an OR), every queued and running row was filtered and sorted first, and a claim
+    cost as much as the backlog was long. `by_id`: the one job a completing transaction enqueued
+    (`complete_taking`), found by its id."""
+    if by_id:
+        # uncommitted, so no other worker sees it: no lock to skip, no order to keep, no lapsed lease
+        sql = f"""UPDATE jobs SET {_CLAIMED}, started_at = :started
+        WHERE id = (SELECT j.id FROM jobs j WHERE j.id = :take AND j.status = 'queued' AND j.run_at <= :now
+                    {"AND j.kind IN :kinds " if by_kind else ""}AND {_BLOCKED})
+        {_RETURNING}"""
+        return _typed(text(sql), by_kind)
+    kinds = "AND j.kind IN :kinds " if by_kind else ""
     lock = "FOR UPDATE SKIP LOCKED" if postgres else ""
 
     def branch(state: str) -> str:
         return f"""SELECT j.id, j.run_at FROM jobs j
-               WHERE {state} {extra}AND {blocked}
+               WHERE {state} {kinds}AND {_BLOCKED}
                ORDER BY j.run_at, j.id LIMIT :limit {lock}"""
     due = branch("j.status = 'queued' AND j.run_at <= :now")
     lapsed = branch("j.status = 'running' AND j.lease_until < :now")
-    claimed = """status = 'running',
-               attempts = attempts + CASE WHEN status = 'running' AND started_at IS NULL THEN 0 ELSE 1 END,
-               locked_by = :worker, lease_until = :lease_until, updated_at = :now"""
-    returning = """RETURNING id, kind, payload, attempts, max_attempts, ordering_key, failed_calls, installation_id,
-                  failing_provider"""
     if postgres:
         sql = f"""WITH due AS ({due}), lapsed AS ({lapsed}),
              picked AS (SELECT id FROM (SELECT * FROM due UNION ALL SELECT * FROM lapsed) c
                         ORDER BY run_at, id LIMIT :limit)
-        UPDATE jobs SET {claimed},
+        UPDATE jobs SET {_CLAIMED},
                started_at = CASE WHEN id = (SELECT min(id) FROM picked) THEN :started END
         WHERE id IN (SELECT id FROM picked)
-        {returning}"""
+        {_RETURNING}"""
     else:
-        sql = f"""UPDATE jobs SET {claimed}, started_at = :started
+        sql = f"""UPDATE jobs SET {_CLAIMED}, started_at = :started
         WHERE id IN (SELECT id FROM (SELECT * FROM ({due}) UNION ALL SELECT * FROM ({lapsed}))
                      ORDER BY run_at, id LIMIT :limit)
-        {returning}"""
-    stmt = text(sql).bindparams(bindparam("now", type_=DateTime()), bindparam("lease_until", type_=DateTime()),
-                                bindparam("started", type_=DateTime()))
+        {_RETURNING}"""
+    return _typed(text(sql), by_kind)
+
+
+def _typed(stmt, by_kind: bool):
+    stmt = stmt.bindparams(bindparam("now", type_=DateTime()), bindparam("lease_until", type_=DateTime()),
+                           bindparam("started", type_=DateTime()))
     if by_kind:
         stmt = stmt.bindparams(bindparam("kinds", expanding=True))
     return stmt.columns(payload=_JOBS.c.payload.type)

@@ -19,15 +19,6 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
-def on_dialect(dialect: str):
-    """Alembic's `include_object` for one engine: leaves out what the models build only on another
-    (`Index(...).ddl_if(dialect=...)`), which autogenerate would otherwise ask to add."""
-    def include(obj, name, type_, reflected, compare_to) -> bool:
-        only = getattr(obj, "_ddl_if", None)
-        return only is None or only.dialect is None or only.dialect == dialect
-    return include
-
-
 def upgrade(engine: Engine, revision: str = "heads") -> None:
     command.upgrade(alembic_config(engine), revision)
 

@@ -12,8 +12,7 @@ def test_migrations_match_models_and_downgrade(db_url):
     engine = create_engine(db_url)
     migrate.upgrade(engine)
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"include_object": migrate.on_dialect(engine.dialect.name)})
-        assert compare_metadata(context, Base.metadata) == []
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
     assert migrate.is_current(engine)
     migrate.downgrade(engine, "base")
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
