@@ -415,14 +415,14 @@ def _claim_statement(postgres: bool, by_kind: bool, by_id: bool = False):
     ix_jobs_claim (status, run_at, id), so a claim reads about as many rows as it takes and stops:
     read together (an OR), every queued and running row was filtered and sorted first, and a claim
     cost as much as the backlog was long. `by_id`: the one job a completing transaction enqueued
-    (`complete_taking`), found by its id."""
+    (`complete_taking`), found by its id (`by_kind` does not apply: the caller chose it)."""
     if by_id:
         # uncommitted, so no other worker sees it: no lock to skip, no order to keep, no lapsed lease
         sql = f"""UPDATE jobs SET {_CLAIMED}, started_at = :started
         WHERE id = (SELECT j.id FROM jobs j WHERE j.id = :take AND j.status = 'queued' AND j.run_at <= :now
-                    {"AND j.kind IN :kinds " if by_kind else ""}AND {_BLOCKED})
+                    AND {_BLOCKED})
         {_RETURNING}"""
-        return _typed(text(sql), by_kind)
+        return _typed(text(sql), False)    # the caller picked the job, by its kind among others
     kinds = "AND j.kind IN :kinds " if by_kind else ""
     lock = "FOR UPDATE SKIP LOCKED" if postgres else ""
 
