@@ -23,19 +23,23 @@ log = logging.getLogger("hub.webhooks")
 _INBOX = InboxEvent.__table__
 _PROCESSED = _INBOX.update().where(_INBOX.c.id == bindparam("b_id")).values(
     status=bindparam("b_status"), error=None, processed_at=bindparam("b_at"))
-_READ_INBOX = select(_INBOX.c.id, _INBOX.c.installation_id, _INBOX.c.provider, _INBOX.c.event_key, _INBOX.c.body,
-                     _INBOX.c.status).where(_INBOX.c.id == bindparam("id"))
+# the delivery, read and marked processed in one statement (the job's transaction keeps or undoes it)
+_TAKE_INBOX = _INBOX.update().where(_INBOX.c.id == bindparam("b_id"), _INBOX.c.status != "processed").values(
+    status="processed", error=None, processed_at=bindparam("b_at")).returning(
+    _INBOX.c.id, _INBOX.c.installation_id, _INBOX.c.provider, _INBOX.c.event_key, _INBOX.c.body)
 
 
 @handler("webhook.process")
 def process(ctx: JobContext) -> None:
     services = ctx.app.extensions["hub"]
-    # read in the job's own transaction; if the connector needs the API (a delivery that carries
-    # just an id), that transaction ends first (nothing is written yet), so no transaction waits on
-    # the network, and the job's writes go in a new one after the call
+    # read (and marked processed: one statement, not a read now and an update at the end) in the
+    # job's own transaction; if the connector needs the API (a delivery that carries just an id),
+    # that transaction is rolled back first (the mark with it), so no transaction waits on the
+    # network, and the job's writes, the mark again, go in a new one after the call
     session = ctx.session
-    inbox = fast.execute(session.connection(), _READ_INBOX, {"id": ctx.payload["inbox_event_id"]}).first()
-    if inbox is None or inbox.status == "processed":
+    inbox = fast.execute(session.connection(), _TAKE_INBOX, {"b_id": ctx.payload["inbox_event_id"],
+                                                             "b_at": services.queue.clock.now()}).first()
+    if inbox is None:       # gone, or processed already
         return
     inbox_id, installation_id, provider = inbox.id, inbox.installation_id, inbox.provider
     hooks = connector_webhooks(provider)
@@ -71,8 +75,9 @@ def process(ctx: JobContext) -> None:
         trace(session, installation_id, "ignored", "no event the hub uses", status="info",
               inbox_event_id=inbox_id, job_id=ctx.job_id)
     session.flush()
-    fast.execute(session.connection(), _PROCESSED, {"b_id": inbox_id, "b_status": "processed" if events else "ignored",
-                                              "b_at": services.queue.clock.now()})
+    if client.made or not events:   # the first mark was rolled back before the call, or it is "ignored"
+        fast.execute(session.connection(), _PROCESSED, {"b_id": inbox_id, "b_status": "processed" if events else "ignored",
+                                                  "b_at": services.queue.clock.now()})
 
 
 def replay_inbox(services, installation_id: int, inbox_event_id: int) -> bool:
