@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable, Final, Iterator
 
-from sqlalchemy import DateTime, bindparam, event, func, select, text, update
+from sqlalchemy import DateTime, Integer, bindparam, event, func, select, text, update
 from sqlalchemy.orm import Session
 
 from ..store import Clock, Database, Job, fast
@@ -266,21 +266,23 @@ class JobQueue:
         now = self.clock.now()
         session.flush()   # the handler's pending ORM changes go first, as a session.execute would
         conn = session.connection()
-        result = fast.execute(conn, _COMPLETE[failed_calls is not None], {"b_id": job.id, "b_worker": worker_id,
-                                                                    "b_now": now, "b_failed": failed_calls})
-        if result.rowcount != 1:
-            return False, None
         taken = None
         new = [job_id for job_id, kind in session.info.get(_NEW_JOBS, ()) if kinds is None or kind in kinds] if take else []
         if new:
-            row = fast.execute(conn, _claim_statement(self.db.is_postgres, False, True), {
-                "worker": worker_id, "lease_until": now + timedelta(seconds=self.lease_seconds), "now": now,
-                "started": now, "take": min(new)}).first()
+            rows = fast.execute(conn, _complete_and_take(failed_calls is not None), {
+                "b_id": job.id, "worker": worker_id, "lease_until": now + timedelta(seconds=self.lease_seconds),
+                "now": now, "started": now, "b_failed": failed_calls, "take": min(new)}).all()
+            if not any(row.id == job.id for row in rows):
+                return False, None    # not ours any more: the caller rolls back, the take with it
+            row = next((row for row in rows if row.id != job.id), None)
             if row is not None:
                 taken = ClaimedJob(row.id, row.kind, row.payload or {}, row.attempts, row.max_attempts,
                                    row.ordering_key, row.failed_calls or 0, row.installation_id, row.failing_provider)
                 if [job_id for job_id, _ in session.info.get(_NEW_JOBS, ())] == [taken.id]:
                     session.info.pop(_NOTIFY_PENDING, None)    # nothing left for other workers to wake for
+        elif fast.execute(conn, _COMPLETE[failed_calls is not None], {
+                "b_id": job.id, "b_worker": worker_id, "b_now": now, "b_failed": failed_calls}).rowcount != 1:
+            return False, None
         if taken is None and start_next is not None:
             fast.execute(conn, _START, {"b_id": start_next.id, "b_worker": worker_id, "b_now": now})
         return True, taken
@@ -398,7 +400,7 @@ _RETURNING = """RETURNING id, kind, payload, attempts, max_attempts, ordering_ke
 
 
 @functools.lru_cache(maxsize=8)
-def _claim_statement(postgres: bool, by_kind: bool, by_id: bool = False):
+def _claim_statement(postgres: bool, by_kind: bool):
     """The claim, built once per engine kind (a worker claims many times a second under load).
 
     A job is claimable when it is due (or its lease ran out) and, with an ordering key, no other
@@ -414,15 +416,8 @@ def _claim_statement(postgres: bool, by_kind: bool, by_id: bool = False):
     The due jobs and the ones whose lease ran out are read apart, each in claim order along
     ix_jobs_claim (status, run_at, id), so a claim reads about as many rows as it takes and stops:
     read together (an OR), every queued and running row was filtered and sorted first, and a claim
-    cost as much as the backlog was long. `by_id`: the one job a completing transaction enqueued
-    (`complete_taking`), found by its id (`by_kind` does not apply: the caller chose it)."""
-    if by_id:
-        # uncommitted, so no other worker sees it: no lock to skip, no order to keep, no lapsed lease
-        sql = f"""UPDATE jobs SET {_CLAIMED}, started_at = :started
-        WHERE id = (SELECT j.id FROM jobs j WHERE j.id = :take AND j.status = 'queued' AND j.run_at <= :now
-                    AND {_BLOCKED})
-        {_RETURNING}"""
-        return _typed(text(sql), False)    # the caller picked the job, by its kind among others
+    cost as much as the backlog was long. A completing transaction takes the job it enqueued by
+    its id instead (`_complete_and_take`)."""
     kinds = "AND j.kind IN :kinds " if by_kind else ""
     lock = "FOR UPDATE SKIP LOCKED" if postgres else ""
 
@@ -446,6 +441,37 @@ def _claim_statement(postgres: bool, by_kind: bool, by_id: bool = False):
                      ORDER BY run_at, id LIMIT :limit)
         {_RETURNING}"""
     return _typed(text(sql), by_kind)
+
+
+@functools.lru_cache(maxsize=4)
+def _complete_and_take(counted: bool):
+    """`_COMPLETE` of the job this worker holds (:b_id) and the take-over by id of the job its
+    transaction enqueued (:take) if a claim could take it (due, its ordering key free), in one
+    UPDATE of both rows (two round trips were one per event). That job is not committed yet, so
+    no other worker sees it: no lock to skip, no order to keep, no lapsed lease. The completed job
+    is left out of the taken one's ordering-key check: in this statement's snapshot it still runs,
+    though it ends here. RETURNING gives the completed row (absent: this worker lost it) and the
+    taken one."""
+    done = "j.id = :b_id"
+    failed = f"CASE WHEN {done} THEN :b_failed ELSE j.failed_calls END" if counted else "j.failed_calls"
+    sql = f"""UPDATE jobs AS j SET
+               status = CASE WHEN {done} THEN 'done' ELSE 'running' END,
+               attempts = CASE WHEN {done} THEN j.attempts ELSE j.attempts + 1 END,
+               locked_by = :worker,
+               lease_until = CASE WHEN {done} THEN NULL ELSE :lease_until END,
+               started_at = CASE WHEN {done} THEN j.started_at ELSE :started END,
+               finished_at = CASE WHEN {done} THEN :now ELSE j.finished_at END,
+               last_error = CASE WHEN {done} THEN NULL ELSE j.last_error END,
+               failed_calls = {failed},
+               updated_at = :now
+        WHERE ({done} AND j.locked_by = :worker AND j.status = 'running')
+           OR (j.id = :take AND j.status = 'queued' AND j.run_at <= :now
+               AND {_BLOCKED.replace("AND e.id <> j.id ", "AND e.id <> j.id AND e.id <> :b_id ")})
+        {_RETURNING}"""
+    stmt = _typed(text(sql), False)
+    if counted:
+        stmt = stmt.bindparams(bindparam("b_failed", type_=Integer()))
+    return stmt
 
 
 def _typed(stmt, by_kind: bool):

@@ -324,12 +324,13 @@ def parent(ctx):
 
 
 def claims_during(services, fn) -> list[str]:
-    """The claim statements (UPDATE ... 'running') the worker sends while `fn` runs."""
+    """The claim statements (UPDATE ... 'running': a claim, or a completion that takes a job
+    over) the worker sends while `fn` runs."""
     from sqlalchemy import event as sa_event
     seen: list[str] = []
 
     def on_execute(conn, cursor, statement, params, context, executemany):
-        if "UPDATE jobs SET status = 'running'" in statement:
+        if "UPDATE jobs SET status = 'running'" in statement or statement.startswith("UPDATE jobs AS j SET"):
             seen.append(statement)
 
     sa_event.listen(services.db.engine, "before_cursor_execute", on_execute)
@@ -370,6 +371,51 @@ def test_work_taken_over_waits_for_its_ordering_key_like_any_claim(hub):
         rows = s.scalars(select(Job).order_by(Job.id)).all()
     # the child shares key "k" with an earlier unfinished job: not taken over, still queued
     assert [(r.kind, r.status) for r in rows] == [("test.ok", "queued"), ("test.parent", "done"), ("test.ok", "queued")]
+
+
+def test_a_job_takes_over_the_work_it_leads_to_under_its_own_ordering_key(hub):
+    """The completion and the take-over are one statement, in whose snapshot the completing job
+    still runs: it must not hold back its own child (one object's event and its rule run)."""
+    services, _ = hub
+    behaviour["services"] = services
+    with services.db.begin() as s:
+        services.queue.enqueue(s, "test.parent", {"key": "k"}, installation_id=None, ordering_key="k")
+    worker = Worker(services.queue, worker_id="w1")
+    claims = claims_during(services, lambda: worker.run_once(1))
+    assert ["j.id = " in c for c in claims] == [False, True]
+    with services.db.begin() as s:
+        rows = s.scalars(select(Job).order_by(Job.id)).all()
+    assert [(r.kind, r.status, r.attempts, r.ordering_key) for r in rows] == [
+        ("test.parent", "done", 1, "k"), ("test.ok", "done", 1, "k")]
+
+
+def test_a_completion_that_lost_its_job_takes_nothing_over(hub):
+    """Its lease ran out and another worker holds the job: no completion, and the job this
+    transaction enqueued is not reported taken (the caller rolls back, the take with it)."""
+    services, _ = hub
+    queue = services.queue
+    with services.db.begin() as s:
+        queue.enqueue(s, "test.ok", {}, installation_id=None)
+    lead, = queue.claim("w1", 1)
+    with services.db.begin() as s:
+        s.get(Job, lead.id).locked_by = "w2"        # w2 took it after w1's lease ran out
+    with services.db.begin() as s:
+        queue.enqueue(s, "test.ok", {"child": 0}, installation_id=None)
+        assert queue.complete_taking(s, lead, "w1") == (False, None)
+        s.rollback()
+    with services.db.begin() as s:
+        rows = s.scalars(select(Job).order_by(Job.id)).all()
+    assert [(r.status, r.locked_by) for r in rows] == [("running", "w2")]
+    with services.db.begin() as s:
+        queue.enqueue(s, "test.ok", {"child": 1}, installation_id=None)
+        done, taken = queue.complete_taking(s, lead, "w2", failed_calls=3)
+    assert done and taken is not None and taken.attempts == 1
+    with services.db.begin() as s:
+        rows = s.scalars(select(Job).order_by(Job.id)).all()
+    assert [(r.status, r.locked_by, r.failed_calls, r.attempts) for r in rows] == [
+        ("done", "w2", 3, 1), ("running", "w2", 0, 1)]
+    assert rows[0].finished_at is not None and rows[0].lease_until is None
+    assert rows[1].started_at is not None and rows[1].lease_until is not None
 
 
 def test_a_stopping_worker_hands_back_the_work_it_took_over(hub):
