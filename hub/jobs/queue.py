@@ -25,9 +25,9 @@ _PLAIN_INSERT = _JOBS.insert().returning(_JOBS.c.id)  # values bound per call: c
 # the hot path's updates, built once with bound values (a statement built per call costs more
 # than sending it): the job while this worker holds it
 _MINE = (_JOBS.c.id == bindparam("b_id")) & (_JOBS.c.locked_by == bindparam("b_worker")) & (_JOBS.c.status == RUNNING)
-_COMPLETE = {counted: _JOBS.update().where(_MINE).values(
-    status=DONE, finished_at=bindparam("b_now"), updated_at=bindparam("b_now"), lease_until=None, last_error=None,
-    **({"failed_calls": bindparam("b_failed")} if counted else {})) for counted in (False, True)}
+# RETURNING of a completion: whether a job of the completed one's ordering key waits (it may run now)
+_SUCCESSOR = """EXISTS (SELECT 1 FROM jobs e WHERE e.ordering_key = jobs.ordering_key AND e.status = 'queued'
+                AND e.id <> jobs.id{also}) AS successor"""
 _START = _JOBS.update().where(_MINE).values(started_at=bindparam("b_now"), updated_at=bindparam("b_now"))
 NOTIFY_CHANNEL = "hub_jobs"
 _NOTIFY = text(f"NOTIFY {NOTIFY_CHANNEL}")
@@ -35,6 +35,9 @@ _AFTER_COMMIT_KEY = "hub.jobs.enqueued"
 _NEW_JOBS = "hub.jobs.new"        # (id, kind) of the due jobs the session's transaction enqueued
 _NOTIFY_PENDING = "hub.jobs.notify"
 _CORE_ENQUEUED = "hub.jobs.core_enqueued"   # on a Core connection's info: its transaction enqueued
+# session.info: a completion in this transaction found a job of its ordering key waiting, which no
+# wake-up announces (it was enqueued earlier, blocked until now): its worker claims again at once
+SUCCESSOR_WAITS = "hub.jobs.successor_waits"
 
 
 @event.listens_for(Session, "before_commit")
@@ -280,9 +283,13 @@ class JobQueue:
                                    row.ordering_key, row.failed_calls or 0, row.installation_id, row.failing_provider)
                 if [job_id for job_id, _ in session.info.get(_NEW_JOBS, ())] == [taken.id]:
                     session.info.pop(_NOTIFY_PENDING, None)    # nothing left for other workers to wake for
-        elif fast.execute(conn, _COMPLETE[failed_calls is not None], {
-                "b_id": job.id, "b_worker": worker_id, "b_now": now, "b_failed": failed_calls}).rowcount != 1:
-            return False, None
+        else:
+            rows = fast.execute(conn, _complete(failed_calls is not None), {
+                "b_id": job.id, "b_worker": worker_id, "b_now": now, "b_failed": failed_calls}).all()
+            if not rows:
+                return False, None
+        if any(row.successor for row in rows if row.id == job.id):
+            session.info[SUCCESSOR_WAITS] = True
         if taken is None and start_next is not None:
             fast.execute(conn, _START, {"b_id": start_next.id, "b_worker": worker_id, "b_now": now})
         return True, taken
@@ -452,26 +459,39 @@ def _complete_and_take(counted: bool):
     is left out of the taken one's ordering-key check: in this statement's snapshot it still runs,
     though it ends here. RETURNING gives the completed row (absent: this worker lost it) and the
     taken one."""
-    done = "j.id = :b_id"
-    failed = f"CASE WHEN {done} THEN :b_failed ELSE j.failed_calls END" if counted else "j.failed_calls"
-    sql = f"""UPDATE jobs AS j SET
+    done = "jobs.id = :b_id"
+    failed = f"CASE WHEN {done} THEN :b_failed ELSE jobs.failed_calls END" if counted else "jobs.failed_calls"
+    blocked = _BLOCKED.replace("j.", "jobs.").replace("AND e.id <> jobs.id ", "AND e.id <> jobs.id AND e.id <> :b_id ")
+    sql = f"""UPDATE jobs SET
                status = CASE WHEN {done} THEN 'done' ELSE 'running' END,
-               attempts = CASE WHEN {done} THEN j.attempts ELSE j.attempts + 1 END,
+               attempts = CASE WHEN {done} THEN jobs.attempts ELSE jobs.attempts + 1 END,
                locked_by = :worker,
                lease_until = CASE WHEN {done} THEN NULL ELSE :lease_until END,
-               started_at = CASE WHEN {done} THEN j.started_at ELSE :started END,
-               finished_at = CASE WHEN {done} THEN :now ELSE j.finished_at END,
-               last_error = CASE WHEN {done} THEN NULL ELSE j.last_error END,
+               started_at = CASE WHEN {done} THEN jobs.started_at ELSE :started END,
+               finished_at = CASE WHEN {done} THEN :now ELSE jobs.finished_at END,
+               last_error = CASE WHEN {done} THEN NULL ELSE jobs.last_error END,
                failed_calls = {failed},
                updated_at = :now
-        WHERE ({done} AND j.locked_by = :worker AND j.status = 'running')
-           OR (j.id = :take AND j.status = 'queued' AND j.run_at <= :now
-               AND {_BLOCKED.replace("AND e.id <> j.id ", "AND e.id <> j.id AND e.id <> :b_id ")})
-        {_RETURNING}"""
+        WHERE ({done} AND jobs.locked_by = :worker AND jobs.status = 'running')
+           OR (jobs.id = :take AND jobs.status = 'queued' AND jobs.run_at <= :now AND {blocked})
+        {_RETURNING}, {_SUCCESSOR.format(also=" AND e.id <> :take")}"""
     stmt = _typed(text(sql), False)
     if counted:
         stmt = stmt.bindparams(bindparam("b_failed", type_=Integer()))
     return stmt
+
+
+@functools.lru_cache(maxsize=4)
+def _complete(counted: bool):
+    """The job this worker holds is done (`counted`: with its effect's failed calls so far);
+    RETURNING whether a job of its ordering key waits (`SUCCESSOR_WAITS`). No row: not ours."""
+    failed = ", failed_calls = :b_failed" if counted else ""
+    sql = f"""UPDATE jobs SET status = 'done', finished_at = :b_now, updated_at = :b_now, lease_until = NULL,
+               last_error = NULL{failed}
+        WHERE id = :b_id AND locked_by = :b_worker AND status = 'running'
+        RETURNING id, {_SUCCESSOR.format(also="")}"""
+    stmt = text(sql).bindparams(bindparam("b_now", type_=DateTime()))
+    return stmt.bindparams(bindparam("b_failed", type_=Integer())) if counted else stmt
 
 
 def _typed(stmt, by_kind: bool):

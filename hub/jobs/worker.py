@@ -21,7 +21,7 @@ from ..logs import log_context
 from ..store import ProcessHeartbeat
 from ..store.sql import upsert
 from .errors import Defer, Fatal, Retriable
-from .queue import NOTIFY_CHANNEL, ClaimedJob, JobQueue
+from .queue import NOTIFY_CHANNEL, SUCCESSOR_WAITS, ClaimedJob, JobQueue
 from .registry import JobContext, get_handler, get_starter
 
 log = logging.getLogger("hub.jobs")
@@ -63,7 +63,8 @@ class Worker:
         self._running: dict[int, ClaimedJob] = {}
         self._running_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
-        self._local = threading.local()   # .taken: the job the last completion took over (one per thread)
+        # per thread: .taken, the job the last completion took over; .again, claim again at once
+        self._local = threading.local()
         self.processed = 0
         queue.on_enqueue(self.wake)
 
@@ -113,6 +114,8 @@ class Worker:
                     session.commit()
                     self.processed += 1
                     self._local.taken = taken
+                    if session.info.pop(SUCCESSOR_WAITS, False):
+                        self._local.again = True
                     return "done"
                 session.rollback()  # another worker owns it now: its run decides, ours leaves no trace
                 log.warning("job %s lost its lease while running; effects rolled back", job.id)
@@ -183,6 +186,9 @@ class Worker:
         """Claim up to `limit` due jobs and run them here, in order; returns how many were claimed.
         Claimed jobs waiting their turn count as running, so the heartbeat keeps their leases."""
         jobs = self.queue.claim(self.worker_id, limit, self.kinds)
+        # a full claim may have left due jobs behind; so may a job that ends other than done (a dead
+        # one frees its ordering key), or a completion that finds one of its key waiting
+        self._local.again = len(jobs) >= limit
         with self._running_lock:
             for job in jobs:
                 self._running[job.id] = job
@@ -201,6 +207,8 @@ class Worker:
                 # done: the completing transaction also marked the next job started
                 outcome, ran = self._run_chain(job, following, ran)
                 started = outcome == "done" and following is not None
+                if outcome != "done":
+                    self._local.again = True
         finally:
             with self._running_lock:
                 for job in jobs:
@@ -262,7 +270,9 @@ class Worker:
                 log.exception("worker %s: claim failed; retrying", self.worker_id)
                 claimed = 0
                 self._stop.wait(self.poll_interval)
-            if claimed:
+            # after work, claim again only if it may find some: the claim left due jobs behind, or
+            # a job was announced since (else most such claims found nothing: 0.7 a event under load)
+            if claimed and (getattr(self._local, "again", True) or self._wakeups != seen):
                 if claimed >= self.batch_size > 1:
                     self.wake()       # a full batch: there may be more waiting, for another thread
                 continue

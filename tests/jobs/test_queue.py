@@ -323,6 +323,9 @@ def parent(ctx):
                                ordering_key=ctx.payload.get("key"))
 
 
+_TAKES = "THEN 'done' ELSE 'running'"   # a completion that takes a job over (queue._complete_and_take)
+
+
 def claims_during(services, fn) -> list[str]:
     """The claim statements (UPDATE ... 'running': a claim, or a completion that takes a job
     over) the worker sends while `fn` runs."""
@@ -330,7 +333,7 @@ def claims_during(services, fn) -> list[str]:
     seen: list[str] = []
 
     def on_execute(conn, cursor, statement, params, context, executemany):
-        if "UPDATE jobs SET status = 'running'" in statement or statement.startswith("UPDATE jobs AS j SET"):
+        if "UPDATE jobs SET status = 'running'" in statement or _TAKES in statement:
             seen.append(statement)
 
     sa_event.listen(services.db.engine, "before_cursor_execute", on_execute)
@@ -350,7 +353,7 @@ def test_the_work_a_job_leads_to_runs_next_in_the_same_worker_without_a_claim(hu
     claims = claims_during(services, lambda: worker.run_once(1))
     # one claim (the parent's); its completing transaction took the first child over, which ran
     # at once in this worker; the second child waits in the queue for any worker
-    assert ["j.id = " in c for c in claims] == [False, True]
+    assert [_TAKES in c for c in claims] == [False, True]
     with services.db.begin() as s:
         rows = s.scalars(select(Job).order_by(Job.id)).all()
     assert [(r.kind, r.status, r.attempts, r.locked_by) for r in rows] == [
@@ -382,7 +385,7 @@ def test_a_job_takes_over_the_work_it_leads_to_under_its_own_ordering_key(hub):
         services.queue.enqueue(s, "test.parent", {"key": "k"}, installation_id=None, ordering_key="k")
     worker = Worker(services.queue, worker_id="w1")
     claims = claims_during(services, lambda: worker.run_once(1))
-    assert ["j.id = " in c for c in claims] == [False, True]
+    assert [_TAKES in c for c in claims] == [False, True]
     with services.db.begin() as s:
         rows = s.scalars(select(Job).order_by(Job.id)).all()
     assert [(r.kind, r.status, r.attempts, r.ordering_key) for r in rows] == [
@@ -567,3 +570,70 @@ def test_a_start_that_fails_leaves_the_completion_and_the_job_runs_on_its_own(hu
     # the job its first run enqueued (one taken job, not two)
     assert _log_steps(services) == ["test.leads"] and len(rows) == 2
     assert "its start failed" in caplog.text
+
+
+class _WatchedWake(threading.Condition):
+    """The worker's wake-up condition, telling the test when a thread goes to wait (idle)."""
+
+    def __init__(self):
+        super().__init__()
+        self.idle = threading.Event()
+
+    def wait(self, timeout=None):
+        self.idle.set()
+        return super().wait(timeout)
+
+
+@handler("test.mark")
+def mark(ctx):
+    behaviour.setdefault("ran", []).append(ctx.payload["name"])
+    behaviour.setdefault("events", {}).setdefault(ctx.payload["name"], threading.Event()).set()
+
+
+def test_a_completion_says_whether_a_job_of_its_ordering_key_waits(hub):
+    from hub.jobs.queue import SUCCESSOR_WAITS
+    services, _ = hub
+    queue = services.queue
+    with services.db.begin() as s:
+        queue.enqueue(s, "test.ok", {}, installation_id=None, ordering_key="k")
+        queue.enqueue(s, "test.ok", {}, installation_id=None, ordering_key="k")
+        queue.enqueue(s, "test.ok", {}, installation_id=None, ordering_key="other")
+    first, other = queue.claim("w1", 10)          # the second of "k" waits for the first
+    seen = []
+    for claimed in (first, other):
+        with services.db.begin() as s:
+            assert queue.complete(s, claimed, "w1")
+            seen.append(s.info.pop(SUCCESSOR_WAITS, False))
+    assert seen == [True, False]
+
+
+def test_a_worker_claims_again_after_work_only_when_there_may_be_more(make_hub):
+    """After a job, a thread whose claim left nothing due behind waits for a wake-up instead of
+    claiming again (such claims found nothing); a completion that frees a waiting job of its
+    ordering key (enqueued earlier, so no wake-up announces it) makes it claim again at once."""
+    from hub.jobs.worker import Worker as _Worker
+    app = make_hub(**{"jobs.poll_interval": 60.0})   # a poll would take a minute
+    services = app.extensions["hub"]
+    queue = services.queue
+    with services.db.begin() as s:
+        queue.enqueue(s, "test.mark", {"name": "a"}, installation_id=None)
+    claims = []
+    real_claim = queue.claim
+    queue.claim = lambda *args, **kw: claims.append(1) or real_claim(*args, **kw)
+    worker = _Worker(queue, concurrency=1, poll_interval=60.0, app=app, batch_size=10)
+    wake = worker._wake = _WatchedWake()
+    behaviour["events"] = {name: threading.Event() for name in ("a", "p", "s")}
+    worker.start()
+    try:
+        assert wake.idle.wait(10) and behaviour["events"]["a"].is_set()
+        assert len(claims) == 1           # the claim that took "a"; none after it
+        wake.idle.clear()
+        with services.db.begin() as s:    # one wake-up; "s" waits for "p" (same key)
+            queue.enqueue(s, "test.mark", {"name": "p"}, installation_id=None, ordering_key="obj")
+            queue.enqueue(s, "test.mark", {"name": "s"}, installation_id=None, ordering_key="obj")
+        assert behaviour["events"]["s"].wait(10), "the job freed by its key's completion did not run"
+        assert wake.idle.wait(10)
+        assert behaviour["ran"] == ["a", "p", "s"] and len(claims) == 3
+    finally:
+        worker.stop()
+        del queue.claim
