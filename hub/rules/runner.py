@@ -23,7 +23,7 @@ from ..jobs.registry import starter
 from ..mail import queue_mail
 from ..mappings import Carry, Limits, Mapping, TargetRenderer, TemplateProblem
 from ..store import Connection, HubEvent, Installation, InstallationUser, fast, utcnow
-from ..store.models import ObjectFlag, Rule, RuleLink, RuleRun, RuleStep, RuleStepRun
+from ..store.models import ObjectFlag, Rule, RuleRun, RuleStep, RuleStepRun
 from ..store.sql import insert_ignore
 from . import connections, kinds
 from .conditions import condition_holds, describe
@@ -368,10 +368,8 @@ class Execution:
                 values = {"installation_id": p.installation_id, "rule_id": p.rule_id, "run_id": p.run_id,
                           "step_uid": state.uid if state else "", "object_type": p.object_type,
                           "object_id": p.object_id, "status": "open", "created_at": utcnow(), **link}
-                link_id = insert_ignore(session, RuleLink, values, ["run_id", "step_uid"])
-                if link_id is not None and link.get("made") == "task":   # the board shows it open from now
-                    from ..tasks import mirror
-                    mirror.opened(session, link_id, values, self.services.queue.clock.now(), deadline)
+                from ..tasks import mirror     # a task: the board shows it open from now
+                mirror.insert_link(session, values, self.services.queue.clock.now(), deadline)
             for to, subject, body in item["mails"]:
                 queue_mail(self.services, session, to, subject, body, installation_id=p.installation_id,
                            dedupe_key=f"rule-mail:{p.installation_id}:{state.effect_key if state else ''}:{to}"[:200])

@@ -11,12 +11,14 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, false, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from ..connectors.contract.targets import CLOSED_STATUSES, TASK_STATUSES, TaskState
 from ..store import fast
 from ..store.models import RuleLink, TaskStatus
+from ..store.sql import insert_ignore
 
 _STATUSES = TaskStatus.__table__
 _STATUSES_INSERT = _STATUSES.insert()
@@ -142,6 +144,45 @@ def opened(session: Session, link_id: int, link: dict[str, Any], now: datetime, 
         external_id=link["external_id"], object_type=link["object_type"], object_id=link["object_id"],
         status=status, deadline=text, due_at=due_at, gone=False, updated_at=now,
         status_changed_at=due_at if status == "overdue" else now))
+
+
+def insert_link(session: Session, link: dict[str, Any], now: datetime, deadline: Any = None) -> int | None:
+    """A step's link (`link`: the row's values), new unless the step has one already (its id, else
+    None), and for a task its status row (`opened`). On PostgreSQL an open task's two rows go in as
+    one statement (the link's INSERT a CTE the status row is selected from): one round trip less
+    for every task a rule makes."""
+    text, due_at = deadline_of(deadline)
+    status = effective("open", due_at, now)
+    conn = session.connection()
+    if link.get("made") != "task" or conn.dialect.name != "postgresql" or LINK_STATUS.get(status, "open") != "open":
+        link_id = insert_ignore(session, RuleLink, link, ["run_id", "step_uid"])
+        if link_id is not None and link.get("made") == "task":
+            opened(session, link_id, link, now, deadline)
+        return link_id
+    session.flush()   # as insert_ignore: pending ORM rows go first
+    return fast.execute(conn, _LINK_AND_STATUS, {
+        **{f"l_{key}": link.get(key, _LINK_DEFAULTS.get(key)) for key in _LINK_COLUMNS},
+        "t_status": status, "t_deadline": text, "t_due_at": due_at, "t_now": now,
+        "t_changed_at": due_at if status == "overdue" else now}).scalar_one_or_none()
+
+
+_LINKS = RuleLink.__table__
+_LINK_COLUMNS = [c.key for c in _LINKS.columns if c.key not in ("id", "completed_at")]
+_LINK_DEFAULTS = {"step_uid": "", "name": "", "url": "", "status": "open", "connection_id": None}
+_NEW_LINK = pg_insert(_LINKS).values({key: bindparam(f"l_{key}", type_=_LINKS.c[key].type) for key in _LINK_COLUMNS}) \
+    .on_conflict_do_nothing(index_elements=["run_id", "step_uid"]).returning(_LINKS.c.id).cte("new_link")
+_LINK_AND_STATUS = _STATUSES.insert().from_select(
+    ["link_id", "installation_id", "connector", "external_id", "object_type", "object_id", "status", "deadline",
+     "due_at", "gone", "responsible", "detail", "updated_at", "status_changed_at"],
+    select(_NEW_LINK.c.id, *(bindparam(f"l_{key}", type_=_LINKS.c[key].type)
+                             for key in ("installation_id", "connector", "external_id", "object_type", "object_id")),
+           bindparam("t_status", type_=_STATUSES.c.status.type), bindparam("t_deadline", type_=_STATUSES.c.deadline.type),
+           bindparam("t_due_at", type_=_STATUSES.c.due_at.type), false(),
+           bindparam("t_responsible", value="", type_=_STATUSES.c.responsible.type),
+           bindparam("t_detail", value="", type_=_STATUSES.c.detail.type),
+           bindparam("t_now", type_=_STATUSES.c.updated_at.type),
+           bindparam("t_changed_at", type_=_STATUSES.c.status_changed_at.type)),
+    include_defaults=False).returning(_STATUSES.c.link_id)
 
 
 def made(session: Session, link_id: int, now: datetime, deadline: Any = None) -> None:
