@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from ..connectors.contract.webhooks import CrmEvent, canonical_time, default_occurrence
 from ..store import Bookmark, HubEvent, ObjectState, RunLog, fast, utcnow
 from ..store.db import defer_insert, transaction_memo
-from ..store.sql import insert_ignore, upsert
+from ..store.sql import insert_ignore, insert_ignore_many, upsert
 from .stale import is_older, still_shows
 
 log = logging.getLogger("hub.events")
@@ -60,40 +60,68 @@ def event_data(event: CrmEvent) -> dict[str, Any]:
 def record(services: Any, session: Session, installation_id: int, event: CrmEvent, *, source: str,
            inbox_event_id: int | None = None) -> HubEvent | None:
     """Record one event unless its occurrence is known; keep the object's newest state; notify
-    subscribers. An event older than the state held is recorded and traced as stale; it changes no
-    state, and its transition counts only while the newer state still shows it (`stale.py`).
+    subscribers (`record_all` of one event)."""
+    return record_all(services, session, installation_id, [event], source=source, inbox_event_id=inbox_event_id)[0]
 
-    Core statements, not the ORM: this runs for every event, and the state row is written once
-    (inserted with the event's state for a new object, else locked, compared and updated)."""
-    occurrence = occurrence_key(event)
-    version = canonical_time(event.version) if event.version else ""
-    held, new_object = _lock_or_create(session, installation_id, event, version)
-    data = event_data(event)
-    stale = not new_object and is_older(version, held.version)
-    acted = stale and still_shows(event, held.data, held.deleted)
-    if stale:
-        data["stale"] = {"version": version, "known_version": held.version, "acted": acted}
-    values = {"installation_id": installation_id, "occurrence": occurrence, "kind": event.kind,
-              "object_type": event.object_type, "object_id": str(event.object_id), "source": source,
-              "inbox_event_id": inbox_event_id, "occurred_at": _naive(event.occurred_at), "data": data,
-              "created_at": utcnow()}
-    new_id = insert_ignore(session, HubEvent, values, ["installation_id", "occurrence"])
-    if not stale and not new_object:
-        _update_state(session, held, event, version)
+
+def record_all(services: Any, session: Session, installation_id: int, events: list[CrmEvent], *, source: str,
+               inbox_event_id: int | None = None) -> list[HubEvent | None]:
+    """Record each event unless its occurrence is known (None for it); keep each object's newest
+    state; notify subscribers, event by event in order. An event older than the state held is
+    recorded and traced as stale; it changes no state, and its transition counts only while the
+    newer state still shows it (`stale.py`).
+
+    Core statements, not the ORM: this runs for every event. The states are compared and kept first
+    (a new object's row inserted with its first event's state, a known one locked, compared and
+    updated), each event against the state the one before it left; then the events' rows go in as
+    one INSERT (a webhook's change and its transition: one round trip, not two); then the traces
+    and subscribers of each event in turn. Subscribers read neither rows, so they see what they saw
+    when each event was written on its own."""
+    prepared = []
+    for event in events:
+        occurrence = occurrence_key(event)
+        version = canonical_time(event.version) if event.version else ""
+        held, new_object = _lock_or_create(session, installation_id, event, version)
+        data = event_data(event)
+        stale = not new_object and is_older(version, held.version)
+        acted = stale and still_shows(event, held.data, held.deleted)
+        known = held.version if held is not None else ""
+        if stale:
+            data["stale"] = {"version": version, "known_version": known, "acted": acted}
+        values = {"installation_id": installation_id, "occurrence": occurrence, "kind": event.kind,
+                  "object_type": event.object_type, "object_id": str(event.object_id), "source": source,
+                  "inbox_event_id": inbox_event_id, "occurred_at": _naive(event.occurred_at), "data": data,
+                  "created_at": utcnow()}
+        if not stale and not new_object:
+            _update_state(session, held, event, version)
+        prepared.append((event, values, stale, acted, known, version))
+    ids = insert_ignore_many(session, HubEvent, [p[1] for p in prepared], ["installation_id", "occurrence"])
+    recorded: list[HubEvent | None] = []
+    for (event, values, stale, acted, known, version), new_id in zip(prepared, ids):
+        recorded.append(_announce(services, session, installation_id, event, values, new_id, stale, acted, known,
+                                  version, source, inbox_event_id))
+    return recorded
+
+
+def _announce(services: Any, session: Session, installation_id: int, event: CrmEvent, values: dict, new_id: int | None,
+              stale: bool, acted: bool, known: str, version: str, source: str,
+              inbox_event_id: int | None) -> HubEvent | None:
+    """An event's traces and, unless it is a duplicate or a stale one that no longer shows, its subscribers."""
     if new_id is None:
         trace(session, installation_id, "duplicate", f"{event.kind} {event.object_type} {event.object_id}: "
-              "already recorded, nothing to do", status="info", inbox_event_id=inbox_event_id, occurrence=occurrence)
+              "already recorded, nothing to do", status="info", inbox_event_id=inbox_event_id,
+              occurrence=values["occurrence"])
         return None
     hub_event = HubEvent(id=new_id, **values)   # as stored; subscribers read it, nothing flushes it
     trace(session, installation_id, "normalized", f"{event.kind} {event.object_type} {event.object_id}",
           hub_event_id=new_id, inbox_event_id=inbox_event_id, source=source)
     if stale:
-        what = f"{event.kind} {event.object_type} {event.object_id} (version {version}, known {held.version})"
+        what = f"{event.kind} {event.object_type} {event.object_id} (version {version}, known {known})"
         trace(session, installation_id, "stale",
               f"{what} is older than what we know, which still shows it: acted on" if acted else
               f"{what} is older than what we know: no transition",
               status="info", hub_event_id=new_id, inbox_event_id=inbox_event_id, version=version,
-              known_version=held.version, acted=acted)
+              known_version=known, acted=acted)
         if not acted:
             return hub_event
     for fn in subscribers():

@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -28,6 +29,30 @@ def insert_ignore(session: Session, model: Any, values: dict[str, Any], conflict
     conn = session.connection()
     stmt = _insert_ignore_stmt(conn.dialect.name, model.__table__, tuple(conflict))
     return fast.execute(conn, stmt, values).scalar_one_or_none()
+
+
+def insert_ignore_many(session: Session, model: Any, rows: list[dict[str, Any]], conflict: list[str]) -> list[int | None]:
+    """`insert_ignore` of several rows (each naming the same columns) in one statement: the ids in
+    the rows' order, None for a row that existed (or repeats an earlier row's key in `rows`)."""
+    if len(rows) == 1:
+        return [insert_ignore(session, model, rows[0], conflict)]
+    session.flush()
+    conn = session.connection()
+    keys = tuple(rows[0])
+    stmt = _insert_ignore_rows(conn.dialect.name, model.__table__, keys, len(rows), tuple(conflict))
+    found = {tuple(row[1:]): row[0] for row in fast.execute(
+        conn, stmt, {f"r{n}_{key}": row[key] for n, row in enumerate(rows) for key in keys})}
+    # each new key to the first row naming it (the one the INSERT kept)
+    return [found.pop(tuple(row[c] for c in conflict), None) for row in rows]
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_ignore_rows(dialect: str, table: Any, keys: tuple[str, ...], count: int, conflict: tuple[str, ...]):
+    # built once per shape, as `_insert_ignore_stmt`
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    values = [{key: bindparam(f"r{n}_{key}", type_=table.c[key].type) for key in keys} for n in range(count)]
+    return insert(table).values(values).on_conflict_do_nothing(index_elements=list(conflict)).returning(
+        table.c.id, *(table.c[c] for c in conflict))
 
 
 def upsert(session: Session, model: Any, values: dict[str, Any], conflict: list[str], update: dict[str, Any]) -> None:

@@ -8,7 +8,7 @@ from sqlalchemy import bindparam, select
 
 from ..connectors.contract.webhooks import Delivery, MalformedPayload, Snapshot
 from ..errors import Fatal
-from ..events import record, subscribers, trace
+from ..events import record_all, subscribers, trace
 from ..inputs import InputError
 from ..jobs import JobContext, handler
 from ..oauth.connections import audit
@@ -65,12 +65,16 @@ def process(ctx: JobContext) -> None:
             trace(failed, installation_id, "error", f"could not normalize: {exc}", status="error",
                   inbox_event_id=inbox_id, job_id=ctx.job_id)
         raise Fatal(f"inbox event {inbox_id}: {exc}") from None
-    for event in events:
+    run: list = []          # events in a row are recorded together (record_all: one INSERT of their rows)
+    for event in [*events, None]:
+        if run and (event is None or isinstance(event, Snapshot)):
+            record_all(services, session, installation_id, run, source="webhook", inbox_event_id=inbox_id)
+            run = []
         if isinstance(event, Snapshot):   # the object read now: compared with its known state
             from .reconcile import compare
             compare(services, session, installation_id, hooks, event, "webhook", inbox_id)
-        else:
-            record(services, session, installation_id, event, source="webhook", inbox_event_id=inbox_id)
+        elif event is not None:
+            run.append(event)
     if not events:
         trace(session, installation_id, "ignored", "no event the hub uses", status="info",
               inbox_event_id=inbox_id, job_id=ctx.job_id)
