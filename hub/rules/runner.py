@@ -14,7 +14,7 @@ from types import SimpleNamespace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import String, bindparam, func, or_, select, update
 
 from ..errors import Fatal, NeedsReauth, Retriable
 from ..events import flags, trace
@@ -144,27 +144,44 @@ _RUNS, _RULES, _EVENTS = RuleRun.__table__, Rule.__table__, HubEvent.__table__
 _STEPS, _STEP_RUNS, _INSTALLATIONS = RuleStep.__table__, RuleStepRun.__table__, Installation.__table__
 _FLAGS = ObjectFlag.__table__
 _READ_ACCOUNTS = select(Connection.__table__).where(Connection.__table__.c.installation_id == bindparam("installation_id"))
-_READ_RUN = select(  # the run with its rule, event and installation (each None when gone): one round trip
-    _RUNS, _RULES.c.name.label("rule_name"), _RULES.c.status.label("rule_status"),
-    _RULES.c.version.label("rule_version"), _RULES.c.last_error.label("rule_error"), _RULES.c.id.label("rule_found"),
-    _RULES.c.created_at.label("rule_created"),
-    _EVENTS.c.kind.label("event_kind"), _EVENTS.c.data.label("event_data"),
-    _EVENTS.c.occurred_at.label("event_occurred_at"), _EVENTS.c.id.label("event_found"),
-    _INSTALLATIONS.c.provider, _INSTALLATIONS.c.company_id, _INSTALLATIONS.c.status.label("installation_status"),
-    _INSTALLATIONS.c.installer_user_id, _INSTALLATIONS.c.id.label("installation_found"),
-    # the object's auto-advance flag (hub/events/flags.py), at most one row by its unique key
-    _FLAGS.c.value.label("flag_value"), _FLAGS.c.reason.label("flag_reason"), _FLAGS.c.set_at.label("flag_set_at"),
-).select_from(_RUNS.outerjoin(_RULES, _RULES.c.id == _RUNS.c.rule_id)
-              .outerjoin(_EVENTS, _EVENTS.c.id == _RUNS.c.hub_event_id)
-              .outerjoin(_INSTALLATIONS, _INSTALLATIONS.c.id == _RUNS.c.installation_id)
-              .outerjoin(_FLAGS, (_FLAGS.c.installation_id == _RUNS.c.installation_id)
-                         & (_FLAGS.c.connector == _INSTALLATIONS.c.provider) & (_FLAGS.c.object_type == _RUNS.c.object_type)
-                         & (_FLAGS.c.object_id == _RUNS.c.object_id) & (_FLAGS.c.key == flags.AUTO_ADVANCE))).where(
-    _RUNS.c.id == bindparam("id"))
+
+
+def _read_run(run_id: str):
+    """The run (by the parameter `run_id` names) with its rule, event and installation (each None
+    when gone): one round trip."""
+    return select(
+        _RUNS, _RULES.c.name.label("rule_name"), _RULES.c.status.label("rule_status"),
+        _RULES.c.version.label("rule_version"), _RULES.c.last_error.label("rule_error"), _RULES.c.id.label("rule_found"),
+        _RULES.c.created_at.label("rule_created"),
+        _EVENTS.c.kind.label("event_kind"), _EVENTS.c.data.label("event_data"),
+        _EVENTS.c.occurred_at.label("event_occurred_at"), _EVENTS.c.id.label("event_found"),
+        _INSTALLATIONS.c.provider, _INSTALLATIONS.c.company_id, _INSTALLATIONS.c.status.label("installation_status"),
+        _INSTALLATIONS.c.installer_user_id, _INSTALLATIONS.c.id.label("installation_found"),
+        # the object's auto-advance flag (hub/events/flags.py), at most one row by its unique key
+        _FLAGS.c.value.label("flag_value"), _FLAGS.c.reason.label("flag_reason"), _FLAGS.c.set_at.label("flag_set_at"),
+    ).select_from(_RUNS.outerjoin(_RULES, _RULES.c.id == _RUNS.c.rule_id)
+                  .outerjoin(_EVENTS, _EVENTS.c.id == _RUNS.c.hub_event_id)
+                  .outerjoin(_INSTALLATIONS, _INSTALLATIONS.c.id == _RUNS.c.installation_id)
+                  .outerjoin(_FLAGS, (_FLAGS.c.installation_id == _RUNS.c.installation_id)
+                             & (_FLAGS.c.connector == _INSTALLATIONS.c.provider) & (_FLAGS.c.object_type == _RUNS.c.object_type)
+                             & (_FLAGS.c.object_id == _RUNS.c.object_id) & (_FLAGS.c.key == flags.AUTO_ADVANCE))).where(
+        _RUNS.c.id == bindparam(run_id))
+
+
+_READ_RUN = _read_run("id")
 _READ_STEPS = select(_STEPS).where(_STEPS.c.rule_id == bindparam("rule_id")).order_by(_STEPS.c.position, _STEPS.c.id)
 _READ_STATES = select(_STEP_RUNS).where(_STEP_RUNS.c.run_id == bindparam("run_id"))
 _RUN_STARTS = _RUNS.update().where(_RUNS.c.id == bindparam("b_id")).values(
     status="running", attempts=bindparam("b_attempts"), detail=bindparam("b_detail"), updated_at=bindparam("b_at"))
+# PostgreSQL: the run marked running (attempts + 1) as it is read, in one statement (a CTE), when
+# its status lets it start; `read_plan` undoes it in the rare cases it then finds it must not
+_STARTED = _RUNS.update().where(
+    _RUNS.c.id == bindparam("b_run"), *(_RUNS.c.status != ended for ended in ("done", "stopped", "skipped")),
+    or_(_RUNS.c.status != "waiting", _RUNS.c.step_uid.isnot_distinct_from(bindparam("wake", type_=String))),
+).values(status="running", attempts=_RUNS.c.attempts + 1, updated_at=bindparam("b_at")).returning(_RUNS.c.id).cte("started")
+_READ_AND_START = _read_run("b_run").add_columns(select(func.count()).select_from(_STARTED).scalar_subquery().label("started"))
+_RUN_UNSTART = _RUNS.update().where(_RUNS.c.id == bindparam("b_id")).values(
+    status=bindparam("b_status"), attempts=bindparam("b_attempts"), updated_at=bindparam("b_at"))
 _RUN_DONE = _RUNS.update().where(_RUNS.c.id == bindparam("b_id")).values(
     status="done", error=None, detail=bindparam("b_detail"), wake_at=None, finished_at=bindparam("b_at"),
     updated_at=bindparam("b_at"))
@@ -205,9 +222,16 @@ def start_run(app: Any, session, job: Any) -> tuple[Plan | None, str | None]:
 def read_plan(services: Any, session, run_id: int, job_id: int, wake: str | None) -> tuple[Plan | None, str | None]:
     """`plan_run` inside `session` (it marks the run running there)."""
     conn = session.connection()
-    run = fast.execute(conn, _READ_RUN, {"id": run_id}).first()
+    if conn.dialect.name == "postgresql":
+        run = fast.execute(conn, _READ_AND_START, {"b_run": run_id, "wake": wake, "b_at": utcnow()}).first()
+    else:
+        run = fast.execute(conn, _READ_RUN, {"id": run_id}).first()
     if run is None:
         return None, "the run no longer exists"
+    started = bool(getattr(run, "started", 0))   # the row as read is the run before that start
+    if started and not _may_start(run):
+        fast.execute(conn, _RUN_UNSTART, {"b_id": run.id, "b_status": run.status, "b_attempts": run.attempts,
+                                          "b_at": run.updated_at})
     if run.status in ("done", "stopped", "skipped"):
         return None, f"already {run.status}: nothing is repeated"
     if run.status == "waiting" and wake != run.step_uid:
@@ -249,8 +273,19 @@ def read_plan(services: Any, session, run_id: int, job_id: int, wake: str | None
                 held_back=f"{off[0]} (set {off[1]:%Y-%m-%d %H:%M} UTC)" if off is not None else None,
                 crashed=run.status == "running",
                 installation=installation, accounts={c.id: c for c in accounts}, rule_error=bool(rule.last_error))
-    fast.execute(conn, _RUN_STARTS, {"b_id": run.id, "b_attempts": run.attempts + 1, "b_detail": detail, "b_at": utcnow()})
+    if not started:
+        fast.execute(conn, _RUN_STARTS, {"b_id": run.id, "b_attempts": run.attempts + 1, "b_detail": detail,
+                                         "b_at": utcnow()})
     return plan, None
+
+
+def _may_start(run: Any) -> bool:
+    """What `read_plan` checks past the run's own status before it starts it: its rule and event
+    still exist, and the rule is active (or the run started before it was deactivated and does
+    not wait)."""
+    if run.rule_found is None or run.event_found is None:
+        return False
+    return run.rule_status == "active" or (not run.step_uid and not (run.attempts == 0 and run.status == "queued"))
 
 
 # -- one attempt ----------------------------------------------------------------------------------
