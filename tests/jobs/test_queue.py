@@ -344,11 +344,16 @@ def claims_during(services, fn) -> list[str]:
     return seen
 
 
-def test_the_work_a_job_leads_to_runs_next_in_the_same_worker_without_a_claim(hub):
+# with "k": the job and its work share an ordering key (an object's event and its rule runs). The
+# completion and the take-over are one statement, in whose snapshot the completing job still runs:
+# it must not hold back its own child
+@pytest.mark.parametrize("key", [None, "k"])
+def test_the_work_a_job_leads_to_runs_next_in_the_same_worker_without_a_claim(hub, key):
     services, _ = hub
     behaviour["services"] = services
     with services.db.begin() as s:
-        parent_id = services.queue.enqueue(s, "test.parent", {"children": 2}, installation_id=None)
+        parent_id = services.queue.enqueue(s, "test.parent", {"children": 2, "key": key}, installation_id=None,
+                                           ordering_key=key)
     worker = Worker(services.queue, worker_id="w1")
     claims = claims_during(services, lambda: worker.run_once(1))
     # one claim (the parent's); its completing transaction took the first child over, which ran
@@ -356,8 +361,8 @@ def test_the_work_a_job_leads_to_runs_next_in_the_same_worker_without_a_claim(hu
     assert [_TAKES in c for c in claims] == [False, True]
     with services.db.begin() as s:
         rows = s.scalars(select(Job).order_by(Job.id)).all()
-    assert [(r.kind, r.status, r.attempts, r.locked_by) for r in rows] == [
-        ("test.parent", "done", 1, "w1"), ("test.ok", "done", 1, "w1"), ("test.ok", "queued", 0, None)]
+    assert [(r.kind, r.status, r.attempts, r.locked_by, r.ordering_key) for r in rows] == [
+        ("test.parent", "done", 1, "w1", key), ("test.ok", "done", 1, "w1", key), ("test.ok", "queued", 0, None, key)]
     assert rows[1].started_at is not None and [c[0] for c in calls] == [parent_id, rows[1].id]
     assert worker.drain() == 1 and job(services, rows[2].id).status == "done"
 
@@ -374,22 +379,6 @@ def test_work_taken_over_waits_for_its_ordering_key_like_any_claim(hub):
         rows = s.scalars(select(Job).order_by(Job.id)).all()
     # the child shares key "k" with an earlier unfinished job: not taken over, still queued
     assert [(r.kind, r.status) for r in rows] == [("test.ok", "queued"), ("test.parent", "done"), ("test.ok", "queued")]
-
-
-def test_a_job_takes_over_the_work_it_leads_to_under_its_own_ordering_key(hub):
-    """The completion and the take-over are one statement, in whose snapshot the completing job
-    still runs: it must not hold back its own child (one object's event and its rule run)."""
-    services, _ = hub
-    behaviour["services"] = services
-    with services.db.begin() as s:
-        services.queue.enqueue(s, "test.parent", {"key": "k"}, installation_id=None, ordering_key="k")
-    worker = Worker(services.queue, worker_id="w1")
-    claims = claims_during(services, lambda: worker.run_once(1))
-    assert [_TAKES in c for c in claims] == [False, True]
-    with services.db.begin() as s:
-        rows = s.scalars(select(Job).order_by(Job.id)).all()
-    assert [(r.kind, r.status, r.attempts, r.ordering_key) for r in rows] == [
-        ("test.parent", "done", 1, "k"), ("test.ok", "done", 1, "k")]
 
 
 def test_a_completion_that_lost_its_job_takes_nothing_over(hub):
