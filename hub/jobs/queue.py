@@ -452,7 +452,7 @@ def _claim_statement(postgres: bool, by_kind: bool):
 
 @functools.lru_cache(maxsize=4)
 def _complete_and_take(counted: bool):
-    """`_COMPLETE` of the job this worker holds (:b_id) and the take-over by id of the job its
+    """`_complete` of the job this worker holds (:b_id) and the take-over by id of the job its
     transaction enqueued (:take) if a claim could take it (due, its ordering key free), in one
     UPDATE of both rows (two round trips were one per event). That job is not committed yet, so
     no other worker sees it: no lock to skip, no order to keep, no lapsed lease. The completed job

@@ -271,7 +271,7 @@ class Worker:
                 claimed = 0
                 self._stop.wait(self.poll_interval)
             # after work, claim again only if it may find some: the claim left due jobs behind, or
-            # a job was announced since (else most such claims found nothing: 0.7 a event under load)
+            # a job was announced since (else, under load, most such claims found nothing)
             if claimed and (getattr(self._local, "again", True) or self._wakeups != seen):
                 if claimed >= self.batch_size > 1:
                     self.wake()       # a full batch: there may be more waiting, for another thread
