@@ -17,6 +17,7 @@ from sqlalchemy import DateTime, Integer, bindparam, event, func, select, text, 
 from sqlalchemy.orm import Session
 
 from ..store import Clock, Database, Job, fast
+from ..store.db import pending_writes
 from ..store.sql import insert_ignore
 
 QUEUED, RUNNING, DONE, DEAD = "queued", "running", "done", "dead"
@@ -272,9 +273,9 @@ class JobQueue:
         taken = None
         new = [job_id for job_id, kind in session.info.get(_NEW_JOBS, ()) if kinds is None or kind in kinds] if take else []
         if new:
-            rows = fast.execute(conn, _complete_and_take(failed_calls is not None), {
+            rows = _with_pending(session, conn, _complete_and_take(failed_calls is not None), {
                 "b_id": job.id, "worker": worker_id, "lease_until": now + timedelta(seconds=self.lease_seconds),
-                "now": now, "started": now, "b_failed": failed_calls, "take": min(new)}).all()
+                "now": now, "started": now, "b_failed": failed_calls, "take": min(new)})
             if not any(row.id == job.id for row in rows):
                 return False, None    # not ours any more: the caller rolls back, the take with it
             row = next((row for row in rows if row.id != job.id), None)
@@ -284,8 +285,8 @@ class JobQueue:
                 if [job_id for job_id, _ in session.info.get(_NEW_JOBS, ())] == [taken.id]:
                     session.info.pop(_NOTIFY_PENDING, None)    # nothing left for other workers to wake for
         else:
-            rows = fast.execute(conn, _complete(failed_calls is not None), {
-                "b_id": job.id, "b_worker": worker_id, "b_now": now, "b_failed": failed_calls}).all()
+            rows = _with_pending(session, conn, _complete(failed_calls is not None), {
+                "b_id": job.id, "b_worker": worker_id, "b_now": now, "b_failed": failed_calls})
             if not rows:
                 return False, None
         if any(row.successor for row in rows if row.id == job.id):
@@ -479,6 +480,17 @@ def _complete_and_take(counted: bool):
     if counted:
         stmt = stmt.bindparams(bindparam("b_failed", type_=Integer()))
     return stmt
+
+
+def _with_pending(session: Session, conn, statement, params: dict) -> list:
+    """The completion's rows; on PostgreSQL the handler's deferred writes (its run log lines, a rule
+    run's outcome ...) go in the same statement (`defer_write`): the completion is the transaction's
+    last write, so a job's outcome costs one round trip. A completion that finds the job not ours
+    returns no row of it, and the caller's rollback undoes those writes with it."""
+    writes = pending_writes(session)
+    if writes:
+        return fast.execute_together(conn, writes, statement, params).all()
+    return fast.execute(conn, statement, params).all()
 
 
 @functools.lru_cache(maxsize=4)

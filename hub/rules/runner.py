@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import String, bindparam, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from ..errors import Fatal, NeedsReauth, Retriable
 from ..events import flags, trace
@@ -23,6 +24,7 @@ from ..jobs.registry import starter
 from ..mail import queue_mail
 from ..mappings import Carry, Limits, Mapping, TargetRenderer, TemplateProblem
 from ..store import Connection, HubEvent, Installation, InstallationUser, fast, utcnow
+from ..store.db import defer_write
 from ..store.models import ObjectFlag, Rule, RuleRun, RuleStep, RuleStepRun
 from ..store.sql import insert_ignore
 from . import connections, kinds
@@ -186,6 +188,14 @@ _RUN_DONE = _RUNS.update().where(_RUNS.c.id == bindparam("b_id")).values(
     status="done", error=None, detail=bindparam("b_detail"), wake_at=None, finished_at=bindparam("b_at"),
     updated_at=bindparam("b_at"))
 
+
+_STATE_COLUMNS = ("installation_id", "run_id", "step_uid", "position", "kind", "effect_key", "created_at", "status",
+                  "external_id", "wake_at", "detail", "updated_at", "finished_at")
+_STATE_UPSERT = pg_insert(_STEP_RUNS).values({key: bindparam(key, type_=_STEP_RUNS.c[key].type) for key in _STATE_COLUMNS})
+_STATE_UPSERT = _STATE_UPSERT.on_conflict_do_update(
+    index_elements=["run_id", "step_uid"],
+    set_={key: _STATE_UPSERT.excluded[key] for key in ("status", "external_id", "wake_at", "detail", "updated_at",
+                                                       "finished_at")})
 
 _SAVED_STEPS: dict[tuple, list] = {}
 
@@ -388,15 +398,17 @@ class Execution:
             with self.services.db.begin() as session:
                 self.write(session)
 
-    def write(self, session) -> None:
-        """Write what is pending inside `session` (a short transaction, or the job's own)."""
+    def write(self, session, *, defer: bool = True) -> None:
+        """Write what is pending inside `session` (a short transaction, or the job's own). `defer`:
+        the step and link rows go with the transaction's last statement (`defer_write`); not when
+        the caller writes one of those rows again in this transaction."""
         p = self.plan
         items, self.pending = self.pending, []
         for n, item in enumerate(items):
             state = item["state"]
             # a state saved again later in this batch is written once, as it ends up
             if state is not None and not any(later["state"] is state for later in items[n + 1:]):
-                _store_state(session, p, state)
+                _store_state(session, p, state, defer=defer)
             if item["link"] is not None:
                 link = dict(item["link"])
                 deadline = link.pop("deadline", None)
@@ -404,7 +416,7 @@ class Execution:
                           "step_uid": state.uid if state else "", "object_type": p.object_type,
                           "object_id": p.object_id, "status": "open", "created_at": utcnow(), **link}
                 from ..tasks import mirror     # a task: the board shows it open from now
-                mirror.insert_link(session, values, self.services.queue.clock.now(), deadline)
+                mirror.insert_link(session, values, self.services.queue.clock.now(), deadline, defer=defer)
             for to, subject, body in item["mails"]:
                 queue_mail(self.services, session, to, subject, body, installation_id=p.installation_id,
                            dedupe_key=f"rule-mail:{p.installation_id}:{state.effect_key if state else ''}:{to}"[:200])
@@ -414,11 +426,19 @@ class Execution:
                       rule_id=p.rule_id, job_id=self.job_id, run_id=p.run_id)
 
 
-def _store_state(session, plan: Plan, state: State) -> None:
+def _store_state(session, plan: Plan, state: State, *, defer: bool = False) -> None:
     now = utcnow()
     values = {"status": state.status, "external_id": state.external_id, "wake_at": state.wake_at,
               "detail": dict(state.detail), "updated_at": now,
               "finished_at": now if state.status in ("done", "skipped") else None}
+    if defer and session.get_bind().dialect.name == "postgresql":
+        # new or not, one upsert that goes with the transaction's last statement (its id stays
+        # unknown: a later save upserts again)
+        defer_write(session, _STATE_UPSERT, {
+            "installation_id": plan.installation_id, "run_id": plan.run_id, "step_uid": state.uid,
+            "position": state.position, "kind": state.kind, "effect_key": state.effect_key, "created_at": now,
+            **values})
+        return
     if state.row_id is None:
         state.row_id = insert_ignore(session, RuleStepRun, {
             "installation_id": plan.installation_id, "run_id": plan.run_id, "step_uid": state.uid,
@@ -575,7 +595,7 @@ def skip(ctx: JobContext, run_id: int, reason: str) -> None:
 def finish(services: Any, ctx: JobContext, ex: Execution) -> None:
     """Inside the job's transaction: the run is done, or waits for its next part."""
     plan, session = ex.plan, ctx.session
-    ex.write(session)
+    ex.write(session, defer=ex.wait is None)     # a wait writes its step's row again below
     detail = dict(plan.detail)
     warnings = list(detail.get("earlier_warnings") or []) + ex.warnings     # earlier parts' too, after a wait
     if ex.wait is not None:
@@ -595,7 +615,7 @@ def finish(services: Any, ctx: JobContext, ex: Execution) -> None:
     detail.pop("earlier_warnings", None)
     detail["warnings"] = warnings
     now = utcnow()
-    fast.execute(session.connection(), _RUN_DONE, {"b_id": plan.run_id, "b_detail": detail, "b_at": now})
+    defer_write(session, _RUN_DONE, {"b_id": plan.run_id, "b_detail": detail, "b_at": now})
     if plan.rule_error:   # this version of the rule works again: its last error is cleared
         session.connection().execute(_RULES.update().where(_RULES.c.id == plan.rule_id,
                                                            _RULES.c.version == plan.rule_version).values(last_error=None))

@@ -25,6 +25,7 @@ from . import fast
 _DEFERRED = "hub.deferred_inserts"
 _MARKS = "hub.deferred_marks"    # savepoint -> rows deferred before it, by table
 _MEMOS = "hub.memos"             # the keys of this transaction's `transaction_memo`s
+_WRITES = "hub.deferred_writes"  # (statement, params) kept for the transaction's last statement
 
 
 def defer_insert(session: Session, table: Table, row: dict) -> None:
@@ -33,6 +34,40 @@ def defer_insert(session: Session, table: Table, row: dict) -> None:
     each). Rolled back with the transaction; not visible to queries before the commit, so only for
     rows nothing reads back in the same transaction. Every row of a table must name the same columns."""
     session.info.setdefault(_DEFERRED, {}).setdefault(table, []).append(row)
+
+
+def defer_write(session: Session, statement, params: dict) -> None:
+    """A write nothing reads back, and the transaction's last to its rows: on PostgreSQL it goes
+    with the transaction's last statement (`pending_writes`: a worker's job completion) or, failing
+    that, with the deferred inserts at the commit, as a CTE of one statement (no round trip of its
+    own). Elsewhere, and inside a savepoint, it runs now (SQLite has no writes inside WITH)."""
+    if session.get_bind().dialect.name != "postgresql" or session.in_nested_transaction():
+        session.flush()   # as a session.execute would: pending ORM rows go first
+        fast.execute(session.connection(), statement, params)
+        return
+    session.info.setdefault(_WRITES, []).append((statement, params))
+
+
+def pending_writes(session: Session) -> list[tuple]:
+    """PostgreSQL: what `defer_write` and `defer_insert` keep so far, taken out of the session as
+    (statement, params) pairs, for the caller to send in its own statement (`fast.execute_together`)
+    inside this transaction. Empty inside a savepoint (its rows must stay to be rolled back with it)."""
+    if session.in_nested_transaction() or session.get_bind().dialect.name != "postgresql":
+        return []
+    writes = session.info.pop(_WRITES, [])
+    inserts = session.info.pop(_DEFERRED, None)
+    return writes + (_insert_writes(inserts) if inserts else [])
+
+
+def _insert_writes(pending: dict) -> list[tuple]:
+    writes = []
+    for table, rows in pending.items():
+        keys = tuple(rows[0])
+        for start in range(0, len(rows), _ROWS_AT_ONCE):
+            chunk = rows[start:start + _ROWS_AT_ONCE]
+            writes.append((_insert_rows(table, keys, len(chunk)),
+                           {f"r{n}_{key}": row[key] for n, row in enumerate(chunk) for key in keys}))
+    return writes
 
 
 def transaction_memo(session: Session, key: str) -> dict:
@@ -60,15 +95,18 @@ def _forget_memos(session: Session, _transaction) -> None:
 def _write_deferred(session: Session) -> None:
     if session.in_nested_transaction():
         return          # a savepoint's release: its rows go with the outermost commit
+    writes = session.info.pop(_WRITES, None) or []
     pending = session.info.pop(_DEFERRED, None)
     if pending:
-        conn = session.connection()
-        for table, rows in pending.items():
-            keys = tuple(rows[0])
-            for start in range(0, len(rows), _ROWS_AT_ONCE):
-                chunk = rows[start:start + _ROWS_AT_ONCE]
-                fast.execute(conn, _insert_rows(table, keys, len(chunk)),
-                             {f"r{n}_{key}": row[key] for n, row in enumerate(chunk) for key in keys})
+        writes += _insert_writes(pending)
+    if not writes:
+        return
+    conn = session.connection()
+    if len(writes) > 1 and conn.dialect.name == "postgresql":
+        fast.execute_together(conn, writes)      # one statement for them all
+    else:
+        for statement, params in writes:
+            fast.execute(conn, statement, params)
 
 
 _ROWS_AT_ONCE = 50    # rows in one deferred INSERT; a statement is compiled (and prepared) per count
@@ -95,6 +133,7 @@ def _mark_savepoint(session: Session, transaction) -> None:
 def _drop_deferred(session: Session, previous_transaction) -> None:
     if not previous_transaction.nested:
         session.info.pop(_DEFERRED, None)
+        session.info.pop(_WRITES, None)
         session.info.pop(_MARKS, None)
         return
     marks = session.info.get(_MARKS, {}).pop(previous_transaction, None)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections
 import keyword
+import re
 import threading
 from typing import Any, Iterator, Sequence
 
@@ -235,3 +236,128 @@ def execute(conn: Any, statement: Any, params: dict[str, Any] | Sequence[dict[st
     finally:
         cursor.close()
     return Result(rows, rowcount)
+
+
+# -- several writes, one statement (PostgreSQL) -----------------------------------------------------
+_PARAM = re.compile(r"%\((\w+)\)s")
+_TOGETHER: dict[tuple, tuple] = {}
+
+
+def execute_together(conn: Any, writes: Sequence[tuple[Any, dict[str, Any]]], final: Any = None,
+                     final_params: dict[str, Any] | None = None) -> Result:
+    """PostgreSQL: the `writes` (statement, params) and then `final` as ONE statement, each write a
+    data-modifying CTE of it (`WITH w0 AS (...), w1 AS (...) <final>`; without `final`, the last write
+    is the main statement): one round trip where each took one. The result is `final`'s (or the last
+    write's). PostgreSQL runs every such CTE to completion whether or not anything reads it, and all
+    of them see the same snapshot, so the writes must not touch each other's rows (nor `final`'s);
+    each sees what the transaction did before this statement. A write that cannot be composed
+    (parameters rendered per call) runs first, on its own."""
+    writes = list(writes)
+    if final is None:
+        final, final_params = writes.pop()
+    final_params = final_params or {}
+    dialect = conn.dialect
+    parts, alone = [], []
+    for statement, params in writes:
+        found = _compiled(statement, dialect, tuple(sorted(params)), False)
+        (parts if found and not found.positional else alone).append((statement, params, found))
+    last = _compiled(final, dialect, tuple(sorted(final_params)), False)
+    for statement, params, _ in alone:
+        conn.execute(statement, params)
+    if not parts:
+        return execute(conn, final, final_params)
+    if not last or last.positional:
+        for statement, params, _ in parts:
+            execute(conn, statement, params)
+        return execute(conn, final, final_params)
+    key = (tuple(id(found) for _, _, found in parts), id(last))
+    known = _TOGETHER.get(key)
+    if known is None:
+        # the entry holds the compiled parts it was made of, so no other one takes their ids meanwhile
+        known = (_compose([found.sql for _, _, found in parts], last.sql), [found for _, _, found in parts], last)
+        with _LOCK:
+            if len(_TOGETHER) > 512:
+                _TOGETHER.clear()
+            _TOGETHER[key] = known
+    sql = known[0]
+    values = last.values(final_params)
+    for n, (_, params, found) in enumerate(parts):
+        values.update((f"w{n}_{name}", value) for name, value in found.values(params).items())
+    if _watched(conn):       # counters and logs see the one statement
+        result = conn.exec_driver_sql(sql, values)
+        if not result.returns_rows:
+            return Result([], result.rowcount)
+        description = [(name,) for name in result.keys()]
+        fetched = [tuple(row) for row in result.fetchall()]
+        return Result(last.rows(fetched, _Described(description)), result.rowcount)
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        cursor.execute(sql, values)
+        fetch = last.returns_rows
+        if fetch is None:
+            fetch = cursor.description is not None
+        rows = last.rows(cursor.fetchall(), cursor) if fetch else []
+        rowcount = cursor.rowcount
+    except BaseException as exc:
+        conn._handle_dbapi_exception(exc, sql, values, cursor, None)
+        raise
+    finally:
+        cursor.close()
+    return Result(rows, rowcount)
+
+
+class _Described:
+    __slots__ = ("description",)
+
+    def __init__(self, description: list[tuple]):
+        self.description = description
+
+
+def _compose(writes: list[str], final: str) -> str:
+    """The SQL of `execute_together`: each write's parameters and CTE names prefixed with `w<n>_`,
+    its own CTEs lifted to the top (PostgreSQL takes data-modifying CTEs only there)."""
+    ctes: list[str] = []
+    for n, sql in enumerate(writes):
+        sql = _PARAM.sub(lambda m: f"%(w{n}_{m.group(1)})s", sql)
+        inner, main = _split_with(sql)
+        for name, _ in inner:
+            rename = re.compile(rf"(?<![\w.\"]){re.escape(name)}(?=[\s.,)]|$)")
+            inner = [(a, rename.sub(f"w{n}_{name}", body)) for a, body in inner]
+            main = rename.sub(f"w{n}_{name}", main)
+        ctes += [f"w{n}_{name} AS ({body})" for name, body in inner]
+        ctes.append(f"w{n} AS ({main.strip()})")
+    own, main = _split_with(final)
+    ctes += [f"{name} AS ({body})" for name, body in own]
+    return "WITH " + ",\n".join(ctes) + "\n" + main.strip()
+
+
+def _split_with(sql: str) -> tuple[list[tuple[str, str]], str]:
+    """`WITH a AS (...), b AS (...) main` -> ([(a, body), (b, body)], main); no WITH: ([], sql).
+    Parentheses inside quoted strings and names are skipped."""
+    text = sql.lstrip()
+    if not re.match(r"WITH\s", text, re.IGNORECASE):
+        return [], sql
+    ctes, pos = [], 4
+    while True:
+        head = re.compile(r"\s*(\w+)\s+AS\s+(?:(?:NOT\s+)?MATERIALIZED\s+)?\(", re.IGNORECASE).match(text, pos)
+        if head is None:
+            raise ValueError(f"cannot read the WITH clause of: {sql[:200]}")
+        start = end = head.end()
+        depth, quote = 1, None
+        while depth:
+            ch = text[end]
+            if quote:
+                if ch == quote:
+                    quote = None
+            elif ch in "'\"":
+                quote = ch
+            elif ch == "(":
+                depth += 1
+            elif ch == ")":
+                depth -= 1
+            end += 1
+        ctes.append((head.group(1), text[start:end - 1]))
+        comma = re.compile(r"\s*,").match(text, end)
+        if comma is None:
+            return ctes, text[end:]
+        pos = comma.end()

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from ..connectors.contract.targets import CLOSED_STATUSES, TASK_STATUSES, TaskState
 from ..store import fast
+from ..store.db import defer_write
 from ..store.models import RuleLink, TaskStatus
 from ..store.sql import insert_ignore
 
@@ -146,11 +147,13 @@ def opened(session: Session, link_id: int, link: dict[str, Any], now: datetime, 
         status_changed_at=due_at if status == "overdue" else now))
 
 
-def insert_link(session: Session, link: dict[str, Any], now: datetime, deadline: Any = None) -> int | None:
+def insert_link(session: Session, link: dict[str, Any], now: datetime, deadline: Any = None, *,
+                defer: bool = False) -> int | None:
     """A step's link (`link`: the row's values), new unless the step has one already (its id, else
     None), and for a task its status row (`opened`). On PostgreSQL an open task's two rows go in as
     one statement (the link's INSERT a CTE the status row is selected from): one round trip less
-    for every task a rule makes."""
+    for every task a rule makes. `defer`: that statement goes with the transaction's last one
+    (`defer_write`; the id is not known then: None), for a caller that reads neither row back."""
     text, due_at = deadline_of(deadline)
     status = effective("open", due_at, now)
     conn = session.connection()
@@ -159,11 +162,14 @@ def insert_link(session: Session, link: dict[str, Any], now: datetime, deadline:
         if link_id is not None and link.get("made") == "task":
             opened(session, link_id, link, now, deadline)
         return link_id
+    params = {**{f"l_{key}": link.get(key, _LINK_DEFAULTS.get(key)) for key in _LINK_COLUMNS},
+              "t_status": status, "t_deadline": text, "t_due_at": due_at, "t_now": now,
+              "t_changed_at": due_at if status == "overdue" else now}
+    if defer:
+        defer_write(session, _LINK_AND_STATUS, params)
+        return None
     session.flush()   # as insert_ignore: pending ORM rows go first
-    return fast.execute(conn, _LINK_AND_STATUS, {
-        **{f"l_{key}": link.get(key, _LINK_DEFAULTS.get(key)) for key in _LINK_COLUMNS},
-        "t_status": status, "t_deadline": text, "t_due_at": due_at, "t_now": now,
-        "t_changed_at": due_at if status == "overdue" else now}).scalar_one_or_none()
+    return fast.execute(conn, _LINK_AND_STATUS, params).scalar_one_or_none()
 
 
 _LINKS = RuleLink.__table__
