@@ -135,12 +135,17 @@ class JobQueue:
             job_id = insert_ignore(session, Job, values, ["dedupe_key"])
             if job_id is None:
                 return None
+        self.inserted(session, job_id, kind, due=run_at is None and delay <= 0)
+        return job_id
+
+    def inserted(self, session: Session, job_id: int, kind: str, *, due: bool = True) -> None:
+        """A job `session`'s transaction inserted by a statement of its own (as `enqueue` does): it is
+        announced at the commit, and a due one may be taken over by the completing job."""
         if self.db.is_postgres:
             session.info[_NOTIFY_PENDING] = True   # NOTIFY at commit (delivered only if it commits)
         self._wake_after_commit(session)
-        if run_at is None and delay <= 0:
+        if due:
             session.info.setdefault(_NEW_JOBS, []).append((job_id, kind))
-        return job_id
 
     def enqueue_many(self, session: Session, jobs: list[dict[str, Any]]) -> None:
         """Add several jobs in `session`'s transaction with few statements (multi-row INSERTs, ids in

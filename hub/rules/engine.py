@@ -91,21 +91,67 @@ def match_rules(services: Any, session, event: HubEvent) -> None:
             continue
         key = effect_key(rule.id, event, rule.fires)
         now = utcnow()
-        run_id = insert_ignore(session, RuleRun, {
-            "installation_id": event.installation_id, "rule_id": rule.id, "hub_event_id": event.id,
-            "effect_key": key, "object_type": event.object_type, "object_id": event.object_id, "status": "queued",
-            "attempts": 0, "detail": {}, "created_at": now, "updated_at": now}, ["installation_id", "effect_key"])
-        if run_id is None:
-            continue  # this rule already handles this occurrence
-        run = SimpleNamespace(id=run_id, installation_id=event.installation_id, rule_id=rule.id,
-                              hub_event_id=event.id, object_type=event.object_type,
-                              object_id=event.object_id)   # what enqueue_run reads (no second SELECT)
-        job_id = enqueue_run(services, session, run)
+        values = {"installation_id": event.installation_id, "rule_id": rule.id, "hub_event_id": event.id,
+                  "effect_key": key, "object_type": event.object_type, "object_id": event.object_id,
+                  "status": "queued", "attempts": 0, "detail": {}, "created_at": now, "updated_at": now}
+        if session.get_bind().dialect.name == "postgresql":
+            run_id, job_id = _insert_run_and_job(services, session, values)
+            if run_id is None:
+                continue  # this rule already handles this occurrence
+        else:
+            run_id = insert_ignore(session, RuleRun, values, ["installation_id", "effect_key"])
+            if run_id is None:
+                continue
+            run = SimpleNamespace(id=run_id, installation_id=event.installation_id, rule_id=rule.id,
+                                  hub_event_id=event.id, object_type=event.object_type,
+                                  object_id=event.object_id)   # what enqueue_run reads (no second SELECT)
+            job_id = enqueue_run(services, session, run)
         trace(session, event.installation_id, "rule.matched",
               f"rule “{rule.name}” matched {event.kind} {event.object_type} {event.object_id}",
               hub_event_id=event.id, rule_id=rule.id, job_id=job_id, run_id=run_id)
 
 
+def _insert_run_and_job(services: Any, session, values: dict) -> tuple[int | None, int | None]:
+    """PostgreSQL: `insert_ignore` of the run and then `enqueue_run` of its job, as one statement
+    (the job's INSERT selects the run id from the run's, a CTE). (None, None) when the run existed;
+    a job id of None when its dedupe key did (as `enqueue` returns)."""
+    queue = services.queue
+    session.flush()   # as insert_ignore: pending ORM rows go first
+    row = fast.execute(session.connection(), _RUN_AND_JOB, {
+        **{f"r_{key}": value for key, value in values.items()}, "j_max_attempts": queue.max_attempts,
+        "j_at": queue.clock.now(), "j_ordering_key": f"rules:{values['installation_id']}:{values['object_type']}:"
+                                                     f"{values['object_id']}",
+        "j_dedupe_key": f"{JOB_KIND}:{values['rule_id']}:{values['hub_event_id']}"[:200]}).first()
+    if row is None:
+        return None, None
+    if row.job_id is not None:
+        queue.inserted(session, row.job_id, JOB_KIND)
+    return row.run_id, row.job_id
+
+
+def _run_and_job():
+    from sqlalchemy import cast, func, literal
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from ..store import Job
+    runs, jobs = RuleRun.__table__, Job.__table__
+    columns = ("installation_id", "rule_id", "hub_event_id", "effect_key", "object_type", "object_id", "status",
+               "attempts", "detail", "created_at", "updated_at")
+    run = pg_insert(runs).values({key: bindparam(f"r_{key}", type_=runs.c[key].type) for key in columns}) \
+        .on_conflict_do_nothing(index_elements=["installation_id", "effect_key"]).returning(runs.c.id).cte("new_run")
+    job = pg_insert(jobs).from_select(
+        ["kind", "payload", "installation_id", "status", "attempts", "max_attempts", "failed_calls", "run_at",
+         "ordering_key", "dedupe_key", "created_at", "updated_at"],
+        select(literal(JOB_KIND), cast(func.json_build_object("run_id", run.c.id), jobs.c.payload.type),
+               bindparam("r_installation_id", type_=jobs.c.installation_id.type), literal("queued"), literal(0),
+               bindparam("j_max_attempts", type_=jobs.c.max_attempts.type), literal(0),
+               bindparam("j_at", type_=jobs.c.run_at.type), bindparam("j_ordering_key", type_=jobs.c.ordering_key.type),
+               bindparam("j_dedupe_key", type_=jobs.c.dedupe_key.type), bindparam("j_at", type_=jobs.c.created_at.type),
+               bindparam("j_at", type_=jobs.c.updated_at.type)).select_from(run),
+        include_defaults=False).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(jobs.c.id).cte("new_job")
+    return select(run.c.id.label("run_id"), select(job.c.id).scalar_subquery().label("job_id")).select_from(run)
+
+
+_RUN_AND_JOB = _run_and_job()
 _RULES = Rule.__table__
 _INSTALLATIONS = Installation.__table__
 _ACTIVE_RULES = select(_RULES, _INSTALLATIONS.c.provider.label("installation_provider")).join(
