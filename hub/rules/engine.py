@@ -158,15 +158,38 @@ _ACTIVE_RULES = select(_RULES, _INSTALLATIONS.c.provider.label("installation_pro
     _INSTALLATIONS, _INSTALLATIONS.c.id == _RULES.c.installation_id).where(
     _RULES.c.installation_id == bindparam("installation_id"), _RULES.c.status == "active").order_by(_RULES.c.id)
 _RULES_READ = "hub.rules.active"
+RULE_VERSIONS = "hub.rules.versions"   # installation id -> ((rule id, version), ...) of its active rules
+_KEPT: dict[tuple, list] = {}          # (installation id, its RULE_VERSIONS) -> the rows as read then
+
+
+def active_rule_versions(installation_id):
+    """PostgreSQL: a scalar subquery giving the installation's active rules as [[id, version], ...]
+    (NULL for none), for a statement the transaction runs anyway (the webhook job's first one) to
+    return. Every change of a rule that matching reads raises its version (service.py), a delete
+    removes it and ids are never given again, so the same list means the same rows."""
+    from sqlalchemy import func, literal_column
+    from sqlalchemy.dialects.postgresql import aggregate_order_by
+    pair = literal_column("ARRAY[rules.id, rules.version]")
+    return select(func.array_agg(aggregate_order_by(pair, _RULES.c.id))).where(
+        _RULES.c.installation_id == installation_id, _RULES.c.status == "active").scalar_subquery()
 
 
 def _active_rules(session, installation_id: int) -> list:
     """The installation's active rules (rows, with the installation's CRM as `installation_provider`),
     read once per transaction: a webhook that gives several events matches them all against one
-    reading."""
+    reading. When the transaction learned their ids and versions (`RULE_VERSIONS`, on PostgreSQL),
+    the rows this process read for that very list are used instead: no statement."""
     read = transaction_memo(session, _RULES_READ)
     if installation_id not in read:
-        read[installation_id] = fast.execute(session.connection(), _ACTIVE_RULES, {"installation_id": installation_id}).all()
+        versions = transaction_memo(session, RULE_VERSIONS).get(installation_id)
+        rows = _KEPT.get((installation_id, versions)) if versions is not None else None
+        if rows is None:
+            rows = fast.execute(session.connection(), _ACTIVE_RULES, {"installation_id": installation_id}).all()
+            if versions is not None and tuple((r.id, r.version) for r in rows) == versions:
+                if len(_KEPT) > 1000:
+                    _KEPT.clear()
+                _KEPT[(installation_id, versions)] = rows
+        read[installation_id] = rows
     return read[installation_id]
 
 

@@ -10,7 +10,11 @@ DBAPI errors (with disconnect handling). Rows are named tuples (`row.id`, `row[0
 Whenever anything watches statements (an engine `before/after_(cursor_)execute` listener, SQL
 echo), and for statements it does not handle (expanding IN lists, SQL-side defaults, escaped
 names), it hands over to `conn.execute`, so statement counters and logs see everything. Both paths
-run the very same SQL text (tests/store/test_fast.py compares them)."""
+run the very same SQL text (tests/store/test_fast.py compares them).
+
+`execute_together` (PostgreSQL) sends several writes and a last statement as one statement, the
+writes as data-modifying CTEs: a job's completion carries the job's last writes (hub/store/db.py's
+`defer_write`), one round trip where each took one."""
 from __future__ import annotations
 
 import collections
