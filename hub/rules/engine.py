@@ -20,10 +20,12 @@ does a run whose failed provider requests used up its budget (hub/connectors/ret
 from __future__ import annotations
 
 import hashlib
+import weakref
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, literal_column, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from ..events import subscribe, trace
 from ..store import HubEvent, Installation, fast, utcnow
@@ -158,18 +160,18 @@ _ACTIVE_RULES = select(_RULES, _INSTALLATIONS.c.provider.label("installation_pro
     _INSTALLATIONS, _INSTALLATIONS.c.id == _RULES.c.installation_id).where(
     _RULES.c.installation_id == bindparam("installation_id"), _RULES.c.status == "active").order_by(_RULES.c.id)
 _RULES_READ = "hub.rules.active"
-RULE_VERSIONS = "hub.rules.versions"   # installation id -> ((rule id, version), ...) of its active rules
-_KEPT: dict[tuple, list] = {}          # (installation id, its RULE_VERSIONS) -> the rows as read then
+RULE_VERSIONS = "hub.rules.versions"   # installation id -> ((rule id, row version), ...) of its active rules
+_ROW_VERSION = "rules.xmin::text::bigint"   # PostgreSQL: changes with every write of the row
+_ACTIVE_RULES_PG = _ACTIVE_RULES.add_columns(literal_column(_ROW_VERSION).label("row_version"))
+_KEPT: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()   # engine -> (iid, versions) -> rows
 
 
 def active_rule_versions(installation_id):
-    """PostgreSQL: a scalar subquery giving the installation's active rules as [[id, version], ...]
-    (NULL for none), for a statement the transaction runs anyway (the webhook job's first one) to
-    return. Every change of a rule that matching reads raises its version (service.py), a delete
-    removes it and ids are never given again, so the same list means the same rows."""
-    from sqlalchemy import func, literal_column
-    from sqlalchemy.dialects.postgresql import aggregate_order_by
-    pair = literal_column("ARRAY[rules.id, rules.version]")
+    """PostgreSQL: a scalar subquery giving the installation's active rules as [[id, row version],
+    ...] (NULL for none), for a statement the transaction runs anyway (the webhook job's first one)
+    to return. The row version is the row's xmin, which every write of the row changes (an edit,
+    a status change, its last error) and which a deleted rule's id given again never repeats."""
+    pair = literal_column(f"ARRAY[rules.id, {_ROW_VERSION}]")
     return select(func.array_agg(aggregate_order_by(pair, _RULES.c.id))).where(
         _RULES.c.installation_id == installation_id, _RULES.c.status == "active").scalar_subquery()
 
@@ -177,18 +179,23 @@ def active_rule_versions(installation_id):
 def _active_rules(session, installation_id: int) -> list:
     """The installation's active rules (rows, with the installation's CRM as `installation_provider`),
     read once per transaction: a webhook that gives several events matches them all against one
-    reading. When the transaction learned their ids and versions (`RULE_VERSIONS`, on PostgreSQL),
-    the rows this process read for that very list are used instead: no statement."""
+    reading. When the transaction learned their ids and row versions (`RULE_VERSIONS`, on
+    PostgreSQL), the rows this process read for that very list are used instead: no statement."""
     read = transaction_memo(session, _RULES_READ)
     if installation_id not in read:
         versions = transaction_memo(session, RULE_VERSIONS).get(installation_id)
-        rows = _KEPT.get((installation_id, versions)) if versions is not None else None
-        if rows is None:
+        if versions is None:
             rows = fast.execute(session.connection(), _ACTIVE_RULES, {"installation_id": installation_id}).all()
-            if versions is not None and tuple((r.id, r.version) for r in rows) == versions:
-                if len(_KEPT) > 1000:
-                    _KEPT.clear()
-                _KEPT[(installation_id, versions)] = rows
+        else:
+            kept = _KEPT.setdefault(session.get_bind(), {})
+            rows = kept.get((installation_id, versions))
+            if rows is None:
+                rows = fast.execute(session.connection(), _ACTIVE_RULES_PG,
+                                    {"installation_id": installation_id}).all()
+                if tuple((r.id, r.row_version) for r in rows) == versions:   # as of the versions read
+                    if len(kept) > 1000:
+                        kept.clear()
+                    kept[(installation_id, versions)] = rows
         read[installation_id] = rows
     return read[installation_id]
 

@@ -1,5 +1,5 @@
 """Matching reads an installation's active rules once per process while they stay as they were: on
-PostgreSQL the webhook job's first statement returns their ids and versions, and the rows this
+PostgreSQL the webhook job's first statement returns their ids and row versions, and the rows this
 process read for that list are reused. Every change matching sees must still be seen at once."""
 from __future__ import annotations
 
