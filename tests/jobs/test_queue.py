@@ -626,3 +626,32 @@ def test_a_worker_claims_again_after_work_only_when_there_may_be_more(make_hub):
     finally:
         worker.stop()
         del queue.claim
+
+
+def test_the_heartbeat_extends_what_it_can_without_waiting_for_a_locked_job(hub, db_url):
+    """PostgreSQL: a job row another transaction holds (its completion) is skipped, not waited for;
+    waiting while holding the others' rows deadlocked against completions (seen under chaos)."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite has one writer: nothing to wait for")
+    services, clock = hub
+    queue = services.queue
+    with services.db.begin() as s:
+        for n in range(2):
+            queue.enqueue(s, "test.ok", {"n": n}, installation_id=None)
+    first, second = queue.claim("w1", 2)
+    with services.db.begin() as s:
+        before = s.get(Job, first.id).lease_until
+    clock.advance(20)
+    done = threading.Event()
+    with services.db.engine.connect() as holder:
+        holder.execute(select(Job.id).where(Job.id == first.id).with_for_update())   # a completion holds it
+        beat = threading.Thread(target=lambda: (queue.extend_leases("w1", [first.id, second.id]), done.set()))
+        beat.start()
+        finished = done.wait(30)
+        holder.rollback()
+    beat.join()
+    assert finished, "the heartbeat waited for the locked job"
+    with services.db.begin() as s:
+        leases = {j.id: j.lease_until for j in s.scalars(select(Job))}
+    assert leases[second.id] == clock.now() + timedelta(seconds=30)     # extended
+    assert leases[first.id] == before                                   # skipped this time
