@@ -220,8 +220,13 @@ def execute(conn: Any, statement: Any, params: dict[str, Any] | Sequence[dict[st
     found = None if _watched(conn) else _compiled(statement, conn.dialect, keys, many)
     if not found or (many and (found.returns_rows or found.by_name is not None)):
         return conn.execute(statement, params)
-    sql = found.sql
     values: Any = [found.values(p) for p in params] if many else found.values(first)
+    return _on_cursor(conn, found, found.sql, values, many)
+
+
+def _on_cursor(conn: Any, found: _Compiled, sql: str, values: Any, many: bool = False) -> Result:
+    """`sql` (`found`'s, or a statement ending with it) with its processed `values` on the DBAPI
+    cursor; rows read as `found` reads them, errors wrapped as SQLAlchemy wraps them."""
     cursor = conn.connection.dbapi_connection.cursor()
     try:
         if many:
@@ -294,20 +299,7 @@ def execute_together(conn: Any, writes: Sequence[tuple[Any, dict[str, Any]]], fi
         description = [(name,) for name in result.keys()]
         fetched = [tuple(row) for row in result.fetchall()]
         return Result(last.rows(fetched, _Described(description)), result.rowcount)
-    cursor = conn.connection.dbapi_connection.cursor()
-    try:
-        cursor.execute(sql, values)
-        fetch = last.returns_rows
-        if fetch is None:
-            fetch = cursor.description is not None
-        rows = last.rows(cursor.fetchall(), cursor) if fetch else []
-        rowcount = cursor.rowcount
-    except BaseException as exc:
-        conn._handle_dbapi_exception(exc, sql, values, cursor, None)
-        raise
-    finally:
-        cursor.close()
-    return Result(rows, rowcount)
+    return _on_cursor(conn, last, sql, values)
 
 
 class _Described:
