@@ -24,11 +24,11 @@ import weakref
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import bindparam, func, literal_column, select
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy import bindparam, cast, func, literal, literal_column, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by, insert as pg_insert
 
 from ..events import subscribe, trace
-from ..store import HubEvent, Installation, fast, utcnow
+from ..store import HubEvent, Installation, Job, fast, utcnow
 from ..store.models import Rule, RuleRun
 from ..store.db import transaction_memo
 from ..store.sql import insert_ignore
@@ -132,9 +132,6 @@ def _insert_run_and_job(services: Any, session, values: dict) -> tuple[int | Non
 
 
 def _run_and_job():
-    from sqlalchemy import cast, func, literal
-    from sqlalchemy.dialects.postgresql import insert as pg_insert
-    from ..store import Job
     runs, jobs = RuleRun.__table__, Job.__table__
     columns = ("installation_id", "rule_id", "hub_event_id", "effect_key", "object_type", "object_id", "status",
                "attempts", "detail", "created_at", "updated_at")

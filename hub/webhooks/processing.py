@@ -29,7 +29,7 @@ _PROCESSED = _INBOX.update().where(_INBOX.c.id == bindparam("b_id")).values(
 _TAKE_INBOX = _INBOX.update().where(_INBOX.c.id == bindparam("b_id"), _INBOX.c.status != "processed").values(
     status="processed", error=None, processed_at=bindparam("b_at")).returning(
     _INBOX.c.id, _INBOX.c.installation_id, _INBOX.c.provider, _INBOX.c.event_key, _INBOX.c.body)
-# PostgreSQL: with the ids and versions of the installation's active rules, so matching uses the
+# PostgreSQL: with the ids and row versions of the installation's active rules, so matching uses the
 # rules this process has read already instead of reading them again (hub/rules/engine.py)
 _TAKE_INBOX_PG = _TAKE_INBOX.returning(active_rule_versions(_INBOX.c.installation_id).label("rule_versions"))
 
