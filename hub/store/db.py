@@ -54,14 +54,13 @@ def pending_writes(session: Session) -> list[tuple]:
     inside this transaction. Empty inside a savepoint (its rows must stay to be rolled back with it)."""
     if session.in_nested_transaction() or session.get_bind().dialect.name != "postgresql":
         return []
-    writes = session.info.pop(_WRITES, [])
-    inserts = session.info.pop(_DEFERRED, None)
-    return writes + (_insert_writes(inserts) if inserts else [])
+    return _take_deferred(session)
 
 
-def _insert_writes(pending: dict) -> list[tuple]:
-    writes = []
-    for table, rows in pending.items():
+def _take_deferred(session: Session) -> list[tuple]:
+    """The deferred writes, then the deferred inserts as multi-row INSERTs, taken out of the session."""
+    writes = session.info.pop(_WRITES, None) or []
+    for table, rows in (session.info.pop(_DEFERRED, None) or {}).items():
         keys = tuple(rows[0])
         for start in range(0, len(rows), _ROWS_AT_ONCE):
             chunk = rows[start:start + _ROWS_AT_ONCE]
@@ -95,10 +94,7 @@ def _forget_memos(session: Session, _transaction) -> None:
 def _write_deferred(session: Session) -> None:
     if session.in_nested_transaction():
         return          # a savepoint's release: its rows go with the outermost commit
-    writes = session.info.pop(_WRITES, None) or []
-    pending = session.info.pop(_DEFERRED, None)
-    if pending:
-        writes += _insert_writes(pending)
+    writes = _take_deferred(session)
     if not writes:
         return
     conn = session.connection()
